@@ -1,0 +1,115 @@
+package domain
+
+import "github.com/lightningnetwork/lnd/lnwire"
+
+// FailureReason says why lnmux fails an HTLC. Each maps to a BOLT 4 failure
+// message that the application encrypts to the sender, or, for onions that
+// cannot be decrypted, to a malformed-HTLC code that lnd sends unencrypted.
+type FailureReason uint8
+
+// Failure reasons, in the order of the checks in DESIGN.md §4.
+const (
+	FailNone FailureReason = iota
+	FailInvalidOnionVersion
+	FailInvalidOnionHMAC
+	FailInvalidOnionKey
+	FailNotFinalHop
+	FailInvalidPayload
+	FailMissingMPP
+	FailUnknownInvoice
+	FailInvoiceExpired
+	FailAmountTooLow
+	FailAmountTooHigh
+	FailIncorrectAmount
+	FailIncorrectCLTV
+	FailExpiryTooSoon
+	FailPolicyFee
+	FailPolicyCLTV
+	FailSetTotalMismatch
+	FailOverpayment
+	FailAlreadyAccepted
+	FailAlreadyPaid
+	FailMPPTimeout
+	FailAcceptTimeout
+	FailCancelled
+	FailNearAutoFail
+	FailNotAccepting
+)
+
+var failureNames = [...]string{
+	FailNone:                "none",
+	FailInvalidOnionVersion: "invalid onion version",
+	FailInvalidOnionHMAC:    "invalid onion hmac",
+	FailInvalidOnionKey:     "invalid onion key",
+	FailNotFinalHop:         "not the final hop",
+	FailInvalidPayload:      "invalid onion payload",
+	FailMissingMPP:          "missing mpp record",
+	FailUnknownInvoice:      "unknown invoice",
+	FailInvoiceExpired:      "invoice expired",
+	FailAmountTooLow:        "total below invoice amount",
+	FailAmountTooHigh:       "total above twice the invoice amount",
+	FailIncorrectAmount:     "htlc amount below onion amount",
+	FailIncorrectCLTV:       "htlc expiry below onion cltv",
+	FailExpiryTooSoon:       "htlc expiry too soon",
+	FailPolicyFee:           "routing fee not paid",
+	FailPolicyCLTV:          "routing cltv delta not paid",
+	FailSetTotalMismatch:    "mpp total differs within set",
+	FailOverpayment:         "htlc exceeds set total",
+	FailAlreadyAccepted:     "set already complete",
+	FailAlreadyPaid:         "invoice already paid",
+	FailMPPTimeout:          "mpp timeout",
+	FailAcceptTimeout:       "accept timeout",
+	FailCancelled:           "cancelled",
+	FailNearAutoFail:        "close to lnd auto-fail height",
+	FailNotAccepting:        "no one can decide on the payment",
+}
+
+// String names the reason for logs.
+func (r FailureReason) String() string {
+	if int(r) < len(failureNames) {
+		return failureNames[r]
+	}
+	return "unknown failure"
+}
+
+// MalformedCode returns the failure code lnd sends back unencrypted when the
+// onion itself could not be used, and false for reasons that need an
+// encrypted failure message.
+func (r FailureReason) MalformedCode() (lnwire.FailCode, bool) {
+	switch r {
+	case FailInvalidOnionVersion:
+		return lnwire.CodeInvalidOnionVersion, true
+	case FailInvalidOnionHMAC:
+		return lnwire.CodeInvalidOnionHmac, true
+	case FailInvalidOnionKey:
+		return lnwire.CodeInvalidOnionKey, true
+	}
+	return 0, false
+}
+
+// FailureContext is what BOLT 4 messages echo back to the sender.
+type FailureContext struct {
+	Amount Msat   // the HTLC amount lnmux received
+	Expiry uint32 // the HTLC's CLTV expiry at lnmux
+	Height uint32 // the current block height of the node holding it
+}
+
+// Message returns the BOLT 4 failure message for the reason.
+func (r FailureReason) Message(c FailureContext) lnwire.FailureMessage {
+	amt := lnwire.MilliSatoshi(c.Amount)
+	switch r {
+	case FailIncorrectAmount:
+		return lnwire.NewFinalIncorrectHtlcAmount(amt)
+	case FailIncorrectCLTV:
+		return lnwire.NewFinalIncorrectCltvExpiry(c.Expiry)
+	case FailMPPTimeout:
+		return &lnwire.FailMPPTimeout{}
+	case FailPolicyFee, FailPolicyCLTV, FailNotAccepting:
+		return lnwire.NewTemporaryChannelFailure(nil)
+	case FailNotFinalHop:
+		return &lnwire.FailUnknownNextPeer{}
+	case FailInvalidPayload:
+		return lnwire.NewInvalidOnionPayload(0, 0)
+	}
+	return lnwire.NewFailIncorrectDetails(amt, c.Height)
+}

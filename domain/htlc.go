@@ -1,0 +1,105 @@
+package domain
+
+import "time"
+
+// MPP is the multi-path payment record of a final-hop onion payload.
+type MPP struct {
+	Total Msat
+	Addr  PaymentAddr
+}
+
+// FinalHop is what lnmux's own onion payload asks for.
+type FinalHop struct {
+	AmountToForward Msat
+	OutgoingCLTV    uint32
+	MPP             *MPP
+}
+
+// Incoming is an intercepted HTLC on a virtual channel, with its decoded
+// final-hop payload, as the application hands it to Rules.Check.
+type Incoming struct {
+	Circuit        CircuitKey
+	Hash           PaymentHash
+	Forward        Forward
+	AutoFailHeight uint32
+	Payload        FinalHop
+	// Height is the current block height of the node holding the HTLC.
+	Height uint32
+	Now    time.Time
+}
+
+// HTLC is an intercepted HTLC that pays a genuine lnmux invoice.
+type HTLC struct {
+	Circuit CircuitKey
+	Hash    PaymentHash
+	// Amount is what lnmux receives: the node's outgoing amount.
+	Amount Msat
+	// Expiry is the CLTV expiry at lnmux: the node's outgoing expiry.
+	Expiry         uint32
+	AutoFailHeight uint32
+	MPP            MPP
+	ArrivedAt      time.Time
+}
+
+// Rules are the acceptance checks of DESIGN.md §4, steps 4 and 5.
+type Rules struct {
+	Codec  *InvoiceCodec
+	Policy RoutingPolicy
+	// FinalCLTVRejectDelta: an HTLC whose expiry is within this many blocks
+	// of the node's height is refused (lnd uses 19).
+	FinalCLTVRejectDelta uint32
+}
+
+// Accepted is the outcome of a successful check.
+type Accepted struct {
+	HTLC     HTLC
+	Meta     InvoiceMeta
+	Preimage Preimage
+}
+
+// Check runs the acceptance checks in order and returns the first failure.
+func (r Rules) Check(in Incoming) (Accepted, FailureReason) {
+	mpp := in.Payload.MPP
+	if mpp == nil {
+		return Accepted{}, FailMissingMPP
+	}
+	meta, preimage, err := r.Codec.Verify(mpp.Addr, in.Hash)
+	if err != nil {
+		return Accepted{}, FailUnknownInvoice
+	}
+	if meta.Expired(in.Now) {
+		return Accepted{}, FailInvoiceExpired
+	}
+	if mpp.Total < meta.Amount || mpp.Total <= 0 {
+		return Accepted{}, FailAmountTooLow
+	}
+	if meta.Amount > 0 && mpp.Total > 2*meta.Amount {
+		return Accepted{}, FailAmountTooHigh
+	}
+	f := in.Forward
+	if f.OutgoingAmount < in.Payload.AmountToForward {
+		return Accepted{}, FailIncorrectAmount
+	}
+	if f.OutgoingExpiry < in.Payload.OutgoingCLTV {
+		return Accepted{}, FailIncorrectCLTV
+	}
+	if uint64(f.OutgoingExpiry) < uint64(in.Height)+uint64(r.FinalCLTVRejectDelta) {
+		return Accepted{}, FailExpiryTooSoon
+	}
+	if reason := r.Policy.Check(f); reason != FailNone {
+		return Accepted{}, reason
+	}
+	return Accepted{
+		HTLC: HTLC{
+			Circuit:        in.Circuit,
+			Hash:           in.Hash,
+			Amount:         f.OutgoingAmount,
+			Expiry:         f.OutgoingExpiry,
+			AutoFailHeight: in.AutoFailHeight,
+			MPP:            *mpp,
+			ArrivedAt:      in.Now,
+		},
+		Meta:     meta,
+		Preimage: preimage,
+	}, FailNone
+}

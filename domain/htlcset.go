@@ -1,0 +1,211 @@
+package domain
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+)
+
+// SetState is the in-memory state of a set of HTLCs paying one invoice.
+type SetState uint8
+
+// Set states. Collecting → Accepted → Settling → SettleRequested, or
+// Collecting/Accepted → Cancelled. Settling is the short window in which the
+// settlement is being committed to the store: nothing may fail the HTLCs then.
+const (
+	SetCollecting SetState = iota
+	SetAccepted
+	SetSettling
+	SetSettleRequested
+	SetCancelled
+)
+
+// String names the state.
+func (s SetState) String() string {
+	switch s {
+	case SetCollecting:
+		return "collecting"
+	case SetAccepted:
+		return "accepted"
+	case SetSettling:
+		return "settling"
+	case SetSettleRequested:
+		return "settle requested"
+	case SetCancelled:
+		return "cancelled"
+	}
+	return fmt.Sprintf("SetState(%d)", uint8(s))
+}
+
+// IsFinal reports whether the set leaves memory in this state.
+func (s SetState) IsFinal() bool { return s == SetSettleRequested || s == SetCancelled }
+
+// AddOutcome says what happened to an HTLC offered to a set.
+type AddOutcome uint8
+
+// Add outcomes.
+const (
+	// AddHeld: the HTLC joined an incomplete set; hold it.
+	AddHeld AddOutcome = iota
+	// AddReplay: the set already holds this circuit; lnd re-offered it.
+	AddReplay
+	// AddCompleted: the HTLC completed the set, which is now accepted.
+	AddCompleted
+	// AddRejected: fail the HTLC with the returned reason.
+	AddRejected
+)
+
+// HTLCSet collects the HTLCs that pay one invoice, possibly through several
+// nodes. It is not safe for concurrent use: the application guards it.
+type HTLCSet struct {
+	Hash     PaymentHash
+	Preimage Preimage
+	Meta     InvoiceMeta
+	// Total is the MPP total_msat every part must announce.
+	Total Msat
+
+	state      SetState
+	parts      map[CircuitKey]HTLC
+	sum        Msat
+	id         SetID
+	acceptedAt time.Time
+}
+
+// NewHTLCSet starts an empty set for an invoice, from its first checked HTLC.
+func NewHTLCSet(a Accepted) *HTLCSet {
+	return &HTLCSet{
+		Hash:     a.HTLC.Hash,
+		Preimage: a.Preimage,
+		Meta:     a.Meta,
+		Total:    a.HTLC.MPP.Total,
+		parts:    make(map[CircuitKey]HTLC),
+	}
+}
+
+// State returns the set's state.
+func (s *HTLCSet) State() SetState { return s.state }
+
+// ID returns the set id; it is the zero id until the set is complete.
+func (s *HTLCSet) ID() SetID { return s.id }
+
+// Sum is the amount of the HTLCs held.
+func (s *HTLCSet) Sum() Msat { return s.sum }
+
+// AcceptedAt is when the set completed.
+func (s *HTLCSet) AcceptedAt() time.Time { return s.acceptedAt }
+
+// Len is the number of HTLCs held.
+func (s *HTLCSet) Len() int { return len(s.parts) }
+
+// HTLCs returns the parts ordered by circuit key.
+func (s *HTLCSet) HTLCs() []HTLC {
+	out := slices.Collect(maps.Values(s.parts))
+	slices.SortFunc(out, func(a, b HTLC) int { return a.Circuit.Compare(b.Circuit) })
+	return out
+}
+
+// Has reports whether the set holds the circuit.
+func (s *HTLCSet) Has(c CircuitKey) bool {
+	_, ok := s.parts[c]
+	return ok
+}
+
+// Add offers an HTLC to the set.
+func (s *HTLCSet) Add(h HTLC, now time.Time) (AddOutcome, FailureReason) {
+	if _, ok := s.parts[h.Circuit]; ok {
+		return AddReplay, FailNone
+	}
+	switch s.state {
+	case SetCollecting:
+	case SetAccepted, SetSettling:
+		return AddRejected, FailAlreadyAccepted
+	case SetSettleRequested:
+		return AddRejected, FailAlreadyPaid
+	default:
+		return AddRejected, FailCancelled
+	}
+	if h.Hash != s.Hash {
+		return AddRejected, FailUnknownInvoice
+	}
+	// The payment address needs no comparison: the hash is derived from it.
+	if h.MPP.Total != s.Total {
+		return AddRejected, FailSetTotalMismatch
+	}
+	if s.sum+h.Amount > s.Total {
+		return AddRejected, FailOverpayment
+	}
+	s.parts[h.Circuit] = h
+	s.sum += h.Amount
+	if s.sum < s.Total {
+		return AddHeld, FailNone
+	}
+	s.state = SetAccepted
+	s.acceptedAt = now
+	s.id = NewSetID(slices.Collect(maps.Keys(s.parts)))
+	return AddCompleted, FailNone
+}
+
+// Timeout handles the hold timer of one part. While the set is collecting the
+// part leaves it and must be failed with mpp_timeout; otherwise nothing
+// happens and false is returned.
+func (s *HTLCSet) Timeout(c CircuitKey) (HTLC, bool) {
+	h, ok := s.parts[c]
+	if !ok || s.state != SetCollecting {
+		return HTLC{}, false
+	}
+	delete(s.parts, c)
+	s.sum -= h.Amount
+	return h, true
+}
+
+// Cancel ends a set that is not being settled and returns the HTLCs to fail.
+// Cancelling a cancelled set is a no-op.
+func (s *HTLCSet) Cancel() ([]HTLC, error) {
+	switch s.state {
+	case SetCollecting, SetAccepted:
+		out := s.HTLCs()
+		s.state = SetCancelled
+		clear(s.parts)
+		s.sum = 0
+		return out, nil
+	case SetCancelled:
+		return nil, nil
+	default:
+		return nil, ErrSettleRequested
+	}
+}
+
+// BeginSettle moves an accepted set with the given id into Settling, where no
+// timer or cancel can touch it while the settlement is committed.
+func (s *HTLCSet) BeginSettle(id SetID) error {
+	switch {
+	case s.state != SetAccepted && s.state != SetSettling && s.state != SetSettleRequested:
+		return fmt.Errorf("%w: set is %s", ErrSetNotFound, s.state)
+	case id != s.id:
+		return ErrSetNotFound
+	case s.state == SetSettling:
+		return fmt.Errorf("%w: settlement in progress", ErrInvalidTransition)
+	case s.state == SetSettleRequested:
+		return nil
+	}
+	s.state = SetSettling
+	return nil
+}
+
+// CommitSettle records that the settlement is durable.
+func (s *HTLCSet) CommitSettle() error {
+	if s.state != SetSettling && s.state != SetSettleRequested {
+		return fmt.Errorf("%w: commit settle from %s", ErrInvalidTransition, s.state)
+	}
+	s.state = SetSettleRequested
+	return nil
+}
+
+// AbortSettle returns a set whose settlement could not be committed to
+// Accepted, so that it can be settled again or cancelled.
+func (s *HTLCSet) AbortSettle() {
+	if s.state == SetSettling {
+		s.state = SetAccepted
+	}
+}

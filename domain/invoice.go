@@ -1,0 +1,286 @@
+package domain
+
+import (
+	"fmt"
+	"time"
+)
+
+// InvoiceStatus is where an invoice is in its lifecycle (DESIGN.md §5).
+// Open invoices exist nowhere; Accepted, Cancelled and Expired live only in
+// memory; SettleRequested, Settled and Failed are stored.
+type InvoiceStatus uint8
+
+// Invoice statuses.
+const (
+	StatusOpen InvoiceStatus = iota
+	StatusAccepted
+	StatusSettleRequested
+	StatusSettled
+	StatusFailed
+	StatusCancelled
+	StatusExpired
+)
+
+// String names the status.
+func (s InvoiceStatus) String() string {
+	switch s {
+	case StatusOpen:
+		return "open"
+	case StatusAccepted:
+		return "accepted"
+	case StatusSettleRequested:
+		return "settle_requested"
+	case StatusSettled:
+		return "settled"
+	case StatusFailed:
+		return "failed"
+	case StatusCancelled:
+		return "cancelled"
+	case StatusExpired:
+		return "expired"
+	}
+	return fmt.Sprintf("InvoiceStatus(%d)", uint8(s))
+}
+
+// ParseInvoiceStatus is the inverse of String for stored statuses.
+func ParseInvoiceStatus(s string) (InvoiceStatus, error) {
+	for st := StatusOpen; st <= StatusExpired; st++ {
+		if st.String() == s {
+			return st, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: invoice status %q", ErrInvalidArgument, s)
+}
+
+// IsFinal reports whether no event can change the status any more. Cancelled
+// and Expired end one set only, so they are final for that set.
+func (s InvoiceStatus) IsFinal() bool {
+	switch s {
+	case StatusSettled, StatusFailed, StatusCancelled, StatusExpired:
+		return true
+	}
+	return false
+}
+
+// IsStored reports whether the status is kept in the database.
+func (s InvoiceStatus) IsStored() bool {
+	return s == StatusSettleRequested || s == StatusSettled || s == StatusFailed
+}
+
+// InvoiceEvent moves an invoice through its lifecycle.
+type InvoiceEvent uint8
+
+// Invoice events.
+const (
+	EventSetComplete InvoiceEvent = iota
+	EventSettleRequested
+	EventAllSettled
+	EventAnyFailed
+	EventCancelled
+	EventExpired
+)
+
+// String names the event.
+func (e InvoiceEvent) String() string {
+	switch e {
+	case EventSetComplete:
+		return "set complete"
+	case EventSettleRequested:
+		return "settle requested"
+	case EventAllSettled:
+		return "all htlcs settled"
+	case EventAnyFailed:
+		return "an htlc failed"
+	case EventCancelled:
+		return "cancelled"
+	case EventExpired:
+		return "expired"
+	}
+	return fmt.Sprintf("InvoiceEvent(%d)", uint8(e))
+}
+
+// Transition applies an event to a status.
+func Transition(s InvoiceStatus, e InvoiceEvent) (InvoiceStatus, error) {
+	switch s {
+	case StatusOpen:
+		switch e {
+		case EventSetComplete:
+			return StatusAccepted, nil
+		case EventExpired:
+			return StatusExpired, nil
+		}
+	case StatusAccepted:
+		switch e {
+		case EventSettleRequested:
+			return StatusSettleRequested, nil
+		case EventCancelled:
+			return StatusCancelled, nil
+		case EventExpired:
+			return StatusExpired, nil
+		}
+	case StatusSettleRequested:
+		switch e {
+		case EventSettleRequested:
+			return StatusSettleRequested, nil
+		case EventAllSettled:
+			return StatusSettled, nil
+		case EventAnyFailed:
+			return StatusFailed, nil
+		case EventCancelled:
+			return s, ErrSettleRequested
+		}
+	case StatusSettled, StatusFailed:
+		if e == EventCancelled {
+			return s, ErrSettleRequested
+		}
+	case StatusCancelled, StatusExpired:
+	}
+	return s, fmt.Errorf("%w: %s on %s", ErrInvalidTransition, e, s)
+}
+
+// HTLCStatus is the fate of one HTLC of a settle-requested set, as lnd
+// reports it.
+type HTLCStatus uint8
+
+// HTLC statuses.
+const (
+	HTLCPending HTLCStatus = iota
+	HTLCSettled
+	HTLCFailed
+)
+
+// String names the status.
+func (s HTLCStatus) String() string {
+	switch s {
+	case HTLCPending:
+		return "pending"
+	case HTLCSettled:
+		return "settled"
+	case HTLCFailed:
+		return "failed"
+	}
+	return fmt.Sprintf("HTLCStatus(%d)", uint8(s))
+}
+
+// ParseHTLCStatus is the inverse of String.
+func ParseHTLCStatus(s string) (HTLCStatus, error) {
+	for st := HTLCPending; st <= HTLCFailed; st++ {
+		if st.String() == s {
+			return st, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: htlc status %q", ErrInvalidArgument, s)
+}
+
+// IsFinal reports whether lnd has resolved the HTLC.
+func (s HTLCStatus) IsFinal() bool { return s != HTLCPending }
+
+// SettledHTLC is an HTLC of a settle-requested invoice.
+type SettledHTLC struct {
+	Circuit CircuitKey
+	Amount  Msat
+	Status  HTLCStatus
+}
+
+// Invoice is a stored invoice: one whose settlement has been requested.
+type Invoice struct {
+	Hash     PaymentHash
+	Preimage Preimage
+	// Amount is the invoice amount (zero: any amount).
+	Amount Msat
+	// AmountPaid is the sum of the settled set.
+	AmountPaid        Msat
+	SetID             SetID
+	Status            InvoiceStatus
+	Expiry            time.Time
+	SettleRequestedAt time.Time
+	// FinalizedAt is zero until the status is final.
+	FinalizedAt time.Time
+	// Sequence orders stored invoices; the store assigns it.
+	Sequence uint64
+	HTLCs    []SettledHTLC
+}
+
+// NewSettleRequest builds the invoice to store when settlement of an accepted
+// set is requested.
+func NewSettleRequest(set *HTLCSet, now time.Time) (Invoice, error) {
+	if set.State() != SetSettling && set.State() != SetSettleRequested {
+		return Invoice{}, fmt.Errorf("%w: settle request from %s", ErrInvalidTransition, set.State())
+	}
+	inv := Invoice{
+		Hash:              set.Hash,
+		Preimage:          set.Preimage,
+		Amount:            set.Meta.Amount,
+		AmountPaid:        set.Sum(),
+		SetID:             set.ID(),
+		Status:            StatusSettleRequested,
+		Expiry:            set.Meta.Expiry,
+		SettleRequestedAt: now,
+	}
+	for _, h := range set.HTLCs() {
+		inv.HTLCs = append(inv.HTLCs, SettledHTLC{Circuit: h.Circuit, Amount: h.Amount, Status: HTLCPending})
+	}
+	return inv, nil
+}
+
+// ApplyFinal records lnd's final resolution of one HTLC. It returns whether
+// anything changed; once every HTLC is final the invoice becomes Settled (all
+// settled) or Failed (any failed) with FinalizedAt = now.
+func (inv *Invoice) ApplyFinal(c CircuitKey, settled bool, now time.Time) (bool, error) {
+	idx := -1
+	for i, h := range inv.HTLCs {
+		if h.Circuit == c {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 {
+		return false, fmt.Errorf("%w: htlc %s not in invoice %s", ErrInvalidArgument, c, inv.Hash)
+	}
+	st := HTLCFailed
+	if settled {
+		st = HTLCSettled
+	}
+	switch cur := inv.HTLCs[idx].Status; {
+	case cur == st:
+		return false, nil
+	case cur.IsFinal():
+		return false, fmt.Errorf("%w: htlc %s already %s", ErrInvalidTransition, c, cur)
+	}
+	inv.HTLCs[idx].Status = st
+	if inv.Status != StatusSettleRequested {
+		return true, nil
+	}
+	anyFailed := false
+	for _, h := range inv.HTLCs {
+		if !h.Status.IsFinal() {
+			return true, nil
+		}
+		anyFailed = anyFailed || h.Status == HTLCFailed
+	}
+	ev := EventAllSettled
+	if anyFailed {
+		ev = EventAnyFailed
+	}
+	next, err := Transition(inv.Status, ev)
+	if err != nil {
+		return false, err
+	}
+	inv.Status = next
+	inv.FinalizedAt = now
+	return true, nil
+}
+
+// PartiallySettled reports a failed invoice of which some HTLCs were settled:
+// the payer lost funds the merchant only partly received. Log it loudly.
+func (inv *Invoice) PartiallySettled() bool {
+	if inv.Status != StatusFailed {
+		return false
+	}
+	for _, h := range inv.HTLCs {
+		if h.Status == HTLCSettled {
+			return true
+		}
+	}
+	return false
+}

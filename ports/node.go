@@ -1,0 +1,106 @@
+package ports
+
+import (
+	"context"
+	"time"
+
+	"github.com/lnmux/lnmux/domain"
+)
+
+// InterceptedHTLC is an HTLC a cluster node would forward and offers to lnmux.
+type InterceptedHTLC struct {
+	Circuit domain.CircuitKey
+	Hash    domain.PaymentHash
+	// OutgoingChanID is the channel the sender asked the node to forward on.
+	OutgoingChanID uint64
+	// OutgoingNodeID is set by lnd ≥ 0.21.2 when the sender named the next
+	// node instead of a channel (OutgoingChanID is then all ones).
+	OutgoingNodeID *domain.NodeKey
+	Forward        domain.Forward
+	AutoFailHeight uint32
+	// Onion is the onion packet for the next hop (lnmux).
+	Onion []byte
+}
+
+// Action is what lnmux tells a node to do with an intercepted HTLC.
+type Action uint8
+
+// Actions.
+const (
+	ActionResume Action = iota
+	ActionSettle
+	ActionFail
+)
+
+// String names the action.
+func (a Action) String() string {
+	switch a {
+	case ActionResume:
+		return "resume"
+	case ActionSettle:
+		return "settle"
+	case ActionFail:
+		return "fail"
+	}
+	return "unknown"
+}
+
+// Resolution answers one intercepted HTLC.
+type Resolution struct {
+	Circuit  domain.CircuitKey
+	Action   Action
+	Preimage domain.Preimage
+	// FailureMessage is the failure encrypted to the sender (ActionFail).
+	FailureMessage []byte
+	// FailureCode is used instead of FailureMessage for malformed onions.
+	FailureCode uint16
+}
+
+// FinalResolution is lnd's final word on an HTLC.
+type FinalResolution struct {
+	Circuit domain.CircuitKey
+	Settled bool
+}
+
+// NodeStatus is what lnmux knows of a node's connection.
+type NodeStatus struct {
+	Node              domain.NodeKey
+	Connected         bool
+	InterceptorActive bool
+	Height            uint32
+	LastError         string
+	Since             time.Time
+}
+
+// NodeSink receives what a node reports. The application implements it; a
+// node calls it from its own goroutines, so the sink must never block for
+// long on one node's behalf.
+type NodeSink interface {
+	// HTLCIntercepted hands over an HTLC. lnd re-offers held HTLCs after a
+	// reconnect, so the same circuit can arrive more than once.
+	HTLCIntercepted(ctx context.Context, h InterceptedHTLC)
+	// BlockHeight reports the node's new best height.
+	BlockHeight(ctx context.Context, node domain.NodeKey, height uint32)
+	// HTLCFinal reports a final resolution, from the event stream or from a
+	// lookup.
+	HTLCFinal(ctx context.Context, r FinalResolution)
+	// PendingCircuits lists the node's HTLCs of settle-requested invoices
+	// whose final resolution is not known yet. A node asks after it has
+	// subscribed to final events and looks each one up.
+	PendingCircuits(ctx context.Context, node domain.NodeKey) []domain.CircuitKey
+	// NodeStatusChanged reports connection changes.
+	NodeStatusChanged(ctx context.Context, s NodeStatus)
+}
+
+// Node is one cluster LND node.
+type Node interface {
+	// Key is the node's public key.
+	Key() domain.NodeKey
+	// Run connects, intercepts, follows block heights and final resolutions
+	// and reports to sink until ctx is done, reconnecting as needed. It
+	// returns only when ctx is done or the node is misconfigured.
+	Run(ctx context.Context, sink NodeSink) error
+	// Resolve answers an intercepted HTLC. It fails if the interceptor stream
+	// is down; lnd then re-offers the HTLC after reconnecting.
+	Resolve(ctx context.Context, r Resolution) error
+}

@@ -1,0 +1,37 @@
+package ports
+
+import (
+	"context"
+	"time"
+
+	"github.com/lnmux/lnmux/domain"
+)
+
+// InvoiceStore keeps the invoices whose settlement was requested.
+type InvoiceStore interface {
+	// RequestSettle stores inv (status SettleRequested) and its HTLCs in one
+	// transaction. If the hash is stored already with the same set id it
+	// returns the stored invoice: the call is idempotent. With another set
+	// id it fails with domain.ErrConflict.
+	RequestSettle(ctx context.Context, inv domain.Invoice) (domain.Invoice, error)
+	// Get returns a stored invoice with its HTLCs, or domain.ErrInvoiceNotFound.
+	Get(ctx context.Context, hash domain.PaymentHash) (domain.Invoice, error)
+	// Update runs fn on the stored invoice inside a transaction with the row
+	// locked and stores what fn left, unless fn fails.
+	Update(ctx context.Context, hash domain.PaymentHash, fn func(*domain.Invoice) error) (domain.Invoice, error)
+	// ListPending returns every invoice still SettleRequested, with HTLCs.
+	ListPending(ctx context.Context) ([]domain.Invoice, error)
+	// ListUnexpired returns the hashes of stored invoices that expire after t:
+	// the ones whose HTLCs could still arrive.
+	ListUnexpired(ctx context.Context, t time.Time) ([]domain.PaymentHash, error)
+	// List returns at most limit invoices with sequence ≥ from, in sequence
+	// order, with HTLCs.
+	List(ctx context.Context, from uint64, limit int) ([]domain.Invoice, error)
+}
+
+// Leader guards invariant I5: one active lnmux per database.
+type Leader interface {
+	// Acquire blocks until this process holds the lock or ctx is done. The
+	// returned lost channel closes if the lock is lost; release gives it up.
+	Acquire(ctx context.Context) (lost <-chan struct{}, release func(), err error)
+}
