@@ -1,0 +1,209 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/lnmux/lnmux/domain"
+	"github.com/lnmux/lnmux/ports"
+)
+
+// subscriberBuffer is how many events a subscriber may lag behind before it
+// is dropped: the HTLC path never waits for a slow client.
+const subscriberBuffer = 1024
+
+// hub fans out accepted events and per-invoice updates.
+type hub struct {
+	mu       sync.Mutex
+	nextID   uint64
+	accepted map[uint64]chan ports.AcceptedEvent
+	invoices map[domain.PaymentHash]map[uint64]chan ports.InvoiceUpdate
+	// acceptedCount is read on the HTLC path without the lock.
+	acceptedCount atomic.Int64
+}
+
+func newHub() *hub {
+	return &hub{
+		accepted: make(map[uint64]chan ports.AcceptedEvent),
+		invoices: make(map[domain.PaymentHash]map[uint64]chan ports.InvoiceUpdate),
+	}
+}
+
+func (h *hub) hasAcceptedSubscribers() bool { return h.acceptedCount.Load() > 0 }
+
+func (h *hub) subscribeAccepted() (uint64, chan ports.AcceptedEvent) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.nextID++
+	ch := make(chan ports.AcceptedEvent, subscriberBuffer)
+	h.accepted[h.nextID] = ch
+	h.acceptedCount.Add(1)
+	return h.nextID, ch
+}
+
+func (h *hub) unsubscribeAccepted(id uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if ch, ok := h.accepted[id]; ok {
+		delete(h.accepted, id)
+		h.acceptedCount.Add(-1)
+		close(ch)
+	}
+}
+
+func (h *hub) publishAccepted(ev ports.AcceptedEvent) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, ch := range h.accepted {
+		select {
+		case ch <- ev:
+		default:
+			// Closing tells the subscriber it fell behind.
+			delete(h.accepted, id)
+			h.acceptedCount.Add(-1)
+			close(ch)
+		}
+	}
+}
+
+func (h *hub) subscribeInvoice(hash domain.PaymentHash) (uint64, chan ports.InvoiceUpdate) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.nextID++
+	ch := make(chan ports.InvoiceUpdate, 16)
+	subs := h.invoices[hash]
+	if subs == nil {
+		subs = make(map[uint64]chan ports.InvoiceUpdate)
+		h.invoices[hash] = subs
+	}
+	subs[h.nextID] = ch
+	return h.nextID, ch
+}
+
+func (h *hub) unsubscribeInvoice(hash domain.PaymentHash, id uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	subs := h.invoices[hash]
+	if ch, ok := subs[id]; ok {
+		delete(subs, id)
+		close(ch)
+		if len(subs) == 0 {
+			delete(h.invoices, hash)
+		}
+	}
+}
+
+func (h *hub) publishInvoice(u ports.InvoiceUpdate) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, ch := range h.invoices[u.Hash] {
+		select {
+		case ch <- u:
+		default:
+			delete(h.invoices[u.Hash], id)
+			close(ch)
+		}
+	}
+}
+
+// errSubscriberLagged ends a stream whose client did not keep up.
+var errSubscriberLagged = fmt.Errorf("%w: subscriber fell behind and was dropped", domain.ErrNotReady)
+
+// SubscribeAccepted implements ports.Service.
+func (m *Mux) SubscribeAccepted(ctx context.Context, send func(ports.AcceptedEvent) error) error {
+	id, ch := m.hub.subscribeAccepted()
+	defer m.hub.unsubscribeAccepted(id)
+	// Sets accepted before the subscription are still waiting for a
+	// decision; a reconnecting application must hear of them. An event may
+	// therefore arrive twice: deciding is idempotent.
+	for _, ev := range m.acceptedSnapshot() {
+		if err := send(ev); err != nil {
+			return err
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-ch:
+			if !ok {
+				return errSubscriberLagged
+			}
+			if err := send(ev); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// SubscribeInvoice implements ports.Service.
+func (m *Mux) SubscribeInvoice(ctx context.Context, hash domain.PaymentHash, send func(ports.InvoiceUpdate) error) error {
+	id, ch := m.hub.subscribeInvoice(hash)
+	defer m.hub.unsubscribeInvoice(hash, id)
+
+	cur, ok, err := m.currentStatus(ctx, hash)
+	if err != nil {
+		return err
+	}
+	// A set still collecting looks open from outside: nothing to report.
+	if ok && cur.Status != domain.StatusOpen {
+		if err := send(cur); err != nil {
+			return err
+		}
+		if cur.Status.IsStored() && cur.Status.IsFinal() {
+			return nil
+		}
+	}
+	last := cur.Status
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case u, ok := <-ch:
+			if !ok {
+				return errSubscriberLagged
+			}
+			if u.Status == last && u.SetID == cur.SetID {
+				continue
+			}
+			last, cur = u.Status, u
+			if err := send(u); err != nil {
+				return err
+			}
+			if u.Status.IsStored() && u.Status.IsFinal() {
+				return nil
+			}
+		}
+	}
+}
+
+// WaitForFinalStatus implements ports.Service.
+func (m *Mux) WaitForFinalStatus(ctx context.Context, hash domain.PaymentHash) (domain.InvoiceStatus, error) {
+	id, ch := m.hub.subscribeInvoice(hash)
+	defer m.hub.unsubscribeInvoice(hash, id)
+
+	cur, ok, err := m.currentStatus(ctx, hash)
+	switch {
+	case err != nil:
+		return 0, err
+	case !ok:
+		return 0, domain.ErrInvoiceNotFound
+	case cur.Status == domain.StatusSettled || cur.Status == domain.StatusFailed:
+		return cur.Status, nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case u, ok := <-ch:
+			if !ok {
+				return 0, errSubscriberLagged
+			}
+			if u.Status == domain.StatusSettled || u.Status == domain.StatusFailed {
+				return u.Status, nil
+			}
+		}
+	}
+}

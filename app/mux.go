@@ -1,0 +1,300 @@
+// Package app is lnmux's application core: the multiplexer that turns
+// intercepted HTLCs into accepted invoices, the invoice service and the
+// settlement tracker. It drives the domain through ports and knows no
+// database, RPC framework or LND wire format.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/lightningnetwork/lnd/htlcswitch/hop"
+
+	"github.com/lnmux/lnmux/domain"
+	"github.com/lnmux/lnmux/ports"
+)
+
+// Config holds what the multiplexer needs besides its ports.
+type Config struct {
+	// IdentityKey is the 32-byte private key of the virtual node.
+	IdentityKey []byte
+	Network     *chaincfg.Params
+	Policy      domain.RoutingPolicy
+	// FinalCLTVDelta is the invoices' min_final_cltv_expiry.
+	FinalCLTVDelta uint32
+	// FinalCLTVRejectDelta: HTLCs expiring within this many blocks of the
+	// node's height are refused.
+	FinalCLTVRejectDelta uint32
+	// HoldTimeout bounds how long a part of an incomplete set is held.
+	HoldTimeout time.Duration
+	// AcceptTimeout bounds how long an accepted set waits for a decision.
+	AcceptTimeout time.Duration
+	// AutoFailMargin: sets are cancelled this many blocks before lnd's
+	// auto_fail_height of any of their HTLCs.
+	AutoFailMargin uint32
+	AutoSettle     bool
+}
+
+func (c *Config) setDefaults() {
+	if c.Network == nil {
+		c.Network = &chaincfg.RegressionNetParams
+	}
+	if c.FinalCLTVDelta == 0 {
+		c.FinalCLTVDelta = 40
+	}
+	if c.FinalCLTVRejectDelta == 0 {
+		c.FinalCLTVRejectDelta = 19
+	}
+	if c.HoldTimeout == 0 {
+		c.HoldTimeout = 120 * time.Second
+	}
+	if c.AcceptTimeout == 0 {
+		c.AcceptTimeout = 60 * time.Second
+	}
+	if c.AutoFailMargin == 0 {
+		c.AutoFailMargin = 10
+	}
+	if c.Policy.CLTVDelta == 0 {
+		c.Policy.CLTVDelta = 40
+	}
+}
+
+// numShards splits the in-memory sets so that unrelated invoices do not
+// contend for one lock.
+const numShards = 64
+
+// Mux is the multiplexer. It implements ports.NodeSink for the nodes and
+// ports.Service for the API.
+type Mux struct {
+	cfg     Config
+	log     *slog.Logger
+	clock   ports.Clock
+	store   ports.InvoiceStore
+	pubKey  domain.NodeKey
+	rules   domain.Rules
+	onion   *onionDecoder
+	invoice *invoiceFactory
+	nodes   map[domain.NodeKey]*nodeState
+	hub     *hub
+	shards  [numShards]shard
+	pending pendingIndex
+	paid    paidIndex
+	// ready is set once recovery from the store is done: before that no
+	// HTLC may be judged (a replay of a settled HTLC would look new).
+	ready atomic.Bool
+}
+
+var (
+	_ ports.NodeSink = (*Mux)(nil)
+	_ ports.Service  = (*Mux)(nil)
+)
+
+type nodeState struct {
+	node   ports.Node
+	chanID uint64
+	height atomic.Uint32
+	mu     sync.Mutex
+	status ports.NodeStatus
+}
+
+type shard struct {
+	mu   sync.Mutex
+	sets map[domain.PaymentHash]*setEntry
+}
+
+// setEntry is an in-memory HTLC set with what the application keeps beside
+// the domain state: timers and the means to answer each HTLC.
+type setEntry struct {
+	set            *domain.HTLCSet
+	held           map[domain.CircuitKey]*heldHTLC
+	acceptTimer    ports.Timer
+	acceptDeadline time.Time
+}
+
+type heldHTLC struct {
+	htlc  domain.HTLC
+	enc   hop.ErrorEncrypter
+	timer ports.Timer
+}
+
+// New builds the multiplexer. Call Recover before handing it to nodes.
+func New(cfg Config, nodes []ports.Node, store ports.InvoiceStore, clock ports.Clock, log *slog.Logger) (*Mux, error) {
+	cfg.setDefaults()
+	if len(cfg.IdentityKey) != 32 {
+		return nil, fmt.Errorf("%w: identity key must be 32 bytes", domain.ErrInvalidArgument)
+	}
+	if err := cfg.Policy.Validate(); err != nil {
+		return nil, err
+	}
+	key, pub := btcec.PrivKeyFromBytes(cfg.IdentityKey)
+	codec, err := domain.NewInvoiceCodec(cfg.IdentityKey)
+	if err != nil {
+		return nil, err
+	}
+	m := &Mux{
+		cfg:   cfg,
+		log:   log,
+		clock: clock,
+		store: store,
+		rules: domain.Rules{
+			Codec:                codec,
+			Policy:               cfg.Policy,
+			FinalCLTVRejectDelta: cfg.FinalCLTVRejectDelta,
+		},
+		onion:   newOnionDecoder(key),
+		nodes:   make(map[domain.NodeKey]*nodeState, len(nodes)),
+		hub:     newHub(),
+		pending: pendingIndex{byCircuit: make(map[domain.CircuitKey]pendingHTLC)},
+		paid:    paidIndex{byHash: make(map[domain.PaymentHash]time.Time)},
+	}
+	copy(m.pubKey[:], pub.SerializeCompressed())
+	keys := make([]domain.NodeKey, 0, len(nodes))
+	for _, n := range nodes {
+		k := n.Key()
+		if _, dup := m.nodes[k]; dup {
+			return nil, fmt.Errorf("%w: node %s configured twice", domain.ErrInvalidArgument, k)
+		}
+		ns := &nodeState{node: n, chanID: domain.VirtualChannelID(k)}
+		ns.status.Node = k
+		m.nodes[k] = ns
+		keys = append(keys, k)
+	}
+	m.invoice, err = newInvoiceFactory(key, codec, cfg.Network, keys, cfg.Policy, cfg.FinalCLTVDelta, clock)
+	if err != nil {
+		return nil, err
+	}
+	for i := range m.shards {
+		m.shards[i].sets = make(map[domain.PaymentHash]*setEntry)
+	}
+	return m, nil
+}
+
+// PubKey is the virtual node's public key.
+func (m *Mux) PubKey() domain.NodeKey { return m.pubKey }
+
+func (m *Mux) shardOf(h domain.PaymentHash) *shard { return &m.shards[h[0]%numShards] }
+
+// Run starts every node and the housekeeping loop, and returns when ctx is
+// done. Recover must have succeeded first.
+func (m *Mux) Run(ctx context.Context) error {
+	if !m.ready.Load() {
+		return errors.New("recover before run")
+	}
+	if len(m.nodes) == 0 {
+		m.log.WarnContext(ctx, "no lnd nodes configured: invoices can be created but not paid")
+	}
+	if !m.cfg.AutoSettle {
+		m.log.InfoContext(ctx, "auto-settle off: new payments are refused until an application subscribes to accepted invoices")
+	}
+	var wg sync.WaitGroup
+	for _, ns := range m.nodes {
+		wg.Go(func() {
+			// A node returns only for a configuration error or shutdown;
+			// the others keep going either way.
+			if err := ns.node.Run(ctx, m); err != nil && ctx.Err() == nil {
+				m.log.ErrorContext(ctx, "node stopped", "node", ns.node.Key(), "err", err)
+				ns.setStatus(func(s *ports.NodeStatus) { s.Connected, s.InterceptorActive, s.LastError = false, false, err.Error() })
+			}
+		})
+	}
+	wg.Go(func() { m.housekeeping(ctx) })
+	wg.Wait()
+	m.shutdown()
+	return nil
+}
+
+// housekeeping prunes the paid index of invoices that can no longer be paid.
+func (m *Mux) housekeeping(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.paid.prune(m.clock.Now())
+		}
+	}
+}
+
+// shutdown stops every timer. Held HTLCs stay held in lnd, which re-offers
+// them to the next lnmux.
+func (m *Mux) shutdown() {
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		for _, e := range sh.sets {
+			e.stopTimers()
+		}
+		sh.mu.Unlock()
+	}
+}
+
+func (e *setEntry) stopTimers() {
+	if e.acceptTimer != nil {
+		e.acceptTimer.Stop()
+	}
+	for _, h := range e.held {
+		if h.timer != nil {
+			h.timer.Stop()
+		}
+	}
+}
+
+func (ns *nodeState) setStatus(f func(*ports.NodeStatus)) {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	f(&ns.status)
+}
+
+func (ns *nodeState) getStatus() ports.NodeStatus {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	s := ns.status
+	s.Height = ns.height.Load()
+	return s
+}
+
+// Info implements ports.Service.
+func (m *Mux) Info(context.Context) ports.Info {
+	info := ports.Info{PubKey: m.pubKey, Network: m.cfg.Network.Name, AutoSettle: m.cfg.AutoSettle}
+	for _, ns := range m.nodes {
+		info.Nodes = append(info.Nodes, ns.getStatus())
+	}
+	sortNodes(info.Nodes)
+	return info
+}
+
+// AddInvoice implements ports.Service.
+func (m *Mux) AddInvoice(ctx context.Context, req ports.AddInvoiceRequest) (ports.AddInvoiceResult, error) {
+	return m.invoice.create(ctx, req)
+}
+
+// ListInvoices implements ports.Service.
+func (m *Mux) ListInvoices(ctx context.Context, from uint64, limit int) ([]domain.Invoice, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("%w: limit must be positive", domain.ErrInvalidArgument)
+	}
+	return m.store.List(ctx, from, limit)
+}
+
+// NodeStatusChanged implements ports.NodeSink.
+func (m *Mux) NodeStatusChanged(ctx context.Context, s ports.NodeStatus) {
+	ns, ok := m.nodes[s.Node]
+	if !ok {
+		return
+	}
+	ns.setStatus(func(cur *ports.NodeStatus) { *cur = s })
+	if s.Height > 0 {
+		ns.height.Store(s.Height)
+	}
+	m.log.InfoContext(ctx, "node status", "node", s.Node, "connected", s.Connected,
+		"interceptor", s.InterceptorActive, "last_error", s.LastError)
+}
