@@ -126,9 +126,10 @@ func (m *Mux) addToSet(ctx context.Context, ns *nodeState, acc domain.Accepted, 
 	if outcome == domain.AddHeld {
 		hold := min(m.cfg.HoldTimeout, acc.Meta.Expiry.Sub(now))
 		held.timer = m.clock.AfterFunc(hold, func() { m.onHoldTimeout(context.WithoutCancel(ctx), hash, c) })
+		sum, total := e.set.Sum(), e.set.Total
 		sh.mu.Unlock()
 		m.log.InfoContext(ctx, "htlc held", "hash", hash, "circuit", c, "amount", acc.HTLC.Amount,
-			"set_sum", e.set.Sum(), "set_total", e.set.Total)
+			"set_sum", sum, "set_total", total)
 		return
 	}
 	// Complete: the parts wait for a decision now, not for more parts.
@@ -144,10 +145,10 @@ func (m *Mux) addToSet(ctx context.Context, ns *nodeState, acc domain.Accepted, 
 		// Only this entry: a later set of the same HTLCs has the same id.
 		_ = m.cancelEntry(context.WithoutCancel(ctx), hash, e, setID, domain.FailAcceptTimeout)
 	})
-	amount := e.set.Sum()
+	amount, parts := e.set.Sum(), len(e.held)
 	sh.mu.Unlock()
 
-	m.log.InfoContext(ctx, "invoice accepted", "hash", hash, "set_id", setID, "amount", amount, "htlcs", len(e.held))
+	m.log.InfoContext(ctx, "invoice accepted", "hash", hash, "set_id", setID, "amount", amount, "htlcs", parts)
 	m.hub.publishAccepted(ports.AcceptedEvent{Hash: hash, SetID: setID, Amount: amount})
 	m.hub.publishInvoice(ports.InvoiceUpdate{Hash: hash, Status: domain.StatusAccepted, SetID: setID})
 	if m.cfg.AutoSettle {
@@ -211,6 +212,9 @@ func (m *Mux) cancelEntry(ctx context.Context, hash domain.PaymentHash, want *se
 	e.stopTimers()
 	held := e.held
 	delete(sh.sets, hash)
+	if id := e.set.ID(); id != (domain.SetID{}) {
+		sh.cancelled[hash] = cancelRecord{setID: id, expiry: e.set.Meta.Expiry}
+	}
 	sh.mu.Unlock()
 
 	m.log.InfoContext(ctx, "set cancelled", "hash", hash, "reason", reason, "htlcs", len(htlcs))

@@ -107,6 +107,14 @@ type nodeState struct {
 type shard struct {
 	mu   sync.Mutex
 	sets map[domain.PaymentHash]*setEntry
+	// cancelled remembers cancelled sets until their invoice expires, so
+	// that a repeated CancelInvoice succeeds (I6).
+	cancelled map[domain.PaymentHash]cancelRecord
+}
+
+type cancelRecord struct {
+	setID  domain.SetID
+	expiry time.Time
 }
 
 // setEntry is an in-memory HTLC set with what the application keeps beside
@@ -172,6 +180,7 @@ func New(cfg Config, nodes []ports.Node, store ports.InvoiceStore, clock ports.C
 	}
 	for i := range m.shards {
 		m.shards[i].sets = make(map[domain.PaymentHash]*setEntry)
+		m.shards[i].cancelled = make(map[domain.PaymentHash]cancelRecord)
 	}
 	return m, nil
 }
@@ -219,7 +228,9 @@ func (m *Mux) housekeeping(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			m.paid.prune(m.clock.Now())
+			now := m.clock.Now()
+			m.paid.prune(now)
+			m.pruneCancelled(now)
 		}
 	}
 }
@@ -232,6 +243,19 @@ func (m *Mux) shutdown() {
 		sh.mu.Lock()
 		for _, e := range sh.sets {
 			e.stopTimers()
+		}
+		sh.mu.Unlock()
+	}
+}
+
+func (m *Mux) pruneCancelled(now time.Time) {
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		for h, r := range sh.cancelled {
+			if !now.Before(r.expiry) {
+				delete(sh.cancelled, h)
+			}
 		}
 		sh.mu.Unlock()
 	}

@@ -127,7 +127,11 @@ func (m *Mux) CancelInvoice(ctx context.Context, hash domain.PaymentHash, setID 
 	if !errors.Is(err, domain.ErrInvoiceNotFound) {
 		return err
 	}
-	// Not in memory: refused if stored (I6), unknown otherwise.
+	// Not in memory: done if cancelled before, refused if stored (I6),
+	// unknown otherwise.
+	if m.wasCancelled(hash, setID) {
+		return nil
+	}
 	if _, gerr := m.store.Get(ctx, hash); gerr == nil {
 		return domain.ErrSettleRequested
 	} else if !errors.Is(gerr, domain.ErrInvoiceNotFound) {
@@ -195,4 +199,12 @@ func (m *Mux) currentStatus(ctx context.Context, hash domain.PaymentHash) (ports
 		return ports.InvoiceUpdate{}, false, fmt.Errorf("load invoice: %w", err)
 	}
 	return ports.InvoiceUpdate{Hash: hash, Status: inv.Status, SetID: inv.SetID}, true, nil
+}
+
+func (m *Mux) wasCancelled(hash domain.PaymentHash, setID domain.SetID) bool {
+	sh := m.shardOf(hash)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	r, ok := sh.cancelled[hash]
+	return ok && (setID == domain.SetID{} || r.setID == setID)
 }

@@ -1,0 +1,463 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	sphinx "github.com/lightningnetwork/lightning-onion"
+	"github.com/lightningnetwork/lnd/lnwire"
+	"github.com/lightningnetwork/lnd/record"
+	"github.com/lightningnetwork/lnd/routing/route"
+
+	"github.com/lnmux/lnmux/domain"
+	"github.com/lnmux/lnmux/ports"
+)
+
+// fakeClock fires timers synchronously from Advance, in deadline order.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+}
+
+type fakeTimer struct {
+	c       *fakeClock
+	at      time.Time
+	f       func()
+	stopped bool
+	fired   bool
+}
+
+var _ ports.Clock = (*fakeClock)(nil)
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) ports.Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &fakeTimer{c: c, at: c.now.Add(d), f: f}
+	c.timers = append(c.timers, t)
+	return t
+}
+
+func (t *fakeTimer) Stop() bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	was := !t.stopped && !t.fired
+	t.stopped = true
+	return was
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	var due []*fakeTimer
+	for _, t := range c.timers {
+		if !t.stopped && !t.fired && !t.at.After(c.now) {
+			t.fired = true
+			due = append(due, t)
+		}
+	}
+	c.mu.Unlock()
+	sort.Slice(due, func(i, j int) bool { return due[i].at.Before(due[j].at) })
+	for _, t := range due {
+		t.f()
+	}
+}
+
+// fakeNode records resolutions.
+type fakeNode struct {
+	key domain.NodeKey
+	mu  sync.Mutex
+	res []ports.Resolution
+	ch  chan ports.Resolution
+}
+
+var _ ports.Node = (*fakeNode)(nil)
+
+func newFakeNode(t testing.TB) *fakeNode {
+	t.Helper()
+	k, err := btcec.NewPrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &fakeNode{ch: make(chan ports.Resolution, 1024)}
+	copy(n.key[:], k.PubKey().SerializeCompressed())
+	return n
+}
+
+func (n *fakeNode) Key() domain.NodeKey { return n.key }
+
+func (n *fakeNode) Run(ctx context.Context, _ ports.NodeSink) error {
+	<-ctx.Done()
+	return nil
+}
+
+func (n *fakeNode) Resolve(_ context.Context, r ports.Resolution) error {
+	n.mu.Lock()
+	n.res = append(n.res, r)
+	n.mu.Unlock()
+	select {
+	case n.ch <- r:
+	default:
+	}
+	return nil
+}
+
+// next waits for the node's next resolution.
+func (n *fakeNode) next(t testing.TB) ports.Resolution {
+	t.Helper()
+	select {
+	case r := <-n.ch:
+		return r
+	case <-time.After(5 * time.Second):
+		t.Fatal("no resolution")
+		return ports.Resolution{}
+	}
+}
+
+// none asserts that no resolution is waiting.
+func (n *fakeNode) none(t testing.TB) {
+	t.Helper()
+	select {
+	case r := <-n.ch:
+		t.Fatalf("unexpected resolution %s for %s", r.Action, r.Circuit)
+	default:
+	}
+}
+
+// memStore is an in-memory ports.InvoiceStore.
+type memStore struct {
+	mu   sync.Mutex
+	seq  uint64
+	invs map[domain.PaymentHash]domain.Invoice
+	// failNext makes the next RequestSettle fail.
+	failNext error
+}
+
+var _ ports.InvoiceStore = (*memStore)(nil)
+
+func newMemStore() *memStore { return &memStore{invs: make(map[domain.PaymentHash]domain.Invoice)} }
+
+func cloneInvoice(inv domain.Invoice) domain.Invoice {
+	inv.HTLCs = slices.Clone(inv.HTLCs)
+	return inv
+}
+
+func (s *memStore) RequestSettle(_ context.Context, inv domain.Invoice) (domain.Invoice, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.failNext; err != nil {
+		s.failNext = nil
+		return domain.Invoice{}, err
+	}
+	if cur, ok := s.invs[inv.Hash]; ok {
+		if cur.SetID != inv.SetID {
+			return domain.Invoice{}, domain.ErrConflict
+		}
+		return cloneInvoice(cur), nil
+	}
+	s.seq++
+	inv.Sequence = s.seq
+	s.invs[inv.Hash] = cloneInvoice(inv)
+	return cloneInvoice(inv), nil
+}
+
+func (s *memStore) Get(_ context.Context, h domain.PaymentHash) (domain.Invoice, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inv, ok := s.invs[h]
+	if !ok {
+		return domain.Invoice{}, domain.ErrInvoiceNotFound
+	}
+	return cloneInvoice(inv), nil
+}
+
+func (s *memStore) Update(_ context.Context, h domain.PaymentHash, fn func(*domain.Invoice) error) (domain.Invoice, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inv, ok := s.invs[h]
+	if !ok {
+		return domain.Invoice{}, domain.ErrInvoiceNotFound
+	}
+	inv = cloneInvoice(inv)
+	if err := fn(&inv); err != nil {
+		return domain.Invoice{}, err
+	}
+	s.invs[h] = cloneInvoice(inv)
+	return inv, nil
+}
+
+func (s *memStore) ListPending(context.Context) ([]domain.Invoice, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []domain.Invoice
+	for _, inv := range s.invs {
+		if inv.Status == domain.StatusSettleRequested {
+			out = append(out, cloneInvoice(inv))
+		}
+	}
+	return out, nil
+}
+
+func (s *memStore) ListUnexpired(_ context.Context, t time.Time) ([]domain.PaymentHash, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []domain.PaymentHash
+	for h, inv := range s.invs {
+		if inv.Expiry.After(t) {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+func (s *memStore) List(_ context.Context, from uint64, limit int) ([]domain.Invoice, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []domain.Invoice
+	for _, inv := range s.invs {
+		if inv.Sequence >= from {
+			out = append(out, cloneInvoice(inv))
+		}
+	}
+	slices.SortFunc(out, func(a, b domain.Invoice) int { return int(a.Sequence) - int(b.Sequence) })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// harness is one lnmux over fake nodes, a memory store and a fake clock.
+type harness struct {
+	t      testing.TB
+	mux    *Mux
+	nodes  []*fakeNode
+	store  *memStore
+	clock  *fakeClock
+	key    []byte
+	cfg    Config
+	height uint32
+	htlcID uint64
+}
+
+var testIdentity = bytes.Repeat([]byte{0x42}, 32)
+
+func newHarness(t testing.TB, nNodes int, mod func(*Config)) *harness {
+	t.Helper()
+	h := &harness{t: t, store: newMemStore(), clock: newFakeClock(), key: testIdentity, height: 1000}
+	for range nNodes {
+		h.nodes = append(h.nodes, newFakeNode(t))
+	}
+	h.cfg = Config{IdentityKey: h.key, Policy: domain.RoutingPolicy{FeeBase: 1000, FeeRatePPM: 100, CLTVDelta: 40}}
+	if mod != nil {
+		mod(&h.cfg)
+	}
+	h.restart()
+	return h
+}
+
+// restart builds a new Mux over the same store, nodes and clock, as after a
+// crash.
+func (h *harness) restart() {
+	h.t.Helper()
+	nodes := make([]ports.Node, len(h.nodes))
+	for i, n := range h.nodes {
+		nodes[i] = n
+	}
+	log := slog.New(slog.NewTextHandler(testWriter{h.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	m, err := New(h.cfg, nodes, h.store, h.clock, log)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := m.Recover(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
+	for _, n := range h.nodes {
+		m.BlockHeight(context.Background(), n.key, h.height)
+	}
+	h.mux = m
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	if testing.Verbose() {
+		w.t.Log(string(bytes.TrimRight(p, "\n")))
+	}
+	return len(p), nil
+}
+
+func (h *harness) invoice(amt domain.Msat, expiry time.Duration) ports.AddInvoiceResult {
+	h.t.Helper()
+	res, err := h.mux.AddInvoice(context.Background(), ports.AddInvoiceRequest{Amount: amt, Expiry: expiry})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return res
+}
+
+// part describes one HTLC a payer sends to lnmux through a node.
+type part struct {
+	node    *fakeNode
+	amount  domain.Msat
+	total   domain.Msat
+	htlcID  uint64 // 0: next id
+	chanID  uint64 // 0: the node's virtual channel
+	expiry  uint32 // 0: height + 100
+	noMPP   bool
+	feePaid *domain.Msat
+	// onionAmt/onionCLTV override what the onion asks for.
+	onionAmt  domain.Msat
+	onionCLTV uint32
+	autoFail  uint32
+}
+
+type sentHTLC struct {
+	htlc    ports.InterceptedHTLC
+	circuit *sphinx.Circuit
+}
+
+// build makes an intercepted HTLC with a real onion addressed to lnmux.
+func (h *harness) build(inv ports.AddInvoiceResult, p part) sentHTLC {
+	h.t.Helper()
+	if p.htlcID == 0 {
+		h.htlcID++
+		p.htlcID = h.htlcID
+	}
+	if p.chanID == 0 {
+		p.chanID = domain.VirtualChannelID(p.node.key)
+	}
+	if p.expiry == 0 {
+		p.expiry = h.height + 100
+	}
+	if p.total == 0 {
+		p.total = p.amount
+	}
+	onionAmt, onionCLTV := p.amount, p.expiry
+	if p.onionAmt != 0 {
+		onionAmt = p.onionAmt
+	}
+	if p.onionCLTV != 0 {
+		onionCLTV = p.onionCLTV
+	}
+	pub := h.mux.pubKey
+	hop := &route.Hop{
+		PubKeyBytes:      route.Vertex(pub),
+		ChannelID:        p.chanID,
+		OutgoingTimeLock: onionCLTV,
+		AmtToForward:     lnwire.MilliSatoshi(onionAmt),
+	}
+	if !p.noMPP {
+		hop.MPP = record.NewMPP(lnwire.MilliSatoshi(p.total), inv.PaymentAddr)
+	}
+	rt, err := route.NewRouteFromHops(lnwire.MilliSatoshi(onionAmt), onionCLTV, route.Vertex(p.node.key), []*route.Hop{hop})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	path, err := rt.ToSphinxPath()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	session, err := btcec.NewPrivateKey()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	pkt, err := sphinx.NewOnionPacket(path, session, inv.Hash[:], sphinx.DeterministicPacketFiller)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := pkt.Encode(&buf); err != nil {
+		h.t.Fatal(err)
+	}
+	fee := h.cfg.Policy.Fee(p.amount)
+	if p.feePaid != nil {
+		fee = *p.feePaid
+	}
+	lnmuxPub, _ := btcec.ParsePubKey(pub[:])
+	return sentHTLC{
+		htlc: ports.InterceptedHTLC{
+			Circuit:        domain.CircuitKey{Node: p.node.key, Chan: 7, HTLC: p.htlcID},
+			Hash:           inv.Hash,
+			OutgoingChanID: p.chanID,
+			Forward: domain.Forward{
+				IncomingAmount: p.amount + fee,
+				OutgoingAmount: p.amount,
+				IncomingExpiry: p.expiry + uint32(h.cfg.Policy.CLTVDelta),
+				OutgoingExpiry: p.expiry,
+			},
+			AutoFailHeight: p.autoFail,
+			Onion:          buf.Bytes(),
+		},
+		circuit: &sphinx.Circuit{SessionKey: session, PaymentPath: []*btcec.PublicKey{lnmuxPub}},
+	}
+}
+
+func (h *harness) send(s sentHTLC) {
+	h.mux.HTLCIntercepted(context.Background(), s.htlc)
+}
+
+// failure decrypts the BOLT 4 failure of a FAIL resolution.
+func (h *harness) failure(s sentHTLC, r ports.Resolution) lnwire.FailureMessage {
+	h.t.Helper()
+	if r.Action != ports.ActionFail {
+		h.t.Fatalf("resolution is %s, want fail", r.Action)
+	}
+	if len(r.FailureMessage) == 0 {
+		h.t.Fatalf("fail without message (code %d)", r.FailureCode)
+	}
+	de, err := sphinx.NewOnionErrorDecrypter(s.circuit).DecryptError(r.FailureMessage)
+	if err != nil {
+		h.t.Fatalf("decrypt failure: %v", err)
+	}
+	msg, err := lnwire.DecodeFailure(bytes.NewReader(de.Message), 0)
+	if err != nil {
+		h.t.Fatalf("decode failure: %v", err)
+	}
+	return msg
+}
+
+// subscribe registers an accepted-event subscriber for the test's lifetime.
+func (h *harness) subscribe() <-chan ports.AcceptedEvent {
+	h.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan ports.AcceptedEvent, 100)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = h.mux.SubscribeAccepted(ctx, func(ev ports.AcceptedEvent) error { ch <- ev; return nil })
+	}()
+	h.t.Cleanup(func() { cancel(); <-done })
+	for !h.mux.hub.hasAcceptedSubscribers() {
+		time.Sleep(time.Millisecond)
+	}
+	return ch
+}
+
+func nextAccepted(t testing.TB, ch <-chan ports.AcceptedEvent) ports.AcceptedEvent {
+	t.Helper()
+	select {
+	case ev := <-ch:
+		return ev
+	case <-time.After(5 * time.Second):
+		t.Fatal("no accepted event")
+		return ports.AcceptedEvent{}
+	}
+}

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"go.opentelemetry.io/otel/trace"
+)
+
+// newLogger builds the process logger from cfg.Logging, writing to w. Every
+// attribute passes through the redaction net, and records logged with a
+// context that carries an OpenTelemetry span get its trace_id and span_id.
+// cfg must have been validated (an unknown level falls back to info).
+func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+	level, _ := parseLevel(cfg.Logging.Level)
+	opts := &slog.HandlerOptions{
+		Level:       level,
+		ReplaceAttr: newRedactor(cfg.secrets()...).replaceAttr,
+	}
+	var h slog.Handler
+	if cfg.Logging.Format == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	} else {
+		h = slog.NewTextHandler(w, opts)
+	}
+	return slog.New(traceHandler{h})
+}
+
+// parseLevel accepts the four level names of logging.level.
+func parseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return slog.LevelInfo, fmt.Errorf("%q is not one of debug, info, warn, error", s)
+}
+
+// traceHandler adds the active span's ids to each record. Under WithGroup
+// they land inside the group, like any attribute added at log time.
+type traceHandler struct {
+	slog.Handler
+}
+
+// Handle adds trace_id and span_id when ctx carries a valid span context.
+func (h traceHandler) Handle(ctx context.Context, r slog.Record) error {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r = r.Clone()
+		r.AddAttrs(
+			slog.String("trace_id", sc.TraceID().String()),
+			slog.String("span_id", sc.SpanID().String()),
+		)
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+// WithAttrs keeps the wrapper around the derived handler.
+func (h traceHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return traceHandler{h.Handler.WithAttrs(attrs)}
+}
+
+// WithGroup keeps the wrapper around the derived handler.
+func (h traceHandler) WithGroup(name string) slog.Handler {
+	return traceHandler{h.Handler.WithGroup(name)}
+}
+
+// secrets returns the literal secret strings of the configuration, for the
+// redactor to scrub wherever they turn up (an error quoting a DSN, say).
+func (c *Config) secrets() []string {
+	var s []string
+	if k := c.IdentityKey; k != "" {
+		s = append(s, k, strings.ToLower(k), strings.ToUpper(k))
+	}
+	if dsn := c.Persistence.Postgres.DSN; dsn != "" {
+		s = append(s, dsn)
+		if p := dsnPassword(dsn); len(p) >= 4 {
+			s = append(s, p)
+		}
+	}
+	return s
+}
+
+// dsnPassword extracts the password of a URL or key=value DSN.
+func dsnPassword(dsn string) string {
+	if strings.Contains(dsn, "://") {
+		if u, err := url.Parse(dsn); err == nil {
+			if p, ok := u.User.Password(); ok {
+				return p
+			}
+			return u.Query().Get("password")
+		}
+		return ""
+	}
+	if m := passwordRE.FindStringSubmatch(dsn); m != nil {
+		return strings.Trim(m[2], `'"`)
+	}
+	return ""
+}
+
+// redactor is the safety net of the logs: it masks attributes whose key
+// names a secret, scrubs the configured secret values from any string or
+// error, and masks passwords in URLs and key=value strings. Code should
+// not log secrets in the first place; this catches the slips.
+type redactor struct {
+	secrets []string
+}
+
+func newRedactor(secrets ...string) redactor {
+	var s []string
+	for _, v := range secrets {
+		if v != "" && !strings.Contains(masked, v) {
+			s = append(s, v)
+		}
+	}
+	return redactor{secrets: s}
+}
+
+// sensitiveWords mark an attribute key as naming a secret. Preimages are
+// secrets until their HTLCs settle (DESIGN.md I1).
+var sensitiveWords = []string{
+	"identitykey", "privatekey", "privkey", "password", "passwd", "secret",
+	"token", "macaroon", "preimage", "dsn", "apikey", "authorization",
+}
+
+func sensitiveKey(key string) bool {
+	n := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + 'a' - 'A'
+		}
+		return -1
+	}, key)
+	// A path names where a secret is, which is useful and not secret.
+	if strings.HasSuffix(n, "path") || strings.HasSuffix(n, "file") || strings.HasSuffix(n, "dir") {
+		return false
+	}
+	for _, w := range sensitiveWords {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func isDSNKey(key string) bool { return strings.Contains(strings.ToLower(key), "dsn") }
+
+var (
+	urlUserinfoRE = regexp.MustCompile(`://([^:/@\s]*):([^@\s/]+)@`)
+	passwordRE    = regexp.MustCompile(`(?i)(password\s*[=:]\s*)('[^']*'|"[^"]*"|[^\s&;,]+)`)
+)
+
+// replaceAttr is the slog ReplaceAttr hook. slog calls it for the built-in
+// attributes too, so the message is scrubbed as well.
+func (r redactor) replaceAttr(_ []string, a slog.Attr) slog.Attr {
+	if sensitiveKey(a.Key) {
+		if isDSNKey(a.Key) && a.Value.Kind() == slog.KindString {
+			return slog.String(a.Key, redactDSN(a.Value.String()))
+		}
+		return slog.String(a.Key, masked)
+	}
+	switch a.Value.Kind() {
+	case slog.KindString:
+		if s, ok := r.scrub(a.Value.String()); ok {
+			a.Value = slog.StringValue(s)
+		}
+	case slog.KindAny:
+		if err, ok := a.Value.Any().(error); ok && err != nil {
+			if s, ok := r.scrub(err.Error()); ok {
+				a.Value = slog.StringValue(s)
+			}
+		}
+	}
+	return a
+}
+
+// scrub masks secrets in s and reports whether it changed anything.
+func (r redactor) scrub(s string) (string, bool) {
+	out := s
+	for _, sec := range r.secrets {
+		if strings.Contains(out, sec) {
+			out = strings.ReplaceAll(out, sec, masked)
+		}
+	}
+	if strings.Contains(out, "://") {
+		out = urlUserinfoRE.ReplaceAllString(out, "://${1}:"+masked+"@")
+	}
+	if strings.Contains(out, "assword") || strings.Contains(out, "ASSWORD") {
+		out = passwordRE.ReplaceAllString(out, "${1}"+masked)
+	}
+	return out, out != s
+}

@@ -1,0 +1,211 @@
+// Command lnmuxd is the Lightning multiplexer daemon: the composition root
+// that reads the configuration and wires the application to its adapters.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/ardanlabs/conf/v3"
+)
+
+// version is set at build time:
+//
+//	go build -ldflags "-X main.version=v1.2.3" ./app/lnmuxd
+var version = "dev"
+
+const (
+	progName    = "lnmuxd"
+	description = "lnmuxd: Lightning multiplexer, one virtual node in front of a cluster of LND nodes"
+)
+
+// buildVersion is the ldflags version, else the module version when built
+// with go install, else "dev".
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return version
+}
+
+const usageHeader = `Usage: lnmuxd [options...] <command>
+
+Commands:
+  run             connect to the LND nodes and serve the API
+  migrate init    prepare an empty database for migrations
+  migrate up      apply every pending database migration
+  migrate status  show the applied and the pending migrations
+  version         print the version
+  help            print this help
+
+Options go before the command: lnmuxd -c lnmux.yml run
+Each option is also a key of the yaml file given with -c (its description
+starts with the key) and an environment variable (listed below).
+Precedence: flags > environment > config file > defaults.
+`
+
+// withUsageHeader replaces conf's one-line usage with ours.
+func withUsageHeader(confUsage string) string {
+	if _, rest, ok := strings.Cut(confUsage, "\n\n"); ok {
+		confUsage = rest
+	}
+	return usageHeader + "\n" + confUsage
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, progName+":", err)
+		os.Exit(1)
+	}
+}
+
+// run parses the configuration and runs the command in args (the command
+// line without the program name). Logs go to stderr; stdout gets only what
+// a command prints (help, version).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	cfg, text, err := loadConfig(args)
+	switch {
+	case errors.Is(err, conf.ErrHelpWanted), errors.Is(err, conf.ErrVersionWanted):
+		_, err = fmt.Fprintln(stdout, text)
+		return err
+	case err != nil:
+		return err
+	}
+	// Errors of the commands below may quote anything; scrub the secrets.
+	defer func() {
+		if err != nil {
+			err = redactError(err, newRedactor(cfg.secrets()...))
+		}
+	}()
+
+	cmd := cfg.Args
+	if slices.Contains(cmd, "-h") || slices.Contains(cmd, "--help") {
+		cmd = conf.Args{"help"} // "lnmuxd run --help": conf stopped at "run"
+	}
+	switch cmd.Num(0) {
+	case "":
+		return errors.New("no command given: want run, migrate or version (see lnmuxd --help)")
+
+	case "help":
+		u, err := withOSArgs(nil, func() (string, error) { return conf.UsageInfo(envPrefix, cfg) })
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(stdout, withUsageHeader(u))
+		return err
+
+	case "version":
+		if err := noMoreArgs(cmd, 1); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintln(stdout, progName, buildVersion())
+		return err
+
+	case "run":
+		if err := noMoreArgs(cmd, 1); err != nil {
+			return err
+		}
+		if err := errors.Join(cfg.Validate(), cfg.ValidateRun()); err != nil {
+			return err
+		}
+		log := newLogger(cfg, stderr)
+		logStart(ctx, log, cfg, "run")
+		if len(cfg.LND.Nodes) == 0 {
+			log.WarnContext(ctx, "no LND nodes configured: invoices carry no route hints and no HTLC can arrive")
+		}
+		return runDaemon(ctx, cfg, log)
+
+	case "migrate":
+		sub := cmd.Num(1)
+		switch sub {
+		case "init", "up", "status":
+		case "":
+			return errors.New("migrate needs a subcommand: init, up or status")
+		default:
+			return fmt.Errorf("unknown migrate subcommand %q: want init, up or status", sub)
+		}
+		if err := noMoreArgs(cmd, 2); err != nil {
+			return err
+		}
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
+		log := newLogger(cfg, stderr)
+		logStart(ctx, log, cfg, "migrate "+sub)
+		return runMigrate(ctx, cfg, log, sub)
+
+	default:
+		return fmt.Errorf("unknown command %q: want run, migrate or version (see lnmuxd --help)", cmd.Num(0))
+	}
+}
+
+func noMoreArgs(cmd conf.Args, n int) error {
+	if len(cmd) > n {
+		return fmt.Errorf("unexpected argument %q after %q: options go before the command", cmd[n], strings.Join(cmd[:n], " "))
+	}
+	return nil
+}
+
+func logStart(ctx context.Context, log *slog.Logger, cfg *Config, command string) {
+	driver, _ := cfg.Database()
+	log.InfoContext(ctx, "starting lnmuxd", "version", buildVersion(), "command", command,
+		"database", driver, "config", cfg)
+	for _, name := range unknownEnv(cfg, os.Environ()) {
+		log.WarnContext(ctx, "ignoring unknown environment variable", "name", name)
+	}
+}
+
+// redactedError scrubs secrets from an error's message and keeps the chain
+// for errors.Is.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+func redactError(err error, r redactor) error {
+	if msg, changed := r.scrub(err.Error()); changed {
+		return &redactedError{msg: msg, err: err}
+	}
+	return err
+}
+
+// runDaemon runs the multiplexer until ctx is done.
+//
+// TODO(lead): wire the application here: open the store (cfg.Database();
+// create cfg.DataDir for SQLite), take the leader lock if
+// cfg.DistributedLock.Enabled.On(), build app.Config from
+// cfg.IdentityKeyBytes(), cfg.ChainParams(), cfg.RoutingPolicy.Domain() and
+// cfg.Invoice, start one LND adapter per cfg.LND.Nodes, serve the Connect
+// API on cfg.ListenAddress with cfg.CORS, set up tracing from cfg.Telemetry,
+// and shut down with an errgroup (servers first, tracer flushed last).
+func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	_, _, _ = ctx, cfg, log
+	return errors.New("not wired yet")
+}
+
+// runMigrate runs "migrate init|up|status" (cmd is the subcommand) against
+// the database of cfg.Database().
+//
+// TODO(lead): wire to the persistence adapter's versioned migrations.
+func runMigrate(ctx context.Context, cfg *Config, log *slog.Logger, cmd string) error {
+	_, _, _, _ = ctx, cfg, log, cmd
+	return errors.New("not wired yet")
+}
