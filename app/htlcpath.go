@@ -45,7 +45,7 @@ func (m *Mux) HTLCIntercepted(ctx context.Context, h ports.InterceptedHTLC) {
 	fc := domain.FailureContext{Amount: h.Forward.OutgoingAmount, Expiry: h.Forward.OutgoingExpiry, Height: height}
 
 	// 2. Decode the onion.
-	onion, reason := m.onion.decode(h.Onion, h.Hash, h.Forward)
+	onion, reason := m.onion.decode(h.Onion, h.Hash)
 	if reason != domain.FailNone {
 		m.fail(ctx, ns, h.Circuit, h.Hash, reason, onion, fc)
 		return
@@ -121,7 +121,7 @@ func (m *Mux) addToSet(ctx context.Context, ns *nodeState, acc domain.Accepted, 
 		m.fail(ctx, ns, c, hash, reason, onion, fc)
 		return
 	}
-	held := &heldHTLC{htlc: acc.HTLC, enc: onion.enc}
+	held := &heldHTLC{htlc: acc.HTLC, onion: onion}
 	e.held[c] = held
 	if outcome == domain.AddHeld {
 		hold := min(m.cfg.HoldTimeout, acc.Meta.Expiry.Sub(now))
@@ -228,7 +228,7 @@ func (m *Mux) cancelEntry(ctx context.Context, hash domain.PaymentHash, want *se
 func (m *Mux) failHeld(ctx context.Context, ns *nodeState, h domain.HTLC, held *heldHTLC, reason domain.FailureReason) {
 	var onion decodedOnion
 	if held != nil {
-		onion.enc = held.enc
+		onion = held.onion
 	}
 	fc := domain.FailureContext{Amount: h.Amount, Expiry: h.Expiry, Height: ns.height.Load()}
 	m.fail(ctx, ns, h.Circuit, h.Hash, reason, onion, fc)
@@ -237,7 +237,7 @@ func (m *Mux) failHeld(ctx context.Context, ns *nodeState, h domain.HTLC, held *
 func (m *Mux) fail(ctx context.Context, ns *nodeState, c domain.CircuitKey, hash domain.PaymentHash,
 	reason domain.FailureReason, onion decodedOnion, fc domain.FailureContext) {
 
-	res, err := failureResolution(c, reason, onion.enc, fc)
+	res, err := failureResolution(c, reason, onion, fc)
 	if err != nil {
 		m.log.ErrorContext(ctx, "cannot encrypt failure", "circuit", c, "err", err)
 		return

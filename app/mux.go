@@ -15,7 +15,6 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/chaincfg"
-	"github.com/lightningnetwork/lnd/htlcswitch/hop"
 
 	"github.com/lnmux/lnmux/domain"
 	"github.com/lnmux/lnmux/ports"
@@ -128,7 +127,7 @@ type setEntry struct {
 
 type heldHTLC struct {
 	htlc  domain.HTLC
-	enc   hop.ErrorEncrypter
+	onion decodedOnion
 	timer ports.Timer
 }
 

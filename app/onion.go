@@ -2,6 +2,8 @@ package app
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 
@@ -9,6 +11,7 @@ import (
 	sphinx "github.com/lightningnetwork/lightning-onion"
 	"github.com/lightningnetwork/lnd/htlcswitch/hop"
 	"github.com/lightningnetwork/lnd/lnwire"
+	"golang.org/x/crypto/chacha20"
 
 	"github.com/lnmux/lnmux/domain"
 	"github.com/lnmux/lnmux/ports"
@@ -16,50 +19,87 @@ import (
 
 // onionDecoder peels lnmux's layer of an HTLC's onion with the identity key.
 //
-// It uses lnd's reconstruct path, which skips sphinx replay detection: lnd
-// re-offers the same HTLC (same onion) after every interceptor reconnect and
-// restart, and lnmux recognises those replays by circuit key instead. A
-// replayed onion on a new HTLC would have to lock the same payment hash
-// again, which only pays lnmux more.
+// lnmux is always the final hop, so it peels the layer itself (BOLT 4) with
+// one ECDH, where lnd's router also blinds the ephemeral key for a next hop
+// and derives the error encrypter with a second ECDH. The error encrypter is
+// only derived when an HTLC must be failed.
+//
+// There is no sphinx replay log: lnd re-offers the same HTLC (same onion)
+// after every interceptor reconnect and restart, and lnmux recognises those
+// replays by circuit key. A replayed onion on a new HTLC must lock the same
+// payment hash again, which only pays lnmux more.
 type onionDecoder struct {
+	ecdh *sphinx.PrivKeyECDH
 	proc *hop.OnionProcessor
 }
 
 func newOnionDecoder(key *btcec.PrivateKey) *onionDecoder {
-	router := sphinx.NewRouter(&sphinx.PrivKeyECDH{PrivKey: key}, sphinx.NewMemoryReplayLog())
-	return &onionDecoder{proc: hop.NewOnionProcessor(router)}
+	ecdh := &sphinx.PrivKeyECDH{PrivKey: key}
+	router := sphinx.NewRouter(ecdh, sphinx.NewMemoryReplayLog())
+	return &onionDecoder{ecdh: ecdh, proc: hop.NewOnionProcessor(router)}
 }
 
 // decodedOnion is lnmux's final-hop payload and the means to answer the
 // sender with an encrypted failure.
 type decodedOnion struct {
 	payload domain.FinalHop
-	enc     hop.ErrorEncrypter
+	// ephemeralKey is set once the packet parsed; the error encrypter is
+	// derived from it on demand.
+	ephemeralKey *btcec.PublicKey
+	proc         *hop.OnionProcessor
 }
 
-// decode returns the payload, or the failure to answer with. The encrypter is
-// set whenever the onion could be decrypted, even if the payload is bad.
-func (d *onionDecoder) decode(onion []byte, hash domain.PaymentHash, f domain.Forward) (decodedOnion, domain.FailureReason) {
-	it, err := d.proc.ReconstructHopIterator(bytes.NewReader(onion), hash[:], hop.ReconstructBlindingInfo{
-		IncomingAmt:    lnwire.MilliSatoshi(f.OutgoingAmount),
-		IncomingExpiry: f.OutgoingExpiry,
-	})
-	if err != nil {
+// encrypter derives the error encrypter for the sender of the onion.
+func (o decodedOnion) encrypter() (hop.ErrorEncrypter, lnwire.FailCode) {
+	if o.ephemeralKey == nil || o.proc == nil {
+		return nil, lnwire.CodeInvalidOnionKey
+	}
+	return o.proc.ExtractErrorEncrypter(o.ephemeralKey)
+}
+
+// decode returns the payload, or the failure to answer with.
+func (d *onionDecoder) decode(onion []byte, hash domain.PaymentHash) (decodedOnion, domain.FailureReason) {
+	var pkt sphinx.OnionPacket
+	if err := pkt.Decode(bytes.NewReader(onion)); err != nil {
 		return decodedOnion{}, sphinxFailure(err)
 	}
-	enc, code := it.ExtractErrorEncrypter(d.proc.ExtractErrorEncrypter, false)
-	if code != lnwire.CodeNone {
+	ss, err := d.ecdh.ECDH(pkt.EphemeralKey)
+	if err != nil {
 		return decodedOnion{}, domain.FailInvalidOnionKey
 	}
-	out := decodedOnion{enc: enc}
-	payload, _, err := it.HopPayload()
+	mac := hmac.New(sha256.New, onionKey("mu", ss[:]))
+	mac.Write(pkt.RoutingInfo)
+	mac.Write(hash[:])
+	if !hmac.Equal(mac.Sum(nil), pkt.HeaderMAC[:]) {
+		return decodedOnion{}, domain.FailInvalidOnionHMAC
+	}
+	out := decodedOnion{ephemeralKey: pkt.EphemeralKey, proc: d.proc}
+
+	// Only this hop's payload is needed, and it lies within the routing
+	// info: no padding has to be decrypted.
+	var nonce [chacha20.NonceSize]byte
+	stream, err := chacha20.NewUnauthenticatedCipher(onionKey("rho", ss[:]), nonce[:])
+	if err != nil {
+		return out, domain.FailInvalidOnionKey
+	}
+	plain := make([]byte, len(pkt.RoutingInfo))
+	stream.XORKeyStream(plain, pkt.RoutingInfo)
+	hp, err := sphinx.DecodeHopPayload(bytes.NewReader(plain), true)
 	if err != nil {
 		return out, domain.FailInvalidPayload
 	}
-	fwd := payload.ForwardingInfo()
-	if !fwd.IsExit() {
+	if hp.HMAC != [sphinx.HMACSize]byte{} {
+		// A next hop follows: lnmux has no channels to forward on.
 		return out, domain.FailNotFinalHop
 	}
+	payload, parsed, err := hop.ParseTLVPayload(bytes.NewReader(hp.Payload))
+	if err != nil {
+		return out, domain.FailInvalidPayload
+	}
+	if err := hop.ValidateParsedPayloadTypes(parsed, true, false); err != nil {
+		return out, domain.FailInvalidPayload
+	}
+	fwd := payload.ForwardingInfo()
 	out.payload = domain.FinalHop{
 		AmountToForward: domain.Msat(fwd.AmountToForward),
 		OutgoingCLTV:    fwd.OutgoingCLTV,
@@ -68,6 +108,13 @@ func (d *onionDecoder) decode(onion []byte, hash domain.PaymentHash, f domain.Fo
 		out.payload.MPP = &domain.MPP{Total: domain.Msat(mpp.TotalMsat()), Addr: mpp.PaymentAddr()}
 	}
 	return out, domain.FailNone
+}
+
+// onionKey derives a BOLT 4 key (mu, rho, ...) from the shared secret.
+func onionKey(keyType string, ss []byte) []byte {
+	m := hmac.New(sha256.New, []byte(keyType))
+	m.Write(ss)
+	return m.Sum(nil)
 }
 
 func sphinxFailure(err error) domain.FailureReason {
@@ -83,14 +130,18 @@ func sphinxFailure(err error) domain.FailureReason {
 
 // failureResolution builds the FAIL answer for an HTLC: an encrypted BOLT 4
 // message when the onion could be decrypted, a malformed code otherwise.
-func failureResolution(c domain.CircuitKey, reason domain.FailureReason, enc hop.ErrorEncrypter,
+func failureResolution(c domain.CircuitKey, reason domain.FailureReason, onion decodedOnion,
 	fc domain.FailureContext) (ports.Resolution, error) {
 
-	if code, ok := reason.MalformedCode(); ok || enc == nil {
-		if !ok {
-			code = lnwire.CodeInvalidOnionHmac
-		}
-		return ports.Resolution{Circuit: c, Action: ports.ActionFail, FailureCode: uint16(code)}, nil
+	malformed := func(code lnwire.FailCode) ports.Resolution {
+		return ports.Resolution{Circuit: c, Action: ports.ActionFail, FailureCode: uint16(code)}
+	}
+	if code, ok := reason.MalformedCode(); ok {
+		return malformed(code), nil
+	}
+	enc, code := onion.encrypter()
+	if code != lnwire.CodeNone {
+		return malformed(code), nil
 	}
 	msg, err := enc.EncryptFirstHop(reason.Message(fc))
 	if err != nil {
