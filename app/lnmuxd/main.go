@@ -186,26 +186,3 @@ func redactError(err error, r redactor) error {
 	}
 	return err
 }
-
-// runDaemon runs the multiplexer until ctx is done.
-//
-// TODO(lead): wire the application here: open the store (cfg.Database();
-// create cfg.DataDir for SQLite), take the leader lock if
-// cfg.DistributedLock.Enabled.On(), build app.Config from
-// cfg.IdentityKeyBytes(), cfg.ChainParams(), cfg.RoutingPolicy.Domain() and
-// cfg.Invoice, start one LND adapter per cfg.LND.Nodes, serve the Connect
-// API on cfg.ListenAddress with cfg.CORS, set up tracing from cfg.Telemetry,
-// and shut down with an errgroup (servers first, tracer flushed last).
-func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) error {
-	_, _, _ = ctx, cfg, log
-	return errors.New("not wired yet")
-}
-
-// runMigrate runs "migrate init|up|status" (cmd is the subcommand) against
-// the database of cfg.Database().
-//
-// TODO(lead): wire to the persistence adapter's versioned migrations.
-func runMigrate(ctx context.Context, cfg *Config, log *slog.Logger, cmd string) error {
-	_, _, _, _ = ctx, cfg, log, cmd
-	return errors.New("not wired yet")
-}

@@ -1,0 +1,240 @@
+package connectrpc
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/lnmux/lnmux/domain"
+	"github.com/lnmux/lnmux/ports"
+	lnmuxpb "github.com/lnmux/lnmux/proto/lnmux"
+)
+
+// Request limits.
+const (
+	// maxExpiry bounds AddInvoice's expiry_secs.
+	maxExpiry = 365 * 24 * time.Hour
+	// maxDescriptionBytes is the longest description a BOLT11 'd' field
+	// holds (639 bytes, 1023 5-bit words).
+	maxDescriptionBytes = 639
+	// defaultListLimit is ListInvoices' page size when the request leaves
+	// max_invoices_count at 0.
+	defaultListLimit = 100
+	// maxListLimit bounds ListInvoices' page size.
+	maxListLimit = 1000
+)
+
+// hash32 parses a 32-byte request field.
+func hash32(field string, b []byte) ([32]byte, error) {
+	var h [32]byte
+	if len(b) != len(h) {
+		return h, invalid(field, "must be 32 bytes, got %d", len(b))
+	}
+	copy(h[:], b)
+	return h, nil
+}
+
+func paymentHashFromProto(b []byte) (domain.PaymentHash, error) {
+	h, err := hash32("hash", b)
+	return domain.PaymentHash(h), err
+}
+
+func setIDFromProto(b []byte) (domain.SetID, error) {
+	id, err := hash32("set_id", b)
+	return domain.SetID(id), err
+}
+
+// hashAndSetIDFromProto parses the (hash, set_id) pair of SettleInvoice and
+// CancelInvoice.
+func hashAndSetIDFromProto(hash, setID []byte) (domain.PaymentHash, domain.SetID, error) {
+	h, err := paymentHashFromProto(hash)
+	if err != nil {
+		return h, domain.SetID{}, err
+	}
+	id, err := setIDFromProto(setID)
+	return h, id, err
+}
+
+// addInvoiceRequestFromProto validates an AddInvoice request.
+func addInvoiceRequestFromProto(req *lnmuxpb.AddInvoiceRequest) (ports.AddInvoiceRequest, error) {
+	var out ports.AddInvoiceRequest
+	switch amt := req.GetAmtMsat(); {
+	case amt < 0:
+		return out, invalid("amt_msat", "must not be negative")
+	case amt > int64(domain.MaxMsat):
+		return out, invalid("amt_msat", "must be at most %d (21 million BTC)", int64(domain.MaxMsat))
+	default:
+		out.Amount = domain.Msat(amt)
+	}
+
+	switch secs := req.GetExpirySecs(); {
+	case secs <= 0:
+		return out, invalid("expiry_secs", "must be positive")
+	case secs > int64(maxExpiry/time.Second):
+		return out, invalid("expiry_secs", "must be at most %d (one year)", int64(maxExpiry/time.Second))
+	default:
+		out.Expiry = time.Duration(secs) * time.Second
+	}
+
+	desc, descHash := req.GetDescription(), req.GetDescriptionHash()
+	if len(desc) > maxDescriptionBytes {
+		return out, invalid("description", "must be at most %d bytes, got %d", maxDescriptionBytes, len(desc))
+	}
+	if len(descHash) > 0 {
+		if desc != "" {
+			return out, invalid("description_hash", "must not be set together with description")
+		}
+		h, err := hash32("description_hash", descHash)
+		if err != nil {
+			return out, err
+		}
+		out.DescriptionHash = &h
+	}
+	out.Description = desc
+	return out, nil
+}
+
+// listLimitFromProto validates ListInvoices' page size.
+func listLimitFromProto(n int64) (int, error) {
+	switch {
+	case n == 0:
+		return defaultListLimit, nil
+	case n < 0 || n > maxListLimit:
+		return 0, invalid("max_invoices_count", "must be between 1 and %d (0 means %d)", maxListLimit, defaultListLimit)
+	}
+	return int(n), nil
+}
+
+// unix converts a time to unix seconds, keeping the zero time as 0.
+func unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+// setIDToProto leaves a zero set id (no set) out.
+func setIDToProto(id domain.SetID) []byte {
+	if id == (domain.SetID{}) {
+		return nil
+	}
+	return id[:]
+}
+
+func infoToProto(info ports.Info) *lnmuxpb.GetInfoResponse {
+	resp := &lnmuxpb.GetInfoResponse{
+		PubKey:     info.PubKey[:],
+		Network:    info.Network,
+		AutoSettle: info.AutoSettle,
+		Nodes:      make([]*lnmuxpb.NodeInfo, 0, len(info.Nodes)),
+	}
+	for _, n := range info.Nodes {
+		resp.Nodes = append(resp.Nodes, &lnmuxpb.NodeInfo{
+			PubKey:            n.Node[:],
+			Connected:         n.Connected,
+			InterceptorActive: n.InterceptorActive,
+			BlockHeight:       n.Height,
+			LastError:         n.LastError,
+		})
+	}
+	return resp
+}
+
+func addInvoiceResultToProto(r ports.AddInvoiceResult) *lnmuxpb.AddInvoiceResponse {
+	return &lnmuxpb.AddInvoiceResponse{
+		PaymentRequest: r.PaymentRequest,
+		Preimage:       r.Preimage[:],
+		Hash:           r.Hash[:],
+		PaymentAddr:    r.PaymentAddr[:],
+		ExpiresAt:      unix(r.ExpiresAt),
+	}
+}
+
+func acceptedToProto(ev ports.AcceptedEvent) *lnmuxpb.SubscribeInvoiceAcceptedResponse {
+	return &lnmuxpb.SubscribeInvoiceAcceptedResponse{
+		Hash:  ev.Hash[:],
+		SetId: ev.SetID[:],
+	}
+}
+
+// finalStatusToProto converts WaitForFinalStatus' result, which must be
+// final and stored.
+func finalStatusToProto(s domain.InvoiceStatus) (lnmuxpb.WaitForInvoiceFinalStatusResponse_InvoiceStatus, error) {
+	switch s {
+	case domain.StatusSettled:
+		return lnmuxpb.WaitForInvoiceFinalStatusResponse_SETTLED, nil
+	case domain.StatusFailed:
+		return lnmuxpb.WaitForInvoiceFinalStatusResponse_FAILED, nil
+	}
+	return 0, fmt.Errorf("final status %s has no API representation", s)
+}
+
+func invoiceStatusToProto(s domain.InvoiceStatus) (lnmuxpb.Invoice_InvoiceStatus, error) {
+	switch s {
+	case domain.StatusSettleRequested:
+		return lnmuxpb.Invoice_SETTLE_REQUESTED, nil
+	case domain.StatusSettled:
+		return lnmuxpb.Invoice_SETTLED, nil
+	case domain.StatusFailed:
+		return lnmuxpb.Invoice_FAILED, nil
+	}
+	return 0, fmt.Errorf("stored invoice status %s has no API representation", s)
+}
+
+func invoiceToProto(inv domain.Invoice) (*lnmuxpb.Invoice, error) {
+	st, err := invoiceStatusToProto(inv.Status)
+	if err != nil {
+		return nil, fmt.Errorf("invoice %s: %w", inv.Hash, err)
+	}
+	return &lnmuxpb.Invoice{
+		Hash:              inv.Hash[:],
+		Preimage:          inv.Preimage[:],
+		AmountMsat:        int64(inv.Amount),
+		Status:            st,
+		SettleRequestedAt: unix(inv.SettleRequestedAt),
+		FinalizedAt:       unix(inv.FinalizedAt),
+		SequenceNumber:    inv.Sequence,
+		SetId:             setIDToProto(inv.SetID),
+		AmountPaidMsat:    int64(inv.AmountPaid),
+	}, nil
+}
+
+func invoicesToProto(invs []domain.Invoice) (*lnmuxpb.ListInvoicesResponse, error) {
+	resp := &lnmuxpb.ListInvoicesResponse{Invoice: make([]*lnmuxpb.Invoice, 0, len(invs))}
+	for _, inv := range invs {
+		pb, err := invoiceToProto(inv)
+		if err != nil {
+			return nil, err
+		}
+		resp.Invoice = append(resp.Invoice, pb)
+	}
+	if len(invs) > 0 {
+		resp.FirstSequenceNumber = invs[0].Sequence
+		resp.LastSequenceNumber = invs[len(invs)-1].Sequence
+	}
+	return resp, nil
+}
+
+// invoiceUpdateToProto converts a lifecycle step. It reports false for
+// StatusOpen, which is no step the API knows: an open invoice exists nowhere.
+func invoiceUpdateToProto(u ports.InvoiceUpdate) (*lnmuxpb.SubscribeSingleInvoiceResponse, bool, error) {
+	var st lnmuxpb.SubscribeSingleInvoiceResponse_InvoiceState
+	switch u.Status {
+	case domain.StatusOpen:
+		return nil, false, nil
+	case domain.StatusAccepted:
+		st = lnmuxpb.SubscribeSingleInvoiceResponse_STATE_ACCEPTED
+	case domain.StatusSettleRequested:
+		st = lnmuxpb.SubscribeSingleInvoiceResponse_STATE_SETTLE_REQUESTED
+	case domain.StatusSettled:
+		st = lnmuxpb.SubscribeSingleInvoiceResponse_STATE_SETTLED
+	case domain.StatusFailed:
+		st = lnmuxpb.SubscribeSingleInvoiceResponse_STATE_FAILED
+	case domain.StatusCancelled:
+		st = lnmuxpb.SubscribeSingleInvoiceResponse_STATE_CANCELLED
+	case domain.StatusExpired:
+		st = lnmuxpb.SubscribeSingleInvoiceResponse_STATE_EXPIRED
+	default:
+		return nil, false, fmt.Errorf("invoice %s: status %s has no API representation", u.Hash, u.Status)
+	}
+	return &lnmuxpb.SubscribeSingleInvoiceResponse{State: st, SetId: setIDToProto(u.SetID)}, true, nil
+}

@@ -1,0 +1,203 @@
+// Package connectrpc serves lnmux's API (proto/lnmux) over ports.Service with
+// connect-go: Connect, gRPC and gRPC-Web on one listener (HTTP/1.1 and
+// cleartext HTTP/2), plus gRPC reflection, gRPC health, CORS for browsers and
+// OpenTelemetry. It is the only package that maps domain errors onto RPC
+// status codes.
+package connectrpc
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+	connectcors "connectrpc.com/cors"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+	"connectrpc.com/otelconnect"
+	"github.com/rs/cors"
+
+	"github.com/lnmux/lnmux/ports"
+	"github.com/lnmux/lnmux/proto/lnmux/lnmuxpbconnect"
+)
+
+// maxRequestBytes bounds a request message. lnmux's requests are tiny; the
+// limit keeps a client from making the server buffer megabytes.
+const maxRequestBytes = 64 << 10
+
+// Option configures NewHandler.
+type Option func(*config)
+
+type config struct {
+	origins      []string
+	interceptors []connect.Interceptor
+	checker      grpchealth.Checker
+	telemetry    bool
+}
+
+// WithAllowedOrigins lets browsers on these origins (e.g.
+// "https://shop.example") call the API with Connect or gRPC-Web. "*" allows
+// every origin. Without it no cross-origin request is allowed.
+func WithAllowedOrigins(origins ...string) Option {
+	return func(c *config) { c.origins = append(c.origins, origins...) }
+}
+
+// WithInterceptors adds interceptors to the lnmux service, inside the
+// telemetry interceptor (authentication, for example).
+func WithInterceptors(interceptors ...connect.Interceptor) Option {
+	return func(c *config) { c.interceptors = append(c.interceptors, interceptors...) }
+}
+
+// WithHealthChecker answers gRPC health checks with checker instead of a
+// static checker that always reports lnmux.Service and "" as SERVING. A
+// grpchealth.StaticChecker lets the caller flip the status at runtime.
+func WithHealthChecker(checker grpchealth.Checker) Option {
+	return func(c *config) { c.checker = checker }
+}
+
+// WithoutTelemetry leaves out the OpenTelemetry interceptor.
+func WithoutTelemetry() Option {
+	return func(c *config) { c.telemetry = false }
+}
+
+// Handler serves the API. It implements http.Handler for the paths Paths
+// lists and answers 404 to anything else.
+type Handler struct {
+	http.Handler
+
+	// draining is cancelled by Drain; every long-lived call ends with it.
+	draining context.Context
+	drain    context.CancelFunc
+}
+
+// NewHandler builds the API handler over svc. Serve it with NewHTTPServer, or
+// with any http.Server that speaks cleartext HTTP/2 (gRPC needs it).
+//
+// The telemetry interceptor uses the global OpenTelemetry providers, so set
+// them before calling NewHandler if possible (the global delegates pick up
+// providers set later).
+func NewHandler(svc ports.Service, log *slog.Logger, opts ...Option) (*Handler, error) {
+	cfg := config{telemetry: true}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.checker == nil {
+		cfg.checker = grpchealth.NewStaticChecker(lnmuxpbconnect.ServiceName)
+	}
+
+	recoverOpt := connect.WithRecover(func(ctx context.Context, spec connect.Spec, _ http.Header, p any) error {
+		log.ErrorContext(ctx, "rpc panicked", "procedure", spec.Procedure, "panic", p)
+		return connect.NewError(connect.CodeInternal, errInternal)
+	})
+	var interceptors []connect.Interceptor
+	if cfg.telemetry {
+		otel, err := otelconnect.NewInterceptor()
+		if err != nil {
+			return nil, fmt.Errorf("connectrpc: telemetry interceptor: %w", err)
+		}
+		interceptors = append(interceptors, otel)
+	}
+	interceptors = append(interceptors, cfg.interceptors...)
+
+	draining, drain := context.WithCancel(context.Background())
+	h := &Handler{draining: draining, drain: drain}
+
+	mux := http.NewServeMux()
+	svcPath, svcHandler := lnmuxpbconnect.NewServiceHandler(
+		&service{svc: svc, log: log, draining: draining},
+		recoverOpt,
+		connect.WithInterceptors(interceptors...),
+		connect.WithReadMaxBytes(maxRequestBytes),
+	)
+	mux.Handle(svcPath, svcHandler)
+	for _, p := range []string{
+		lnmuxpbconnect.ServiceSubscribeInvoiceAcceptedProcedure,
+		lnmuxpbconnect.ServiceSubscribeSingleInvoiceProcedure,
+		lnmuxpbconnect.ServiceWaitForInvoiceFinalStatusProcedure,
+	} {
+		mux.Handle(p, h.drainable(svcHandler))
+	}
+
+	healthPath, healthHandler := grpchealth.NewHandler(cfg.checker, recoverOpt)
+	mux.Handle(healthPath, healthHandler)
+	mux.Handle(healthPath+"Watch", h.drainable(healthHandler))
+
+	reflector := grpcreflect.NewStaticReflector(lnmuxpbconnect.ServiceName, grpchealth.HealthV1ServiceName)
+	mux.Handle(h.drainablePath(grpcreflect.NewHandlerV1(reflector, recoverOpt)))
+	// grpcurl and many other tools still ask the v1alpha service.
+	mux.Handle(h.drainablePath(grpcreflect.NewHandlerV1Alpha(reflector, recoverOpt)))
+
+	h.Handler = mux
+	if len(cfg.origins) > 0 {
+		h.Handler = cors.New(cors.Options{
+			AllowedOrigins: cfg.origins,
+			AllowedMethods: connectcors.AllowedMethods(),
+			AllowedHeaders: connectcors.AllowedHeaders(),
+			ExposedHeaders: connectcors.ExposedHeaders(),
+			MaxAge:         7200,
+		}).Handler(mux)
+	}
+	return h, nil
+}
+
+// drainable ends the requests it serves when the handler drains.
+func (h *Handler) drainable(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		defer context.AfterFunc(h.draining, cancel)()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+func (h *Handler) drainablePath(path string, next http.Handler) (string, http.Handler) {
+	return path, h.drainable(next)
+}
+
+// Paths lists the URL path prefixes the handler serves, for mounting it on
+// a mux shared with other handlers.
+func (h *Handler) Paths() []string {
+	return []string{
+		"/" + lnmuxpbconnect.ServiceName + "/",
+		"/" + grpchealth.HealthV1ServiceName + "/",
+		"/" + grpcreflect.ReflectV1ServiceName + "/",
+		"/" + grpcreflect.ReflectV1AlphaServiceName + "/",
+	}
+}
+
+// Drain ends every long-lived call (the subscriptions,
+// WaitForInvoiceFinalStatus, health Watch, reflection streams) and makes new
+// ones fail at once, with UNAVAILABLE where lnmux answers, so that clients
+// retry elsewhere and http.Server.Shutdown, which waits for active requests,
+// does not wait for calls that may never end. Other unary calls are not
+// affected. NewHTTPServer registers Drain with RegisterOnShutdown.
+func (h *Handler) Drain() { h.drain() }
+
+// NewHTTPServer returns a server for h on addr that speaks HTTP/1.1 and
+// cleartext HTTP/2 (h2c, prior knowledge), as gRPC clients need. It has no
+// write timeout, since server streams last as long as the subscription, and
+// pings idle HTTP/2 connections so dead subscribers are noticed. Shutdown
+// drains the handler (see Drain). Serve TLS in front of it (or with
+// ServeTLS) where the network is not trusted.
+func NewHTTPServer(addr string, h *Handler) *http.Server {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(true)
+	srv := &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		Protocols:         &protocols,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		HTTP2: &http.HTTP2Config{
+			SendPingTimeout: time.Minute,
+			PingTimeout:     20 * time.Second,
+		},
+	}
+	srv.RegisterOnShutdown(h.Drain)
+	return srv
+}

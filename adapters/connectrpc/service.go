@@ -1,0 +1,124 @@
+package connectrpc
+
+import (
+	"context"
+	"log/slog"
+
+	"connectrpc.com/connect"
+
+	"github.com/lnmux/lnmux/ports"
+	lnmuxpb "github.com/lnmux/lnmux/proto/lnmux"
+	"github.com/lnmux/lnmux/proto/lnmux/lnmuxpbconnect"
+)
+
+// service implements the generated handler interface over ports.Service:
+// validate and convert the request, call the port, convert the result, map
+// the error.
+type service struct {
+	svc ports.Service
+	log *slog.Logger
+	// draining is done once the Handler drains.
+	draining context.Context
+}
+
+var _ lnmuxpbconnect.ServiceHandler = (*service)(nil)
+
+// GetInfo implements lnmuxpbconnect.ServiceHandler.
+func (s *service) GetInfo(ctx context.Context, _ *connect.Request[lnmuxpb.GetInfoRequest]) (*connect.Response[lnmuxpb.GetInfoResponse], error) {
+	return connect.NewResponse(infoToProto(s.svc.Info(ctx))), nil
+}
+
+// AddInvoice implements lnmuxpbconnect.ServiceHandler.
+func (s *service) AddInvoice(ctx context.Context, req *connect.Request[lnmuxpb.AddInvoiceRequest]) (*connect.Response[lnmuxpb.AddInvoiceResponse], error) {
+	in, err := addInvoiceRequestFromProto(req.Msg)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.svc.AddInvoice(ctx, in)
+	if err != nil {
+		return nil, s.toConnect(ctx, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(addInvoiceResultToProto(res)), nil
+}
+
+// SubscribeInvoiceAccepted implements lnmuxpbconnect.ServiceHandler.
+func (s *service) SubscribeInvoiceAccepted(ctx context.Context, req *connect.Request[lnmuxpb.SubscribeInvoiceAcceptedRequest], stream *connect.ServerStream[lnmuxpb.SubscribeInvoiceAcceptedResponse]) error {
+	err := s.svc.SubscribeAccepted(ctx, func(ev ports.AcceptedEvent) error {
+		return stream.Send(acceptedToProto(ev))
+	})
+	return s.toConnect(ctx, req.Spec().Procedure, err)
+}
+
+// WaitForInvoiceFinalStatus implements lnmuxpbconnect.ServiceHandler.
+func (s *service) WaitForInvoiceFinalStatus(ctx context.Context, req *connect.Request[lnmuxpb.WaitForInvoiceFinalStatusRequest]) (*connect.Response[lnmuxpb.WaitForInvoiceFinalStatusResponse], error) {
+	hash, err := paymentHashFromProto(req.Msg.GetHash())
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.svc.WaitForFinalStatus(ctx, hash)
+	if err != nil {
+		return nil, s.toConnect(ctx, req.Spec().Procedure, err)
+	}
+	pb, err := finalStatusToProto(st)
+	if err != nil {
+		return nil, s.toConnect(ctx, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(&lnmuxpb.WaitForInvoiceFinalStatusResponse{InvoiceStatus: pb}), nil
+}
+
+// SettleInvoice implements lnmuxpbconnect.ServiceHandler.
+func (s *service) SettleInvoice(ctx context.Context, req *connect.Request[lnmuxpb.SettleInvoiceRequest]) (*connect.Response[lnmuxpb.SettleInvoiceResponse], error) {
+	hash, setID, err := hashAndSetIDFromProto(req.Msg.GetHash(), req.Msg.GetSetId())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.svc.SettleInvoice(ctx, hash, setID); err != nil {
+		return nil, s.toConnect(ctx, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(&lnmuxpb.SettleInvoiceResponse{}), nil
+}
+
+// CancelInvoice implements lnmuxpbconnect.ServiceHandler.
+func (s *service) CancelInvoice(ctx context.Context, req *connect.Request[lnmuxpb.CancelInvoiceRequest]) (*connect.Response[lnmuxpb.CancelInvoiceResponse], error) {
+	hash, setID, err := hashAndSetIDFromProto(req.Msg.GetHash(), req.Msg.GetSetId())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.svc.CancelInvoice(ctx, hash, setID); err != nil {
+		return nil, s.toConnect(ctx, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(&lnmuxpb.CancelInvoiceResponse{}), nil
+}
+
+// ListInvoices implements lnmuxpbconnect.ServiceHandler.
+func (s *service) ListInvoices(ctx context.Context, req *connect.Request[lnmuxpb.ListInvoicesRequest]) (*connect.Response[lnmuxpb.ListInvoicesResponse], error) {
+	limit, err := listLimitFromProto(req.Msg.GetMaxInvoicesCount())
+	if err != nil {
+		return nil, err
+	}
+	invs, err := s.svc.ListInvoices(ctx, req.Msg.GetSequenceStart(), limit)
+	if err != nil {
+		return nil, s.toConnect(ctx, req.Spec().Procedure, err)
+	}
+	resp, err := invoicesToProto(invs)
+	if err != nil {
+		return nil, s.toConnect(ctx, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// SubscribeSingleInvoice implements lnmuxpbconnect.ServiceHandler.
+func (s *service) SubscribeSingleInvoice(ctx context.Context, req *connect.Request[lnmuxpb.SubscribeSingleInvoiceRequest], stream *connect.ServerStream[lnmuxpb.SubscribeSingleInvoiceResponse]) error {
+	hash, err := paymentHashFromProto(req.Msg.GetHash())
+	if err != nil {
+		return err
+	}
+	err = s.svc.SubscribeInvoice(ctx, hash, func(u ports.InvoiceUpdate) error {
+		pb, ok, err := invoiceUpdateToProto(u)
+		if err != nil || !ok {
+			return err
+		}
+		return stream.Send(pb)
+	})
+	return s.toConnect(ctx, req.Spec().Procedure, err)
+}

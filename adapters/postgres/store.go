@@ -1,0 +1,383 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/lnmux/lnmux/domain"
+	"github.com/lnmux/lnmux/ports"
+)
+
+var (
+	_ ports.InvoiceStore = (*Store)(nil)
+	_ ports.Leader       = (*Leader)(nil)
+)
+
+// Store is the ports.InvoiceStore on Postgres or SQLite.
+type Store struct {
+	c *conn
+}
+
+// Open connects to the database described by cfg and checks that its schema
+// is exactly the one this build expects; otherwise it fails with
+// ErrSchemaNotInitialized, ErrSchemaOutdated or ErrSchemaTooNew, whose
+// messages tell the operator what to run.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	c, err := connect(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSchema(ctx, c); err != nil {
+		_ = c.close()
+		return nil, err
+	}
+	return &Store{c: c}, nil
+}
+
+// Close closes the database connections. Leaders acquired through the
+// store hold their own and stay held.
+func (s *Store) Close() error { return s.c.close() }
+
+// CheckSchema fails unless every migration of this build, and no other, is
+// applied. Open runs it; a long-running process may repeat it.
+func (s *Store) CheckSchema(ctx context.Context) error { return checkSchema(ctx, s.c) }
+
+// readOnly runs fn in a transaction that sees one snapshot, so that an
+// invoice and its HTLCs are read consistently.
+func (s *Store) readOnly(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.c.dialect() == DriverPostgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	return s.c.db.WithContext(ctx).Transaction(fn, opts)
+}
+
+// RequestSettle implements ports.InvoiceStore.
+func (s *Store) RequestSettle(ctx context.Context, inv domain.Invoice) (domain.Invoice, error) {
+	if err := validateSettleRequest(inv); err != nil {
+		return domain.Invoice{}, err
+	}
+	row, htlcs := fromDomain(inv)
+	var out domain.Invoice
+	err := s.c.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		stored, found, err := findInvoice(tx, inv.Hash, false)
+		if err != nil {
+			return err
+		}
+		if found {
+			out, err = sameSet(stored, inv)
+			return err
+		}
+		if err := tx.Create(&row).Error; err != nil {
+			return err
+		}
+		if err := tx.Create(&htlcs).Error; err != nil {
+			return err
+		}
+		out, err = toDomain(row, htlcs)
+		return err
+	})
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		// Lost a race with a concurrent request for the same hash (Postgres
+		// only; SQLite serialises writers), or one of the HTLCs is stored
+		// with another invoice already.
+		stored, getErr := s.Get(ctx, inv.Hash)
+		if errors.Is(getErr, domain.ErrInvoiceNotFound) {
+			return domain.Invoice{}, fmt.Errorf("%w: an htlc of invoice %s is stored with another invoice", domain.ErrConflict, inv.Hash)
+		}
+		if getErr != nil {
+			return domain.Invoice{}, getErr
+		}
+		return sameSet(stored, inv)
+	}
+	if err != nil {
+		return domain.Invoice{}, s.wrap("request settle", err)
+	}
+	return out, nil
+}
+
+func validateSettleRequest(inv domain.Invoice) error {
+	switch {
+	case inv.Status != domain.StatusSettleRequested:
+		return fmt.Errorf("%w: invoice %s has status %s, want %s", domain.ErrInvalidArgument, inv.Hash, inv.Status, domain.StatusSettleRequested)
+	case inv.Preimage.Hash() != inv.Hash:
+		// Storing a wrong preimage would have lnmux settle with it forever.
+		return fmt.Errorf("%w: preimage does not match invoice %s", domain.ErrInvalidArgument, inv.Hash)
+	case len(inv.HTLCs) == 0:
+		return fmt.Errorf("%w: invoice %s has no htlcs", domain.ErrInvalidArgument, inv.Hash)
+	}
+	return nil
+}
+
+func sameSet(stored, req domain.Invoice) (domain.Invoice, error) {
+	if stored.SetID != req.SetID {
+		return domain.Invoice{}, fmt.Errorf("%w: invoice %s is stored with set %s, not %s", domain.ErrConflict, req.Hash, stored.SetID, req.SetID)
+	}
+	return stored, nil
+}
+
+// Get implements ports.InvoiceStore.
+func (s *Store) Get(ctx context.Context, hash domain.PaymentHash) (domain.Invoice, error) {
+	var inv domain.Invoice
+	err := s.readOnly(ctx, func(tx *gorm.DB) error {
+		var found bool
+		var err error
+		inv, found, err = findInvoice(tx, hash, false)
+		if err == nil && !found {
+			err = notFound(hash)
+		}
+		return err
+	})
+	if err != nil {
+		return domain.Invoice{}, s.wrap("get invoice", err)
+	}
+	return inv, nil
+}
+
+func notFound(hash domain.PaymentHash) error {
+	return fmt.Errorf("%w: %s", domain.ErrInvoiceNotFound, hash)
+}
+
+// findInvoice reads an invoice and its HTLCs; lock takes the row lock
+// first, so that the HTLCs are read after any concurrent Update committed.
+func findInvoice(tx *gorm.DB, hash domain.PaymentHash, lock bool) (domain.Invoice, bool, error) {
+	q := tx.Where("hash = ?", hash[:])
+	if lock {
+		// SQLite ignores the clause: its write transaction, begun
+		// IMMEDIATE, already excludes every other writer.
+		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+	}
+	var rows []invoiceRow
+	if err := q.Limit(1).Find(&rows).Error; err != nil {
+		return domain.Invoice{}, false, err
+	}
+	if len(rows) == 0 {
+		return domain.Invoice{}, false, nil
+	}
+	invs, err := withHTLCs(tx, rows)
+	if err != nil {
+		return domain.Invoice{}, false, err
+	}
+	return invs[0], true, nil
+}
+
+// Update implements ports.InvoiceStore. Only the status, FinalizedAt and
+// the HTLC statuses can change; fn changing anything else is refused with
+// domain.ErrInvalidArgument. An error of fn is returned as is. fn must not
+// call the store: on SQLite the transaction holds its only connection.
+func (s *Store) Update(ctx context.Context, hash domain.PaymentHash, fn func(*domain.Invoice) error) (domain.Invoice, error) {
+	var out domain.Invoice
+	var fnErr error
+	err := s.c.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		before, found, err := findInvoice(tx, hash, true)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return notFound(hash)
+		}
+		after := before
+		after.HTLCs = append([]domain.SettledHTLC(nil), before.HTLCs...)
+		if fnErr = fn(&after); fnErr != nil {
+			return fnErr
+		}
+		if err := checkUpdate(before, after); err != nil {
+			return err
+		}
+		if err := persistUpdate(tx, before, after); err != nil {
+			return err
+		}
+		row, htlcs := fromDomain(after)
+		row.SequenceNumber = int64(before.Sequence)
+		out, err = toDomain(row, htlcs)
+		return err
+	})
+	if fnErr != nil {
+		return domain.Invoice{}, fnErr
+	}
+	if err != nil {
+		return domain.Invoice{}, s.wrap("update invoice", err)
+	}
+	return out, nil
+}
+
+// checkUpdate refuses changes the store would not persist: they could only
+// come from a bug, and silently dropping them would hide it.
+func checkUpdate(before, after domain.Invoice) error {
+	fail := func(what string) error {
+		return fmt.Errorf("%w: update of invoice %s changed %s, which is immutable", domain.ErrInvalidArgument, before.Hash, what)
+	}
+	switch {
+	case after.Hash != before.Hash:
+		return fail("the hash")
+	case after.Preimage != before.Preimage:
+		return fail("the preimage")
+	case after.SetID != before.SetID:
+		return fail("the set id")
+	case after.Amount != before.Amount || after.AmountPaid != before.AmountPaid:
+		return fail("an amount")
+	case !after.Expiry.Equal(before.Expiry) || !after.SettleRequestedAt.Equal(before.SettleRequestedAt):
+		return fail("a time other than FinalizedAt")
+	case after.Sequence != before.Sequence:
+		return fail("the sequence number")
+	case len(after.HTLCs) != len(before.HTLCs):
+		return fail("the htlc set")
+	case !after.Status.IsStored():
+		return fmt.Errorf("%w: invoice %s cannot be stored with status %s", domain.ErrInvalidArgument, before.Hash, after.Status)
+	}
+	prev := htlcsByCircuit(before)
+	for _, a := range after.HTLCs {
+		b, ok := prev[a.Circuit]
+		if !ok || a.Amount != b.Amount {
+			return fail("the htlc set")
+		}
+		delete(prev, a.Circuit)
+	}
+	return nil
+}
+
+func htlcsByCircuit(inv domain.Invoice) map[domain.CircuitKey]domain.SettledHTLC {
+	m := make(map[domain.CircuitKey]domain.SettledHTLC, len(inv.HTLCs))
+	for _, h := range inv.HTLCs {
+		m[h.Circuit] = h
+	}
+	return m
+}
+
+func persistUpdate(tx *gorm.DB, before, after domain.Invoice) error {
+	row, _ := fromDomain(after)
+	if after.Status != before.Status || !after.FinalizedAt.Equal(before.FinalizedAt) {
+		err := tx.Model(&invoiceRow{}).Where("hash = ?", row.Hash).
+			Updates(map[string]any{"status": row.Status, "finalized_at": row.FinalizedAt}).Error
+		if err != nil {
+			return err
+		}
+	}
+	prev := htlcsByCircuit(before)
+	for _, h := range after.HTLCs {
+		if h.Status == prev[h.Circuit].Status {
+			continue
+		}
+		hr := htlcFromDomain(after.Hash, h)
+		err := tx.Model(&htlcRow{}).
+			Where("node_pubkey = ? AND chan_id = ? AND htlc_id = ?", hr.NodePubkey, hr.ChanID, hr.HTLCID).
+			Update("status", hr.Status).Error
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ListPending implements ports.InvoiceStore.
+func (s *Store) ListPending(ctx context.Context) ([]domain.Invoice, error) {
+	var out []domain.Invoice
+	err := s.readOnly(ctx, func(tx *gorm.DB) error {
+		var rows []invoiceRow
+		err := tx.Where("status = ?", domain.StatusSettleRequested.String()).
+			Order("sequence_number").Find(&rows).Error
+		if err != nil {
+			return err
+		}
+		out, err = withHTLCs(tx, rows)
+		return err
+	})
+	if err != nil {
+		return nil, s.wrap("list pending invoices", err)
+	}
+	return out, nil
+}
+
+// ListUnexpired implements ports.InvoiceStore.
+func (s *Store) ListUnexpired(ctx context.Context, t time.Time) ([]domain.PaymentHash, error) {
+	var hashes [][]byte
+	err := s.c.db.WithContext(ctx).Model(&invoiceRow{}).
+		Where("expiry > ?", t.UTC()).Order("sequence_number").Pluck("hash", &hashes).Error
+	if err != nil {
+		return nil, s.wrap("list unexpired invoices", err)
+	}
+	out := make([]domain.PaymentHash, len(hashes))
+	for i, h := range hashes {
+		if err := copyExact(out[i][:], h, "hash"); err != nil {
+			return nil, s.wrap("list unexpired invoices", err)
+		}
+	}
+	return out, nil
+}
+
+// List implements ports.InvoiceStore. A negative limit is
+// domain.ErrInvalidArgument; zero returns nothing.
+func (s *Store) List(ctx context.Context, from uint64, limit int) ([]domain.Invoice, error) {
+	if limit < 0 {
+		return nil, fmt.Errorf("%w: negative limit %d", domain.ErrInvalidArgument, limit)
+	}
+	// Sequence numbers are positive int64s: none is above MaxInt64.
+	if limit == 0 || from > math.MaxInt64 {
+		return []domain.Invoice{}, nil
+	}
+	var out []domain.Invoice
+	err := s.readOnly(ctx, func(tx *gorm.DB) error {
+		var rows []invoiceRow
+		err := tx.Where("sequence_number >= ?", int64(from)).
+			Order("sequence_number").Limit(limit).Find(&rows).Error
+		if err != nil {
+			return err
+		}
+		out, err = withHTLCs(tx, rows)
+		return err
+	})
+	if err != nil {
+		return nil, s.wrap("list invoices", err)
+	}
+	return out, nil
+}
+
+// htlcQueryChunk keeps IN lists well below the bind parameter limits of
+// both databases (SQLite: 32766, Postgres: 65535).
+const htlcQueryChunk = 500
+
+// withHTLCs loads the HTLCs of the invoice rows and converts them, in the
+// order of rows.
+func withHTLCs(tx *gorm.DB, rows []invoiceRow) ([]domain.Invoice, error) {
+	byHash := make(map[string][]htlcRow, len(rows))
+	for start := 0; start < len(rows); start += htlcQueryChunk {
+		chunk := rows[start:min(start+htlcQueryChunk, len(rows))]
+		hashes := make([][]byte, len(chunk))
+		for i, r := range chunk {
+			hashes[i] = r.Hash
+		}
+		var htlcs []htlcRow
+		if err := tx.Where("invoice_hash IN ?", hashes).Find(&htlcs).Error; err != nil {
+			return nil, err
+		}
+		for _, h := range htlcs {
+			byHash[string(h.InvoiceHash)] = append(byHash[string(h.InvoiceHash)], h)
+		}
+	}
+	out := make([]domain.Invoice, len(rows))
+	for i, r := range rows {
+		inv, err := toDomain(r, byHash[string(r.Hash)])
+		if err != nil {
+			return nil, err
+		}
+		out[i] = inv
+	}
+	return out, nil
+}
+
+// wrap leaves domain errors as they are and adds context to the others.
+func (s *Store) wrap(op string, err error) error {
+	for _, d := range []error{domain.ErrInvoiceNotFound, domain.ErrConflict, domain.ErrInvalidArgument} {
+		if errors.Is(err, d) {
+			return err
+		}
+	}
+	return s.c.wrap(op, err)
+}

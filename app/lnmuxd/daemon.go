@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/lnmux/lnmux/adapters/connectrpc"
+	lnmuxotel "github.com/lnmux/lnmux/adapters/otel"
+	"github.com/lnmux/lnmux/adapters/postgres"
+	"github.com/lnmux/lnmux/app"
+)
+
+// shutdownTimeout bounds the graceful stop of the API server and the flush
+// of pending spans.
+const shutdownTimeout = 10 * time.Second
+
+func (c *Config) storeConfig(log *slog.Logger) postgres.Config {
+	driver, dsn := c.Database()
+	return postgres.Config{Driver: driver, DSN: dsn, Path: c.SQLitePath(), Logger: log}
+}
+
+// runMigrate runs "migrate init|up|status" against the configured database.
+func runMigrate(ctx context.Context, cfg *Config, log *slog.Logger, cmd string) error {
+	statuses, err := postgres.Migrate(ctx, cfg.storeConfig(log), cmd)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", cmd, err)
+	}
+	driver, _ := cfg.Database()
+	switch cmd {
+	case "init":
+		log.InfoContext(ctx, "migrations table ready", "driver", driver)
+	case "up":
+		for _, s := range statuses {
+			log.InfoContext(ctx, "migration applied", "migration", s.String())
+		}
+		log.InfoContext(ctx, "schema up to date", "driver", driver, "applied", len(statuses))
+	default:
+		for _, s := range statuses {
+			log.InfoContext(ctx, "migration", "status", s.String())
+		}
+	}
+	return nil
+}
+
+// runDaemon wires the adapters to the application and runs until ctx is done.
+func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
+	shutdownTracing, err := lnmuxotel.Setup(ctx, lnmuxotel.Config{
+		Endpoint:    cfg.Telemetry.OTLPEndpoint,
+		ServiceName: cfg.Telemetry.ServiceName,
+		Version:     buildVersion(),
+		SampleRatio: cfg.Telemetry.SampleRatio,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Flushed last, so that spans of the shutdown itself are kept.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		defer cancel()
+		err = errors.Join(err, shutdownTracing(fctx))
+	}()
+
+	key, err := cfg.IdentityKeyBytes()
+	if err != nil {
+		return err
+	}
+	chain, err := cfg.ChainParams()
+	if err != nil {
+		return err
+	}
+	store, err := postgres.Open(ctx, cfg.storeConfig(log))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if cfg.DistributedLock.Enabled.On() {
+		// I5: nothing is recovered or intercepted before this process is
+		// the only lnmux on the database.
+		log.InfoContext(ctx, "waiting for the leader lock")
+		lost, release, err := store.Leader().Acquire(ctx)
+		if err != nil {
+			return fmt.Errorf("leader lock: %w", err)
+		}
+		defer release()
+		go func() {
+			select {
+			case <-lost:
+				log.ErrorContext(ctx, "leader lock lost: stopping")
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		log.InfoContext(ctx, "leader lock held")
+	}
+
+	nodes, err := newNodes(cfg, log)
+	if err != nil {
+		return err
+	}
+	mux, err := app.New(app.Config{
+		IdentityKey:          key,
+		Network:              chain,
+		Policy:               cfg.RoutingPolicy.Domain(),
+		FinalCLTVDelta:       cfg.Invoice.FinalCLTVDelta,
+		FinalCLTVRejectDelta: cfg.Invoice.FinalCLTVRejectDelta,
+		HoldTimeout:          cfg.Invoice.HoldTimeout,
+		AcceptTimeout:        cfg.Invoice.AcceptTimeout,
+		AutoFailMargin:       cfg.Invoice.AutoFailMargin,
+		AutoSettle:           cfg.AutoSettle,
+	}, nodes, store, app.SystemClock{}, log)
+	if err != nil {
+		return err
+	}
+	if err := mux.Recover(ctx); err != nil {
+		return err
+	}
+
+	handler, err := connectrpc.NewHandler(mux, log, connectrpc.WithAllowedOrigins(cfg.CORS.AllowedOrigins...))
+	if err != nil {
+		return err
+	}
+	srv := connectrpc.NewHTTPServer(cfg.ListenAddress, handler)
+	ln, err := net.Listen("tcp", cfg.ListenAddress)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.ListenAddress, err)
+	}
+	pub := mux.PubKey()
+	log.InfoContext(ctx, "lnmuxd running", "listen", ln.Addr().String(), "pubkey", pub.String(),
+		"network", chain.Name, "nodes", len(nodes), "auto_settle", cfg.AutoSettle)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return mux.Run(gctx) })
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("api server: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		log.InfoContext(ctx, "shutting down")
+		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		defer scancel()
+		return srv.Shutdown(sctx)
+	})
+	return g.Wait()
+}
