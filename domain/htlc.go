@@ -73,10 +73,14 @@ func (r Rules) Check(in Incoming) (Accepted, FailureReason) {
 	if mpp.Total < meta.Amount || mpp.Total <= 0 {
 		return Accepted{}, FailAmountTooLow
 	}
-	if meta.Amount > 0 && mpp.Total > 2*meta.Amount {
+	if mpp.Total > MaxMsat || (meta.Amount > 0 && mpp.Total > 2*meta.Amount) {
 		return Accepted{}, FailAmountTooHigh
 	}
 	f := in.Forward
+	if f.OutgoingAmount <= 0 {
+		// A part that pays nothing could only be held until it times out.
+		return Accepted{}, FailIncorrectAmount
+	}
 	if f.OutgoingAmount < in.Payload.AmountToForward {
 		return Accepted{}, FailIncorrectAmount
 	}

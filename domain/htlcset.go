@@ -132,7 +132,7 @@ func (s *HTLCSet) Add(h HTLC, now time.Time) (AddOutcome, FailureReason) {
 	if h.MPP.Total != s.Total {
 		return AddRejected, FailSetTotalMismatch
 	}
-	if s.sum+h.Amount > s.Total {
+	if h.Amount > s.Total-s.sum {
 		return AddRejected, FailOverpayment
 	}
 	s.parts[h.Circuit] = h

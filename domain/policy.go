@@ -30,7 +30,12 @@ func (p RoutingPolicy) Validate() error {
 
 // Fee is what the policy charges to forward amt (BOLT 7 rounding: down).
 func (p RoutingPolicy) Fee(amt Msat) Msat {
-	return p.FeeBase + Msat(int64(amt)*int64(p.FeeRatePPM)/1_000_000)
+	// amt*ppm overflows int64 from 92 BTC at 100%, so split amt into whole
+	// millions and a remainder: q*ppm + r*ppm/1e6 is the same floor, and
+	// neither product overflows for amounts up to MaxMsat and valid rates.
+	ppm := int64(p.FeeRatePPM)
+	q, r := int64(amt)/1_000_000, int64(amt)%1_000_000
+	return p.FeeBase + Msat(q*ppm+r*ppm/1_000_000)
 }
 
 // Forward describes the hop from a cluster node to lnmux as lnd reports it

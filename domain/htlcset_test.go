@@ -1,0 +1,464 @@
+package domain
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+var (
+	setHash  = Preimage{0x42}.Hash()
+	setTotal = Msat(100_000)
+	nodeA    = testNode(1)
+	nodeB    = testNode(2)
+)
+
+// part is an HTLC of the test invoice (hash setHash, total setTotal).
+func part(node NodeKey, chanID, htlcID uint64, amt Msat) HTLC {
+	return HTLC{
+		Circuit:   CircuitKey{Node: node, Chan: chanID, HTLC: htlcID},
+		Hash:      setHash,
+		Amount:    amt,
+		Expiry:    800_100,
+		MPP:       MPP{Total: setTotal, Addr: PaymentAddr{0x01}},
+		ArrivedAt: testNow,
+	}
+}
+
+func newTestSet(first HTLC) *HTLCSet {
+	return NewHTLCSet(Accepted{
+		HTLC:     first,
+		Meta:     InvoiceMeta{Amount: setTotal, Expiry: testNow.Add(time.Hour)},
+		Preimage: Preimage{0x42},
+	})
+}
+
+func mustAdd(t *testing.T, s *HTLCSet, h HTLC, want AddOutcome) {
+	t.Helper()
+	out, reason := s.Add(h, testNow)
+	if out != want || reason != FailNone {
+		t.Fatalf("Add(%s) = %v, %v; want %v, none", h.Circuit, out, reason, want)
+	}
+}
+
+// setIn returns a set of two parts (nodeA and nodeB, same channel and HTLC
+// ids) driven into the given state.
+func setIn(t *testing.T, st SetState) *HTLCSet {
+	t.Helper()
+	p1, p2 := part(nodeA, 1, 1, 40_000), part(nodeB, 1, 1, 60_000)
+	s := newTestSet(p1)
+	mustAdd(t, s, p1, AddHeld)
+	if st == SetCollecting {
+		return s
+	}
+	mustAdd(t, s, p2, AddCompleted)
+	switch st {
+	case SetAccepted:
+	case SetSettling:
+		if err := s.BeginSettle(s.ID()); err != nil {
+			t.Fatal(err)
+		}
+	case SetSettleRequested:
+		if err := s.BeginSettle(s.ID()); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CommitSettle(); err != nil {
+			t.Fatal(err)
+		}
+	case SetCancelled:
+		if _, err := s.Cancel(); err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatalf("no fixture for state %v", st)
+	}
+	if s.State() != st {
+		t.Fatalf("fixture state = %v, want %v", s.State(), st)
+	}
+	return s
+}
+
+var allSetStates = []SetState{SetCollecting, SetAccepted, SetSettling, SetSettleRequested, SetCancelled}
+
+func TestSetStateString(t *testing.T) {
+	tests := []struct {
+		s     SetState
+		name  string
+		final bool
+	}{
+		{SetCollecting, "collecting", false},
+		{SetAccepted, "accepted", false},
+		{SetSettling, "settling", false},
+		{SetSettleRequested, "settle requested", true},
+		{SetCancelled, "cancelled", true},
+		{SetCancelled + 1, "SetState(5)", false},
+	}
+	for _, tt := range tests {
+		if got := tt.s.String(); got != tt.name {
+			t.Errorf("String() = %q, want %q", got, tt.name)
+		}
+		if got := tt.s.IsFinal(); got != tt.final {
+			t.Errorf("%v.IsFinal() = %v, want %v", tt.s, got, tt.final)
+		}
+	}
+}
+
+func TestHTLCSetNew(t *testing.T) {
+	p := part(nodeA, 1, 1, 100_000)
+	s := newTestSet(p)
+	if s.State() != SetCollecting || s.ID() != (SetID{}) || s.Len() != 0 || s.Sum() != 0 || !s.AcceptedAt().IsZero() {
+		t.Errorf("new set: state %v id %s len %d sum %v acceptedAt %v", s.State(), s.ID(), s.Len(), s.Sum(), s.AcceptedAt())
+	}
+	if s.Hash != setHash || s.Total != setTotal || s.Preimage != (Preimage{0x42}) || s.Meta.Amount != setTotal {
+		t.Errorf("new set fields: %+v", s)
+	}
+	if s.Has(p.Circuit) {
+		t.Error("NewHTLCSet must not add the first HTLC; Add does")
+	}
+}
+
+func TestHTLCSetSinglePart(t *testing.T) {
+	p := part(nodeA, 1, 1, setTotal)
+	s := newTestSet(p)
+	at := testNow.Add(time.Second)
+	out, reason := s.Add(p, at)
+	if out != AddCompleted || reason != FailNone {
+		t.Fatalf("Add = %v, %v; want completed", out, reason)
+	}
+	if s.State() != SetAccepted || s.Sum() != setTotal || s.Len() != 1 || !s.Has(p.Circuit) {
+		t.Errorf("state %v sum %v len %d", s.State(), s.Sum(), s.Len())
+	}
+	if want := NewSetID([]CircuitKey{p.Circuit}); s.ID() != want {
+		t.Errorf("ID = %s, want %s", s.ID(), want)
+	}
+	if !s.AcceptedAt().Equal(at) {
+		t.Errorf("AcceptedAt = %v, want %v", s.AcceptedAt(), at)
+	}
+	if got := s.HTLCs(); len(got) != 1 || got[0] != p {
+		t.Errorf("HTLCs = %+v", got)
+	}
+}
+
+// TestHTLCSetTwoNodes pays through two nodes whose HTLCs have the same
+// channel and HTLC ids: the circuit keys must not collide.
+func TestHTLCSetTwoNodes(t *testing.T) {
+	pa, pb := part(nodeA, 5, 7, 60_000), part(nodeB, 5, 7, 40_000)
+	s := newTestSet(pa)
+	mustAdd(t, s, pa, AddHeld)
+	if s.State() != SetCollecting || s.ID() != (SetID{}) {
+		t.Fatalf("after one part: state %v id %s", s.State(), s.ID())
+	}
+	mustAdd(t, s, pb, AddCompleted)
+	if s.Len() != 2 || s.Sum() != setTotal || !s.Has(pa.Circuit) || !s.Has(pb.Circuit) {
+		t.Fatalf("len %d sum %v", s.Len(), s.Sum())
+	}
+	want := NewSetID([]CircuitKey{pb.Circuit, pa.Circuit})
+	if s.ID() != want {
+		t.Errorf("ID = %s, want %s", s.ID(), want)
+	}
+	if s.ID() == NewSetID([]CircuitKey{pa.Circuit}) || s.ID() == NewSetID([]CircuitKey{pb.Circuit}) {
+		t.Error("set id ignores a part")
+	}
+	got := s.HTLCs()
+	if !slices.IsSortedFunc(got, func(a, b HTLC) int { return a.Circuit.Compare(b.Circuit) }) || len(got) != 2 {
+		t.Errorf("HTLCs not sorted by circuit: %+v", got)
+	}
+}
+
+func TestHTLCSetReplay(t *testing.T) {
+	pa, pb := part(nodeA, 1, 1, 40_000), part(nodeB, 1, 1, 60_000)
+
+	t.Run("while collecting", func(t *testing.T) {
+		s := newTestSet(pa)
+		mustAdd(t, s, pa, AddHeld)
+		mustAdd(t, s, pa, AddReplay)
+		if s.Sum() != 40_000 || s.Len() != 1 {
+			t.Errorf("replay counted twice: sum %v len %d", s.Sum(), s.Len())
+		}
+		mustAdd(t, s, pb, AddCompleted)
+	})
+	t.Run("replay with changed amount is still a replay", func(t *testing.T) {
+		s := newTestSet(pa)
+		mustAdd(t, s, pa, AddHeld)
+		big := pa
+		big.Amount = setTotal
+		mustAdd(t, s, big, AddReplay)
+		if s.Sum() != 40_000 || s.State() != SetCollecting {
+			t.Errorf("sum %v state %v", s.Sum(), s.State())
+		}
+	})
+	for _, st := range []SetState{SetAccepted, SetSettling, SetSettleRequested} {
+		t.Run("in state "+st.String(), func(t *testing.T) {
+			s := setIn(t, st)
+			id := s.ID()
+			mustAdd(t, s, pa, AddReplay)
+			mustAdd(t, s, pb, AddReplay)
+			if s.State() != st || s.Sum() != setTotal || s.Len() != 2 || s.ID() != id {
+				t.Errorf("replay changed the set: state %v sum %v len %d", s.State(), s.Sum(), s.Len())
+			}
+		})
+	}
+	t.Run("after cancel", func(t *testing.T) {
+		s := setIn(t, SetCancelled)
+		if out, reason := s.Add(pa, testNow); out != AddRejected || reason != FailCancelled {
+			t.Errorf("Add after cancel = %v, %v; want rejected, cancelled", out, reason)
+		}
+	})
+	t.Run("after timeout the part is new again", func(t *testing.T) {
+		s := newTestSet(pa)
+		mustAdd(t, s, pa, AddHeld)
+		if _, ok := s.Timeout(pa.Circuit); !ok {
+			t.Fatal("Timeout failed")
+		}
+		mustAdd(t, s, pa, AddHeld)
+		if s.Sum() != 40_000 {
+			t.Errorf("sum = %v", s.Sum())
+		}
+	})
+}
+
+func TestHTLCSetAddRejects(t *testing.T) {
+	pa := part(nodeA, 1, 1, 40_000)
+	tests := []struct {
+		name string
+		h    HTLC
+		want FailureReason
+	}{
+		{"overpays the total", part(nodeB, 1, 1, 60_001), FailOverpayment},
+		{"single part above remaining", part(nodeB, 2, 2, setTotal), FailOverpayment},
+		{"max amount", part(nodeB, 2, 2, MaxMsat), FailOverpayment},
+		{"total mismatch", func() HTLC { h := part(nodeB, 1, 1, 60_000); h.MPP.Total = setTotal - 1; return h }(), FailSetTotalMismatch},
+		{"larger total", func() HTLC { h := part(nodeB, 1, 1, 60_000); h.MPP.Total = setTotal + 1; return h }(), FailSetTotalMismatch},
+		{"other payment hash", func() HTLC { h := part(nodeB, 1, 1, 60_000); h.Hash[0] ^= 1; return h }(), FailUnknownInvoice},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newTestSet(pa)
+			mustAdd(t, s, pa, AddHeld)
+			out, reason := s.Add(tt.h, testNow)
+			if out != AddRejected || reason != tt.want {
+				t.Fatalf("Add = %v, %v; want rejected, %v", out, reason, tt.want)
+			}
+			if s.Sum() != 40_000 || s.Len() != 1 || s.Has(tt.h.Circuit) || s.State() != SetCollecting {
+				t.Errorf("a rejected part changed the set: sum %v len %d state %v", s.Sum(), s.Len(), s.State())
+			}
+			// The set can still complete with a correct part.
+			mustAdd(t, s, part(nodeB, 9, 9, 60_000), AddCompleted)
+		})
+	}
+}
+
+func TestHTLCSetAddAfterCompletion(t *testing.T) {
+	extra := part(nodeA, 2, 2, 1)
+	tests := []struct {
+		state SetState
+		want  FailureReason
+	}{
+		{SetAccepted, FailAlreadyAccepted},
+		{SetSettling, FailAlreadyAccepted},
+		{SetSettleRequested, FailAlreadyPaid},
+		{SetCancelled, FailCancelled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.state.String(), func(t *testing.T) {
+			s := setIn(t, tt.state)
+			sum, n := s.Sum(), s.Len()
+			out, reason := s.Add(extra, testNow)
+			if out != AddRejected || reason != tt.want {
+				t.Fatalf("Add = %v, %v; want rejected, %v", out, reason, tt.want)
+			}
+			if s.Sum() != sum || s.Len() != n || s.State() != tt.state {
+				t.Error("a rejected part changed the set")
+			}
+		})
+	}
+}
+
+func TestHTLCSetTimeout(t *testing.T) {
+	pa := part(nodeA, 1, 1, 40_000)
+	t.Run("collecting", func(t *testing.T) {
+		s := newTestSet(pa)
+		mustAdd(t, s, pa, AddHeld)
+		pb := part(nodeB, 1, 1, 30_000)
+		mustAdd(t, s, pb, AddHeld)
+		h, ok := s.Timeout(pa.Circuit)
+		if !ok || h != pa {
+			t.Fatalf("Timeout = %+v, %v; want the part", h, ok)
+		}
+		if s.Has(pa.Circuit) || s.Sum() != 30_000 || s.Len() != 1 || s.State() != SetCollecting {
+			t.Errorf("after timeout: sum %v len %d state %v", s.Sum(), s.Len(), s.State())
+		}
+		if _, ok := s.Timeout(pa.Circuit); ok {
+			t.Error("second Timeout of the same part succeeded")
+		}
+		if _, ok := s.Timeout(CircuitKey{Node: nodeB, Chan: 99}); ok {
+			t.Error("Timeout of an unknown circuit succeeded")
+		}
+		// Timing out every part leaves an empty collecting set that can
+		// still complete.
+		if _, ok := s.Timeout(pb.Circuit); !ok || s.Sum() != 0 || s.Len() != 0 {
+			t.Fatal("timing out the last part")
+		}
+		mustAdd(t, s, part(nodeB, 3, 3, setTotal), AddCompleted)
+	})
+	for _, st := range []SetState{SetAccepted, SetSettling, SetSettleRequested, SetCancelled} {
+		t.Run(st.String(), func(t *testing.T) {
+			s := setIn(t, st)
+			sum, n := s.Sum(), s.Len()
+			if h, ok := s.Timeout(pa.Circuit); ok || h != (HTLC{}) {
+				t.Errorf("Timeout in state %v = %+v, %v; want nothing", st, h, ok)
+			}
+			if s.State() != st || s.Sum() != sum || s.Len() != n {
+				t.Error("Timeout changed the set")
+			}
+		})
+	}
+}
+
+func TestHTLCSetCancel(t *testing.T) {
+	tests := []struct {
+		state     SetState
+		wantParts int
+		wantErr   error
+		after     SetState
+	}{
+		{SetCollecting, 1, nil, SetCancelled},
+		{SetAccepted, 2, nil, SetCancelled},
+		{SetSettling, 0, ErrSettleRequested, SetSettling},
+		{SetSettleRequested, 0, ErrSettleRequested, SetSettleRequested},
+		{SetCancelled, 0, nil, SetCancelled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.state.String(), func(t *testing.T) {
+			s := setIn(t, tt.state)
+			sum, n := s.Sum(), s.Len()
+			parts, err := s.Cancel()
+			if !errIs(err, tt.wantErr) {
+				t.Fatalf("Cancel err = %v, want %v", err, tt.wantErr)
+			}
+			if len(parts) != tt.wantParts {
+				t.Errorf("Cancel returned %d parts, want %d", len(parts), tt.wantParts)
+			}
+			if !slices.IsSortedFunc(parts, func(a, b HTLC) int { return a.Circuit.Compare(b.Circuit) }) {
+				t.Error("cancelled parts not sorted")
+			}
+			if s.State() != tt.after {
+				t.Errorf("state = %v, want %v", s.State(), tt.after)
+			}
+			if err != nil && (s.Sum() != sum || s.Len() != n) {
+				t.Error("a refused cancel changed the set")
+			}
+			if tt.after == SetCancelled {
+				if s.Len() != 0 || s.Sum() != 0 {
+					t.Errorf("cancelled set still holds %d parts, %v", s.Len(), s.Sum())
+				}
+				// Cancel is idempotent.
+				again, err := s.Cancel()
+				if err != nil || len(again) != 0 || s.State() != SetCancelled {
+					t.Errorf("second Cancel = %v, %v", again, err)
+				}
+			}
+		})
+	}
+}
+
+func TestHTLCSetSettleTransitions(t *testing.T) {
+	wrongID := SetID{0xde, 0xad}
+	tests := []struct {
+		state     SetState
+		rightID   bool
+		wantErr   error
+		wantState SetState
+	}{
+		{SetCollecting, true, ErrSetNotFound, SetCollecting},
+		{SetCollecting, false, ErrSetNotFound, SetCollecting},
+		{SetAccepted, true, nil, SetSettling},
+		{SetAccepted, false, ErrSetNotFound, SetAccepted},
+		{SetSettling, true, ErrInvalidTransition, SetSettling},
+		{SetSettling, false, ErrSetNotFound, SetSettling},
+		{SetSettleRequested, true, nil, SetSettleRequested},
+		{SetSettleRequested, false, ErrSetNotFound, SetSettleRequested},
+		{SetCancelled, true, ErrSetNotFound, SetCancelled},
+		{SetCancelled, false, ErrSetNotFound, SetCancelled},
+	}
+	for _, tt := range tests {
+		name := tt.state.String() + "/wrong id"
+		if tt.rightID {
+			name = tt.state.String() + "/right id"
+		}
+		t.Run("BeginSettle "+name, func(t *testing.T) {
+			s := setIn(t, tt.state)
+			id := wrongID
+			if tt.rightID {
+				id = s.ID()
+			}
+			if err := s.BeginSettle(id); !errIs(err, tt.wantErr) {
+				t.Fatalf("BeginSettle err = %v, want %v", err, tt.wantErr)
+			}
+			if s.State() != tt.wantState {
+				t.Errorf("state = %v, want %v", s.State(), tt.wantState)
+			}
+		})
+	}
+
+	commit := map[SetState]struct {
+		wantErr   error
+		wantState SetState
+	}{
+		SetCollecting:      {ErrInvalidTransition, SetCollecting},
+		SetAccepted:        {ErrInvalidTransition, SetAccepted},
+		SetSettling:        {nil, SetSettleRequested},
+		SetSettleRequested: {nil, SetSettleRequested},
+		SetCancelled:       {ErrInvalidTransition, SetCancelled},
+	}
+	abort := map[SetState]SetState{
+		SetCollecting:      SetCollecting,
+		SetAccepted:        SetAccepted,
+		SetSettling:        SetAccepted,
+		SetSettleRequested: SetSettleRequested,
+		SetCancelled:       SetCancelled,
+	}
+	for _, st := range allSetStates {
+		t.Run("CommitSettle "+st.String(), func(t *testing.T) {
+			want, ok := commit[st]
+			if !ok {
+				t.Fatalf("no expectation for %v", st)
+			}
+			s := setIn(t, st)
+			if err := s.CommitSettle(); !errIs(err, want.wantErr) {
+				t.Fatalf("CommitSettle err = %v, want %v", err, want.wantErr)
+			}
+			if s.State() != want.wantState {
+				t.Errorf("state = %v, want %v", s.State(), want.wantState)
+			}
+		})
+		t.Run("AbortSettle "+st.String(), func(t *testing.T) {
+			want, ok := abort[st]
+			if !ok {
+				t.Fatalf("no expectation for %v", st)
+			}
+			s := setIn(t, st)
+			s.AbortSettle()
+			if s.State() != want {
+				t.Errorf("state = %v, want %v", s.State(), want)
+			}
+		})
+	}
+
+	t.Run("abort then settle again or cancel", func(t *testing.T) {
+		s := setIn(t, SetSettling)
+		id := s.ID()
+		s.AbortSettle()
+		if s.ID() != id || s.Len() != 2 || s.Sum() != setTotal {
+			t.Fatal("AbortSettle changed the parts")
+		}
+		if err := s.BeginSettle(id); err != nil {
+			t.Fatalf("BeginSettle after abort: %v", err)
+		}
+		s.AbortSettle()
+		parts, err := s.Cancel()
+		if err != nil || len(parts) != 2 {
+			t.Fatalf("Cancel after abort = %d parts, %v", len(parts), err)
+		}
+	})
+}
