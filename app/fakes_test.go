@@ -215,13 +215,13 @@ func (s *memStore) ListPending(context.Context) ([]domain.Invoice, error) {
 	return out, nil
 }
 
-func (s *memStore) ListUnexpired(_ context.Context, t time.Time) ([]domain.PaymentHash, error) {
+func (s *memStore) ListUnexpired(_ context.Context, t time.Time) ([]ports.StoredExpiry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []domain.PaymentHash
+	var out []ports.StoredExpiry
 	for h, inv := range s.invs {
 		if inv.Expiry.After(t) {
-			out = append(out, h)
+			out = append(out, ports.StoredExpiry{Hash: h, Expiry: inv.Expiry})
 		}
 	}
 	return out, nil
@@ -276,12 +276,18 @@ func newHarness(t testing.TB, nNodes int, mod func(*Config)) *harness {
 // crash.
 func (h *harness) restart() {
 	h.t.Helper()
+	h.restartWith(h.store)
+}
+
+// restartWith builds a new Mux over store.
+func (h *harness) restartWith(store ports.InvoiceStore) {
+	h.t.Helper()
 	nodes := make([]ports.Node, len(h.nodes))
 	for i, n := range h.nodes {
 		nodes[i] = n
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{h.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	m, err := New(h.cfg, nodes, h.store, h.clock, log)
+	m, err := New(h.cfg, nodes, store, h.clock, log)
 	if err != nil {
 		h.t.Fatal(err)
 	}

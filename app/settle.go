@@ -29,10 +29,8 @@ func (m *Mux) Recover(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load paid invoices: %w", err)
 	}
-	for _, h := range paid {
-		// The precise expiry is not needed: pruning only has to happen
-		// eventually, and these are re-read at the next start.
-		m.paid.add(h, m.clock.Now().Add(maxInvoiceExpiry))
+	for _, p := range paid {
+		m.paid.add(p.Hash, p.Expiry)
 	}
 	m.ready.Store(true)
 	m.log.InfoContext(ctx, "recovered from store", "pending_invoices", len(pending), "paid_unexpired", len(paid))

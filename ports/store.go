@@ -21,9 +21,9 @@ type InvoiceStore interface {
 	Update(ctx context.Context, hash domain.PaymentHash, fn func(*domain.Invoice) error) (domain.Invoice, error)
 	// ListPending returns every invoice still SettleRequested, with HTLCs.
 	ListPending(ctx context.Context) ([]domain.Invoice, error)
-	// ListUnexpired returns the hashes of stored invoices that expire after t:
-	// the ones whose HTLCs could still arrive.
-	ListUnexpired(ctx context.Context, t time.Time) ([]domain.PaymentHash, error)
+	// ListUnexpired returns the hashes and expiries of stored invoices that
+	// expire after t: the ones whose HTLCs could still arrive.
+	ListUnexpired(ctx context.Context, t time.Time) ([]StoredExpiry, error)
 	// List returns at most limit invoices with sequence ≥ from, in sequence
 	// order, with HTLCs.
 	List(ctx context.Context, from uint64, limit int) ([]domain.Invoice, error)
@@ -34,4 +34,10 @@ type Leader interface {
 	// Acquire blocks until this process holds the lock or ctx is done. The
 	// returned lost channel closes if the lock is lost; release gives it up.
 	Acquire(ctx context.Context) (lost <-chan struct{}, release func(), err error)
+}
+
+// StoredExpiry is when a stored invoice stops being payable.
+type StoredExpiry struct {
+	Hash   domain.PaymentHash
+	Expiry time.Time
 }

@@ -50,9 +50,10 @@ func WithInterceptors(interceptors ...connect.Interceptor) Option {
 	return func(c *config) { c.interceptors = append(c.interceptors, interceptors...) }
 }
 
-// WithHealthChecker answers gRPC health checks with checker instead of a
-// static checker that always reports lnmux.Service and "" as SERVING. A
-// grpchealth.StaticChecker lets the caller flip the status at runtime.
+// WithHealthChecker answers gRPC health checks with checker instead of the
+// default static checker, which reports lnmux.Service and "" as SERVING
+// until Drain. A grpchealth.StaticChecker lets the caller flip the status at
+// runtime (e.g. NOT_SERVING until the leader lock is held).
 func WithHealthChecker(checker grpchealth.Checker) Option {
 	return func(c *config) { c.checker = checker }
 }
@@ -65,12 +66,16 @@ func WithoutTelemetry() Option {
 // Handler serves the API. It implements http.Handler for the paths Paths
 // lists and answers 404 to anything else.
 type Handler struct {
-	http.Handler
-
+	next http.Handler
+	// static is the default health checker, nil with WithHealthChecker.
+	static *grpchealth.StaticChecker
 	// draining is cancelled by Drain; every long-lived call ends with it.
 	draining context.Context
 	drain    context.CancelFunc
 }
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.next.ServeHTTP(w, r) }
 
 // NewHandler builds the API handler over svc. Serve it with NewHTTPServer, or
 // with any http.Server that speaks cleartext HTTP/2 (gRPC needs it).
@@ -83,8 +88,10 @@ func NewHandler(svc ports.Service, log *slog.Logger, opts ...Option) (*Handler, 
 	for _, o := range opts {
 		o(&cfg)
 	}
+	var static *grpchealth.StaticChecker
 	if cfg.checker == nil {
-		cfg.checker = grpchealth.NewStaticChecker(lnmuxpbconnect.ServiceName)
+		static = grpchealth.NewStaticChecker(lnmuxpbconnect.ServiceName)
+		cfg.checker = static
 	}
 
 	recoverOpt := connect.WithRecover(func(ctx context.Context, spec connect.Spec, _ http.Header, p any) error {
@@ -102,7 +109,7 @@ func NewHandler(svc ports.Service, log *slog.Logger, opts ...Option) (*Handler, 
 	interceptors = append(interceptors, cfg.interceptors...)
 
 	draining, drain := context.WithCancel(context.Background())
-	h := &Handler{draining: draining, drain: drain}
+	h := &Handler{static: static, draining: draining, drain: drain}
 
 	mux := http.NewServeMux()
 	svcPath, svcHandler := lnmuxpbconnect.NewServiceHandler(
@@ -111,14 +118,8 @@ func NewHandler(svc ports.Service, log *slog.Logger, opts ...Option) (*Handler, 
 		connect.WithInterceptors(interceptors...),
 		connect.WithReadMaxBytes(maxRequestBytes),
 	)
+	// The service ends its own long-lived calls on Drain (see untilDrained).
 	mux.Handle(svcPath, svcHandler)
-	for _, p := range []string{
-		lnmuxpbconnect.ServiceSubscribeInvoiceAcceptedProcedure,
-		lnmuxpbconnect.ServiceSubscribeSingleInvoiceProcedure,
-		lnmuxpbconnect.ServiceWaitForInvoiceFinalStatusProcedure,
-	} {
-		mux.Handle(p, h.drainable(svcHandler))
-	}
 
 	healthPath, healthHandler := grpchealth.NewHandler(cfg.checker, recoverOpt)
 	mux.Handle(healthPath, healthHandler)
@@ -129,9 +130,9 @@ func NewHandler(svc ports.Service, log *slog.Logger, opts ...Option) (*Handler, 
 	// grpcurl and many other tools still ask the v1alpha service.
 	mux.Handle(h.drainablePath(grpcreflect.NewHandlerV1Alpha(reflector, recoverOpt)))
 
-	h.Handler = mux
+	h.next = mux
 	if len(cfg.origins) > 0 {
-		h.Handler = cors.New(cors.Options{
+		h.next = cors.New(cors.Options{
 			AllowedOrigins: cfg.origins,
 			AllowedMethods: connectcors.AllowedMethods(),
 			AllowedHeaders: connectcors.AllowedHeaders(),
@@ -142,7 +143,8 @@ func NewHandler(svc ports.Service, log *slog.Logger, opts ...Option) (*Handler, 
 	return h, nil
 }
 
-// drainable ends the requests it serves when the handler drains.
+// drainable ends the requests it serves when the handler drains, for the
+// long-lived calls of handlers lnmux does not implement.
 func (h *Handler) drainable(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithCancel(r.Context())
@@ -172,8 +174,16 @@ func (h *Handler) Paths() []string {
 // ones fail at once, with UNAVAILABLE where lnmux answers, so that clients
 // retry elsewhere and http.Server.Shutdown, which waits for active requests,
 // does not wait for calls that may never end. Other unary calls are not
-// affected. NewHTTPServer registers Drain with RegisterOnShutdown.
-func (h *Handler) Drain() { h.drain() }
+// affected. With the default health checker, health checks report
+// NOT_SERVING from then on. NewHTTPServer registers Drain with
+// RegisterOnShutdown.
+func (h *Handler) Drain() {
+	if h.static != nil {
+		h.static.SetStatus("", grpchealth.StatusNotServing)
+		h.static.SetStatus(lnmuxpbconnect.ServiceName, grpchealth.StatusNotServing)
+	}
+	h.drain()
+}
 
 // NewHTTPServer returns a server for h on addr that speaks HTTP/1.1 and
 // cleartext HTTP/2 (h2c, prior knowledge), as gRPC clients need. It has no

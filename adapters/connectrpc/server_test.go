@@ -732,9 +732,8 @@ func TestCORS(t *testing.T) {
 }
 
 // rawCodec lets grpc-go send and receive hand-encoded messages, so the
-// test needs neither grpc-go's reflection and health packages (their
-// descriptors would clash with the copies grpcreflect and grpchealth link
-// in) nor descriptors of its own.
+// test needs neither grpc-go's generated reflection and health packages
+// (which lnmux does not otherwise link) nor descriptors of its own.
 type rawCodec struct{}
 
 func (rawCodec) Name() string { return "proto" }
@@ -987,3 +986,30 @@ func TestPaths(t *testing.T) {
 }
 
 func first[A, B any](a A, _ B) A { return a }
+
+// TestDrain refuses new long-lived calls and reports NOT_SERVING; unary calls
+// still work.
+func TestDrain(t *testing.T) {
+	t.Parallel()
+	fake := newFake()
+	fake.block = true
+	srv := newTestServer(t, fake)
+	srv.h.Drain()
+
+	health := grpchealth.NewClient(h2cClient(t), srv.URL, connect.WithGRPC())
+	for _, svc := range []string{"", lnmuxpbconnect.ServiceName} {
+		resp, err := health.Check(t.Context(), &grpchealth.CheckRequest{Service: svc})
+		if err != nil || resp.Status != grpchealth.StatusNotServing {
+			t.Errorf("Check(%q) after Drain = %v, %v", svc, resp, err)
+		}
+	}
+	call := grpcCaller(grpcConn(t, srv))
+	for _, rc := range rpcCases() {
+		_, err := call(t.Context(), rc.method, rc.req, rc.newResp)
+		long := streaming[rc.method] || rc.method == "WaitForInvoiceFinalStatus"
+		code, _ := codeAndMessage(err)
+		if long && code != connect.CodeUnavailable || !long && err != nil {
+			t.Errorf("%s after Drain: %v", rc.method, err)
+		}
+	}
+}

@@ -23,6 +23,17 @@ type service struct {
 
 var _ lnmuxpbconnect.ServiceHandler = (*service)(nil)
 
+// untilDrained derives the context of a long-lived call, cancelled when the
+// handler drains. Once draining, it refuses the call.
+func (s *service) untilDrained(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	if s.draining.Err() != nil {
+		return nil, nil, connect.NewError(connect.CodeUnavailable, errDraining)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(s.draining, cancel)
+	return ctx, func() { stop(); cancel() }, nil
+}
+
 // GetInfo implements lnmuxpbconnect.ServiceHandler.
 func (s *service) GetInfo(ctx context.Context, _ *connect.Request[lnmuxpb.GetInfoRequest]) (*connect.Response[lnmuxpb.GetInfoResponse], error) {
 	return connect.NewResponse(infoToProto(s.svc.Info(ctx))), nil
@@ -43,7 +54,12 @@ func (s *service) AddInvoice(ctx context.Context, req *connect.Request[lnmuxpb.A
 
 // SubscribeInvoiceAccepted implements lnmuxpbconnect.ServiceHandler.
 func (s *service) SubscribeInvoiceAccepted(ctx context.Context, req *connect.Request[lnmuxpb.SubscribeInvoiceAcceptedRequest], stream *connect.ServerStream[lnmuxpb.SubscribeInvoiceAcceptedResponse]) error {
-	err := s.svc.SubscribeAccepted(ctx, func(ev ports.AcceptedEvent) error {
+	ctx, done, err := s.untilDrained(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	err = s.svc.SubscribeAccepted(ctx, func(ev ports.AcceptedEvent) error {
 		return stream.Send(acceptedToProto(ev))
 	})
 	return s.toConnect(ctx, req.Spec().Procedure, err)
@@ -55,6 +71,11 @@ func (s *service) WaitForInvoiceFinalStatus(ctx context.Context, req *connect.Re
 	if err != nil {
 		return nil, err
 	}
+	ctx, done, err := s.untilDrained(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	st, err := s.svc.WaitForFinalStatus(ctx, hash)
 	if err != nil {
 		return nil, s.toConnect(ctx, req.Spec().Procedure, err)
@@ -113,6 +134,11 @@ func (s *service) SubscribeSingleInvoice(ctx context.Context, req *connect.Reque
 	if err != nil {
 		return err
 	}
+	ctx, done, err := s.untilDrained(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	err = s.svc.SubscribeInvoice(ctx, hash, func(u ports.InvoiceUpdate) error {
 		pb, ok, err := invoiceUpdateToProto(u)
 		if err != nil || !ok {

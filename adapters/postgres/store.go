@@ -296,18 +296,22 @@ func (s *Store) ListPending(ctx context.Context) ([]domain.Invoice, error) {
 }
 
 // ListUnexpired implements ports.InvoiceStore.
-func (s *Store) ListUnexpired(ctx context.Context, t time.Time) ([]domain.PaymentHash, error) {
-	var hashes [][]byte
-	err := s.c.db.WithContext(ctx).Model(&invoiceRow{}).
-		Where("expiry > ?", t.UTC()).Order("sequence_number").Pluck("hash", &hashes).Error
+func (s *Store) ListUnexpired(ctx context.Context, t time.Time) ([]ports.StoredExpiry, error) {
+	var rows []struct {
+		Hash   []byte
+		Expiry time.Time
+	}
+	err := s.c.db.WithContext(ctx).Model(&invoiceRow{}).Select("hash", "expiry").
+		Where("expiry > ?", t.UTC()).Order("sequence_number").Find(&rows).Error
 	if err != nil {
 		return nil, s.wrap("list unexpired invoices", err)
 	}
-	out := make([]domain.PaymentHash, len(hashes))
-	for i, h := range hashes {
-		if err := copyExact(out[i][:], h, "hash"); err != nil {
+	out := make([]ports.StoredExpiry, len(rows))
+	for i, r := range rows {
+		if err := copyExact(out[i].Hash[:], r.Hash, "hash"); err != nil {
 			return nil, s.wrap("list unexpired invoices", err)
 		}
+		out[i].Expiry = r.Expiry.UTC()
 	}
 	return out, nil
 }

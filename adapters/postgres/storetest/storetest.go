@@ -439,9 +439,11 @@ func (s suite) testListUnexpired(t *testing.T) {
 	ctx := t.Context()
 	st, _ := s.open(t)
 	var hashes []domain.PaymentHash
+	expiries := map[domain.PaymentHash]time.Time{}
 	for _, d := range []time.Duration{time.Hour, -time.Hour, 2 * time.Hour} {
 		inv := newInvoice(t, 1)
 		inv.Expiry = t0.Add(d)
+		expiries[inv.Hash] = inv.Expiry
 		if _, err := st.RequestSettle(ctx, inv); err != nil {
 			t.Fatalf("request settle: %v", err)
 		}
@@ -470,8 +472,11 @@ func (s suite) testListUnexpired(t *testing.T) {
 			t.Fatalf("list unexpired at %v: got %d hashes, want %d", tc.at, len(got), len(tc.want))
 		}
 		for i := range got {
-			if got[i] != tc.want[i] {
-				t.Fatalf("list unexpired at %v: hash #%d is %s, want %s", tc.at, i, got[i], tc.want[i])
+			if got[i].Hash != tc.want[i] {
+				t.Fatalf("list unexpired at %v: hash #%d is %s, want %s", tc.at, i, got[i].Hash, tc.want[i])
+			}
+			if !got[i].Expiry.Equal(expiries[tc.want[i]].Truncate(time.Microsecond)) {
+				t.Fatalf("list unexpired at %v: expiry #%d is %v, want %v", tc.at, i, got[i].Expiry, expiries[tc.want[i]])
 			}
 		}
 	}
