@@ -1,0 +1,61 @@
+package connectrpc
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"connectrpc.com/connect"
+
+	"github.com/lnmux/lnmux/app"
+	lnmuxpb "github.com/lnmux/lnmux/proto/lnmux"
+	"github.com/lnmux/lnmux/proto/lnmux/lnmuxpbconnect"
+)
+
+// BenchmarkAddInvoiceHTTP measures AddInvoice through the real stack: a
+// Connect client over a loopback TCP connection (h2c), the handler, its
+// validation and the real application creating and signing the invoice.
+func BenchmarkAddInvoiceHTTP(b *testing.B) {
+	mux, err := app.New(app.Config{IdentityKey: bytes.Repeat([]byte{7}, 32)}, nil, nil, app.SystemClock{},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := NewHandler(mux, slog.New(slog.NewTextHandler(io.Discard, nil)), WithoutTelemetry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config = NewHTTPServer("", h)
+	srv.Start()
+	defer srv.Close()
+
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: &p}
+	defer tr.CloseIdleConnections()
+	for _, proto := range []struct {
+		name string
+		opts []connect.ClientOption
+	}{
+		{"connect", nil},
+		{"grpc", []connect.ClientOption{connect.WithGRPC()}},
+	} {
+		b.Run(proto.name, func(b *testing.B) {
+			client := lnmuxpbconnect.NewServiceClient(&http.Client{Transport: tr}, srv.URL, proto.opts...)
+			req := &lnmuxpb.AddInvoiceRequest{AmtMsat: 20000, ExpirySecs: 600, Description: "coffee"}
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := client.AddInvoice(b.Context(), connect.NewRequest(req)); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
