@@ -9,9 +9,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/btcsuite/btcd/chaincfg"
-	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/lightningnetwork/lnd/lnwire"
-	"github.com/lightningnetwork/lnd/zpay32"
 
 	"github.com/lnmux/lnmux/domain"
 	"github.com/lnmux/lnmux/ports"
@@ -26,44 +24,39 @@ const (
 // invoiceFactory creates stateless BOLT11 invoices: one encryption, two MACs
 // and one signature, no I/O.
 type invoiceFactory struct {
-	key            *btcec.PrivateKey
-	codec          *domain.InvoiceCodec
-	net            *chaincfg.Params
-	hints          [][]zpay32.HopHint
-	features       *lnwire.FeatureVector
-	finalCLTVDelta uint64
-	clock          ports.Clock
+	key      *btcec.PrivateKey
+	codec    *domain.InvoiceCodec
+	template *domain.BOLT11Template
+	clock    ports.Clock
 }
 
 func newInvoiceFactory(key *btcec.PrivateKey, codec *domain.InvoiceCodec, net *chaincfg.Params,
 	nodes []domain.NodeKey, policy domain.RoutingPolicy, finalCLTVDelta uint32, clock ports.Clock) (*invoiceFactory, error) {
 
-	f := &invoiceFactory{
-		key:            key,
-		codec:          codec,
-		net:            net,
-		finalCLTVDelta: uint64(finalCLTVDelta),
-		clock:          clock,
-		features: lnwire.NewFeatureVector(lnwire.NewRawFeatureVector(
-			lnwire.TLVOnionPayloadRequired,
-			lnwire.PaymentAddrRequired,
-			lnwire.MPPOptional,
-		), lnwire.Features),
-	}
+	hints := make([]domain.HopHint, 0, len(nodes))
 	for _, n := range nodes {
-		pub, err := btcec.ParsePubKey(n[:])
-		if err != nil {
+		if _, err := btcec.ParsePubKey(n[:]); err != nil {
 			return nil, fmt.Errorf("%w: node key %s: %v", domain.ErrInvalidArgument, n, err)
 		}
-		f.hints = append(f.hints, []zpay32.HopHint{{
-			NodeID:                    pub,
-			ChannelID:                 domain.VirtualChannelID(n),
-			FeeBaseMSat:               uint32(policy.FeeBase),
-			FeeProportionalMillionths: policy.FeeRatePPM,
-			CLTVExpiryDelta:           policy.CLTVDelta,
-		}})
+		hints = append(hints, domain.HopHint{
+			Node:      n,
+			ChanID:    domain.VirtualChannelID(n),
+			FeeBase:   uint32(policy.FeeBase),
+			FeePPM:    policy.FeeRatePPM,
+			CLTVDelta: policy.CLTVDelta,
+		})
 	}
-	return f, nil
+	// Signet shares testnet's segwit prefix; BOLT11 tells them apart.
+	hrp := net.Bech32HRPSegwit
+	if net.Name == chaincfg.SigNetParams.Name {
+		hrp = "tbs"
+	}
+	features := []int{int(lnwire.TLVOnionPayloadRequired), int(lnwire.PaymentAddrRequired), int(lnwire.MPPOptional)}
+	tmpl, err := domain.NewBOLT11Template(hrp, hints, features, finalCLTVDelta)
+	if err != nil {
+		return nil, err
+	}
+	return &invoiceFactory{key: key, codec: codec, template: tmpl, clock: clock}, nil
 }
 
 func (f *invoiceFactory) create(_ context.Context, req ports.AddInvoiceRequest) (ports.AddInvoiceResult, error) {
@@ -92,30 +85,15 @@ func (f *invoiceFactory) create(_ context.Context, req ports.AddInvoiceRequest) 
 		return ports.AddInvoiceResult{}, err
 	}
 	hash := preimage.Hash()
-
-	opts := make([]func(*zpay32.Invoice), 0, 6+len(f.hints))
-	opts = append(opts,
-		zpay32.Expiry(expiry),
-		zpay32.CLTVExpiry(f.finalCLTVDelta),
-		zpay32.PaymentAddr(addr),
-		zpay32.Features(f.features),
-	)
-	if req.Amount > 0 {
-		opts = append(opts, zpay32.Amount(lnwire.MilliSatoshi(req.Amount)))
-	}
-	if req.DescriptionHash != nil {
-		opts = append(opts, zpay32.DescriptionHash(*req.DescriptionHash))
-	} else {
-		opts = append(opts, zpay32.Description(req.Description))
-	}
-	for _, h := range f.hints {
-		opts = append(opts, zpay32.RouteHint(h))
-	}
-	inv, err := zpay32.NewInvoice(f.net, hash, now, opts...)
-	if err != nil {
-		return ports.AddInvoiceResult{}, fmt.Errorf("build invoice: %w", err)
-	}
-	payreq, err := inv.Encode(zpay32.MessageSigner{SignCompact: f.sign})
+	payreq, err := f.template.Encode(domain.BOLT11Fields{
+		Timestamp:       now,
+		Amount:          req.Amount,
+		Hash:            hash,
+		PaymentAddr:     addr,
+		Description:     req.Description,
+		DescriptionHash: req.DescriptionHash,
+		Expiry:          expiry,
+	}, f.sign)
 	if err != nil {
 		return ports.AddInvoiceResult{}, fmt.Errorf("encode invoice: %w", err)
 	}
@@ -128,6 +106,6 @@ func (f *invoiceFactory) create(_ context.Context, req ports.AddInvoiceRequest) 
 	}, nil
 }
 
-func (f *invoiceFactory) sign(msg []byte) ([]byte, error) {
-	return ecdsa.SignCompact(f.key, chainhash.HashB(msg), true), nil
+func (f *invoiceFactory) sign(digest [32]byte) ([]byte, error) {
+	return ecdsa.SignCompact(f.key, digest[:], true), nil
 }
