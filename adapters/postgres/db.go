@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	"github.com/jackc/pgx/v5/stdlib"
 	pgdriver "gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -76,7 +75,7 @@ func connectSQLite(ctx context.Context, cfg Config, gcfg *gorm.Config) (*conn, e
 	// Write transactions take the write lock at BEGIN: a read-then-write
 	// transaction (Update) can then never fail halfway with SQLITE_BUSY.
 	q.Set("_txlock", "immediate")
-	db, err := gorm.Open(sqlite.Open(cfg.Path+"?"+q.Encode()), gcfg)
+	db, err := gorm.Open(sqliteDialector{dsn: cfg.Path + "?" + q.Encode()}, gcfg)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", cfg.Path, err)
 	}

@@ -1,17 +1,33 @@
 package main
 
 import (
-	"errors"
 	"log/slog"
 
+	"github.com/lnmux/lnmux/adapters/lnd"
 	"github.com/lnmux/lnmux/ports"
 )
 
-// newNodes builds one LND adapter per configured node.
+// newNodes builds one LND adapter per configured node. Connecting happens
+// when the multiplexer runs them.
 func newNodes(cfg *Config, log *slog.Logger) ([]ports.Node, error) {
-	_ = log
-	if len(cfg.LND.Nodes) > 0 {
-		return nil, errors.New("lnd nodes are configured but the lnd adapter is not wired yet")
+	keys, err := cfg.NodeKeys()
+	if err != nil {
+		return nil, err
 	}
-	return nil, nil
+	nodes := make([]ports.Node, 0, len(keys))
+	for i, nc := range cfg.LND.Nodes {
+		n, err := lnd.New(lnd.Config{
+			PubKey:       keys[i],
+			URL:          nc.URL,
+			TLSCertPath:  expandHome(nc.TLSCertPath),
+			MacaroonPath: expandHome(nc.MacaroonPath),
+			Network:      cfg.LND.Network,
+			Logger:       log.With("node", keys[i].String()),
+		})
+		if err != nil {
+			return nil, err
+		}
+		nodes = append(nodes, n)
+	}
+	return nodes, nil
 }

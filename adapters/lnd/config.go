@@ -1,0 +1,73 @@
+// Package lnd connects lnmux to the LND nodes of its cluster: it implements
+// ports.Node over lnd's gRPC API (routerrpc HtlcInterceptor and
+// SubscribeHtlcEvents, chainrpc block epochs, lnrpc GetInfo and
+// LookupHtlcResolution). It is the only package that talks to lnd.
+package lnd
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/lnmux/lnmux/domain"
+)
+
+// Config describes one cluster node.
+type Config struct {
+	// PubKey is the node's identity key; lnmux refuses a node that reports
+	// another one.
+	PubKey domain.NodeKey
+	// URL is lnd's gRPC host:port (lnmux.yml lndUrl).
+	URL string
+	// TLSCertPath is lnd's tls.cert; MacaroonPath a macaroon that may read
+	// info and offchain data and use the router (admin.macaroon does).
+	TLSCertPath  string
+	MacaroonPath string
+	// Network is lnd's network as lnmux.yml names it: mainnet, testnet,
+	// testnet4, signet, regtest or simnet.
+	Network string
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// MinBackoff and MaxBackoff bound the delay between reconnection
+	// attempts (defaults 500 ms and 30 s; it doubles after each failure).
+	MinBackoff, MaxBackoff time.Duration
+	// Now defaults to time.Now; it only stamps status changes.
+	Now func() time.Time
+}
+
+// Minimum lnd version: the interceptor's auto_fail_height and final HTLC
+// resolutions appeared in v0.16.0.
+var minVersion = [3]int{0, 16, 0}
+
+var networks = map[string]bool{
+	"mainnet": true, "testnet": true, "testnet4": true, "signet": true, "regtest": true, "simnet": true,
+}
+
+func (c *Config) validate() error {
+	if c.PubKey == (domain.NodeKey{}) {
+		return fmt.Errorf("%w: lnd node: pubKey is required", domain.ErrInvalidArgument)
+	}
+	if _, _, err := net.SplitHostPort(c.URL); err != nil {
+		return fmt.Errorf("%w: lnd node %s: lndUrl %q is not host:port", domain.ErrInvalidArgument, c.PubKey, c.URL)
+	}
+	if c.TLSCertPath == "" || c.MacaroonPath == "" {
+		return fmt.Errorf("%w: lnd node %s: tlsCertPath and macaroonPath are required", domain.ErrInvalidArgument, c.PubKey)
+	}
+	if !networks[c.Network] {
+		return fmt.Errorf("%w: lnd node %s: unknown network %q", domain.ErrInvalidArgument, c.PubKey, c.Network)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = 500 * time.Millisecond
+	}
+	if c.MaxBackoff < c.MinBackoff {
+		c.MaxBackoff = max(30*time.Second, c.MinBackoff)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}

@@ -1,0 +1,218 @@
+package lnd
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/lightningnetwork/lnd/lnrpc"
+	"github.com/lightningnetwork/lnd/lnrpc/routerrpc"
+	"github.com/lightningnetwork/lnd/lnwire"
+	"google.golang.org/grpc"
+
+	"github.com/lnmux/lnmux/domain"
+	"github.com/lnmux/lnmux/ports"
+)
+
+// failureMessageLen is the only length lnd accepts for an encrypted failure
+// (BOLT 4: 256-byte padded message, two length prefixes, 32-byte HMAC).
+const failureMessageLen = lnwire.FailureMessageLength + 2 + 2 + 32
+
+// interceptor is one open HtlcInterceptor stream. lnd ends the stream on any
+// answer it cannot apply (unknown circuit, unsupported failure code, wrong
+// failure length, RESUME or FAIL of an HTLC already on chain), so answers
+// are only sent for HTLCs this stream was offered and has not answered.
+type interceptor struct {
+	stream routerrpc.Router_HtlcInterceptorClient
+
+	mu      sync.Mutex                   // serialises Send; guards offered and down
+	offered map[domain.CircuitKey]uint32 // → auto-fail height
+	down    bool
+}
+
+func (ic *interceptor) offer(c domain.CircuitKey, autoFail uint32) {
+	ic.mu.Lock()
+	ic.offered[c] = autoFail
+	ic.mu.Unlock()
+}
+
+// expire forgets HTLCs lnd fails by itself at this height.
+func (ic *interceptor) expire(height uint32) {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	for c, h := range ic.offered {
+		if h != 0 && h <= height {
+			delete(ic.offered, c)
+		}
+	}
+}
+
+func (ic *interceptor) close() {
+	ic.mu.Lock()
+	ic.down = true
+	ic.mu.Unlock()
+}
+
+func (ic *interceptor) send(c domain.CircuitKey, resp *routerrpc.ForwardHtlcInterceptResponse) error {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	if ic.down {
+		return ErrInterceptorDown
+	}
+	if _, ok := ic.offered[c]; !ok {
+		return fmt.Errorf("%w: %s", ErrNotHeld, c)
+	}
+	if err := ic.stream.Send(resp); err != nil {
+		ic.down = true
+		return fmt.Errorf("%w: %v", ErrInterceptorDown, err)
+	}
+	delete(ic.offered, c)
+	return nil
+}
+
+// intercept runs the HtlcInterceptor stream: each request is recorded as
+// offered, then queued for the sink; the receive loop never waits for it.
+func (n *Node) intercept(ctx context.Context, conn grpc.ClientConnInterface, sink ports.NodeSink, q *queue) error {
+	stream, err := routerrpc.NewRouterClient(conn).HtlcInterceptor(ctx)
+	if err != nil {
+		return fmt.Errorf("htlc interceptor: %w", err)
+	}
+	ic := &interceptor{stream: stream, offered: map[domain.CircuitKey]uint32{}}
+	n.mu.Lock()
+	n.icpt = ic
+	n.mu.Unlock()
+	n.setStatus(sink, func(s *ports.NodeStatus) { s.InterceptorActive = true })
+	defer func() {
+		ic.close()
+		n.mu.Lock()
+		if n.icpt == ic {
+			n.icpt = nil
+		}
+		n.mu.Unlock()
+		n.setStatus(sink, func(s *ports.NodeStatus) { s.InterceptorActive = false })
+	}()
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			return fmt.Errorf("htlc interceptor: %w", err)
+		}
+		h, err := n.intercepted(req)
+		if err != nil {
+			// Unanswerable; lnd fails it at its auto-fail height.
+			n.log.ErrorContext(ctx, "malformed intercept request", "err", err)
+			continue
+		}
+		ic.offer(h.Circuit, h.AutoFailHeight)
+		q.push(func(ctx context.Context) { sink.HTLCIntercepted(ctx, h) })
+	}
+}
+
+// intercepted converts lnd's request.
+func (n *Node) intercepted(req *routerrpc.ForwardHtlcInterceptRequest) (ports.InterceptedHTLC, error) {
+	var h ports.InterceptedHTLC
+	if req.IncomingCircuitKey == nil {
+		return h, fmt.Errorf("request without circuit key")
+	}
+	h.Circuit = domain.CircuitKey{Node: n.cfg.PubKey, Chan: req.IncomingCircuitKey.ChanId, HTLC: req.IncomingCircuitKey.HtlcId}
+	if len(req.PaymentHash) != len(h.Hash) {
+		return h, fmt.Errorf("circuit %s: payment hash of %d bytes", h.Circuit, len(req.PaymentHash))
+	}
+	copy(h.Hash[:], req.PaymentHash)
+	h.OutgoingChanID = req.OutgoingRequestedChanId
+	if len(req.OutgoingRequestedNodeId) > 0 {
+		var k domain.NodeKey
+		if len(req.OutgoingRequestedNodeId) != len(k) {
+			return h, fmt.Errorf("circuit %s: outgoing node id of %d bytes", h.Circuit, len(req.OutgoingRequestedNodeId))
+		}
+		copy(k[:], req.OutgoingRequestedNodeId)
+		h.OutgoingNodeID = &k
+	}
+	h.Forward = domain.Forward{
+		IncomingAmount: domain.Msat(req.IncomingAmountMsat),
+		OutgoingAmount: domain.Msat(req.OutgoingAmountMsat),
+		IncomingExpiry: req.IncomingExpiry,
+		OutgoingExpiry: req.OutgoingExpiry,
+	}
+	if req.AutoFailHeight > 0 {
+		h.AutoFailHeight = uint32(req.AutoFailHeight)
+	}
+	h.Onion = req.OnionBlob
+	return h, nil
+}
+
+// Resolve implements ports.Node. It returns once the answer is written to
+// the stream; lnd applies it asynchronously. If lnd rejects it anyway, the
+// stream ends, the node reconnects and lnd offers the HTLC again.
+func (n *Node) Resolve(_ context.Context, r ports.Resolution) error {
+	if r.Circuit.Node != n.cfg.PubKey {
+		return fmt.Errorf("%w: circuit %s is not on node %s", domain.ErrInvalidArgument, r.Circuit, n.cfg.PubKey)
+	}
+	resp, err := response(r)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	ic := n.icpt
+	n.mu.Unlock()
+	if ic == nil {
+		return ErrInterceptorDown
+	}
+	return ic.send(r.Circuit, resp)
+}
+
+// response builds lnd's answer, refusing what lnd would reject by ending the
+// stream.
+func response(r ports.Resolution) (*routerrpc.ForwardHtlcInterceptResponse, error) {
+	resp := &routerrpc.ForwardHtlcInterceptResponse{
+		IncomingCircuitKey: &routerrpc.CircuitKey{ChanId: r.Circuit.Chan, HtlcId: r.Circuit.HTLC},
+	}
+	switch r.Action {
+	case ports.ActionResume:
+		resp.Action = routerrpc.ResolveHoldForwardAction_RESUME
+	case ports.ActionSettle:
+		if r.Preimage == (domain.Preimage{}) {
+			return nil, fmt.Errorf("%w: settle %s without preimage", domain.ErrInvalidArgument, r.Circuit)
+		}
+		resp.Action = routerrpc.ResolveHoldForwardAction_SETTLE
+		resp.Preimage = r.Preimage[:]
+	case ports.ActionFail:
+		resp.Action = routerrpc.ResolveHoldForwardAction_FAIL
+		switch {
+		case len(r.FailureMessage) > 0 && r.FailureCode != 0:
+			return nil, fmt.Errorf("%w: fail %s with both a message and a code", domain.ErrInvalidArgument, r.Circuit)
+		case len(r.FailureMessage) > 0:
+			if len(r.FailureMessage) != failureMessageLen {
+				return nil, fmt.Errorf("%w: fail %s: encrypted failure of %d bytes, lnd takes exactly %d",
+					domain.ErrInvalidArgument, r.Circuit, len(r.FailureMessage), failureMessageLen)
+			}
+			resp.FailureMessage = r.FailureMessage
+		default:
+			code, err := failureCode(lnwire.FailCode(r.FailureCode))
+			if err != nil {
+				return nil, fmt.Errorf("fail %s: %w", r.Circuit, err)
+			}
+			resp.FailureCode = code
+		}
+	default:
+		return nil, fmt.Errorf("%w: unknown action %d", domain.ErrInvalidArgument, r.Action)
+	}
+	return resp, nil
+}
+
+// failureCode maps a BOLT 4 code to the few lnd accepts in a FAIL without
+// message (lnd v0.21 routerrpc forward_interceptor.go); any other ends the
+// stream. Code 0 means temporary_channel_failure, as in lnd.
+func failureCode(c lnwire.FailCode) (lnrpc.Failure_FailureCode, error) {
+	switch c {
+	case 0, lnwire.CodeTemporaryChannelFailure:
+		return lnrpc.Failure_TEMPORARY_CHANNEL_FAILURE, nil
+	case lnwire.CodeInvalidOnionHmac:
+		return lnrpc.Failure_INVALID_ONION_HMAC, nil
+	case lnwire.CodeInvalidOnionKey:
+		return lnrpc.Failure_INVALID_ONION_KEY, nil
+	case lnwire.CodeInvalidOnionVersion:
+		return lnrpc.Failure_INVALID_ONION_VERSION, nil
+	}
+	return 0, fmt.Errorf("%w: lnd accepts only temporary_channel_failure and the invalid_onion codes without an encrypted message, not %v",
+		domain.ErrInvalidArgument, c)
+}
