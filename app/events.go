@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/lnmux/lnmux/domain"
 	"github.com/lnmux/lnmux/ports"
@@ -22,10 +23,14 @@ type hub struct {
 	invoices map[domain.PaymentHash]map[uint64]chan ports.InvoiceUpdate
 	// acceptedCount is read on the HTLC path without the lock.
 	acceptedCount atomic.Int64
+	// lastGone is when the last accepted subscriber left (unix nanos).
+	lastGone atomic.Int64
+	now      func() time.Time
 }
 
-func newHub() *hub {
+func newHub(now func() time.Time) *hub {
 	return &hub{
+		now:      now,
 		accepted: make(map[uint64]chan ports.AcceptedEvent),
 		invoices: make(map[domain.PaymentHash]map[uint64]chan ports.InvoiceUpdate),
 	}
@@ -47,9 +52,16 @@ func (h *hub) unsubscribeAccepted(id uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if ch, ok := h.accepted[id]; ok {
-		delete(h.accepted, id)
-		h.acceptedCount.Add(-1)
-		close(ch)
+		h.dropAccepted(id, ch)
+	}
+}
+
+// dropAccepted removes a subscriber; h.mu is held.
+func (h *hub) dropAccepted(id uint64, ch chan ports.AcceptedEvent) {
+	delete(h.accepted, id)
+	close(ch)
+	if h.acceptedCount.Add(-1) == 0 {
+		h.lastGone.Store(h.now().UnixNano())
 	}
 }
 
@@ -61,9 +73,7 @@ func (h *hub) publishAccepted(ev ports.AcceptedEvent) {
 		case ch <- ev:
 		default:
 			// Closing tells the subscriber it fell behind.
-			delete(h.accepted, id)
-			h.acceptedCount.Add(-1)
-			close(ch)
+			h.dropAccepted(id, ch)
 		}
 	}
 }

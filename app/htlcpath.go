@@ -100,7 +100,7 @@ func (m *Mux) addToSet(ctx context.Context, ns *nodeState, acc domain.Accepted, 
 	if !ok {
 		// With no one to decide and no auto-settle, holding a new set only
 		// delays the payer's retry elsewhere (I4).
-		if !m.cfg.AutoSettle && !m.hub.hasAcceptedSubscribers() {
+		if !m.mayHoldNewSet(now) {
 			sh.mu.Unlock()
 			m.fail(ctx, ns, c, hash, domain.FailNotAccepting, onion, fc)
 			return
@@ -301,4 +301,15 @@ func (m *Mux) acceptedSnapshot() []ports.AcceptedEvent {
 		sh.mu.Unlock()
 	}
 	return out
+}
+
+// mayHoldNewSet reports whether someone can decide on a new set: auto-settle,
+// an accepted subscriber, or the grace period after start or after the last
+// subscriber left, in which the application is expected back.
+func (m *Mux) mayHoldNewSet(now time.Time) bool {
+	if m.cfg.AutoSettle || m.hub.hasAcceptedSubscribers() {
+		return true
+	}
+	since := max(m.recoveredAt.Load(), m.hub.lastGone.Load())
+	return now.Sub(time.Unix(0, since)) < m.cfg.SubscriberGrace
 }

@@ -39,6 +39,16 @@ type Config struct {
 	// auto_fail_height of any of their HTLCs.
 	AutoFailMargin uint32
 	AutoSettle     bool
+	// SubscriberGrace: with auto-settle off, new sets are still held this
+	// long after start and after the last accepted subscriber left, so
+	// that the application can (re)connect: lnd re-offers held HTLCs the
+	// moment the interceptor is back. Their accept timer still bounds them.
+	// Default: AcceptTimeout.
+	SubscriberGrace time.Duration
+	// AfterSettleCommit, if set, runs after a settlement is committed and
+	// before any preimage is sent: the crash-recovery tests kill the
+	// process there.
+	AfterSettleCommit func()
 }
 
 func (c *Config) setDefaults() {
@@ -56,6 +66,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.AcceptTimeout == 0 {
 		c.AcceptTimeout = 60 * time.Second
+	}
+	if c.SubscriberGrace == 0 {
+		c.SubscriberGrace = c.AcceptTimeout
 	}
 	if c.AutoFailMargin == 0 {
 		c.AutoFailMargin = 10
@@ -88,6 +101,9 @@ type Mux struct {
 	// ready is set once recovery from the store is done: before that no
 	// HTLC may be judged (a replay of a settled HTLC would look new).
 	ready atomic.Bool
+	// recoveredAt starts the grace period in which sets are held without a
+	// subscriber (unix nanos).
+	recoveredAt atomic.Int64
 }
 
 var (
@@ -157,7 +173,7 @@ func New(cfg Config, nodes []ports.Node, store ports.InvoiceStore, clock ports.C
 		},
 		onion:   newOnionDecoder(key),
 		nodes:   make(map[domain.NodeKey]*nodeState, len(nodes)),
-		hub:     newHub(),
+		hub:     newHub(clock.Now),
 		pending: pendingIndex{byCircuit: make(map[domain.CircuitKey]pendingHTLC)},
 		paid:    paidIndex{byHash: make(map[domain.PaymentHash]time.Time)},
 	}

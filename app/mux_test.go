@@ -410,11 +410,57 @@ func TestOutgoingNodeIDIsForUs(t *testing.T) {
 func TestNoSubscriberRefusesNewSets(t *testing.T) {
 	h := newHarness(t, 1, nil)
 	n := h.nodes[0]
+	// Within the grace period after start a set is held for the
+	// application to come back; its accept timer still bounds it.
 	inv := h.invoice(10000, time.Hour)
+	held := h.build(inv, part{node: n, amount: 10000})
+	h.send(held)
+	n.none(t)
+	h.clock.Advance(61 * time.Second)
+	if !isIncorrectDetails(h.failure(held, n.next(t))) {
+		t.Fatal("set held in the grace period not cancelled by its accept timer")
+	}
+	// After it, nobody can decide: refused at once.
+	inv = h.invoice(10000, time.Hour)
 	s := h.build(inv, part{node: n, amount: 10000})
 	h.send(s)
 	if !isTemporaryChannel(h.failure(s, n.next(t))) {
 		t.Fatal("want temporary_channel_failure")
+	}
+	// A subscriber that leaves opens a new grace period.
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = h.mux.SubscribeAccepted(ctx, func(ports.AcceptedEvent) error { return nil })
+	}()
+	for !h.mux.hub.hasAcceptedSubscribers() {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	<-done
+	inv = h.invoice(10000, time.Hour)
+	h.send(h.build(inv, part{node: n, amount: 10000}))
+	n.none(t)
+}
+
+func TestRestartHoldsReplaysUntilTheApplicationIsBack(t *testing.T) {
+	h := newHarness(t, 1, nil)
+	acc := h.subscribe()
+	n := h.nodes[0]
+	inv := h.invoice(10000, time.Hour)
+	s := h.build(inv, part{node: n, amount: 10000})
+	h.send(s)
+	before := nextAccepted(t, acc)
+
+	// lnd re-offers the HTLC as soon as the new instance intercepts, before
+	// the application has subscribed again.
+	h.restart()
+	h.send(s)
+	n.none(t)
+	after := nextAccepted(t, h.subscribe())
+	if after.SetID != before.SetID {
+		t.Fatal("set id changed")
 	}
 }
 

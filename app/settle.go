@@ -32,6 +32,7 @@ func (m *Mux) Recover(ctx context.Context) error {
 	for _, p := range paid {
 		m.paid.add(p.Hash, p.Expiry)
 	}
+	m.recoveredAt.Store(m.clock.Now().UnixNano())
 	m.ready.Store(true)
 	m.log.InfoContext(ctx, "recovered from store", "pending_invoices", len(pending), "paid_unexpired", len(paid))
 	return nil
@@ -72,6 +73,9 @@ func (m *Mux) SettleInvoice(ctx context.Context, hash domain.PaymentHash, setID 
 	}
 
 	// Durable: from here on the HTLCs are never failed by lnmux.
+	if m.cfg.AfterSettleCommit != nil {
+		m.cfg.AfterSettleCommit()
+	}
 	m.pending.add(stored)
 	m.paid.add(hash, inv.Expiry)
 	sh.mu.Lock()

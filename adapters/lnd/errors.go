@@ -20,4 +20,8 @@ var (
 	// been re-offered since a reconnect). lnd ends the whole interceptor
 	// stream on an answer for an HTLC it does not hold, so none is sent.
 	ErrNotHeld = errors.New("htlc not held by the current interceptor stream")
+	// ErrOnChain: the HTLC's incoming channel was force-closed; lnd accepts
+	// only SETTLE for it and ends the stream on RESUME or FAIL, so neither
+	// is sent. Without a preimage the HTLC times out on chain.
+	ErrOnChain = errors.New("htlc is being resolved on chain: only settle is possible")
 )

@@ -25,23 +25,41 @@ const failureMessageLen = lnwire.FailureMessageLength + 2 + 2 + 32
 type interceptor struct {
 	stream routerrpc.Router_HtlcInterceptorClient
 
-	mu      sync.Mutex                   // serialises Send; guards offered and down
-	offered map[domain.CircuitKey]uint32 // → auto-fail height
+	mu      sync.Mutex // serialises Send; guards offered and down
+	offered map[domain.CircuitKey]offer
 	down    bool
 }
 
-func (ic *interceptor) offer(c domain.CircuitKey, autoFail uint32) {
+// offer is what the stream remembers of an HTLC it was offered.
+type offer struct {
+	// deadline is lnd's auto-fail height (off-chain) or settlement
+	// deadline (on-chain): from it on, lnd no longer holds the HTLC.
+	deadline uint32
+	// onChain: the incoming channel was force-closed and the HTLC is
+	// resolved on chain; lnd accepts only SETTLE for it.
+	onChain bool
+}
+
+// isOnChain tells an on-chain offer: lnd then sets auto_fail_height to the
+// HTLC's expiry (its settlement deadline), while off-chain it is the expiry
+// minus lnd's CLTV reject delta (witness_beacon.go, interceptable_switch.go).
+func isOnChain(h ports.InterceptedHTLC) bool {
+	return h.AutoFailHeight != 0 && h.AutoFailHeight >= h.Forward.IncomingExpiry
+}
+
+func (ic *interceptor) offer(h ports.InterceptedHTLC) {
 	ic.mu.Lock()
-	ic.offered[c] = autoFail
+	ic.offered[h.Circuit] = offer{deadline: h.AutoFailHeight, onChain: isOnChain(h)}
 	ic.mu.Unlock()
 }
 
-// expire forgets HTLCs lnd fails by itself at this height.
+// expire forgets HTLCs lnd fails (off-chain) or drops (on-chain) by itself
+// at this height.
 func (ic *interceptor) expire(height uint32) {
 	ic.mu.Lock()
 	defer ic.mu.Unlock()
-	for c, h := range ic.offered {
-		if h != 0 && h <= height {
+	for c, o := range ic.offered {
+		if o.deadline != 0 && o.deadline <= height {
 			delete(ic.offered, c)
 		}
 	}
@@ -59,8 +77,12 @@ func (ic *interceptor) send(c domain.CircuitKey, resp *routerrpc.ForwardHtlcInte
 	if ic.down {
 		return ErrInterceptorDown
 	}
-	if _, ok := ic.offered[c]; !ok {
+	o, ok := ic.offered[c]
+	if !ok {
 		return fmt.Errorf("%w: %s", ErrNotHeld, c)
+	}
+	if o.onChain && resp.Action != routerrpc.ResolveHoldForwardAction_SETTLE {
+		return fmt.Errorf("%w: %s", ErrOnChain, c)
 	}
 	if err := ic.stream.Send(resp); err != nil {
 		ic.down = true
@@ -77,7 +99,7 @@ func (n *Node) intercept(ctx context.Context, conn grpc.ClientConnInterface, sin
 	if err != nil {
 		return fmt.Errorf("htlc interceptor: %w", err)
 	}
-	ic := &interceptor{stream: stream, offered: map[domain.CircuitKey]uint32{}}
+	ic := &interceptor{stream: stream, offered: map[domain.CircuitKey]offer{}}
 	n.mu.Lock()
 	n.icpt = ic
 	n.mu.Unlock()
@@ -102,7 +124,7 @@ func (n *Node) intercept(ctx context.Context, conn grpc.ClientConnInterface, sin
 			n.log.ErrorContext(ctx, "malformed intercept request", "err", err)
 			continue
 		}
-		ic.offer(h.Circuit, h.AutoFailHeight)
+		ic.offer(h)
 		q.push(func(ctx context.Context) { sink.HTLCIntercepted(ctx, h) })
 	}
 }

@@ -159,8 +159,16 @@ func TestResolveGuards(t *testing.T) {
 	if err := n.Resolve(t.Context(), ports.Resolution{Circuit: other}); !errors.Is(err, domain.ErrInvalidArgument) {
 		t.Errorf("other node: got %v", err)
 	}
-	ic := &interceptor{offered: map[domain.CircuitKey]uint32{c: 100}}
+	ic := &interceptor{offered: map[domain.CircuitKey]offer{}}
+	ic.offer(ports.InterceptedHTLC{Circuit: c, AutoFailHeight: 100, Forward: domain.Forward{IncomingExpiry: 119}})
+	onChain := domain.CircuitKey{Node: testKey(1), Chan: 8, HTLC: 1}
+	ic.offer(ports.InterceptedHTLC{Circuit: onChain, AutoFailHeight: 150, Forward: domain.Forward{IncomingExpiry: 150}})
 	n.icpt = ic
+	for _, a := range []ports.Action{ports.ActionResume, ports.ActionFail} {
+		if err := n.Resolve(t.Context(), ports.Resolution{Circuit: onChain, Action: a}); !errors.Is(err, ErrOnChain) {
+			t.Errorf("%v on chain: got %v", a, err)
+		}
+	}
 	if err := n.Resolve(t.Context(), ports.Resolution{Circuit: domain.CircuitKey{Node: testKey(1), Chan: 7, HTLC: 4}}); !errors.Is(err, ErrNotHeld) {
 		t.Errorf("not offered: got %v", err)
 	}
