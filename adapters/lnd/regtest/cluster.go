@@ -296,9 +296,15 @@ func (c *Cluster) MineBlocks(ctx context.Context, n uint32) (int64, error) {
 // Stop shuts a node down gracefully; its data is kept for Start.
 func (c *Cluster) Stop(n *Node) error { return n.proc.stop(shutdownGrace) }
 
+// restartTimeout bounds how long Start waits for a restarted node to be
+// synced and its channels usable: a hang becomes an error naming the log.
+const restartTimeout = 2 * time.Minute
+
 // Start restarts a stopped node with its data and waits until it is synced
 // and its channels are active again.
 func (c *Cluster) Start(ctx context.Context, n *Node) error {
+	ctx, cancel := context.WithTimeout(ctx, restartTimeout)
+	defer cancel()
 	if err := n.start(ctx); err != nil {
 		return err
 	}
@@ -309,6 +315,22 @@ func (c *Cluster) Start(ctx context.Context, n *Node) error {
 	if err := n.waitSynced(ctx, h); err != nil {
 		return err
 	}
+	// Carol would reconnect by herself, but only after lnd's reconnection
+	// backoff, which grows with each failed attempt while the node was
+	// down: reconnect now.
+	if n != c.Carol && c.Carol.Running() {
+		if err := c.Connect(ctx, c.Carol, n); err != nil {
+			return err
+		}
+	} else if n == c.Carol {
+		for _, peer := range []*Node{c.Alice, c.Bob} {
+			if peer.Running() {
+				if err := c.Connect(ctx, c.Carol, peer); err != nil {
+					return err
+				}
+			}
+		}
+	}
 	return c.WaitChannelsActive(ctx)
 }
 
@@ -318,7 +340,7 @@ func (c *Cluster) Connect(ctx context.Context, from, to *Node) error {
 		Addr: &lnrpc.LightningAddress{Pubkey: to.PubKey, Host: to.P2PAddr},
 		Perm: false,
 	})
-	if err != nil && !strings.Contains(err.Error(), "already connected") {
+	if err != nil && !strings.Contains(err.Error(), "already") {
 		return fmt.Errorf("connect %s→%s: %w", from.Name, to.Name, err)
 	}
 	return nil
