@@ -128,6 +128,7 @@ func (m *Mux) addToSet(ctx context.Context, ns *nodeState, acc domain.Accepted, 
 		held.timer = m.clock.AfterFunc(hold, func() { m.onHoldTimeout(context.WithoutCancel(ctx), hash, c) })
 		sum, total := e.set.Sum(), e.set.Total
 		sh.mu.Unlock()
+		m.cfg.Metrics.HTLCHeld()
 		m.log.InfoContext(ctx, "htlc held", "hash", hash, "circuit", c, "amount", acc.HTLC.Amount,
 			"set_sum", sum, "set_total", total)
 		return
@@ -149,6 +150,7 @@ func (m *Mux) addToSet(ctx context.Context, ns *nodeState, acc domain.Accepted, 
 	sh.mu.Unlock()
 
 	m.log.InfoContext(ctx, "invoice accepted", "hash", hash, "set_id", setID, "amount", amount, "htlcs", parts)
+	m.cfg.Metrics.SetAccepted(parts)
 	m.hub.publishAccepted(ports.AcceptedEvent{Hash: hash, SetID: setID, Amount: amount})
 	m.hub.publishInvoice(ports.InvoiceUpdate{Hash: hash, Status: domain.StatusAccepted, SetID: setID})
 	if m.cfg.AutoSettle {
@@ -243,10 +245,17 @@ func (m *Mux) fail(ctx context.Context, ns *nodeState, c domain.CircuitKey, hash
 		return
 	}
 	m.log.InfoContext(ctx, "failing htlc", "hash", hash, "circuit", c, "reason", reason)
-	m.resolve(ctx, ns, res)
+	m.cfg.Metrics.HTLCResolved(ports.ActionFail, reason)
+	m.send(ctx, ns, res)
 }
 
+// resolve answers an HTLC with RESUME or SETTLE.
 func (m *Mux) resolve(ctx context.Context, ns *nodeState, r ports.Resolution) {
+	m.cfg.Metrics.HTLCResolved(r.Action, domain.FailNone)
+	m.send(ctx, ns, r)
+}
+
+func (m *Mux) send(ctx context.Context, ns *nodeState, r ports.Resolution) {
 	if err := ns.node.Resolve(ctx, r); err != nil {
 		// lnd keeps the HTLC and re-offers it after reconnecting; the
 		// replay is answered then.

@@ -45,6 +45,8 @@ type Config struct {
 	// moment the interceptor is back. Their accept timer still bounds them.
 	// Default: AcceptTimeout.
 	SubscriberGrace time.Duration
+	// Metrics receives counts; nil discards them.
+	Metrics ports.Metrics
 	// AfterSettleCommit, if set, runs after a settlement is committed and
 	// before any preimage is sent: the crash-recovery tests kill the
 	// process there.
@@ -66,6 +68,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.AcceptTimeout == 0 {
 		c.AcceptTimeout = 60 * time.Second
+	}
+	if c.Metrics == nil {
+		c.Metrics = noMetrics{}
 	}
 	if c.SubscriberGrace == 0 {
 		c.SubscriberGrace = c.AcceptTimeout
@@ -198,6 +203,30 @@ func New(cfg Config, nodes []ports.Node, store ports.InvoiceStore, clock ports.C
 		m.shards[i].cancelled = make(map[domain.PaymentHash]cancelRecord)
 	}
 	return m, nil
+}
+
+// noMetrics discards counts.
+type noMetrics struct{}
+
+func (noMetrics) HTLCResolved(ports.Action, domain.FailureReason) {}
+func (noMetrics) HTLCHeld()                                       {}
+func (noMetrics) SetAccepted(int)                                 {}
+func (noMetrics) SettleRequested()                                {}
+func (noMetrics) InvoiceFinal(domain.InvoiceStatus, bool)         {}
+
+// Stats reports the in-memory state for gauges.
+func (m *Mux) Stats() ports.Stats {
+	st := ports.Stats{Nodes: m.Info(context.Background()).Nodes}
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		st.Sets += len(sh.sets)
+		sh.mu.Unlock()
+	}
+	m.pending.mu.RLock()
+	st.PendingSettleHTLCs = len(m.pending.byCircuit)
+	m.pending.mu.RUnlock()
+	return st
 }
 
 // PubKey is the virtual node's public key.

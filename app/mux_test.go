@@ -583,3 +583,71 @@ func TestConcurrentPayments(t *testing.T) {
 		t.Fatalf("%d invoices stored, %v", len(list), err)
 	}
 }
+
+// countingMetrics records what the multiplexer reports.
+type countingMetrics struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (c *countingMetrics) inc(k string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.counts == nil {
+		c.counts = map[string]int{}
+	}
+	c.counts[k]++
+}
+
+func (c *countingMetrics) get(k string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.counts[k]
+}
+
+func (c *countingMetrics) HTLCResolved(a ports.Action, r domain.FailureReason) {
+	c.inc(a.String() + "/" + r.String())
+}
+func (c *countingMetrics) HTLCHeld()        { c.inc("held") }
+func (c *countingMetrics) SetAccepted(int)  { c.inc("accepted") }
+func (c *countingMetrics) SettleRequested() { c.inc("settle requested") }
+func (c *countingMetrics) InvoiceFinal(s domain.InvoiceStatus, partial bool) {
+	c.inc("final " + s.String())
+	if partial {
+		c.inc("partial")
+	}
+}
+
+func TestMetricsAndStats(t *testing.T) {
+	cm := &countingMetrics{}
+	h := newHarness(t, 2, func(c *Config) { c.Metrics = cm })
+	acc := h.subscribe()
+	a, b := h.nodes[0], h.nodes[1]
+	inv := h.invoice(10000, time.Hour)
+	h.send(h.build(inv, part{node: a, amount: 4000, total: 10000}))
+	if st := h.mux.Stats(); st.Sets != 1 || len(st.Nodes) != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	h.send(h.build(inv, part{node: b, amount: 6000, total: 10000}))
+	ev := nextAccepted(t, acc)
+	if err := h.mux.SettleInvoice(ctx, inv.Hash, ev.SetID); err != nil {
+		t.Fatal(err)
+	}
+	ra, rb := a.next(t), b.next(t)
+	if st := h.mux.Stats(); st.Sets != 0 || st.PendingSettleHTLCs != 2 {
+		t.Fatalf("stats after settle %+v", st)
+	}
+	// One part settled, the other failed on chain: a partial settlement.
+	h.mux.HTLCFinal(ctx, ports.FinalResolution{Circuit: ra.Circuit, Settled: true})
+	h.mux.HTLCFinal(ctx, ports.FinalResolution{Circuit: rb.Circuit, Settled: false})
+	h.send(h.build(inv, part{node: a, amount: 10000, chanID: 99}))
+	a.next(t)
+	for k, want := range map[string]int{
+		"held": 1, "accepted": 1, "settle requested": 1, "settle/none": 2,
+		"final failed": 1, "partial": 1, "resume/none": 1,
+	} {
+		if got := cm.get(k); got != want {
+			t.Errorf("%s = %d, want %d", k, got, want)
+		}
+	}
+}

@@ -86,6 +86,7 @@ func (m *Mux) SettleInvoice(ctx context.Context, hash domain.PaymentHash, setID 
 	sh.mu.Unlock()
 
 	m.log.InfoContext(ctx, "settle requested", "hash", hash, "set_id", setID, "htlcs", len(inv.HTLCs))
+	m.cfg.Metrics.SettleRequested()
 	m.hub.publishInvoice(ports.InvoiceUpdate{Hash: hash, Status: domain.StatusSettleRequested, SetID: setID})
 	for _, h := range inv.HTLCs {
 		ns := m.nodes[h.Circuit.Node]
@@ -168,7 +169,9 @@ func (m *Mux) HTLCFinal(ctx context.Context, r ports.FinalResolution) {
 	if !inv.Status.IsFinal() {
 		return
 	}
-	if inv.PartiallySettled() {
+	partial := inv.PartiallySettled()
+	m.cfg.Metrics.InvoiceFinal(inv.Status, partial)
+	if partial {
 		m.log.ErrorContext(ctx, "PARTIAL SETTLEMENT: some htlcs of the invoice settled, others failed",
 			"hash", inv.Hash, "amount_paid", inv.AmountPaid)
 	}

@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"io"
+	"net/http"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -351,6 +354,25 @@ func TestEndToEnd(t *testing.T) {
 		for _, inv := range res.Msg.Invoice {
 			if inv.Status != lnmuxpb.Invoice_SETTLED || inv.FinalizedAt == 0 {
 				t.Fatalf("invoice %x is %v", inv.Hash, inv.Status)
+			}
+		}
+	})
+
+	t.Run("prometheus metrics on the api port", func(t *testing.T) {
+		res, err := http.Get("http://" + d.addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		for _, want := range []string{
+			`lnmux_invoices_final_total{status="settled"}`,
+			`lnmux_htlcs_resolved_total{action="settle",reason=""}`,
+			`lnmux_node_connected{node="` + cluster.Alice.PubKey + `"} 1`,
+			`lnmux_node_interceptor_active{node="` + cluster.Bob.PubKey + `"} 1`,
+		} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("/metrics lacks %s", want)
 			}
 		}
 	})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/lnmux/lnmux/adapters/connectrpc"
 	lnmuxotel "github.com/lnmux/lnmux/adapters/otel"
+	lnmuxprom "github.com/lnmux/lnmux/adapters/prometheus"
 	"github.com/lnmux/lnmux/adapters/postgres"
 	"github.com/lnmux/lnmux/app"
 )
@@ -105,6 +106,7 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		log.InfoContext(ctx, "leader lock held")
 	}
 
+	metrics := lnmuxprom.New()
 	nodes, err := newNodes(cfg, log)
 	if err != nil {
 		return err
@@ -119,6 +121,7 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		AcceptTimeout:        cfg.Invoice.AcceptTimeout,
 		AutoFailMargin:       cfg.Invoice.AutoFailMargin,
 		AutoSettle:           cfg.AutoSettle,
+		Metrics:              metrics,
 		AfterSettleCommit:    failpoint(log),
 	}, nodes, store, app.SystemClock{}, log)
 	if err != nil {
@@ -127,12 +130,18 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	if err := mux.Recover(ctx); err != nil {
 		return err
 	}
+	metrics.SetStats(mux.Stats)
 
 	handler, err := connectrpc.NewHandler(mux, log, connectrpc.WithAllowedOrigins(cfg.CORS.AllowedOrigins...))
 	if err != nil {
 		return err
 	}
 	srv := connectrpc.NewHTTPServer(cfg.ListenAddress, handler)
+	// One listener: the API, and Prometheus metrics at /metrics.
+	routes := http.NewServeMux()
+	routes.Handle("/metrics", metrics.Handler())
+	routes.Handle("/", handler)
+	srv.Handler = routes
 	ln, err := net.Listen("tcp", cfg.ListenAddress)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddress, err)
