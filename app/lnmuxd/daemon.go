@@ -15,8 +15,8 @@ import (
 
 	"github.com/lnmux/lnmux/adapters/connectrpc"
 	lnmuxotel "github.com/lnmux/lnmux/adapters/otel"
-	lnmuxprom "github.com/lnmux/lnmux/adapters/prometheus"
 	"github.com/lnmux/lnmux/adapters/postgres"
+	lnmuxprom "github.com/lnmux/lnmux/adapters/prometheus"
 	"github.com/lnmux/lnmux/app"
 )
 
