@@ -125,7 +125,11 @@ func (n *Node) intercept(ctx context.Context, conn grpc.ClientConnInterface, sin
 			continue
 		}
 		ic.offer(h)
-		q.push(func(ctx context.Context) { sink.HTLCIntercepted(ctx, h) })
+		q.push(func(ctx context.Context) {
+			ctx, span := traceHTLC(ctx, h)
+			defer span.End()
+			sink.HTLCIntercepted(ctx, h)
+		})
 	}
 }
 
@@ -165,7 +169,8 @@ func (n *Node) intercepted(req *routerrpc.ForwardHtlcInterceptRequest) (ports.In
 // Resolve implements ports.Node. It returns once the answer is written to
 // the stream; lnd applies it asynchronously. If lnd rejects it anyway, the
 // stream ends, the node reconnects and lnd offers the HTLC again.
-func (n *Node) Resolve(_ context.Context, r ports.Resolution) error {
+func (n *Node) Resolve(ctx context.Context, r ports.Resolution) (err error) {
+	defer func() { traceResolution(ctx, r, err) }()
 	if r.Circuit.Node != n.cfg.PubKey {
 		return fmt.Errorf("%w: circuit %s is not on node %s", domain.ErrInvalidArgument, r.Circuit, n.cfg.PubKey)
 	}

@@ -43,7 +43,8 @@ func TestEndToEnd(t *testing.T) {
 	aliceChan := chanID(t, cluster, cluster.Alice)
 	bobChan := chanID(t, cluster, cluster.Bob)
 
-	env := &lnmuxdEnv{root: t, bin: buildLnmuxd(t), dataDir: t.TempDir(), logDir: t.TempDir(), cluster: cluster}
+	env := &lnmuxdEnv{root: t, bin: buildLnmuxd(t), dataDir: t.TempDir(), logDir: t.TempDir(), cluster: cluster,
+		otlp: startCollector(t)}
 	d := env.start(t, daemonOpts{})
 	acc := d.accepted(t)
 	phase := time.Now()
@@ -375,6 +376,22 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("/metrics lacks %s", want)
 			}
 		}
+	})
+
+	t.Run("traces reach an otlp collector", func(t *testing.T) {
+		inv := d.addInvoice(t, 1_000_000, 600)
+		if p, err := cluster.PayInvoice(t.Context(), inv.PaymentRequest); err != nil || p.Status != lnrpc.Payment_SUCCEEDED {
+			t.Fatalf("payment %v %v", p, err)
+		}
+		// A graceful stop flushes the span batcher.
+		d.stop()
+		if !env.otlp.find("lnmux.htlc", inv.Hash) {
+			t.Error("no lnmux.htlc span for the payment")
+		}
+		if !env.otlp.find("lnmux.Service/AddInvoice", nil) {
+			t.Error("no span for the AddInvoice call")
+		}
+		d = env.start(t, daemonOpts{autoSettle: true})
 	})
 
 	t.Run("payment latency against alice's own invoices", func(t *testing.T) {

@@ -49,6 +49,8 @@ type lnmuxdEnv struct {
 	logDir  string
 	cluster *regtest.Cluster
 	runs    int
+	// otlp receives lnmuxd's traces.
+	otlp *collector
 }
 
 func buildLnmuxd(t *testing.T) string {
@@ -83,6 +85,9 @@ func (e *lnmuxdEnv) config(addr string, o daemonOpts) string {
 	// Short hold timeout so the mpp_timeout case does not wait two minutes.
 	fmt.Fprintf(&b, "invoice:\n  holdTimeout: 3s\n  acceptTimeout: 60s\n")
 	fmt.Fprintf(&b, "logging:\n  level: debug\n")
+	if e.otlp != nil {
+		fmt.Fprintf(&b, "telemetry:\n  otlpEndpoint: %s\n", e.otlp.addr)
+	}
 	return b.String()
 }
 
