@@ -590,6 +590,8 @@ type countingMetrics struct {
 	counts map[string]int
 }
 
+var _ ports.Metrics = (*countingMetrics)(nil)
+
 func (c *countingMetrics) inc(k string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
