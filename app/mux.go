@@ -144,6 +144,10 @@ type setEntry struct {
 	held           map[domain.CircuitKey]*heldHTLC
 	acceptTimer    ports.Timer
 	acceptDeadline time.Time
+	// settling is closed when a settlement in progress ends; settleErr is
+	// its outcome. Concurrent SettleInvoice calls wait for it (I6).
+	settling  chan struct{}
+	settleErr error
 }
 
 type heldHTLC struct {

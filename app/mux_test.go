@@ -653,3 +653,32 @@ func TestMetricsAndStats(t *testing.T) {
 		}
 	}
 }
+
+func TestConcurrentSettleCallsShareTheOutcome(t *testing.T) {
+	h := newHarness(t, 1, nil)
+	acc := h.subscribe()
+	n := h.nodes[0]
+	inv := h.invoice(10000, time.Hour)
+	h.send(h.build(inv, part{node: n, amount: 10000}))
+	ev := nextAccepted(t, acc)
+
+	// Hold the first call inside its database write.
+	gate := make(chan struct{})
+	h.store.mu.Lock()
+	go func() { <-gate; h.store.mu.Unlock() }()
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() { errs <- h.mux.SettleInvoice(ctx, inv.Hash, ev.SetID) }()
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(gate)
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatalf("concurrent settle: %v", err)
+		}
+	}
+	if r := n.next(t); r.Action != ports.ActionSettle {
+		t.Fatalf("%+v", r)
+	}
+	n.none(t) // one settlement, one preimage sent
+}

@@ -49,10 +49,26 @@ func (m *Mux) SettleInvoice(ctx context.Context, hash domain.PaymentHash, setID 
 		sh.mu.Unlock()
 		return m.settleStored(ctx, hash, setID)
 	}
+	if e.set.State() == domain.SetSettling && e.set.ID() == setID {
+		// Another call is committing this very settlement: its outcome
+		// is this call's.
+		done := e.settling
+		sh.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		sh.mu.Lock()
+		err := e.settleErr
+		sh.mu.Unlock()
+		return err
+	}
 	if err := e.set.BeginSettle(setID); err != nil {
 		sh.mu.Unlock()
 		return err
 	}
+	e.settling = make(chan struct{})
 	inv, err := domain.NewSettleRequest(e.set, m.clock.Now())
 	if err != nil {
 		e.set.AbortSettle()
@@ -68,8 +84,9 @@ func (m *Mux) SettleInvoice(ctx context.Context, hash domain.PaymentHash, setID 
 	stored, err := m.store.RequestSettle(sctx, inv)
 	cancel()
 	if err != nil {
-		m.abortSettle(ctx, hash, e)
-		return fmt.Errorf("store settle request: %w", err)
+		err = fmt.Errorf("store settle request: %w", err)
+		m.abortSettle(ctx, hash, e, err)
+		return err
 	}
 
 	// Durable: from here on the HTLCs are never failed by lnmux.
@@ -83,6 +100,7 @@ func (m *Mux) SettleInvoice(ctx context.Context, hash domain.PaymentHash, setID 
 	if sh.sets[hash] == e {
 		delete(sh.sets, hash)
 	}
+	close(e.settling)
 	sh.mu.Unlock()
 
 	m.log.InfoContext(ctx, "settle requested", "hash", hash, "set_id", setID, "htlcs", len(inv.HTLCs))
@@ -97,10 +115,12 @@ func (m *Mux) SettleInvoice(ctx context.Context, hash domain.PaymentHash, setID 
 
 // abortSettle returns a set to Accepted after a failed write, with what is
 // left of its accept time; a set past its deadline is cancelled at once.
-func (m *Mux) abortSettle(ctx context.Context, hash domain.PaymentHash, e *setEntry) {
+func (m *Mux) abortSettle(ctx context.Context, hash domain.PaymentHash, e *setEntry, cause error) {
 	sh := m.shardOf(hash)
 	sh.mu.Lock()
 	e.set.AbortSettle()
+	e.settleErr = cause
+	close(e.settling)
 	left := e.acceptDeadline.Sub(m.clock.Now())
 	setID := e.set.ID()
 	e.acceptTimer = m.clock.AfterFunc(max(left, 0), func() {
