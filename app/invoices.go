@@ -15,12 +15,6 @@ import (
 	"github.com/lnmux/lnmux/ports"
 )
 
-// Invoice limits enforced whatever the caller.
-const (
-	maxDescriptionLen = 639 // bytes that fit a BOLT11 'd' field
-	maxInvoiceExpiry  = 365 * 24 * time.Hour
-)
-
 // invoiceFactory creates stateless BOLT11 invoices: one encryption, two MACs
 // and one signature, no I/O.
 type invoiceFactory struct {
@@ -63,10 +57,10 @@ func (f *invoiceFactory) create(_ context.Context, req ports.AddInvoiceRequest) 
 	switch {
 	case req.Amount < 0 || req.Amount > domain.MaxMsat:
 		return ports.AddInvoiceResult{}, fmt.Errorf("%w: amount out of range", domain.ErrInvalidArgument)
-	case req.Expiry < time.Second || req.Expiry > maxInvoiceExpiry:
+	case req.Expiry < time.Second || req.Expiry > domain.MaxInvoiceExpiry:
 		return ports.AddInvoiceResult{}, fmt.Errorf("%w: expiry must be between 1s and 1 year", domain.ErrInvalidArgument)
-	case len(req.Description) > maxDescriptionLen:
-		return ports.AddInvoiceResult{}, fmt.Errorf("%w: description longer than %d bytes", domain.ErrInvalidArgument, maxDescriptionLen)
+	case len(req.Description) > domain.MaxDescriptionLen:
+		return ports.AddInvoiceResult{}, fmt.Errorf("%w: description longer than %d bytes", domain.ErrInvalidArgument, domain.MaxDescriptionLen)
 	case req.Description != "" && req.DescriptionHash != nil:
 		return ports.AddInvoiceResult{}, fmt.Errorf("%w: description and description hash are exclusive", domain.ErrInvalidArgument)
 	}

@@ -29,6 +29,15 @@ const (
 	tagMinFinalCLTV    = 24
 )
 
+// Invoice limits shared by every layer that checks an invoice request.
+const (
+	// MaxDescriptionLen is the longest description a BOLT11 'd' field
+	// holds: 639 bytes are 1023 5-bit words, the field's 10-bit length limit.
+	MaxDescriptionLen = 639
+	// MaxInvoiceExpiry bounds how long an invoice may stay payable.
+	MaxInvoiceExpiry = 365 * 24 * time.Hour
+)
+
 // HopHint is one hop of a route hint: the virtual channel from a cluster
 // node to lnmux.
 type HopHint struct {
@@ -92,7 +101,7 @@ func (t *BOLT11Template) Encode(f BOLT11Fields, sign CompactSigner) (string, err
 		return "", fmt.Errorf("%w: amount out of range", ErrInvalidArgument)
 	case f.Expiry < time.Second:
 		return "", fmt.Errorf("%w: expiry below one second", ErrInvalidArgument)
-	case len(f.Description) > 639:
+	case len(f.Description) > MaxDescriptionLen:
 		return "", fmt.Errorf("%w: description too long", ErrInvalidArgument)
 	}
 	hrp := t.hrpPrefix

@@ -12,10 +12,10 @@ import (
 // Request limits.
 const (
 	// maxExpiry bounds AddInvoice's expiry_secs.
-	maxExpiry = 365 * 24 * time.Hour
+	maxExpiry = domain.MaxInvoiceExpiry
 	// maxDescriptionBytes is the longest description a BOLT11 'd' field
-	// holds (639 bytes, 1023 5-bit words).
-	maxDescriptionBytes = 639
+	// holds.
+	maxDescriptionBytes = domain.MaxDescriptionLen
 	// defaultListLimit is ListInvoices' page size when the request leaves
 	// max_invoices_count at 0.
 	defaultListLimit = 100
