@@ -108,13 +108,17 @@ func (h *hub) unsubscribeInvoice(hash domain.PaymentHash, id uint64) {
 func (h *hub) publishInvoice(u ports.InvoiceUpdate) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for id, ch := range h.invoices[u.Hash] {
+	subs := h.invoices[u.Hash]
+	for id, ch := range subs {
 		select {
 		case ch <- u:
 		default:
-			delete(h.invoices[u.Hash], id)
+			delete(subs, id)
 			close(ch)
 		}
+	}
+	if subs != nil && len(subs) == 0 {
+		delete(h.invoices, u.Hash)
 	}
 }
 
@@ -128,7 +132,7 @@ func (m *Mux) SubscribeAccepted(ctx context.Context, send func(ports.AcceptedEve
 	// Sets accepted before the subscription are still waiting for a
 	// decision; a reconnecting application must hear of them. An event may
 	// therefore arrive twice: deciding is idempotent.
-	for _, ev := range m.acceptedSnapshot() {
+	for _, ev := range m.ledger.snapshotAccepted() {
 		if err := send(ev); err != nil {
 			return err
 		}

@@ -3,10 +3,12 @@ package app
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,6 +88,8 @@ type fakeNode struct {
 	mu  sync.Mutex
 	res []ports.Resolution
 	ch  chan ports.Resolution
+	// down makes Resolve fail as when the interceptor stream is gone.
+	down atomic.Bool
 }
 
 var _ ports.Node = (*fakeNode)(nil)
@@ -109,6 +113,9 @@ func (n *fakeNode) Run(ctx context.Context, _ ports.NodeSink) error {
 }
 
 func (n *fakeNode) Resolve(_ context.Context, r ports.Resolution) error {
+	if n.down.Load() {
+		return errors.New("interceptor stream down")
+	}
 	n.mu.Lock()
 	n.res = append(n.res, r)
 	n.mu.Unlock()
@@ -146,8 +153,19 @@ type memStore struct {
 	mu   sync.Mutex
 	seq  uint64
 	invs map[domain.PaymentHash]domain.Invoice
-	// failNext makes the next RequestSettle fail.
+	// failNext makes the next RequestSettle fail before committing.
 	failNext error
+	// ambiguous makes this many RequestSettle calls commit and then fail
+	// with ambiguousErr, as a lost COMMIT acknowledgement does.
+	ambiguous    int
+	ambiguousErr error
+	// failUpdates makes this many Update calls fail.
+	failUpdates int
+	// updateGate, if set, blocks Update until it is closed.
+	updateGate chan struct{}
+	// unavailable, if set, fails every RequestSettle before it commits.
+	unavailable error
+	settles     int
 }
 
 var _ ports.InvoiceStore = (*memStore)(nil)
@@ -166,6 +184,10 @@ func (s *memStore) RequestSettle(_ context.Context, inv domain.Invoice) (domain.
 		s.failNext = nil
 		return domain.Invoice{}, err
 	}
+	s.settles++
+	if s.unavailable != nil {
+		return domain.Invoice{}, s.unavailable
+	}
 	if cur, ok := s.invs[inv.Hash]; ok {
 		if cur.SetID != inv.SetID {
 			return domain.Invoice{}, domain.ErrConflict
@@ -175,6 +197,14 @@ func (s *memStore) RequestSettle(_ context.Context, inv domain.Invoice) (domain.
 	s.seq++
 	inv.Sequence = s.seq
 	s.invs[inv.Hash] = cloneInvoice(inv)
+	if s.ambiguous > 0 {
+		s.ambiguous--
+		err := s.ambiguousErr
+		if err == nil {
+			err = errors.New("connection reset after COMMIT")
+		}
+		return domain.Invoice{}, err
+	}
 	return cloneInvoice(inv), nil
 }
 
@@ -188,9 +218,23 @@ func (s *memStore) Get(_ context.Context, h domain.PaymentHash) (domain.Invoice,
 	return cloneInvoice(inv), nil
 }
 
-func (s *memStore) Update(_ context.Context, h domain.PaymentHash, fn func(*domain.Invoice) error) (domain.Invoice, error) {
+func (s *memStore) Update(ctx context.Context, h domain.PaymentHash, fn func(*domain.Invoice) error) (domain.Invoice, error) {
+	s.mu.Lock()
+	gate := s.updateGate
+	s.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return domain.Invoice{}, ctx.Err()
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failUpdates > 0 {
+		s.failUpdates--
+		return domain.Invoice{}, errors.New("database unavailable")
+	}
 	inv, ok := s.invs[h]
 	if !ok {
 		return domain.Invoice{}, domain.ErrInvoiceNotFound
@@ -264,7 +308,10 @@ func newHarness(t testing.TB, nNodes int, mod func(*Config)) *harness {
 	for range nNodes {
 		h.nodes = append(h.nodes, newFakeNode(t))
 	}
-	h.cfg = Config{IdentityKey: h.key, Policy: domain.RoutingPolicy{FeeBase: 1000, FeeRatePPM: 100, CLTVDelta: 40}}
+	// Background work runs inline: the tests are deterministic. Tests of
+	// the asynchronous paths set Go back to nil (a goroutine each).
+	h.cfg = Config{IdentityKey: h.key, Policy: domain.RoutingPolicy{FeeBase: 1000, FeeRatePPM: 100, CLTVDelta: 40},
+		Go: func(f func()) { f() }}
 	if mod != nil {
 		mod(&h.cfg)
 	}

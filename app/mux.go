@@ -5,10 +5,12 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +53,12 @@ type Config struct {
 	// before any preimage is sent: the crash-recovery tests kill the
 	// process there.
 	AfterSettleCommit func()
+	// Go runs background work (store writes and their retries); nil runs
+	// it on a new goroutine. The simulation runs it on its own schedule.
+	Go func(func())
+	// MaxPaidInMemory bounds the paid hashes without pending HTLCs kept in
+	// memory; 0 means 1<<20.
+	MaxPaidInMemory int
 }
 
 func (c *Config) setDefaults() {
@@ -81,11 +89,21 @@ func (c *Config) setDefaults() {
 	if c.Policy.CLTVDelta == 0 {
 		c.Policy.CLTVDelta = 40
 	}
+	if c.Go == nil {
+		c.Go = func(f func()) { go f() }
+	}
+	if c.MaxPaidInMemory == 0 {
+		c.MaxPaidInMemory = defaultMaxPaid
+	}
 }
 
-// numShards splits the in-memory sets so that unrelated invoices do not
+// numShards splits the in-memory state so that unrelated invoices do not
 // contend for one lock.
 const numShards = 64
+
+// defaultMaxPaid bounds the paid hashes kept in memory (docs/design.md,
+// "Memory").
+const defaultMaxPaid = 1 << 20
 
 // Mux is the multiplexer. It implements ports.NodeSink for the nodes and
 // ports.Service for the API.
@@ -100,12 +118,19 @@ type Mux struct {
 	invoice *invoiceFactory
 	nodes   map[domain.NodeKey]*nodeState
 	hub     *hub
-	shards  [numShards]shard
-	pending pendingIndex
-	paid    paidIndex
+	ledger  *ledger
+	// finalsInFlight dedupes lnd's final resolutions being written.
+	finals         sync.Mutex
+	finalsInFlight map[domain.CircuitKey]struct{}
 	// ready is set once recovery from the store is done: before that no
 	// HTLC may be judged (a replay of a settled HTLC would look new).
 	ready atomic.Bool
+	// stopping is set when leadership is lost: nothing is judged or
+	// written any more.
+	stopping  atomic.Bool
+	fatalOnce sync.Once
+	fatalErr  error
+	fatalCh   chan struct{}
 	// recoveredAt starts the grace period in which sets are held without a
 	// subscriber (unix nanos).
 	recoveredAt atomic.Int64
@@ -122,38 +147,6 @@ type nodeState struct {
 	height atomic.Uint32
 	mu     sync.Mutex
 	status ports.NodeStatus
-}
-
-type shard struct {
-	mu   sync.Mutex
-	sets map[domain.PaymentHash]*setEntry
-	// cancelled remembers cancelled sets until their invoice expires, so
-	// that a repeated CancelInvoice succeeds (I6).
-	cancelled map[domain.PaymentHash]cancelRecord
-}
-
-type cancelRecord struct {
-	setID  domain.SetID
-	expiry time.Time
-}
-
-// setEntry is an in-memory HTLC set with what the application keeps beside
-// the domain state: timers and the means to answer each HTLC.
-type setEntry struct {
-	set            *domain.HTLCSet
-	held           map[domain.CircuitKey]*heldHTLC
-	acceptTimer    ports.Timer
-	acceptDeadline time.Time
-	// settling is closed when a settlement in progress ends; settleErr is
-	// its outcome. Concurrent SettleInvoice calls wait for it (I6).
-	settling  chan struct{}
-	settleErr error
-}
-
-type heldHTLC struct {
-	htlc  domain.HTLC
-	onion decodedOnion
-	timer ports.Timer
 }
 
 // New builds the multiplexer. Call Recover before handing it to nodes.
@@ -179,12 +172,15 @@ func New(cfg Config, nodes []ports.Node, store ports.InvoiceStore, clock ports.C
 			Codec:                codec,
 			Policy:               cfg.Policy,
 			FinalCLTVRejectDelta: cfg.FinalCLTVRejectDelta,
+			FinalCLTVDelta:       cfg.FinalCLTVDelta,
 		},
-		onion:   newOnionDecoder(key),
-		nodes:   make(map[domain.NodeKey]*nodeState, len(nodes)),
-		hub:     newHub(clock.Now),
-		pending: pendingIndex{byCircuit: make(map[domain.CircuitKey]pendingHTLC)},
-		paid:    paidIndex{byHash: make(map[domain.PaymentHash]time.Time)},
+		onion:  newOnionDecoder(key),
+		nodes:  make(map[domain.NodeKey]*nodeState, len(nodes)),
+		hub:    newHub(clock.Now),
+		ledger: newLedger(cfg.MaxPaidInMemory),
+
+		finalsInFlight: make(map[domain.CircuitKey]struct{}),
+		fatalCh:        make(chan struct{}),
 	}
 	copy(m.pubKey[:], pub.SerializeCompressed())
 	keys := make([]domain.NodeKey, 0, len(nodes))
@@ -202,10 +198,6 @@ func New(cfg Config, nodes []ports.Node, store ports.InvoiceStore, clock ports.C
 	if err != nil {
 		return nil, err
 	}
-	for i := range m.shards {
-		m.shards[i].sets = make(map[domain.PaymentHash]*setEntry)
-		m.shards[i].cancelled = make(map[domain.PaymentHash]cancelRecord)
-	}
 	return m, nil
 }
 
@@ -220,23 +212,12 @@ func (noMetrics) InvoiceFinal(domain.InvoiceStatus, bool)         {}
 
 // Stats reports the in-memory state for gauges.
 func (m *Mux) Stats() ports.Stats {
-	st := ports.Stats{Nodes: m.Info(context.Background()).Nodes}
-	for i := range m.shards {
-		sh := &m.shards[i]
-		sh.mu.Lock()
-		st.Sets += len(sh.sets)
-		sh.mu.Unlock()
-	}
-	m.pending.mu.RLock()
-	st.PendingSettleHTLCs = len(m.pending.byCircuit)
-	m.pending.mu.RUnlock()
-	return st
+	c := m.ledger.counts()
+	return ports.Stats{Nodes: m.Info(context.Background()).Nodes, Sets: c.sets, PendingSettleHTLCs: c.pending}
 }
 
 // PubKey is the virtual node's public key.
 func (m *Mux) PubKey() domain.NodeKey { return m.pubKey }
-
-func (m *Mux) shardOf(h domain.PaymentHash) *shard { return &m.shards[h[0]%numShards] }
 
 // Run starts every node and the housekeeping loop, and returns when ctx is
 // done. Recover must have succeeded first.
@@ -250,7 +231,17 @@ func (m *Mux) Run(ctx context.Context) error {
 	if !m.cfg.AutoSettle {
 		m.log.InfoContext(ctx, "auto-settle off: new payments are refused until an application subscribes to accepted invoices")
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
+	wg.Go(func() {
+		select {
+		case <-ctx.Done():
+		case <-m.fatalCh:
+			// Stop intercepting first: lnd holds what is not answered.
+			cancel()
+		}
+	})
 	for _, ns := range m.nodes {
 		wg.Go(func() {
 			// A node returns only for a configuration error or shutdown;
@@ -264,8 +255,28 @@ func (m *Mux) Run(ctx context.Context) error {
 	wg.Go(func() { m.housekeeping(ctx) })
 	wg.Wait()
 	m.shutdown()
-	return nil
+	select {
+	case <-m.fatalCh:
+		return m.fatalErr
+	default:
+		return nil
+	}
 }
+
+// fatal stops the multiplexer for good: leadership was lost, so another
+// lnmux may be writing. Nothing more is judged, answered or written; Run
+// returns err.
+func (m *Mux) fatal(err error) {
+	m.fatalOnce.Do(func() {
+		m.stopping.Store(true)
+		m.fatalErr = fmt.Errorf("stopped: %w", err)
+		m.log.Error("leadership lost: stopping", "err", err)
+		close(m.fatalCh)
+	})
+}
+
+// Fatal is closed when the multiplexer stopped for good (see fatal).
+func (m *Mux) Fatal() <-chan struct{} { return m.fatalCh }
 
 // housekeeping prunes the paid index of invoices that can no longer be paid.
 func (m *Mux) housekeeping(ctx context.Context) {
@@ -276,9 +287,7 @@ func (m *Mux) housekeeping(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			now := m.clock.Now()
-			m.paid.prune(now)
-			m.pruneCancelled(now)
+			m.ledger.prune(m.clock.Now())
 		}
 	}
 }
@@ -286,37 +295,15 @@ func (m *Mux) housekeeping(ctx context.Context) {
 // shutdown stops every timer. Held HTLCs stay held in lnd, which re-offers
 // them to the next lnmux.
 func (m *Mux) shutdown() {
-	for i := range m.shards {
-		sh := &m.shards[i]
+	for i := range m.ledger.shards {
+		sh := &m.ledger.shards[i]
 		sh.mu.Lock()
-		for _, e := range sh.sets {
-			e.stopTimers()
-		}
-		sh.mu.Unlock()
-	}
-}
-
-func (m *Mux) pruneCancelled(now time.Time) {
-	for i := range m.shards {
-		sh := &m.shards[i]
-		sh.mu.Lock()
-		for h, r := range sh.cancelled {
-			if !now.Before(r.expiry) {
-				delete(sh.cancelled, h)
+		for _, e := range sh.entries {
+			if e.set != nil {
+				e.set.stopTimers()
 			}
 		}
 		sh.mu.Unlock()
-	}
-}
-
-func (e *setEntry) stopTimers() {
-	if e.acceptTimer != nil {
-		e.acceptTimer.Stop()
-	}
-	for _, h := range e.held {
-		if h.timer != nil {
-			h.timer.Stop()
-		}
 	}
 }
 
@@ -369,4 +356,19 @@ func (m *Mux) NodeStatusChanged(ctx context.Context, s ports.NodeStatus) {
 	}
 	m.log.InfoContext(ctx, "node status", "node", s.Node, "connected", s.Connected,
 		"interceptor", s.InterceptorActive, "last_error", s.LastError)
+}
+
+// mayHoldNewSet reports whether someone can decide on a new set: auto-settle,
+// an accepted subscriber, or the grace period after start or after the last
+// subscriber left, in which the application is expected back.
+func (m *Mux) mayHoldNewSet(now time.Time) bool {
+	if m.cfg.AutoSettle || m.hub.hasAcceptedSubscribers() {
+		return true
+	}
+	since := max(m.recoveredAt.Load(), m.hub.lastGone.Load())
+	return now.Sub(time.Unix(0, since)) < m.cfg.SubscriberGrace
+}
+
+func sortNodes(ns []ports.NodeStatus) {
+	slices.SortFunc(ns, func(a, b ports.NodeStatus) int { return bytes.Compare(a.Node[:], b.Node[:]) })
 }

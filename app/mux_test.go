@@ -174,7 +174,7 @@ func TestAcceptTimeoutCancels(t *testing.T) {
 	if _, ok := h.failure(s, n.next(t)).(*lnwire.FailIncorrectDetails); !ok {
 		t.Fatal("want incorrect_or_unknown_payment_details")
 	}
-	if err := h.mux.SettleInvoice(ctx, inv.Hash, ev.SetID); !errors.Is(err, domain.ErrInvoiceNotFound) {
+	if err := h.mux.SettleInvoice(ctx, inv.Hash, ev.SetID); !errors.Is(err, domain.ErrSetNotFound) {
 		t.Fatalf("settle after timeout: %v", err)
 	}
 }
@@ -295,16 +295,27 @@ func TestSettleStoreFailureKeepsSet(t *testing.T) {
 	h.send(h.build(inv, part{node: n, amount: 10000}))
 	ev := nextAccepted(t, acc)
 	h.store.failNext = errors.New("disk full")
-	if err := h.mux.SettleInvoice(ctx, inv.Hash, ev.SetID); err == nil {
-		t.Fatal("settle succeeded without storing")
+	if err := h.mux.SettleInvoice(cancelled(), inv.Hash, ev.SetID); !errors.Is(err, domain.ErrOutcomeUnknown) {
+		t.Fatalf("settle with a failing store: %v, want outcome unknown", err)
 	}
 	n.none(t) // I1: no preimage left
-	if err := h.mux.SettleInvoice(ctx, inv.Hash, ev.SetID); err != nil {
-		t.Fatal(err)
-	}
+	// The write is retried until the store answers.
+	h.clock.Advance(retryMin)
 	if r := n.next(t); r.Action != ports.ActionSettle {
 		t.Fatalf("%+v", r)
 	}
+	if err := h.mux.SettleInvoice(ctx, inv.Hash, ev.SetID); err != nil {
+		t.Fatal(err)
+	}
+	n.none(t)
+}
+
+// cancelled is a context that is already done: SettleInvoice then reports
+// the state of the write instead of waiting for it.
+func cancelled() context.Context {
+	c, cancel := context.WithCancel(context.Background())
+	cancel()
+	return c
 }
 
 func TestRejections(t *testing.T) {

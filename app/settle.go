@@ -10,28 +10,45 @@ import (
 	"github.com/lnmux/lnmux/ports"
 )
 
-// storeTimeout bounds one settlement write. The write runs detached from the
-// caller's context: a client hanging up must not leave the outcome unknown.
-const storeTimeout = 30 * time.Second
+// Store deadlines and retry backoff (docs/design.md, "Writes").
+const (
+	// storeTimeout bounds one store call. Writes run detached from the
+	// caller's context: a client hanging up must not end a write.
+	storeTimeout = 30 * time.Second
+	// retryMin and retryMax bound the backoff of a write that must happen.
+	retryMin = 100 * time.Millisecond
+	retryMax = 10 * time.Second
+)
+
+func backoff(attempt int) time.Duration {
+	d := retryMin
+	for i := 1; i < attempt && d < retryMax; i++ {
+		d *= 2
+	}
+	return min(d, retryMax)
+}
 
 // Recover loads what the store knows before any HTLC is judged: the HTLCs of
 // settle-requested invoices, to re-settle their replays, and the hashes of
 // paid invoices that have not expired, to refuse paying them twice.
 func (m *Mux) Recover(ctx context.Context) error {
-	pending, err := m.store.ListPending(ctx)
+	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	pending, err := m.store.ListPending(sctx)
 	if err != nil {
 		return fmt.Errorf("load pending invoices: %w", err)
 	}
 	for _, inv := range pending {
-		m.pending.add(inv)
+		m.ledger.recover(inv)
 	}
-	paid, err := m.store.ListUnexpired(ctx, m.clock.Now())
+	paid, err := m.store.ListUnexpired(sctx, m.clock.Now())
 	if err != nil {
 		return fmt.Errorf("load paid invoices: %w", err)
 	}
 	for _, p := range paid {
-		m.paid.add(p.Hash, p.Expiry)
+		m.ledger.markPaid(p.Hash, p.Expiry)
 	}
+	m.ledger.prune(m.clock.Now())
 	m.recoveredAt.Store(m.clock.Now().UnixNano())
 	m.ready.Store(true)
 	m.log.InfoContext(ctx, "recovered from store", "pending_invoices", len(pending), "paid_unexpired", len(paid))
@@ -41,98 +58,122 @@ func (m *Mux) Recover(ctx context.Context) error {
 // SettleInvoice implements ports.Service. The settlement is committed before
 // any preimage leaves lnmux (I1); afterwards every HTLC of the set is
 // settled, now and after every replay, until lnd reports it final (I2).
+// Concurrent calls for the same set share one attempt and its outcome (I6).
+// A call whose context ends while the outcome of the write is unknown
+// returns an error; the set stays untouchable and the write is retried
+// until the store answers (I7): calling again waits for that answer.
 func (m *Mux) SettleInvoice(ctx context.Context, hash domain.PaymentHash, setID domain.SetID) error {
-	sh := m.shardOf(hash)
-	sh.mu.Lock()
-	e, ok := sh.sets[hash]
-	if !ok {
-		sh.mu.Unlock()
+	t, err := m.startSettle(hash, setID)
+	if errors.Is(err, errNotInMemory) {
 		return m.settleStored(ctx, hash, setID)
 	}
-	if e.set.State() == domain.SetSettling && e.set.ID() == setID {
-		// Another call is committing this very settlement: its outcome
-		// is this call's.
-		done := e.settling
-		sh.mu.Unlock()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return ctx.Err()
+	if err != nil {
+		return err
+	}
+	select {
+	case <-t.done:
+		return t.err
+	case <-ctx.Done():
+		if m.ticketUnknown(t) {
+			return fmt.Errorf("%w: the settlement's outcome is not known yet; it is retried and this call can be repeated", domain.ErrOutcomeUnknown)
 		}
-		sh.mu.Lock()
-		err := e.settleErr
-		sh.mu.Unlock()
-		return err
+		return ctx.Err()
 	}
-	if err := e.set.BeginSettle(setID); err != nil {
-		sh.mu.Unlock()
-		return err
-	}
-	e.settling = make(chan struct{})
-	inv, err := domain.NewSettleRequest(e.set, m.clock.Now())
-	if err != nil {
-		e.set.AbortSettle()
-		sh.mu.Unlock()
-		return err
-	}
-	if e.acceptTimer != nil {
-		e.acceptTimer.Stop()
-	}
-	sh.mu.Unlock()
+}
 
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-	stored, err := m.store.RequestSettle(sctx, inv)
+func (m *Mux) ticketUnknown(t *settleTicket) bool {
+	sh, _ := m.ledger.lock(t.hash)
+	defer sh.mu.Unlock()
+	return t.unknown
+}
+
+// startSettle begins (or joins) the settlement of a set and returns its
+// ticket without waiting for it.
+func (m *Mux) startSettle(hash domain.PaymentHash, setID domain.SetID) (*settleTicket, error) {
+	if m.stopping.Load() {
+		return nil, fmt.Errorf("%w: shutting down", domain.ErrNotReady)
+	}
+	t, start, err := m.ledger.beginSettle(hash, setID, m.clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	if start {
+		m.cfg.Go(func() { m.writeSettle(t) })
+	}
+	return t, nil
+}
+
+// writeSettle runs one attempt of a settlement write. Any error but a
+// positive refusal leaves the outcome unknown: the same idempotent write is
+// retried with backoff until the store answers, and the set stays
+// untouchable meanwhile (I7). A committed row always leads to settling every
+// HTLC of the set.
+func (m *Mux) writeSettle(t *settleTicket) {
+	ctx := context.Background()
+	t.attempts++
+	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	stored, err := m.store.RequestSettle(sctx, t.inv)
 	cancel()
-	if err != nil {
-		err = fmt.Errorf("store settle request: %w", err)
-		m.abortSettle(ctx, hash, e, err)
-		return err
+	switch {
+	case err == nil && stored.SetID != t.setID:
+		err = domain.ErrConflict
+		fallthrough
+	case errors.Is(err, domain.ErrConflict):
+		// Positive: the hash is stored with another set, so this one was
+		// not committed and can never be. Its HTLCs pay an invoice paid
+		// already.
+		m.log.ErrorContext(ctx, "settle refused: invoice stored with another set", "hash", t.hash, "set_id", t.setID)
+		m.apply(ctx, m.ledger.abortSettle(t, domain.FailAlreadyPaid, m.height))
+		m.finishTicket(t, fmt.Errorf("%w: invoice was settled with another set", domain.ErrSetNotFound))
+		return
+	case errors.Is(err, domain.ErrNotLeader):
+		// Fenced: nothing was written, and another lnmux leads now. Stop
+		// before anything else is answered.
+		m.finishTicket(t, fmt.Errorf("%w: leadership lost", domain.ErrNotReady))
+		m.fatal(err)
+		return
+	case err != nil:
+		m.markUnknown(t)
+		d := backoff(t.attempts)
+		m.log.ErrorContext(ctx, "settle write failed, outcome unknown: retrying", "hash", t.hash,
+			"set_id", t.setID, "attempt", t.attempts, "retry_in", d, "err", err)
+		m.clock.AfterFunc(d, func() {
+			if m.stopping.Load() {
+				return
+			}
+			m.cfg.Go(func() { m.writeSettle(t) })
+		})
+		return
 	}
-
 	// Durable: from here on the HTLCs are never failed by lnmux.
 	if m.cfg.AfterSettleCommit != nil {
 		m.cfg.AfterSettleCommit()
 	}
-	m.pending.add(stored)
-	m.paid.add(hash, inv.Expiry)
-	sh.mu.Lock()
-	_ = e.set.CommitSettle()
-	if sh.sets[hash] == e {
-		delete(sh.sets, hash)
-	}
-	close(e.settling)
-	sh.mu.Unlock()
-
-	m.log.InfoContext(ctx, "settle requested", "hash", hash, "set_id", setID, "htlcs", len(inv.HTLCs))
 	m.cfg.Metrics.SettleRequested()
-	m.hub.publishInvoice(ports.InvoiceUpdate{Hash: hash, Status: domain.StatusSettleRequested, SetID: setID})
-	for _, h := range inv.HTLCs {
-		ns := m.nodes[h.Circuit.Node]
-		m.resolve(ctx, ns, ports.Resolution{Circuit: h.Circuit, Action: ports.ActionSettle, Preimage: inv.Preimage})
-	}
-	return nil
+	m.apply(ctx, m.ledger.commitSettle(t, stored))
+	m.finishTicket(t, nil)
 }
 
-// abortSettle returns a set to Accepted after a failed write, with what is
-// left of its accept time; a set past its deadline is cancelled at once.
-func (m *Mux) abortSettle(ctx context.Context, hash domain.PaymentHash, e *setEntry, cause error) {
-	sh := m.shardOf(hash)
-	sh.mu.Lock()
-	e.set.AbortSettle()
-	e.settleErr = cause
-	close(e.settling)
-	left := e.acceptDeadline.Sub(m.clock.Now())
-	setID := e.set.ID()
-	e.acceptTimer = m.clock.AfterFunc(max(left, 0), func() {
-		_ = m.cancelEntry(context.WithoutCancel(ctx), hash, e, setID, domain.FailAcceptTimeout)
-	})
+func (m *Mux) markUnknown(t *settleTicket) {
+	sh, _ := m.ledger.lock(t.hash)
+	t.unknown = true
+	sh.mu.Unlock()
+}
+
+func (m *Mux) finishTicket(t *settleTicket, err error) {
+	sh, _ := m.ledger.lock(t.hash)
+	t.err = err
+	t.unknown = false
+	close(t.done)
 	sh.mu.Unlock()
 }
 
 // settleStored answers a settle request for a set no longer in memory: a
 // repeat of a committed request succeeds (I6).
 func (m *Mux) settleStored(ctx context.Context, hash domain.PaymentHash, setID domain.SetID) error {
-	inv, err := m.store.Get(ctx, hash)
+	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	inv, err := m.store.Get(sctx, hash)
 	switch {
 	case errors.Is(err, domain.ErrInvoiceNotFound):
 		return domain.ErrInvoiceNotFound
@@ -146,16 +187,18 @@ func (m *Mux) settleStored(ctx context.Context, hash domain.PaymentHash, setID d
 
 // CancelInvoice implements ports.Service.
 func (m *Mux) CancelInvoice(ctx context.Context, hash domain.PaymentHash, setID domain.SetID) error {
-	err := m.cancelEntry(ctx, hash, nil, setID, domain.FailCancelled)
-	if !errors.Is(err, domain.ErrInvoiceNotFound) {
-		return err
-	}
-	// Not in memory: done if cancelled before, refused if stored (I6),
-	// unknown otherwise.
-	if m.wasCancelled(hash, setID) {
+	fx, err := m.ledger.cancel(cancelRequest{hash: hash, setID: setID, reason: domain.FailCancelled}, m.height)
+	if err == nil {
+		m.apply(ctx, fx)
 		return nil
 	}
-	if _, gerr := m.store.Get(ctx, hash); gerr == nil {
+	if !errors.Is(err, errNotInMemory) {
+		return err
+	}
+	// Not in memory: refused if stored (I6), unknown otherwise.
+	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	if _, gerr := m.store.Get(sctx, hash); gerr == nil {
 		return domain.ErrSettleRequested
 	} else if !errors.Is(gerr, domain.ErrInvoiceNotFound) {
 		return fmt.Errorf("load invoice: %w", gerr)
@@ -165,27 +208,63 @@ func (m *Mux) CancelInvoice(ctx context.Context, hash domain.PaymentHash, setID 
 
 // PendingCircuits implements ports.NodeSink.
 func (m *Mux) PendingCircuits(_ context.Context, node domain.NodeKey) []domain.CircuitKey {
-	return m.pending.forNode(node)
+	return m.ledger.pendingFor(node)
 }
 
 // HTLCFinal implements ports.NodeSink: lnd's final word on an HTLC moves its
-// invoice towards Settled or Failed (I3).
-func (m *Mux) HTLCFinal(ctx context.Context, r ports.FinalResolution) {
-	p, ok := m.pending.get(r.Circuit)
+// invoice towards Settled or Failed (I3). The write happens off the node's
+// delivery goroutine and is retried until stored.
+func (m *Mux) HTLCFinal(_ context.Context, r ports.FinalResolution) {
+	hash, ok := m.ledger.pendingHash(r.Circuit)
 	if !ok {
 		return // not an HTLC of a settle-requested invoice
 	}
-	inv, err := m.store.Update(ctx, p.hash, func(inv *domain.Invoice) error {
+	m.finals.Lock()
+	if _, busy := m.finalsInFlight[r.Circuit]; busy {
+		m.finals.Unlock()
+		return
+	}
+	m.finalsInFlight[r.Circuit] = struct{}{}
+	m.finals.Unlock()
+	m.cfg.Go(func() { m.writeFinal(hash, r, 1) })
+}
+
+func (m *Mux) writeFinal(hash domain.PaymentHash, r ports.FinalResolution, attempt int) {
+	ctx := context.Background()
+	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	inv, err := m.store.Update(sctx, hash, func(inv *domain.Invoice) error {
 		_, err := inv.ApplyFinal(r.Circuit, r.Settled, m.clock.Now())
 		return err
 	})
-	if err != nil {
-		// Stays pending: the next reconnect looks it up again.
-		m.log.ErrorContext(ctx, "cannot record final htlc resolution", "hash", p.hash, "circuit", r.Circuit, "err", err)
+	cancel()
+	switch {
+	case errors.Is(err, domain.ErrNotLeader):
+		m.doneFinal(r.Circuit)
+		m.fatal(err)
+		return
+	case errors.Is(err, domain.ErrInvalidTransition), errors.Is(err, domain.ErrInvalidArgument):
+		// lnd contradicts what is stored: retrying cannot help.
+		m.log.ErrorContext(ctx, "final htlc resolution contradicts the store", "hash", hash, "circuit", r.Circuit,
+			"settled", r.Settled, "err", err)
+		m.ledger.finalRecorded(hash, r.Circuit)
+		m.doneFinal(r.Circuit)
+		return
+	case err != nil:
+		d := backoff(attempt)
+		m.log.ErrorContext(ctx, "cannot record final htlc resolution: retrying", "hash", hash, "circuit", r.Circuit,
+			"attempt", attempt, "retry_in", d, "err", err)
+		m.clock.AfterFunc(d, func() {
+			if m.stopping.Load() {
+				m.doneFinal(r.Circuit)
+				return
+			}
+			m.cfg.Go(func() { m.writeFinal(hash, r, attempt+1) })
+		})
 		return
 	}
-	m.pending.remove(r.Circuit)
-	m.log.InfoContext(ctx, "htlc final", "hash", p.hash, "circuit", r.Circuit, "settled", r.Settled)
+	m.ledger.finalRecorded(hash, r.Circuit)
+	m.doneFinal(r.Circuit)
+	m.log.InfoContext(ctx, "htlc final", "hash", hash, "circuit", r.Circuit, "settled", r.Settled)
 	if !inv.Status.IsFinal() {
 		return
 	}
@@ -199,24 +278,21 @@ func (m *Mux) HTLCFinal(ctx context.Context, r ports.FinalResolution) {
 	m.hub.publishInvoice(ports.InvoiceUpdate{Hash: inv.Hash, Status: inv.Status, SetID: inv.SetID})
 }
 
+func (m *Mux) doneFinal(c domain.CircuitKey) {
+	m.finals.Lock()
+	delete(m.finalsInFlight, c)
+	m.finals.Unlock()
+}
+
 // currentStatus is what an invoice subscriber sees first: the in-memory set,
 // else the stored invoice; false if lnmux knows nothing of the hash.
 func (m *Mux) currentStatus(ctx context.Context, hash domain.PaymentHash) (ports.InvoiceUpdate, bool, error) {
-	sh := m.shardOf(hash)
-	sh.mu.Lock()
-	if e, ok := sh.sets[hash]; ok {
-		st := e.set.State()
-		id := e.set.ID()
-		sh.mu.Unlock()
-		switch st {
-		case domain.SetAccepted, domain.SetSettling:
-			return ports.InvoiceUpdate{Hash: hash, Status: domain.StatusAccepted, SetID: id}, true, nil
-		}
-		// Collecting: open as far as anyone outside can tell.
-		return ports.InvoiceUpdate{Hash: hash, Status: domain.StatusOpen}, true, nil
+	if u, ok := m.ledger.status(hash); ok {
+		return u, true, nil
 	}
-	sh.mu.Unlock()
-	inv, err := m.store.Get(ctx, hash)
+	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	inv, err := m.store.Get(sctx, hash)
 	switch {
 	case errors.Is(err, domain.ErrInvoiceNotFound):
 		return ports.InvoiceUpdate{Hash: hash, Status: domain.StatusOpen}, false, nil
@@ -224,12 +300,4 @@ func (m *Mux) currentStatus(ctx context.Context, hash domain.PaymentHash) (ports
 		return ports.InvoiceUpdate{}, false, fmt.Errorf("load invoice: %w", err)
 	}
 	return ports.InvoiceUpdate{Hash: hash, Status: inv.Status, SetID: inv.SetID}, true, nil
-}
-
-func (m *Mux) wasCancelled(hash domain.PaymentHash, setID domain.SetID) bool {
-	sh := m.shardOf(hash)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	r, ok := sh.cancelled[hash]
-	return ok && (setID == domain.SetID{} || r.setID == setID)
 }

@@ -24,4 +24,10 @@ var (
 	ErrNotReady = errors.New("not ready")
 	// ErrConflict: the store holds a different record for the same key.
 	ErrConflict = errors.New("conflicting record")
+	// ErrNotLeader: the store refused a write because this process no
+	// longer holds the leader lock (its fencing token is stale, I5).
+	ErrNotLeader = errors.New("not the leader")
+	// ErrOutcomeUnknown: a write failed in a way that leaves unknown
+	// whether it committed (I7).
+	ErrOutcomeUnknown = errors.New("outcome unknown")
 )

@@ -48,6 +48,10 @@ type Rules struct {
 	// FinalCLTVRejectDelta: an HTLC whose expiry is within this many blocks
 	// of the node's height is refused (lnd uses 19).
 	FinalCLTVRejectDelta uint32
+	// FinalCLTVDelta is the min_final_cltv_expiry every invoice publishes:
+	// lnd's registry also refuses HTLCs that do not leave that many blocks,
+	// and so does lnmux (docs/design.md, "Checks").
+	FinalCLTVDelta uint32
 }
 
 // Accepted is the outcome of a successful check.
@@ -87,7 +91,7 @@ func (r Rules) Check(in Incoming) (Accepted, FailureReason) {
 	if f.OutgoingExpiry < in.Payload.OutgoingCLTV {
 		return Accepted{}, FailIncorrectCLTV
 	}
-	if uint64(f.OutgoingExpiry) < uint64(in.Height)+uint64(r.FinalCLTVRejectDelta) {
+	if uint64(f.OutgoingExpiry) < uint64(in.Height)+uint64(max(r.FinalCLTVRejectDelta, r.FinalCLTVDelta)) {
 		return Accepted{}, FailExpiryTooSoon
 	}
 	if reason := r.Policy.Check(f); reason != FailNone {

@@ -1,0 +1,756 @@
+package app
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/lnmux/lnmux/domain"
+	"github.com/lnmux/lnmux/ports"
+)
+
+// ledger is the one owner of lnmux's in-memory payment state: for every
+// payment hash it knows, the set being collected or decided, the settlement
+// in flight, the circuits of a committed settlement that lnd has not
+// finalised, the circuits lnmux failed and must fail again when lnd re-offers
+// them, and whether the hash is paid.
+//
+// Every method takes the hash's shard lock, decides on what it sees, updates
+// every index in the same critical section and returns what must be done
+// outside the lock (answers to send, events to publish, a write to start).
+// Nothing under the lock does I/O. See docs/design.md, "The ledger".
+type ledger struct {
+	shards [numShards]ledgerShard
+	// circuits maps each circuit of a committed settlement that lnd has not
+	// finalised to its hash: lnd's final events name only the circuit. It
+	// is only changed with the hash's shard lock held, and never takes a
+	// shard lock itself.
+	circuitsMu sync.RWMutex
+	circuits   map[domain.CircuitKey]domain.PaymentHash
+	// maxPaid bounds how many paid hashes without pending circuits are
+	// kept; older ones are answered by the store at settle time.
+	maxPaid int
+}
+
+type ledgerShard struct {
+	mu      sync.Mutex
+	entries map[domain.PaymentHash]*entry
+}
+
+// entry is everything lnmux holds in memory for one payment hash.
+type entry struct {
+	hash domain.PaymentHash
+	// expiry is the invoice's expiry: after it, no HTLC can pay the hash
+	// and the entry may go once nothing else holds it.
+	expiry time.Time
+	// set is the set being collected, decided or committed; nil if none.
+	set *setEntry
+	// settled is non-nil once a settlement of the hash is committed.
+	settled *settledState
+	// failed holds the circuits lnmux failed on its own decision (cancel,
+	// timeouts, auto-fail margin): lnd re-offers an HTLC whose FAIL was not
+	// delivered, and it must be failed again, never re-assembled.
+	failed map[domain.CircuitKey]failedHTLC
+	// cancelled lists the ids of cancelled sets, for idempotent cancels.
+	cancelled []domain.SetID
+}
+
+type failedHTLC struct {
+	reason domain.FailureReason
+	// until is the block height after which lnd can no longer re-offer the
+	// HTLC (its auto-fail height or its expiry).
+	until uint32
+}
+
+type settledState struct {
+	// setID is zero for a paid mark loaded by hash only: ask the store.
+	setID    domain.SetID
+	preimage domain.Preimage
+	// pending are the circuits lnd has not reported final.
+	pending map[domain.CircuitKey]struct{}
+}
+
+// setEntry is an in-memory HTLC set with what the application keeps beside
+// the domain state: timers, the means to answer each HTLC and the
+// settlement in flight.
+type setEntry struct {
+	set            *domain.HTLCSet
+	held           map[domain.CircuitKey]*heldHTLC
+	acceptTimer    ports.Timer
+	acceptDeadline time.Time
+	// ticket is the settlement in flight while the set is Settling.
+	ticket *settleTicket
+}
+
+type heldHTLC struct {
+	htlc  domain.HTLC
+	onion decodedOnion
+	timer ports.Timer
+}
+
+// settleTicket is one settlement attempt of one set. Every SettleInvoice call
+// for the set while it is in flight waits on the same ticket.
+type settleTicket struct {
+	hash  domain.PaymentHash
+	setID domain.SetID
+	inv   domain.Invoice
+	done  chan struct{}
+	err   error // valid once done is closed
+	// unknown is set while the outcome of a failed write is not known.
+	unknown bool
+	// attempts counts the store writes tried.
+	attempts int
+}
+
+func newSettleTicket(inv domain.Invoice) *settleTicket {
+	return &settleTicket{hash: inv.Hash, setID: inv.SetID, inv: inv, done: make(chan struct{})}
+}
+
+// doneTicket is a ticket that has already succeeded.
+func doneTicket() *settleTicket {
+	t := &settleTicket{done: make(chan struct{})}
+	close(t.done)
+	return t
+}
+
+// answer is a resolution to send to a node once the lock is released. Fail
+// answers are encrypted outside the lock too.
+type answer struct {
+	hash     domain.PaymentHash
+	circuit  domain.CircuitKey
+	action   ports.Action
+	preimage domain.Preimage
+	reason   domain.FailureReason
+	onion    decodedOnion
+	fc       domain.FailureContext
+}
+
+// effects is what a ledger decision asks the multiplexer to do.
+type effects struct {
+	answers  []answer
+	accepted []ports.AcceptedEvent
+	// acceptedParts is the number of HTLCs of the accepted set.
+	acceptedParts int
+	updates       []ports.InvoiceUpdate
+	// autoSettle names a set to settle at once (auto-settle mode).
+	autoSettle *ports.AcceptedEvent
+	// held counts HTLCs that joined an incomplete set.
+	held int
+	// final is an invoice that reached its final state.
+	final *domain.Invoice
+	log   []logLine
+}
+
+type logLine struct {
+	msg   string
+	attrs []any
+}
+
+func (e *effects) logf(msg string, attrs ...any) { e.log = append(e.log, logLine{msg, attrs}) }
+
+func (e *effects) fail(h domain.HTLC, held *heldHTLC, reason domain.FailureReason, height uint32) {
+	a := answer{hash: h.Hash, circuit: h.Circuit, action: ports.ActionFail, reason: reason,
+		fc: domain.FailureContext{Amount: h.Amount, Expiry: h.Expiry, Height: height}}
+	if held != nil {
+		a.onion = held.onion
+	}
+	e.answers = append(e.answers, a)
+}
+
+func newLedger(maxPaid int) *ledger {
+	l := &ledger{circuits: make(map[domain.CircuitKey]domain.PaymentHash), maxPaid: maxPaid}
+	for i := range l.shards {
+		l.shards[i].entries = make(map[domain.PaymentHash]*entry)
+	}
+	return l
+}
+
+func (l *ledger) shard(h domain.PaymentHash) *ledgerShard { return &l.shards[h[0]%numShards] }
+
+// lock takes the hash's shard and returns its entry (nil if none) and the
+// unlock function, which also drops an entry left empty.
+func (l *ledger) lock(h domain.PaymentHash) (*ledgerShard, *entry) {
+	sh := l.shard(h)
+	sh.mu.Lock()
+	return sh, sh.entries[h]
+}
+
+// getOrCreate returns the hash's entry, creating it; sh.mu is held.
+func (sh *ledgerShard) getOrCreate(h domain.PaymentHash, expiry time.Time) *entry {
+	e := sh.entries[h]
+	if e == nil {
+		e = &entry{hash: h, expiry: expiry}
+		sh.entries[h] = e
+	}
+	if expiry.After(e.expiry) {
+		e.expiry = expiry
+	}
+	return e
+}
+
+// isPaidOnly reports an entry that only marks its hash as paid.
+func (sh *ledgerShard) isPaidOnly(e *entry) bool {
+	return e.set == nil && e.settled != nil && len(e.settled.pending) == 0 && len(e.failed) == 0 && len(e.cancelled) == 0
+}
+
+// settle is called with sh.mu held after e changed: it drops an entry that
+// holds nothing.
+func (sh *ledgerShard) settle(e *entry) {
+	if e.set == nil && e.settled == nil && len(e.failed) == 0 && len(e.cancelled) == 0 {
+		delete(sh.entries, e.hash)
+	}
+}
+
+// replayKind is what the HTLC path knows of a circuit before decoding it.
+type replayKind uint8
+
+const (
+	// circuitNew: never seen, or seen and forgotten: decode and check it.
+	circuitNew replayKind = iota
+	// circuitSettle: part of a committed settlement: settle it again.
+	circuitSettle
+	// circuitHeld: part of a set in memory: it is still held, do nothing.
+	circuitHeld
+	// circuitRefail: lnmux failed it before: fail it again.
+	circuitRefail
+)
+
+// classify looks a re-offered circuit up, without changing anything.
+func (l *ledger) classify(hash domain.PaymentHash, c domain.CircuitKey) (replayKind, domain.Preimage, domain.FailureReason) {
+	sh, e := l.lock(hash)
+	defer sh.mu.Unlock()
+	return e.classify(c)
+}
+
+func (e *entry) classify(c domain.CircuitKey) (replayKind, domain.Preimage, domain.FailureReason) {
+	if e == nil {
+		return circuitNew, domain.Preimage{}, domain.FailNone
+	}
+	if e.settled != nil {
+		if _, ok := e.settled.pending[c]; ok {
+			return circuitSettle, e.settled.preimage, domain.FailNone
+		}
+	}
+	if e.set != nil && e.set.set.Has(c) {
+		return circuitHeld, domain.Preimage{}, domain.FailNone
+	}
+	if f, ok := e.failed[c]; ok {
+		return circuitRefail, domain.Preimage{}, f.reason
+	}
+	return circuitNew, domain.Preimage{}, domain.FailNone
+}
+
+// addParams is what add needs beyond the checked HTLC.
+type addParams struct {
+	onion  decodedOnion
+	height uint32
+	now    time.Time
+	// mayHoldNew reports whether a new set may be started.
+	mayHoldNew func() bool
+	// holdTimeout and acceptTimeout start the set's timers.
+	holdTimeout   time.Duration
+	acceptTimeout time.Duration
+	autoSettle    bool
+	clock         ports.Clock
+	onHold        func(domain.PaymentHash, domain.CircuitKey)
+	onAccept      func(domain.PaymentHash, *setEntry)
+}
+
+// add offers a checked HTLC to its invoice's set. The circuit is classified
+// again under the same lock: nothing can change between the check and the
+// decision.
+func (l *ledger) add(acc domain.Accepted, p addParams) effects {
+	var fx effects
+	h := acc.HTLC
+	sh, e := l.lock(h.Hash)
+	defer sh.mu.Unlock()
+
+	switch kind, preimage, reason := e.classify(h.Circuit); kind {
+	case circuitSettle:
+		fx.answers = append(fx.answers, answer{hash: h.Hash, circuit: h.Circuit, action: ports.ActionSettle, preimage: preimage})
+		return fx
+	case circuitHeld:
+		return fx
+	case circuitRefail:
+		fx.answers = append(fx.answers, answer{hash: h.Hash, circuit: h.Circuit, action: ports.ActionFail, reason: reason,
+			onion: p.onion, fc: domain.FailureContext{Amount: h.Amount, Expiry: h.Expiry, Height: p.height}})
+		return fx
+	}
+	held := &heldHTLC{htlc: h, onion: p.onion}
+	if e != nil && e.settled != nil {
+		fx.fail(h, held, domain.FailAlreadyPaid, p.height)
+		return fx
+	}
+	if e == nil || e.set == nil {
+		// With no one to decide and no auto-settle, holding a new set only
+		// delays the payer's retry elsewhere (I4).
+		if !p.mayHoldNew() {
+			fx.fail(h, held, domain.FailNotAccepting, p.height)
+			return fx
+		}
+		e = sh.getOrCreate(h.Hash, acc.Meta.Expiry)
+		e.set = &setEntry{set: domain.NewHTLCSet(acc), held: make(map[domain.CircuitKey]*heldHTLC)}
+	}
+	se := e.set
+	outcome, reason := se.set.Add(h, p.now)
+	switch outcome {
+	case domain.AddReplay:
+		return fx
+	case domain.AddRejected:
+		if se.set.Len() == 0 && se.set.State() == domain.SetCollecting {
+			e.set = nil
+			sh.settle(e)
+		}
+		fx.fail(h, held, reason, p.height)
+		return fx
+	}
+	se.held[h.Circuit] = held
+	if outcome == domain.AddHeld {
+		hold := min(p.holdTimeout, acc.Meta.Expiry.Sub(p.now))
+		hash, c := h.Hash, h.Circuit
+		held.timer = p.clock.AfterFunc(hold, func() { p.onHold(hash, c) })
+		fx.held++
+		fx.logf("htlc held", "hash", h.Hash, "circuit", h.Circuit, "amount", h.Amount,
+			"set_sum", se.set.Sum(), "set_total", se.set.Total)
+		return fx
+	}
+	// Complete: the parts wait for a decision now, not for more parts.
+	for _, hh := range se.held {
+		if hh.timer != nil {
+			hh.timer.Stop()
+			hh.timer = nil
+		}
+	}
+	se.acceptDeadline = p.now.Add(p.acceptTimeout)
+	se.acceptTimer = p.clock.AfterFunc(p.acceptTimeout, func() { p.onAccept(h.Hash, se) })
+	ev := ports.AcceptedEvent{Hash: h.Hash, SetID: se.set.ID(), Amount: se.set.Sum()}
+	fx.accepted = append(fx.accepted, ev)
+	fx.acceptedParts = len(se.held)
+	fx.updates = append(fx.updates, ports.InvoiceUpdate{Hash: h.Hash, Status: domain.StatusAccepted, SetID: ev.SetID})
+	if p.autoSettle {
+		fx.autoSettle = &ev
+	}
+	fx.logf("invoice accepted", "hash", h.Hash, "set_id", ev.SetID, "amount", ev.Amount, "htlcs", len(se.held))
+	return fx
+}
+
+// holdTimeout fails one part of a set that did not complete in time.
+func (l *ledger) holdTimeout(hash domain.PaymentHash, c domain.CircuitKey, height func(domain.NodeKey) uint32) effects {
+	var fx effects
+	sh, e := l.lock(hash)
+	defer sh.mu.Unlock()
+	if e == nil || e.set == nil {
+		return fx
+	}
+	se := e.set
+	h, timedOut := se.set.Timeout(c)
+	if !timedOut {
+		return fx
+	}
+	held := se.held[c]
+	delete(se.held, c)
+	e.remember(h, domain.FailMPPTimeout)
+	if se.set.Len() == 0 {
+		e.set = nil
+	}
+	sh.settle(e)
+	fx.logf("mpp timeout", "hash", hash, "circuit", c)
+	fx.fail(h, held, domain.FailMPPTimeout, height(c.Node))
+	return fx
+}
+
+// remember records a circuit lnmux fails, to fail it again if re-offered.
+func (e *entry) remember(h domain.HTLC, reason domain.FailureReason) {
+	if e.failed == nil {
+		e.failed = make(map[domain.CircuitKey]failedHTLC)
+	}
+	until := h.Expiry
+	if h.AutoFailHeight != 0 {
+		until = max(until, h.AutoFailHeight)
+	}
+	e.failed[h.Circuit] = failedHTLC{reason: reason, until: until}
+}
+
+// cancelRequest says which set to cancel.
+type cancelRequest struct {
+	hash  domain.PaymentHash
+	setID domain.SetID // zero: whatever set is in memory
+	// only, if set, restricts the cancel to this very set entry (timers:
+	// a later set of the same HTLCs has the same id).
+	only   *setEntry
+	reason domain.FailureReason
+}
+
+// errNotInMemory tells the caller to ask the store.
+var errNotInMemory = fmt.Errorf("%w: not in memory", domain.ErrInvoiceNotFound)
+
+// cancel fails every HTLC of a set that is not being settled. The invoice
+// stays payable until it expires; the set's circuits are failed again if
+// lnd re-offers them.
+func (l *ledger) cancel(r cancelRequest, height func(domain.NodeKey) uint32) (effects, error) {
+	var fx effects
+	sh, e := l.lock(r.hash)
+	defer sh.mu.Unlock()
+	if e == nil {
+		return fx, errNotInMemory
+	}
+	zero := r.setID == domain.SetID{}
+	se := e.set
+	if r.only != nil && se != r.only {
+		return fx, domain.ErrSetNotFound
+	}
+	switch {
+	case e.settled != nil && e.settled.setID == (domain.SetID{}) && !slices.Contains(e.cancelled, r.setID):
+		return fx, errNotInMemory
+	case e.settled != nil && (zero || e.settled.setID == r.setID):
+		return fx, domain.ErrSettleRequested
+	case se != nil && (zero || se.set.ID() == r.setID):
+		if se.set.State() == domain.SetSettling {
+			// Being committed, or its outcome unknown: untouchable (I7).
+			return fx, domain.ErrSettleRequested
+		}
+	case !zero && slices.Contains(e.cancelled, r.setID):
+		return fx, nil
+	case se == nil && e.settled == nil && len(e.cancelled) > 0 && zero:
+		return fx, nil
+	default:
+		return fx, domain.ErrSetNotFound
+	}
+	htlcs, err := se.set.Cancel()
+	if err != nil {
+		return fx, err
+	}
+	se.stopTimers()
+	for _, h := range htlcs {
+		e.remember(h, r.reason)
+		fx.fail(h, se.held[h.Circuit], r.reason, height(h.Circuit.Node))
+	}
+	id := se.set.ID()
+	if id != (domain.SetID{}) {
+		e.cancelled = append(e.cancelled, id)
+	}
+	e.set = nil
+	sh.settle(e)
+	fx.updates = append(fx.updates, ports.InvoiceUpdate{Hash: r.hash, Status: domain.StatusCancelled, SetID: id})
+	fx.logf("set cancelled", "hash", r.hash, "set_id", id, "reason", r.reason, "htlcs", len(htlcs))
+	return fx, nil
+}
+
+func (se *setEntry) stopTimers() {
+	if se.acceptTimer != nil {
+		se.acceptTimer.Stop()
+	}
+	for _, h := range se.held {
+		if h.timer != nil {
+			h.timer.Stop()
+		}
+	}
+}
+
+// beginSettle moves an accepted set into Settling and returns the ticket to
+// wait on; start reports whether the caller must run the write. A set
+// already committed returns a done ticket. errNotInMemory sends the caller to
+// the store.
+func (l *ledger) beginSettle(hash domain.PaymentHash, setID domain.SetID, now time.Time) (t *settleTicket, start bool, err error) {
+	sh, e := l.lock(hash)
+	defer sh.mu.Unlock()
+	if e == nil {
+		return nil, false, errNotInMemory
+	}
+	if e.settled != nil {
+		switch e.settled.setID {
+		case domain.SetID{}:
+			return nil, false, errNotInMemory
+		case setID:
+			return doneTicket(), false, nil
+		}
+		return nil, false, fmt.Errorf("%w: invoice was settled with another set", domain.ErrSetNotFound)
+	}
+	se := e.set
+	if se == nil || se.set.ID() != setID {
+		if slices.Contains(e.cancelled, setID) {
+			return nil, false, fmt.Errorf("%w: set was cancelled", domain.ErrSetNotFound)
+		}
+		return nil, false, domain.ErrSetNotFound
+	}
+	if se.set.State() == domain.SetSettling {
+		return se.ticket, false, nil
+	}
+	if err := se.set.BeginSettle(setID); err != nil {
+		return nil, false, err
+	}
+	inv, err := domain.NewSettleRequest(se.set, now)
+	if err != nil {
+		se.set.AbortSettle()
+		return nil, false, err
+	}
+	if se.acceptTimer != nil {
+		se.acceptTimer.Stop()
+	}
+	se.ticket = newSettleTicket(inv)
+	return se.ticket, true, nil
+}
+
+// commitSettle records that the ticket's settlement is durable: the set's
+// circuits become pending settles, the hash is paid, and every HTLC is
+// settled now (I1, I2). stored is what the store holds.
+func (l *ledger) commitSettle(t *settleTicket, stored domain.Invoice) effects {
+	var fx effects
+	sh, e := l.lock(t.hash)
+	defer sh.mu.Unlock()
+	if e == nil {
+		e = sh.getOrCreate(t.hash, stored.Expiry)
+	}
+	if e.set != nil && e.set.ticket == t {
+		_ = e.set.set.CommitSettle()
+		e.set.stopTimers()
+		e.set = nil
+	}
+	l.markSettled(e, stored)
+	sh.settle(e)
+	for _, h := range stored.HTLCs {
+		if !h.Status.IsFinal() {
+			fx.answers = append(fx.answers, answer{hash: t.hash, circuit: h.Circuit, action: ports.ActionSettle, preimage: stored.Preimage})
+		}
+	}
+	fx.updates = append(fx.updates, ports.InvoiceUpdate{Hash: t.hash, Status: domain.StatusSettleRequested, SetID: stored.SetID})
+	fx.logf("settle requested", "hash", t.hash, "set_id", stored.SetID, "htlcs", len(stored.HTLCs))
+	return fx
+}
+
+// markSettled sets e.settled from a stored invoice; sh.mu is held.
+func (l *ledger) markSettled(e *entry, inv domain.Invoice) {
+	st := &settledState{setID: inv.SetID, preimage: inv.Preimage, pending: make(map[domain.CircuitKey]struct{})}
+	if inv.Status == domain.StatusSettleRequested {
+		l.circuitsMu.Lock()
+		for _, h := range inv.HTLCs {
+			if !h.Status.IsFinal() {
+				st.pending[h.Circuit] = struct{}{}
+				l.circuits[h.Circuit] = inv.Hash
+			}
+		}
+		l.circuitsMu.Unlock()
+	}
+	e.settled = st
+	if inv.Expiry.After(e.expiry) {
+		e.expiry = inv.Expiry
+	}
+}
+
+// abortSettle ends a settlement that the store positively refused: the set
+// is cancelled back (the hash is paid by another set, or lnmux must stop).
+func (l *ledger) abortSettle(t *settleTicket, reason domain.FailureReason, height func(domain.NodeKey) uint32) effects {
+	var fx effects
+	sh, e := l.lock(t.hash)
+	defer sh.mu.Unlock()
+	if e == nil || e.set == nil || e.set.ticket != t {
+		return fx
+	}
+	se := e.set
+	se.set.AbortSettle()
+	htlcs, _ := se.set.Cancel()
+	se.stopTimers()
+	for _, h := range htlcs {
+		e.remember(h, reason)
+		fx.fail(h, se.held[h.Circuit], reason, height(h.Circuit.Node))
+	}
+	e.cancelled = append(e.cancelled, se.set.ID())
+	e.set = nil
+	if e.settled == nil {
+		// Paid by a set this process does not know: the store has it.
+		e.settled = &settledState{}
+	}
+	sh.settle(e)
+	fx.updates = append(fx.updates, ports.InvoiceUpdate{Hash: t.hash, Status: domain.StatusCancelled, SetID: t.setID})
+	fx.logf("settlement refused by the store, set cancelled", "hash", t.hash, "set_id", t.setID, "reason", reason)
+	return fx
+}
+
+// recover loads a stored invoice at start.
+func (l *ledger) recover(inv domain.Invoice) {
+	sh, e := l.lock(inv.Hash)
+	defer sh.mu.Unlock()
+	if e == nil {
+		e = sh.getOrCreate(inv.Hash, inv.Expiry)
+	}
+	l.markSettled(e, inv)
+	sh.settle(e)
+}
+
+// markPaid records a stored invoice known only by hash and expiry.
+func (l *ledger) markPaid(hash domain.PaymentHash, expiry time.Time) {
+	sh, e := l.lock(hash)
+	defer sh.mu.Unlock()
+	if e != nil && e.settled != nil {
+		return
+	}
+	if e == nil {
+		e = sh.getOrCreate(hash, expiry)
+	}
+	e.settled = &settledState{}
+	sh.settle(e)
+}
+
+// pendingHash returns the hash of a circuit of a committed settlement that
+// lnd has not finalised.
+func (l *ledger) pendingHash(c domain.CircuitKey) (domain.PaymentHash, bool) {
+	l.circuitsMu.RLock()
+	defer l.circuitsMu.RUnlock()
+	h, ok := l.circuits[c]
+	return h, ok
+}
+
+// finalRecorded removes a circuit whose final resolution is stored.
+func (l *ledger) finalRecorded(hash domain.PaymentHash, c domain.CircuitKey) {
+	sh, e := l.lock(hash)
+	defer sh.mu.Unlock()
+	l.circuitsMu.Lock()
+	delete(l.circuits, c)
+	l.circuitsMu.Unlock()
+	if e == nil || e.settled == nil {
+		return
+	}
+	delete(e.settled.pending, c)
+	sh.settle(e)
+}
+
+// pendingFor lists a node's circuits of committed settlements.
+func (l *ledger) pendingFor(node domain.NodeKey) []domain.CircuitKey {
+	l.circuitsMu.RLock()
+	defer l.circuitsMu.RUnlock()
+	var out []domain.CircuitKey
+	for c := range l.circuits {
+		if c.Node == node {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, domain.CircuitKey.Compare)
+	return out
+}
+
+// victims lists the sets holding an HTLC of node within margin blocks of its
+// auto-fail height, and forgets failed circuits lnd can no longer re-offer.
+func (l *ledger) nearAutoFail(node domain.NodeKey, height, margin uint32) []cancelRequest {
+	var out []cancelRequest
+	for i := range l.shards {
+		sh := &l.shards[i]
+		sh.mu.Lock()
+		for hash, e := range sh.entries {
+			changed := false
+			for c, f := range e.failed {
+				if c.Node == node && height > f.until {
+					delete(e.failed, c)
+					changed = true
+				}
+			}
+			if se := e.set; se != nil && se.set.State() != domain.SetSettling {
+				for c, h := range se.held {
+					if c.Node == node && h.htlc.AutoFailHeight != 0 && height+margin >= h.htlc.AutoFailHeight {
+						out = append(out, cancelRequest{hash: hash, only: se, reason: domain.FailNearAutoFail})
+						break
+					}
+				}
+			}
+			if changed {
+				sh.settle(e)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return out
+}
+
+// prune forgets what can no longer matter: entries of expired invoices that
+// hold no set and no pending circuit, and, beyond maxPaid, the paid marks
+// of the invoices that expire first (the store refuses a second settlement
+// of those: see docs/design.md, "Memory").
+func (l *ledger) prune(now time.Time) {
+	perShard := max(l.maxPaid/numShards, 1)
+	for i := range l.shards {
+		sh := &l.shards[i]
+		sh.mu.Lock()
+		var paid []*entry
+		for h, e := range sh.entries {
+			if e.set != nil || (e.settled != nil && len(e.settled.pending) > 0) {
+				continue
+			}
+			if !now.Before(e.expiry) {
+				delete(sh.entries, h)
+				continue
+			}
+			if sh.isPaidOnly(e) {
+				paid = append(paid, e)
+			}
+		}
+		if over := len(paid) - perShard; over > 0 {
+			slices.SortFunc(paid, func(a, b *entry) int { return a.expiry.Compare(b.expiry) })
+			for _, e := range paid[:over] {
+				delete(sh.entries, e.hash)
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// snapshotAccepted lists the sets waiting for a decision.
+func (l *ledger) snapshotAccepted() []ports.AcceptedEvent {
+	var out []ports.AcceptedEvent
+	for i := range l.shards {
+		sh := &l.shards[i]
+		sh.mu.Lock()
+		for hash, e := range sh.entries {
+			if e.set != nil && e.set.set.State() == domain.SetAccepted {
+				out = append(out, ports.AcceptedEvent{Hash: hash, SetID: e.set.set.ID(), Amount: e.set.set.Sum()})
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return out
+}
+
+// status is what memory says of a hash, if anything.
+func (l *ledger) status(hash domain.PaymentHash) (ports.InvoiceUpdate, bool) {
+	sh, e := l.lock(hash)
+	defer sh.mu.Unlock()
+	if e == nil {
+		return ports.InvoiceUpdate{}, false
+	}
+	if e.set != nil {
+		switch e.set.set.State() {
+		case domain.SetAccepted, domain.SetSettling:
+			return ports.InvoiceUpdate{Hash: hash, Status: domain.StatusAccepted, SetID: e.set.set.ID()}, true
+		}
+	}
+	// Collecting, cancelled or stored: the caller asks the store for the
+	// stored states; a collecting set looks open from outside.
+	return ports.InvoiceUpdate{}, false
+}
+
+// counts reports sizes for gauges and tests.
+type ledgerCounts struct {
+	entries, sets, pending, paidOnly, failed int
+}
+
+func (l *ledger) counts() ledgerCounts {
+	var c ledgerCounts
+	for i := range l.shards {
+		sh := &l.shards[i]
+		sh.mu.Lock()
+		c.entries += len(sh.entries)
+		for _, e := range sh.entries {
+			if e.set != nil {
+				c.sets++
+			}
+			c.failed += len(e.failed)
+			if sh.isPaidOnly(e) {
+				c.paidOnly++
+			}
+		}
+		sh.mu.Unlock()
+	}
+	l.circuitsMu.RLock()
+	c.pending = len(l.circuits)
+	l.circuitsMu.RUnlock()
+	return c
+}
