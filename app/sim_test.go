@@ -1,0 +1,784 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+
+	"github.com/lnmux/lnmux/domain"
+	"github.com/lnmux/lnmux/ports"
+)
+
+func nodeKeyFrom(priv []byte) domain.NodeKey {
+	_, pub := btcec.PrivKeyFromBytes(priv)
+	var k domain.NodeKey
+	copy(k[:], pub.SerializeCompressed())
+	return k
+}
+
+// The deterministic simulation of docs/design.md, "Simulation": the real
+// core (Mux, ledger, settlement writes) with simulated lnd nodes, a
+// fault-injecting store and a simulated clock, all driven from one seed and
+// run on one goroutine. After every run the fund-safety invariants are
+// checked. A failing seed prints the command that replays it.
+var (
+	simSeeds = flag.Int("sim.seeds", 2000, "number of simulation seeds to run")
+	simSeed  = flag.Uint64("sim.seed", 0, "run only this seed (replay)")
+	simFirst = flag.Uint64("sim.first", 1, "first seed")
+)
+
+func TestSimulation(t *testing.T) {
+	if *simSeed != 0 {
+		if err := runSim(t, *simSeed, testing.Verbose()); err != nil {
+			t.Fatalf("seed %d: %v", *simSeed, err)
+		}
+		return
+	}
+	n := *simSeeds
+	if testing.Short() || raceEnabled {
+		n = min(n, 200)
+	}
+	failed := 0
+	for s := *simFirst; s < *simFirst+uint64(n); s++ {
+		if err := runSim(t, s, false); err != nil {
+			failed++
+			t.Errorf("seed %d: %v\n  replay: go test ./app -run TestSimulation -sim.seed=%d -v", s, err, s)
+			if failed >= 5 {
+				t.Fatal("stopping after 5 failing seeds")
+			}
+		}
+	}
+	t.Logf("%d schedules checked, %d failed", n, failed)
+}
+
+// simClock fires due timers in (deadline, creation) order from Advance.
+type simClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	seq    int
+	timers []*simTimer
+}
+
+type simTimer struct {
+	at      time.Time
+	seq     int
+	f       func()
+	stopped bool
+}
+
+func (c *simClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *simClock) AfterFunc(d time.Duration, f func()) ports.Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seq++
+	t := &simTimer{at: c.now.Add(d), seq: c.seq, f: f}
+	c.timers = append(c.timers, t)
+	return t
+}
+
+func (t *simTimer) Stop() bool {
+	was := !t.stopped
+	t.stopped = true
+	return was
+}
+
+// Advance moves time forward, firing every timer due on the way in order.
+func (c *simClock) Advance(d time.Duration) {
+	end := c.Now().Add(d)
+	for {
+		c.mu.Lock()
+		sort.SliceStable(c.timers, func(i, j int) bool {
+			a, b := c.timers[i], c.timers[j]
+			if !a.at.Equal(b.at) {
+				return a.at.Before(b.at)
+			}
+			return a.seq < b.seq
+		})
+		c.timers = slices.DeleteFunc(c.timers, func(t *simTimer) bool { return t.stopped })
+		if len(c.timers) == 0 || c.timers[0].at.After(end) {
+			c.now = end
+			c.mu.Unlock()
+			return
+		}
+		t := c.timers[0]
+		c.timers = c.timers[1:]
+		if t.at.After(c.now) {
+			c.now = t.at
+		}
+		c.mu.Unlock()
+		t.f()
+	}
+}
+
+// lndHTLC is an HTLC as the simulated lnd holds it.
+type lndHTLC struct {
+	sent     sentHTLC
+	state    int // lndHeld, lndSettled, lndFailed
+	byLnd    bool
+	finalOut bool // final resolution reported to the current lnmux
+}
+
+const (
+	lndHeld = iota
+	lndSettled
+	lndFailed
+)
+
+// sim is one run.
+type sim struct {
+	rng    *rand.Rand
+	clock  *simClock
+	store  *memStore
+	cfg    Config
+	log    *slog.Logger
+	h      *harness // onion building only
+	nodes  []*simNode
+	mux    *Mux
+	epoch  int
+	jobs   []simJob
+	htlcs  map[domain.CircuitKey]*lndHTLC
+	height uint32
+	err    error
+	// faults, in per mille.
+	failBefore, failAfter, failUpdate int
+	payments                          []*simPayment
+	tickets                           []simTicket
+	cancelledSets                     map[domain.SetID]bool
+	trace                             []string
+	verbose                           bool
+}
+
+type simJob struct {
+	epoch int
+	f     func()
+}
+
+type simTicket struct {
+	t     *settleTicket
+	hash  domain.PaymentHash
+	setID domain.SetID
+	epoch int
+}
+
+type simPayment struct {
+	inv   ports.AddInvoiceResult
+	parts []sentHTLC
+	sent  int
+}
+
+// simNode is one lnd node as lnmux sees it through an incarnation.
+type simNode struct {
+	s    *sim
+	key  domain.NodeKey
+	down bool
+}
+
+// simHandle binds a node to one lnmux incarnation: a dead or fenced
+// incarnation's answers never reach lnd.
+type simHandle struct {
+	n     *simNode
+	epoch int
+}
+
+func (h simHandle) Key() domain.NodeKey                             { return h.n.key }
+func (h simHandle) Run(ctx context.Context, _ ports.NodeSink) error { <-ctx.Done(); return nil }
+
+func (h simHandle) Resolve(_ context.Context, r ports.Resolution) error {
+	s := h.n.s
+	if h.epoch != s.epoch || h.n.down {
+		return errors.New("interceptor stream down")
+	}
+	l := s.htlcs[r.Circuit]
+	if l == nil {
+		s.violate("answer for a circuit lnd never offered: %s", r.Circuit)
+		return nil
+	}
+	if l.state != lndHeld {
+		return nil // lnd ignores answers for resolved HTLCs
+	}
+	stored, committed := s.store.invs[l.sent.htlc.Hash]
+	inRow := committed && slices.ContainsFunc(stored.HTLCs, func(x domain.SettledHTLC) bool { return x.Circuit == r.Circuit })
+	switch r.Action {
+	case ports.ActionSettle:
+		if r.Preimage.Hash() != l.sent.htlc.Hash {
+			s.violate("settle of %s with a wrong preimage", r.Circuit)
+		}
+		if !inRow {
+			s.violate("I1: preimage of %s left before its settlement was committed", r.Circuit)
+		}
+		l.state = lndSettled
+	case ports.ActionFail:
+		if inRow {
+			s.violate("I2: htlc %s of a settle-requested set failed by lnmux", r.Circuit)
+		}
+		l.state = lndFailed
+	case ports.ActionResume:
+		s.violate("resume of a virtual-channel htlc %s", r.Circuit)
+	}
+	s.tracef("lnd %s %s", r.Action, r.Circuit)
+	return nil
+}
+
+func (s *sim) violate(format string, args ...any) {
+	if s.err == nil {
+		s.err = fmt.Errorf(format, args...)
+	}
+}
+
+func (s *sim) tracef(format string, args ...any) {
+	if s.verbose {
+		s.trace = append(s.trace, fmt.Sprintf("%s ", s.clock.Now().Format("15:04:05.000"))+fmt.Sprintf(format, args...))
+	}
+}
+
+// simStore injects faults in front of memStore and refuses a dead or fenced
+// incarnation's writes, as the fencing token does.
+type simStore struct {
+	s     *sim
+	epoch int
+}
+
+var _ ports.InvoiceStore = simStore{}
+
+func (st simStore) fenced() bool { return st.epoch != st.s.epoch }
+
+func (st simStore) RequestSettle(ctx context.Context, inv domain.Invoice) (domain.Invoice, error) {
+	s := st.s
+	if st.fenced() {
+		return domain.Invoice{}, domain.ErrNotLeader
+	}
+	if s.rng.IntN(1000) < s.failBefore {
+		s.tracef("store: settle %x fails before commit", inv.Hash[:4])
+		return domain.Invoice{}, errors.New("sim: connection refused")
+	}
+	out, err := s.store.RequestSettle(ctx, inv)
+	if err == nil && s.rng.IntN(1000) < s.failAfter {
+		s.tracef("store: settle %x committed, acknowledgement lost", inv.Hash[:4])
+		return domain.Invoice{}, errors.New("sim: connection reset after COMMIT")
+	}
+	s.tracef("store: settle %x -> %v", inv.Hash[:4], err)
+	return out, err
+}
+
+func (st simStore) Get(ctx context.Context, h domain.PaymentHash) (domain.Invoice, error) {
+	return st.s.store.Get(ctx, h)
+}
+
+func (st simStore) Update(ctx context.Context, h domain.PaymentHash, fn func(*domain.Invoice) error) (domain.Invoice, error) {
+	s := st.s
+	if st.fenced() {
+		return domain.Invoice{}, domain.ErrNotLeader
+	}
+	if s.rng.IntN(1000) < s.failUpdate {
+		return domain.Invoice{}, errors.New("sim: deadline exceeded")
+	}
+	return s.store.Update(ctx, h, fn)
+}
+
+func (st simStore) ListPending(ctx context.Context) ([]domain.Invoice, error) {
+	out, err := st.s.store.ListPending(ctx)
+	slices.SortFunc(out, func(a, b domain.Invoice) int { return int(a.Sequence) - int(b.Sequence) })
+	return out, err
+}
+
+func (st simStore) ListUnexpired(ctx context.Context, t time.Time) ([]ports.StoredExpiry, error) {
+	out, err := st.s.store.ListUnexpired(ctx, t)
+	slices.SortFunc(out, func(a, b ports.StoredExpiry) int { return slices.Compare(a.Hash[:], b.Hash[:]) })
+	return out, err
+}
+
+func (st simStore) List(ctx context.Context, from uint64, limit int) ([]domain.Invoice, error) {
+	return st.s.store.List(ctx, from, limit)
+}
+
+// start builds a new lnmux incarnation over the same store, nodes and clock,
+// as after a crash: everything the previous one had in flight is lost.
+func (s *sim) start() {
+	s.epoch++
+	epoch := s.epoch
+	cfg := s.cfg
+	cfg.Go = func(f func()) { s.jobs = append(s.jobs, simJob{epoch: epoch, f: f}) }
+	nodes := make([]ports.Node, len(s.nodes))
+	for i, n := range s.nodes {
+		nodes[i] = simHandle{n: n, epoch: epoch}
+	}
+	m, err := New(cfg, nodes, simStore{s: s, epoch: epoch}, s.clock, s.log)
+	if err != nil {
+		s.violate("new: %v", err)
+		return
+	}
+	if err := m.Recover(context.Background()); err != nil {
+		s.violate("recover: %v", err)
+		return
+	}
+	s.mux = m
+	for _, n := range s.nodes {
+		m.BlockHeight(context.Background(), n.key, s.height)
+	}
+	s.tracef("lnmux incarnation %d started", epoch)
+	for _, n := range s.nodes {
+		if !n.down {
+			s.reconnect(n)
+		}
+	}
+}
+
+// reconnect is what lnd does when its interceptor (re)connects: re-offer
+// every HTLC it holds, and answer the lookups of pending circuits.
+func (s *sim) reconnect(n *simNode) {
+	ctx := context.Background()
+	for _, c := range s.mux.PendingCircuits(ctx, n.key) {
+		if l := s.htlcs[c]; l != nil && l.state != lndHeld {
+			s.mux.HTLCFinal(ctx, ports.FinalResolution{Circuit: c, Settled: l.state == lndSettled})
+		}
+	}
+	for _, c := range s.sortedCircuits() {
+		l := s.htlcs[c]
+		if c.Node == n.key && l.state == lndHeld {
+			s.mux.HTLCIntercepted(ctx, l.sent.htlc)
+		}
+	}
+}
+
+func (s *sim) sortedCircuits() []domain.CircuitKey {
+	keys := make([]domain.CircuitKey, 0, len(s.htlcs))
+	for c := range s.htlcs {
+		keys = append(keys, c)
+	}
+	slices.SortFunc(keys, domain.CircuitKey.Compare)
+	return keys
+}
+
+func runSim(t *testing.T, seed uint64, verbose bool) (err error) {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	s := &sim{
+		rng:           rng,
+		clock:         &simClock{now: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)},
+		store:         newMemStore(),
+		htlcs:         make(map[domain.CircuitKey]*lndHTLC),
+		height:        1000,
+		cancelledSets: make(map[domain.SetID]bool),
+		verbose:       verbose,
+		failBefore:    rng.IntN(300),
+		failAfter:     rng.IntN(300),
+		failUpdate:    rng.IntN(300),
+	}
+	defer func() {
+		if err != nil && verbose {
+			for _, l := range s.trace {
+				t.Log(l)
+			}
+		}
+	}()
+	s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if verbose {
+		s.log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	s.cfg = Config{
+		IdentityKey:   testIdentity,
+		Policy:        domain.RoutingPolicy{FeeBase: 1000, FeeRatePPM: 100, CLTVDelta: 40},
+		HoldTimeout:   time.Duration(5+rng.IntN(60)) * time.Second,
+		AcceptTimeout: time.Duration(5+rng.IntN(60)) * time.Second,
+		AutoSettle:    rng.IntN(4) == 0,
+		// Always someone to decide: the application below.
+		SubscriberGrace: 1000 * time.Hour,
+	}
+	nNodes := 1 + rng.IntN(3)
+	for range nNodes {
+		k := make([]byte, 32)
+		for i := range k {
+			k[i] = byte(rng.UintN(256))
+		}
+		k[0] |= 1
+		n := &simNode{s: s}
+		n.key = nodeKeyFrom(k)
+		s.nodes = append(s.nodes, n)
+	}
+	s.start()
+	if s.err != nil {
+		return s.err
+	}
+	s.h = &harness{t: t, mux: s.mux, cfg: s.cfg, height: s.height}
+	s.h.cfg.Policy = s.cfg.Policy
+
+	steps := 100 + rng.IntN(300)
+	for step := 0; step < steps && s.err == nil; step++ {
+		s.step()
+	}
+	if s.err == nil {
+		s.quiesce()
+	}
+	if s.err == nil {
+		s.checkEnd()
+	}
+	return s.err
+}
+
+// step makes one random event happen.
+func (s *sim) step() {
+	ctx := context.Background()
+	r := s.rng
+	switch x := r.IntN(100); {
+	case x < 10 && len(s.payments) < 12:
+		s.newPayment()
+	case x < 35:
+		s.sendPart()
+	case x < 50:
+		s.runJob()
+	case x < 60:
+		s.clock.Advance(time.Duration(r.IntN(20000)) * time.Millisecond)
+	case x < 70:
+		s.decide()
+	case x < 75:
+		n := s.nodes[r.IntN(len(s.nodes))]
+		n.down = !n.down
+		s.tracef("node %x down=%v", n.key[:3], n.down)
+		if !n.down {
+			s.reconnect(n)
+		}
+	case x < 80:
+		s.deliverFinal()
+	case x < 83:
+		s.tracef("crash")
+		s.start()
+	case x < 86:
+		s.newBlock()
+	case x < 90:
+		// A late or repeated decision on an old set.
+		if len(s.tickets) > 0 {
+			tk := s.tickets[r.IntN(len(s.tickets))]
+			if r.IntN(2) == 0 {
+				s.settle(tk.hash, tk.setID)
+			} else {
+				s.cancel(tk.hash, tk.setID)
+			}
+		}
+	default:
+		if p := s.pick(); p != nil && !s.cfg.AutoSettle {
+			if err := s.mux.CancelInvoice(ctx, p.inv.Hash, domain.SetID{}); err == nil {
+				// Whatever set was there is cancelled; the application
+				// learns its id from the cancelled event in real life.
+				s.tracef("cancel any %x", p.inv.Hash[:4])
+			}
+		}
+	}
+}
+
+func (s *sim) pick() *simPayment {
+	if len(s.payments) == 0 {
+		return nil
+	}
+	return s.payments[s.rng.IntN(len(s.payments))]
+}
+
+func (s *sim) newPayment() {
+	amt := domain.Msat(10000 * (1 + s.rng.IntN(10)))
+	inv, err := s.mux.AddInvoice(context.Background(), ports.AddInvoiceRequest{Amount: amt, Expiry: time.Hour})
+	if err != nil {
+		s.violate("add invoice: %v", err)
+		return
+	}
+	if len(s.payments) > 0 && s.rng.IntN(5) == 0 {
+		// The same invoice paid again (a payer's retry, or a second payer).
+		prev := s.pick()
+		inv, amt = prev.inv, prev.parts[0].htlc.Forward.OutgoingAmount
+		amt = 0
+		for _, p := range prev.parts {
+			amt += p.htlc.Forward.OutgoingAmount
+		}
+	}
+	p := &simPayment{inv: inv}
+	nParts := 1 + s.rng.IntN(4)
+	left := amt
+	// Sometimes the payer overpays a little or sends a part more.
+	for i := range nParts {
+		a := left / domain.Msat(nParts-i)
+		if i == nParts-1 {
+			a = left
+		}
+		left -= a
+		n := s.nodes[s.rng.IntN(len(s.nodes))]
+		s.h.height = s.height
+		autoFail := s.height + 20 + uint32(s.rng.IntN(100))
+		part := s.h.build(inv, part{node: &fakeNode{key: n.key}, amount: a, total: amt, autoFail: autoFail,
+			expiry: s.height + 200})
+		p.parts = append(p.parts, part)
+	}
+	s.payments = append(s.payments, p)
+	s.tracef("payment %x: %d parts", inv.Hash[:4], nParts)
+}
+
+func (s *sim) sendPart() {
+	var open []*simPayment
+	for _, p := range s.payments {
+		if p.sent < len(p.parts) {
+			open = append(open, p)
+		}
+	}
+	if len(open) == 0 {
+		return
+	}
+	p := open[s.rng.IntN(len(open))]
+	part := p.parts[p.sent]
+	p.sent++
+	c := part.htlc.Circuit
+	n := s.nodeOf(c.Node)
+	if n.down {
+		// lnd fails new HTLCs at once while no interceptor is connected.
+		s.htlcs[c] = &lndHTLC{sent: part, state: lndFailed, byLnd: true}
+		return
+	}
+	s.htlcs[c] = &lndHTLC{sent: part}
+	s.mux.HTLCIntercepted(context.Background(), part.htlc)
+}
+
+func (s *sim) nodeOf(k domain.NodeKey) *simNode {
+	for _, n := range s.nodes {
+		if n.key == k {
+			return n
+		}
+	}
+	return nil
+}
+
+func (s *sim) runJob() {
+	for len(s.jobs) > 0 {
+		i := s.rng.IntN(len(s.jobs))
+		j := s.jobs[i]
+		s.jobs = slices.Delete(s.jobs, i, i+1)
+		if j.epoch != s.epoch && s.rng.IntN(2) == 0 {
+			continue // the process that queued it is gone
+		}
+		// Or it is a zombie that lost the lock: its writes are fenced.
+		j.f()
+		return
+	}
+}
+
+// decide is the application: settle or cancel a waiting set.
+func (s *sim) decide() {
+	acc := s.mux.ledger.snapshotAccepted()
+	if len(acc) == 0 {
+		return
+	}
+	slices.SortFunc(acc, func(a, b ports.AcceptedEvent) int { return slices.Compare(a.Hash[:], b.Hash[:]) })
+	ev := acc[s.rng.IntN(len(acc))]
+	if s.rng.IntN(4) == 0 {
+		s.cancel(ev.Hash, ev.SetID)
+		return
+	}
+	s.settle(ev.Hash, ev.SetID)
+}
+
+func (s *sim) settle(hash domain.PaymentHash, id domain.SetID) {
+	if s.cancelledSets[id] {
+		// The application keeps its decisions: a cancel survives lnmux
+		// only in memory (docs/design.md, "Cancels"), so after a crash the
+		// same set can be offered again and is cancelled again.
+		s.cancel(hash, id)
+		return
+	}
+	t, err := s.mux.startSettle(hash, id)
+	if err != nil {
+		return
+	}
+	s.tickets = append(s.tickets, simTicket{t: t, hash: hash, setID: id, epoch: s.epoch})
+}
+
+func (s *sim) cancel(hash domain.PaymentHash, id domain.SetID) {
+	if s.cfg.AutoSettle {
+		return // with auto-settle there is no application to decide
+	}
+	err := s.mux.CancelInvoice(context.Background(), hash, id)
+	if err == nil {
+		s.cancelledSets[id] = true
+	}
+	s.tracef("cancel %x -> %v", hash[:4], err)
+}
+
+// deliverFinal reports one resolved HTLC's final outcome (maybe again).
+func (s *sim) deliverFinal() {
+	var done []domain.CircuitKey
+	for _, c := range s.sortedCircuits() {
+		if l := s.htlcs[c]; l.state != lndHeld && !s.nodeOf(c.Node).down {
+			done = append(done, c)
+		}
+	}
+	if len(done) == 0 {
+		return
+	}
+	c := done[s.rng.IntN(len(done))]
+	l := s.htlcs[c]
+	s.mux.HTLCFinal(context.Background(), ports.FinalResolution{Circuit: c, Settled: l.state == lndSettled})
+}
+
+// newBlock raises the height; lnd fails held HTLCs at their auto-fail
+// height itself.
+func (s *sim) newBlock() {
+	s.height += uint32(1 + s.rng.IntN(5))
+	for _, c := range s.sortedCircuits() {
+		l := s.htlcs[c]
+		if l.state == lndHeld && s.height >= l.sent.htlc.AutoFailHeight {
+			l.state, l.byLnd = lndFailed, true
+			s.tracef("lnd auto-fails %s", c)
+		}
+	}
+	for _, n := range s.nodes {
+		s.mux.BlockHeight(context.Background(), n.key, s.height)
+	}
+	// I4: nothing held that no one can decide on past the margin.
+	for i := range s.mux.ledger.shards {
+		sh := &s.mux.ledger.shards[i]
+		sh.mu.Lock()
+		for _, e := range sh.entries {
+			if e.set == nil || e.set.set.State() == domain.SetSettling {
+				continue
+			}
+			for _, hh := range e.set.held {
+				if hh.htlc.AutoFailHeight != 0 && s.height+s.mux.cfg.AutoFailMargin >= hh.htlc.AutoFailHeight {
+					s.violate("I4: %s held at height %d, auto-fail %d", hh.htlc.Circuit, s.height, hh.htlc.AutoFailHeight)
+				}
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// quiesce ends the faults and lets everything settle down: nodes up, all
+// work done, every decision taken and lnd's finals delivered.
+func (s *sim) quiesce() {
+	s.failBefore, s.failAfter, s.failUpdate = 0, 0, 0
+	for _, n := range s.nodes {
+		if n.down {
+			n.down = false
+			s.reconnect(n)
+		}
+	}
+	for round := 0; round < 50 && s.err == nil; round++ {
+		for len(s.jobs) > 0 {
+			s.runJob()
+		}
+		// Settle whatever waits, so that accepted sets end.
+		for _, ev := range s.mux.ledger.snapshotAccepted() {
+			s.settle(ev.Hash, ev.SetID)
+		}
+		for len(s.jobs) > 0 {
+			s.runJob()
+		}
+		s.clock.Advance(2 * time.Minute)
+		for _, c := range s.sortedCircuits() {
+			if l := s.htlcs[c]; l.state != lndHeld {
+				s.mux.HTLCFinal(context.Background(), ports.FinalResolution{Circuit: c, Settled: l.state == lndSettled})
+			}
+		}
+		if len(s.jobs) == 0 && len(s.mux.ledger.pendingFor(s.nodes[0].key)) == 0 && s.settledAll() {
+			break
+		}
+	}
+}
+
+func (s *sim) settledAll() bool {
+	for _, n := range s.nodes {
+		if len(s.mux.ledger.pendingFor(n.key)) > 0 {
+			return false
+		}
+	}
+	for _, l := range s.htlcs {
+		if l.state == lndHeld {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *sim) checkEnd() {
+	for _, c := range s.sortedCircuits() {
+		if s.htlcs[c].state == lndHeld {
+			s.violate("htlc %s still held by lnd at the end", c)
+		}
+	}
+	for _, inv := range s.store.invs {
+		if inv.Status == domain.StatusSettleRequested {
+			s.violate("invoice %x still SETTLE_REQUESTED at the end", inv.Hash[:4])
+		}
+		lndFailedOne := false
+		settled := 0
+		for _, h := range inv.HTLCs {
+			l := s.htlcs[h.Circuit]
+			switch {
+			case l == nil:
+				s.violate("stored htlc %s never offered", h.Circuit)
+				return
+			case l.state == lndSettled:
+				settled++
+			case l.state == lndFailed && l.byLnd:
+				lndFailedOne = true
+			case l.state == lndFailed:
+				s.violate("I2: htlc %s of stored invoice %x failed by lnmux", h.Circuit, inv.Hash[:4])
+			}
+		}
+		if settled < len(inv.HTLCs) && !lndFailedOne {
+			s.violate("partial settlement of %x without an lnd failure", inv.Hash[:4])
+		}
+		if lndFailedOne == false && inv.Status != domain.StatusSettled {
+			s.violate("invoice %x is %s although lnd settled every htlc", inv.Hash[:4], inv.Status)
+		}
+		if s.cancelledSets[inv.SetID] {
+			s.violate("set of %x was cancelled (CancelInvoice succeeded) and then settled", inv.Hash[:4])
+		}
+	}
+	for _, tk := range s.tickets {
+		select {
+		case <-tk.t.done:
+		default:
+			if tk.epoch == s.epoch {
+				s.violate("settle of %x never answered", tk.hash[:4])
+			}
+			continue
+		}
+		if tk.t.err != nil {
+			continue
+		}
+		inv, ok := s.store.invs[tk.hash]
+		if !ok || inv.SetID != tk.setID {
+			s.violate("successful SettleInvoice of %x not stored with its set", tk.hash[:4])
+		}
+	}
+	// A payment settled in lnd is stored with the same preimage.
+	for _, c := range s.sortedCircuits() {
+		l := s.htlcs[c]
+		if l.state != lndSettled {
+			continue
+		}
+		inv, ok := s.store.invs[l.sent.htlc.Hash]
+		if !ok || inv.Preimage.Hash() != l.sent.htlc.Hash {
+			s.violate("htlc %s settled in lnd but its invoice is not stored", c)
+			continue
+		}
+		if !slices.ContainsFunc(inv.HTLCs, func(x domain.SettledHTLC) bool { return x.Circuit == c }) {
+			s.violate("htlc %s settled in lnd but not part of the stored set of %x", c, inv.Hash[:4])
+		}
+	}
+	// Memory: after every invoice expired, nothing is left.
+	s.clock.Advance(2 * time.Hour)
+	s.mux.ledger.prune(s.clock.Now())
+	if c := s.mux.ledger.counts(); c.entries != 0 || c.pending != 0 {
+		s.violate("memory not released after expiry: %+v", c)
+	}
+}
