@@ -7,7 +7,7 @@ import "github.com/lightningnetwork/lnd/lnwire"
 // cannot be decrypted, to a malformed-HTLC code that lnd sends unencrypted.
 type FailureReason uint8
 
-// Failure reasons, in the order of the checks in DESIGN.md §4.
+// Failure reasons, in the order of the checks in docs/design.md, "Checks".
 const (
 	FailNone FailureReason = iota
 	FailInvalidOnionVersion

@@ -41,7 +41,7 @@ type HTLC struct {
 	ArrivedAt      time.Time
 }
 
-// Rules are the acceptance checks of DESIGN.md §4, steps 4 and 5.
+// Rules are the acceptance checks of docs/design.md, "The HTLC path" and "Checks".
 type Rules struct {
 	Codec  *InvoiceCodec
 	Policy RoutingPolicy

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// InvoiceStatus is where an invoice is in its lifecycle (DESIGN.md §5).
+// InvoiceStatus is where an invoice is in its lifecycle (docs/design.md, "Lifecycle").
 // Open invoices exist nowhere; Accepted, Cancelled and Expired live only in
 // memory; SettleRequested, Settled and Failed are stored.
 type InvoiceStatus uint8

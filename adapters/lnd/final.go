@@ -14,7 +14,7 @@ import (
 	"github.com/lnmux/lnmux/ports"
 )
 
-// finals reports lnd's final word on HTLCs without a gap (DESIGN I3):
+// finals reports lnd's final word on HTLCs without a gap (docs/design.md, I3):
 // subscribe to HTLC events and wait until lnd confirms the subscription,
 // then look up every HTLC the application still waits for, then forward
 // each FinalHtlcEvent. An HTLC that ends between the lookup and the event

@@ -171,7 +171,7 @@ type TelemetryConfig struct {
 	SampleRatio  float64 `conf:"default:1,help:telemetry.sampleRatio: fraction of root traces sampled (0 < ratio <= 1)" yaml:"sampleRatio"`
 }
 
-// DistributedLockConfig controls the leader lock (DESIGN.md I5).
+// DistributedLockConfig controls the leader lock (docs/design.md, I5).
 type DistributedLockConfig struct {
 	Enabled Toggle `conf:"default:true,help:distributedLock.enabled: take the database leader lock so that one lnmuxd at most runs per database; a 'bool' (write =false to turn it off)" yaml:"enabled"`
 }

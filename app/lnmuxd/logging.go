@@ -126,7 +126,7 @@ func newRedactor(secrets ...string) redactor {
 }
 
 // sensitiveWords mark an attribute key as naming a secret. Preimages are
-// secrets until their HTLCs settle (DESIGN.md I1).
+// secrets until their HTLCs settle (docs/design.md, I1).
 var sensitiveWords = []string{
 	"identitykey", "privatekey", "privkey", "password", "passwd", "secret",
 	"token", "macaroon", "preimage", "dsn", "apikey", "authorization",
