@@ -51,9 +51,10 @@ type Config struct {
 	DataDir     string            `conf:"default:~/.lnmux,help:dataDir: directory for the files of lnmuxd (the SQLite database unless Postgres is set); ~ is the home directory" yaml:"dataDir"`
 	Persistence PersistenceConfig `yaml:"persistence"`
 
-	AutoSettle    bool       `conf:"default:false,help:autoSettle: settle every complete HTLC set at once instead of waiting for SettleInvoice" yaml:"autoSettle"`
-	ListenAddress string     `conf:"default:localhost:9190,help:listenAddress: host:port of the API (Connect + gRPC + gRPC-Web on one port)" yaml:"listenAddress"`
-	CORS          CORSConfig `yaml:"cors"`
+	AutoSettle    bool          `conf:"default:false,help:autoSettle: settle every complete HTLC set at once instead of waiting for SettleInvoice" yaml:"autoSettle"`
+	ListenAddress string        `conf:"default:localhost:9190,help:listenAddress: host:port of the API (Connect + gRPC + gRPC-Web on one port)" yaml:"listenAddress"`
+	CORS          CORSConfig    `yaml:"cors"`
+	Console       ConsoleConfig `yaml:"console"`
 
 	RoutingPolicy   RoutingPolicyConfig   `yaml:"routingPolicy"`
 	Invoice         InvoiceConfig         `yaml:"invoice"`

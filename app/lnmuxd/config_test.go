@@ -447,6 +447,7 @@ var keyTable = []struct {
 	{"autoSettle", "LNMUX_AUTO_SETTLE", "--auto-settle", "true", "true", func(c *Config) string { return fmt.Sprint(c.AutoSettle) }},
 	{"listenAddress", "LNMUX_LISTEN_ADDRESS", "--listen-address", ":1", ":1", func(c *Config) string { return c.ListenAddress }},
 	{"cors.allowedOrigins", "LNMUX_CORS_ALLOWED_ORIGINS", "--cors-allowed-origins", "http://a;http://b", "[http://a http://b]", func(c *Config) string { return fmt.Sprint(c.CORS.AllowedOrigins) }},
+	{"console.enabled", "LNMUX_CONSOLE_ENABLED", "--console-enabled", "false", "false", func(c *Config) string { return c.Console.Enabled }},
 	{"routingPolicy.cltvDelta", "LNMUX_ROUTING_POLICY_CLTV_DELTA", "--routing-policy-cltv-delta", "77", "77", func(c *Config) string { return fmt.Sprint(c.RoutingPolicy.CLTVDelta) }},
 	{"routingPolicy.feeBaseMsat", "LNMUX_ROUTING_POLICY_FEE_BASE_MSAT", "--routing-policy-fee-base-msat", "5", "5", func(c *Config) string { return fmt.Sprint(c.RoutingPolicy.FeeBaseMsat) }},
 	{"routingPolicy.feeRatePpm", "LNMUX_ROUTING_POLICY_FEE_RATE_PPM", "--routing-policy-fee-rate-ppm", "6", "6", func(c *Config) string { return fmt.Sprint(c.RoutingPolicy.FeeRatePPM) }},

@@ -141,6 +141,10 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	routes := http.NewServeMux()
 	routes.Handle("/metrics", metrics.Handler())
 	routes.Handle("/", handler)
+	console, err := mountConsole(cfg, routes)
+	if err != nil {
+		return err
+	}
 	srv.Handler = routes
 	ln, err := net.Listen("tcp", cfg.ListenAddress)
 	if err != nil {
@@ -148,7 +152,7 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	}
 	pub := mux.PubKey()
 	log.InfoContext(ctx, "lnmuxd running", "listen", ln.Addr().String(), "pubkey", pub.String(),
-		"network", chain.Name, "nodes", len(nodes), "auto_settle", cfg.AutoSettle)
+		"network", chain.Name, "nodes", len(nodes), "auto_settle", cfg.AutoSettle, "console", console)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return mux.Run(gctx) })
