@@ -123,7 +123,7 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		AutoSettle:           cfg.AutoSettle,
 		Metrics:              metrics,
 		AfterSettleCommit:    failpoint(log),
-	}, nodes, store, app.SystemClock{}, log)
+	}, nodes, lnmuxotel.Store(store), app.SystemClock{}, log)
 	if err != nil {
 		return err
 	}
