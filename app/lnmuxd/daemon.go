@@ -132,7 +132,11 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	}
 	metrics.SetStats(mux.Stats)
 
-	handler, err := connectrpc.NewHandler(mux, log, connectrpc.WithAllowedOrigins(cfg.CORS.AllowedOrigins...))
+	rpcOpts := []connectrpc.Option{connectrpc.WithAllowedOrigins(cfg.CORS.AllowedOrigins...)}
+	if cfg.Telemetry.TrustTraceParent.On() {
+		rpcOpts = append(rpcOpts, connectrpc.WithTrustedTraceContext())
+	}
+	handler, err := connectrpc.NewHandler(mux, log, rpcOpts...)
 	if err != nil {
 		return err
 	}

@@ -20,10 +20,11 @@ import (
 // Browser is one headless Chromium with a fresh profile, and the
 // screenshots of the steps run in it.
 type Browser struct {
-	t     testing.TB
-	ctx   context.Context
-	shots string
-	step  int
+	t      testing.TB
+	ctx    context.Context
+	shots  string
+	step   int
+	failed bool
 }
 
 // chromium finds the browser binary or fails the test saying how to get it.
@@ -75,7 +76,7 @@ func New(t testing.TB, width, height int) *Browser {
 	t.Cleanup(func() {
 		cancel()
 		cancelAlloc()
-		if t.Failed() {
+		if t.Failed() || b.failed {
 			b.keepShots()
 		}
 	})
@@ -86,21 +87,25 @@ func New(t testing.TB, width, height int) *Browser {
 func (b *Browser) Context() context.Context { return b.ctx }
 
 // Step runs actions (bounded by a minute), then screenshots the page as
-// step N. A failing step fails the test.
-func (b *Browser) Step(name string, actions ...chromedp.Action[chromedp.Void]) {
-	b.t.Helper()
+// step N. A failing step fails t (the browser's test or a subtest of it).
+func (b *Browser) Step(t testing.TB, name string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
 	b.step++
 	ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
 	defer cancel()
 	err := chromedp.Do(ctx, actions...)
 	b.shot(fmt.Sprintf("%02d-%s.png", b.step, slug(name)))
 	if err != nil {
-		b.t.Fatalf("browser step %q: %v", name, err)
+		b.failed = true
+		t.Fatalf("browser step %q: %v", name, err)
 	}
 }
 
 // Screenshot saves the whole page as a PNG at path (quality 100 is PNG).
 func (b *Browser) Screenshot(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
@@ -149,3 +154,15 @@ func (b *Browser) keepShots() {
 var nonWord = regexp.MustCompile(`[^A-Za-z0-9]+`)
 
 func slug(s string) string { return nonWord.ReplaceAllString(s, "-") }
+
+// SetValue sets an input's value, as typing would (an input event fires).
+func SetValue(sel, value string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) return false; e.value = %q; e.dispatchEvent(new Event("input", {bubbles: true})); return true; })()`, sel, value)
+		ok, err := chromedp.Evaluate[bool](js)(ctx, t)
+		if err == nil && !ok {
+			err = fmt.Errorf("no element %s", sel)
+		}
+		return err
+	})
+}
