@@ -144,7 +144,7 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	// One listener: the API, and Prometheus metrics at /metrics.
 	routes := http.NewServeMux()
 	routes.Handle("/metrics", metrics.Handler())
-	routes.Handle("/", handler)
+	routes.Handle("/", metrics.InstrumentRPC(handler))
 	console, err := mountConsole(cfg, routes)
 	if err != nil {
 		return err
