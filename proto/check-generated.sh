@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # check-generated.sh regenerates the API code with buf and fails if that
-# changed anything under proto/ (modified, deleted or new untracked files),
+# changed anything under proto/ or in the TypeScript client's
+# adapters/web/client/gen/ (modified, deleted or new untracked files),
 # so committed generated code always matches the .proto sources.
 #
 # Run from anywhere inside the repository. Needs the local plugins in .bin/
@@ -10,9 +11,9 @@ set -euo pipefail
 root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
 cd "$root"
 
-for p in protoc-gen-go protoc-gen-connect-go; do
-	if [[ ! -x .bin/$p ]]; then
-		echo "check-generated: .bin/$p missing; install it as buf.gen.yaml explains" >&2
+for p in .bin/protoc-gen-go .bin/protoc-gen-connect-go adapters/web/node_modules/.bin/protoc-gen-es; do
+	if [[ ! -x $p ]]; then
+		echo "check-generated: $p missing; install it as buf.gen.yaml explains (protoc-gen-es: npm ci in adapters/web)" >&2
 		exit 1
 	fi
 done
@@ -22,12 +23,12 @@ buf=(go tool -modfile=deployments/tools/go.mod buf)
 "${buf[@]}" generate
 
 status=0
-if ! git diff --exit-code --stat -- proto/; then
+if ! git diff --exit-code --stat -- proto/ adapters/web/client/gen/; then
 	status=1
 fi
-untracked=$(git ls-files --others --exclude-standard -- 'proto/*.go')
+untracked=$(git ls-files --others --exclude-standard -- 'proto/*.go' 'adapters/web/client/gen/*.ts')
 if [[ -n $untracked ]]; then
-	echo "check-generated: untracked generated files under proto/:" >&2
+	echo "check-generated: untracked generated files:" >&2
 	echo "$untracked" >&2
 	status=1
 fi

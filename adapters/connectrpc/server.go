@@ -35,6 +35,7 @@ type config struct {
 	interceptors []connect.Interceptor
 	checker      grpchealth.Checker
 	telemetry    bool
+	trustParent  bool
 }
 
 // WithAllowedOrigins lets browsers on these origins (e.g.
@@ -61,6 +62,14 @@ func WithHealthChecker(checker grpchealth.Checker) Option {
 // WithoutTelemetry leaves out the OpenTelemetry interceptor.
 func WithoutTelemetry() Option {
 	return func(c *config) { c.telemetry = false }
+}
+
+// WithTrustedTraceContext makes each call's span a child of the caller's
+// W3C traceparent, so that a trace started by a client continues through
+// lnmux. Without it the call starts a trace of its own, linked to the
+// caller's span (otelconnect's default for untrusted callers).
+func WithTrustedTraceContext() Option {
+	return func(c *config) { c.trustParent = true }
 }
 
 // Handler serves the API. It implements http.Handler for the paths Paths
@@ -100,7 +109,11 @@ func NewHandler(svc ports.Service, log *slog.Logger, opts ...Option) (*Handler, 
 	})
 	var interceptors []connect.Interceptor
 	if cfg.telemetry {
-		otel, err := otelconnect.NewInterceptor()
+		var otelOpts []otelconnect.Option
+		if cfg.trustParent {
+			otelOpts = append(otelOpts, otelconnect.WithTrustRemote())
+		}
+		otel, err := otelconnect.NewInterceptor(otelOpts...)
 		if err != nil {
 			return nil, fmt.Errorf("connectrpc: telemetry interceptor: %w", err)
 		}

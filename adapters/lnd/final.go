@@ -45,7 +45,7 @@ func (n *Node) finals(ctx context.Context, conn grpc.ClientConnInterface, sink p
 			return fmt.Errorf("lookup htlc resolution %s: %w", c, err)
 		}
 		r := ports.FinalResolution{Circuit: c, Settled: res.Settled}
-		q.push(func(ctx context.Context) { sink.HTLCFinal(ctx, r) })
+		q.push(func(ctx context.Context) { n.final(ctx, sink, r) })
 	}
 
 	for {
@@ -61,6 +61,13 @@ func (n *Node) finals(ctx context.Context, conn grpc.ClientConnInterface, sink p
 			Circuit: domain.CircuitKey{Node: n.cfg.PubKey, Chan: ev.IncomingChannelId, HTLC: ev.IncomingHtlcId},
 			Settled: final.Settled,
 		}
-		q.push(func(ctx context.Context) { sink.HTLCFinal(ctx, r) })
+		q.push(func(ctx context.Context) { n.final(ctx, sink, r) })
 	}
+}
+
+// final hands lnd's final word to the sink inside its span.
+func (n *Node) final(ctx context.Context, sink ports.NodeSink, r ports.FinalResolution) {
+	ctx, span := n.traceFinal(ctx, r)
+	defer span.End()
+	sink.HTLCFinal(ctx, r)
 }

@@ -112,6 +112,7 @@ func (n *Node) intercept(ctx context.Context, conn grpc.ClientConnInterface, sin
 		}
 		n.mu.Unlock()
 		n.setStatus(sink, func(s *ports.NodeStatus) { s.InterceptorActive = false })
+		n.spans.forget()
 	}()
 	for {
 		req, err := stream.Recv()
@@ -126,8 +127,8 @@ func (n *Node) intercept(ctx context.Context, conn grpc.ClientConnInterface, sin
 		}
 		ic.offer(h)
 		q.push(func(ctx context.Context) {
-			ctx, span := traceHTLC(ctx, h)
-			defer span.End()
+			ctx, span := n.traceHTLC(ctx, h)
+			defer n.endHTLC(h, span)
 			sink.HTLCIntercepted(ctx, h)
 		})
 	}
@@ -170,7 +171,8 @@ func (n *Node) intercepted(req *routerrpc.ForwardHtlcInterceptRequest) (ports.In
 // the stream; lnd applies it asynchronously. If lnd rejects it anyway, the
 // stream ends, the node reconnects and lnd offers the HTLC again.
 func (n *Node) Resolve(ctx context.Context, r ports.Resolution) (err error) {
-	defer func() { traceResolution(ctx, r, err) }()
+	_, end := n.traceResolution(ctx, r)
+	defer func() { end(err) }()
 	if r.Circuit.Node != n.cfg.PubKey {
 		return fmt.Errorf("%w: circuit %s is not on node %s", domain.ErrInvalidArgument, r.Circuit, n.cfg.PubKey)
 	}

@@ -32,6 +32,7 @@ type Node struct {
 	status ports.NodeStatus
 	icpt   *interceptor // the open interceptor stream, nil when down
 	q      *queue
+	spans  htlcSpans // trace links of the HTLCs lnmux holds (trace.go)
 }
 
 // New checks the configuration; it does not connect (Run does).

@@ -51,9 +51,10 @@ type Config struct {
 	DataDir     string            `conf:"default:~/.lnmux,help:dataDir: directory for the files of lnmuxd (the SQLite database unless Postgres is set); ~ is the home directory" yaml:"dataDir"`
 	Persistence PersistenceConfig `yaml:"persistence"`
 
-	AutoSettle    bool       `conf:"default:false,help:autoSettle: settle every complete HTLC set at once instead of waiting for SettleInvoice" yaml:"autoSettle"`
-	ListenAddress string     `conf:"default:localhost:9190,help:listenAddress: host:port of the API (Connect + gRPC + gRPC-Web on one port)" yaml:"listenAddress"`
-	CORS          CORSConfig `yaml:"cors"`
+	AutoSettle    bool          `conf:"default:false,help:autoSettle: settle every complete HTLC set at once instead of waiting for SettleInvoice" yaml:"autoSettle"`
+	ListenAddress string        `conf:"default:localhost:9190,help:listenAddress: host:port of the API (Connect + gRPC + gRPC-Web on one port)" yaml:"listenAddress"`
+	CORS          CORSConfig    `yaml:"cors"`
+	Console       ConsoleConfig `yaml:"console"`
 
 	RoutingPolicy   RoutingPolicyConfig   `yaml:"routingPolicy"`
 	Invoice         InvoiceConfig         `yaml:"invoice"`
@@ -169,6 +170,8 @@ type TelemetryConfig struct {
 	OTLPEndpoint string  `conf:"help:telemetry.otlpEndpoint: OTLP/gRPC collector (host:port or URL) for traces; empty turns tracing off" yaml:"otlpEndpoint"`
 	ServiceName  string  `conf:"default:lnmuxd,help:telemetry.serviceName: service.name of the traces" yaml:"serviceName"`
 	SampleRatio  float64 `conf:"default:1,help:telemetry.sampleRatio: fraction of root traces sampled (0 < ratio <= 1)" yaml:"sampleRatio"`
+	// TrustTraceParent is a Toggle: a plain bool defaulting to true could not be turned off in the file.
+	TrustTraceParent Toggle `conf:"default:true,help:telemetry.trustTraceParent: continue the caller's trace (W3C traceparent) in each API call instead of starting a linked trace of its own; a 'bool'" yaml:"trustTraceParent"`
 }
 
 // DistributedLockConfig controls the leader lock (docs/design.md, I5).

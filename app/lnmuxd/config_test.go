@@ -238,7 +238,7 @@ func TestYAMLFile(t *testing.T) {
 		{"invoice", cfg.Invoice, InvoiceConfig{FinalCLTVDelta: 144, HoldTimeout: 30 * time.Second,
 			AcceptTimeout: 2 * time.Minute, FinalCLTVRejectDelta: 24, AutoFailMargin: 6}},
 		{"logging", cfg.Logging, LoggingConfig{Level: "debug", Format: "json"}},
-		{"telemetry", cfg.Telemetry, TelemetryConfig{OTLPEndpoint: "otel-collector:4317", ServiceName: "lnmuxd-test", SampleRatio: 0.25}},
+		{"telemetry", cfg.Telemetry, TelemetryConfig{OTLPEndpoint: "otel-collector:4317", ServiceName: "lnmuxd-test", SampleRatio: 0.25, TrustTraceParent: Toggle{on: true, set: true}}},
 		{"distributedLock.enabled", cfg.DistributedLock.Enabled.On(), false},
 	}
 	for _, c := range checks {
@@ -447,6 +447,8 @@ var keyTable = []struct {
 	{"autoSettle", "LNMUX_AUTO_SETTLE", "--auto-settle", "true", "true", func(c *Config) string { return fmt.Sprint(c.AutoSettle) }},
 	{"listenAddress", "LNMUX_LISTEN_ADDRESS", "--listen-address", ":1", ":1", func(c *Config) string { return c.ListenAddress }},
 	{"cors.allowedOrigins", "LNMUX_CORS_ALLOWED_ORIGINS", "--cors-allowed-origins", "http://a;http://b", "[http://a http://b]", func(c *Config) string { return fmt.Sprint(c.CORS.AllowedOrigins) }},
+	{"telemetry.trustTraceParent", "LNMUX_TELEMETRY_TRUST_TRACE_PARENT", "--telemetry-trust-trace-parent", "false", "false", func(c *Config) string { return c.Telemetry.TrustTraceParent.String() }},
+	{"console.enabled", "LNMUX_CONSOLE_ENABLED", "--console-enabled", "false", "false", func(c *Config) string { return c.Console.Enabled }},
 	{"routingPolicy.cltvDelta", "LNMUX_ROUTING_POLICY_CLTV_DELTA", "--routing-policy-cltv-delta", "77", "77", func(c *Config) string { return fmt.Sprint(c.RoutingPolicy.CLTVDelta) }},
 	{"routingPolicy.feeBaseMsat", "LNMUX_ROUTING_POLICY_FEE_BASE_MSAT", "--routing-policy-fee-base-msat", "5", "5", func(c *Config) string { return fmt.Sprint(c.RoutingPolicy.FeeBaseMsat) }},
 	{"routingPolicy.feeRatePpm", "LNMUX_ROUTING_POLICY_FEE_RATE_PPM", "--routing-policy-fee-rate-ppm", "6", "6", func(c *Config) string { return fmt.Sprint(c.RoutingPolicy.FeeRatePPM) }},

@@ -123,7 +123,7 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		AutoSettle:           cfg.AutoSettle,
 		Metrics:              metrics,
 		AfterSettleCommit:    failpoint(log),
-	}, nodes, store, app.SystemClock{}, log)
+	}, nodes, lnmuxotel.Store(store), app.SystemClock{}, log)
 	if err != nil {
 		return err
 	}
@@ -132,7 +132,11 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	}
 	metrics.SetStats(mux.Stats)
 
-	handler, err := connectrpc.NewHandler(mux, log, connectrpc.WithAllowedOrigins(cfg.CORS.AllowedOrigins...))
+	rpcOpts := []connectrpc.Option{connectrpc.WithAllowedOrigins(cfg.CORS.AllowedOrigins...)}
+	if cfg.Telemetry.TrustTraceParent.On() {
+		rpcOpts = append(rpcOpts, connectrpc.WithTrustedTraceContext())
+	}
+	handler, err := connectrpc.NewHandler(mux, log, rpcOpts...)
 	if err != nil {
 		return err
 	}
@@ -140,7 +144,11 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	// One listener: the API, and Prometheus metrics at /metrics.
 	routes := http.NewServeMux()
 	routes.Handle("/metrics", metrics.Handler())
-	routes.Handle("/", handler)
+	routes.Handle("/", metrics.InstrumentRPC(handler))
+	console, err := mountConsole(cfg, routes)
+	if err != nil {
+		return err
+	}
 	srv.Handler = routes
 	ln, err := net.Listen("tcp", cfg.ListenAddress)
 	if err != nil {
@@ -148,7 +156,7 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	}
 	pub := mux.PubKey()
 	log.InfoContext(ctx, "lnmuxd running", "listen", ln.Addr().String(), "pubkey", pub.String(),
-		"network", chain.Name, "nodes", len(nodes), "auto_settle", cfg.AutoSettle)
+		"network", chain.Name, "nodes", len(nodes), "auto_settle", cfg.AutoSettle, "console", console)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return mux.Run(gctx) })

@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -126,7 +127,11 @@ func runLnmuxd(ctx context.Context, c *regtest.Cluster, o options) error {
 	if err := waitListening(ctx, o.listen, done); err != nil {
 		return err
 	}
-	printWalkthrough(c, o, cfgPath)
+	consoleURL, err := startPayHelper(ctx, c, o.listen)
+	if err != nil {
+		return err
+	}
+	printWalkthrough(c, o, cfgPath, consoleURL)
 
 	select {
 	case err := <-done:
@@ -169,7 +174,27 @@ func waitListening(ctx context.Context, addr string, done <-chan error) error {
 	return errors.New("lnmuxd did not start listening within 30s")
 }
 
-func printWalkthrough(c *regtest.Cluster, o options, cfgPath string) {
+// startPayHelper serves the console's "Pay as Carol" button: a helper of
+// this dev command on a loopback port (lnmuxd knows nothing of Carol) that
+// answers only the console's origin. It returns the console's URL, which
+// tells the page where the helper is.
+func startPayHelper(ctx context.Context, c *regtest.Cluster, listen string) (string, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", err
+	}
+	origins := []string{"http://" + listen}
+	if host == "localhost" || host == "127.0.0.1" {
+		origins = append(origins, "http://localhost:"+port, "http://127.0.0.1:"+port)
+	}
+	helper, err := c.ServePayHelper(ctx, origins...)
+	if err != nil {
+		return "", fmt.Errorf("pay helper: %w", err)
+	}
+	return "http://" + listen + "/console/?carol=" + url.QueryEscape(helper), nil
+}
+
+func printWalkthrough(c *regtest.Cluster, o options, cfgPath, consoleURL string) {
 	carol := c.LncliCommand(c.Carol)
 	settle := `
   3. Settle it with the hash and set_id printed by step 0:
@@ -179,9 +204,12 @@ func printWalkthrough(c *regtest.Cluster, o options, cfgPath string) {
 		settle = "\n  3. autoSettle is on: Carol's payinvoice completes by itself."
 	}
 	fmt.Printf(`
+Web console: %[8]s
+  Create an invoice, press "Pay as Carol", then Settle (or Cancel) it.
+
 lnmuxd is running on %[1]s against Alice and Bob (config %[2]s).
 
-Try a payment (grpcurl: go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4):
+Or from a terminal: try a payment (grpcurl: go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4):
 
   0. In another terminal, listen for accepted invoices (without a listener
      and with autoSettle off, lnmuxd refuses payments it could not decide on):
@@ -201,7 +229,7 @@ Mine blocks:       %[6]s generate 6
 Logs:
 %[7]s
 Ctrl-C stops lnmuxd and the cluster.
-`, o.listen, cfgPath, carol, settle, c.LncliCommand(c.Alice), c.BtcctlCommand(), c.LogPaths())
+`, o.listen, cfgPath, carol, settle, c.LncliCommand(c.Alice), c.BtcctlCommand(), c.LogPaths(), consoleURL)
 }
 
 func printCluster(c *regtest.Cluster) {

@@ -1,0 +1,98 @@
+// Tests of the TypeScript client against a real lnmuxd, run by the Go
+// end-to-end suite (app/e2e, TestConsoleAndTraces) with LNMUX_URL set:
+//   LNMUX_URL=http://127.0.0.1:9190 npm test
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { createLnmuxClient, createLnmuxTransport, describeError, fromHex, toHex, type Protocol } from "../index.js";
+
+const baseUrl = process.env.LNMUX_URL;
+if (!baseUrl) {
+  throw new Error("set LNMUX_URL to a running lnmuxd (the Go e2e suite does)");
+}
+
+const protocols: Protocol[] = ["connect", "connect-json", "grpc-web"];
+
+for (const protocol of protocols) {
+  test(`${protocol}: GetInfo, AddInvoice, ListInvoices`, async () => {
+    const client = createLnmuxClient({ baseUrl, protocol });
+    const info = await client.getInfo({});
+    assert.equal(info.pubKey.length, 33);
+    assert.equal(info.network, "regtest");
+    assert.ok(info.nodes.length >= 1, "lnmuxd has nodes");
+
+    const inv = await client.addInvoice({ amtMsat: 21_000n, description: "ts client", expirySecs: 600n });
+    assert.match(inv.paymentRequest, /^lnbcrt210n1/);
+    assert.equal(inv.hash.length, 32);
+    assert.ok(inv.expiresAt > BigInt(Math.floor(Date.now() / 1000)));
+
+    const page = await client.listInvoices({ maxInvoicesCount: 5n });
+    assert.ok(page.invoice.length <= 5);
+  });
+}
+
+test("an invalid field is InvalidArgument naming it", async () => {
+  const client = createLnmuxClient({ baseUrl });
+  await assert.rejects(client.addInvoice({ amtMsat: -1n, expirySecs: 60n }), (err: unknown) => {
+    assert.ok(err instanceof ConnectError);
+    assert.equal(err.code, Code.InvalidArgument);
+    assert.deepEqual(describeError(err), { field: "amt_msat", message: "must not be negative", code: "invalid_argument" });
+    return true;
+  });
+  await assert.rejects(client.settleInvoice({ hash: fromHex("abcd"), setId: new Uint8Array(32) }), (err: unknown) => {
+    assert.equal(describeError(err).field, "hash");
+    return true;
+  });
+});
+
+test("the macaroon hook sets the header on every call", async () => {
+  const seen: (string | null)[] = [];
+  let calls = 0;
+  const transport = createLnmuxTransport({
+    baseUrl,
+    macaroon: () => `0201${(++calls).toString(16).padStart(2, "0")}`,
+    interceptors: [
+      (next) => async (req) => {
+        seen.push(req.header.get("macaroon"));
+        return next(req);
+      },
+    ],
+  });
+  const client = createLnmuxClient(transport);
+  await client.getInfo({});
+  await client.getInfo({});
+  assert.deepEqual(seen, ["020101", "020102"]);
+
+  const bearer: (string | null)[] = [];
+  const b = createLnmuxClient(
+    createLnmuxTransport({
+      baseUrl,
+      macaroon: "0201ff",
+      macaroonHeader: "bearer",
+      interceptors: [(next) => async (req) => (bearer.push(req.header.get("authorization")), next(req))],
+    }),
+  );
+  await b.getInfo({});
+  assert.deepEqual(bearer, ["Bearer 0201ff"]);
+});
+
+test("SubscribeSingleInvoice streams until aborted", async () => {
+  const client = createLnmuxClient({ baseUrl });
+  const inv = await client.addInvoice({ amtMsat: 1000n, expirySecs: 60n });
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(), 500);
+  const got: number[] = [];
+  try {
+    for await (const u of client.subscribeSingleInvoice({ hash: inv.hash }, { signal: ac.signal })) {
+      got.push(u.state);
+    }
+  } catch (err) {
+    assert.equal(ConnectError.from(err).code, Code.Canceled);
+  }
+  assert.deepEqual(got, [], "an unpaid invoice has no step yet");
+});
+
+test("hex helpers", () => {
+  assert.equal(toHex(fromHex("00ff10")), "00ff10");
+  assert.throws(() => fromHex("abc"));
+});

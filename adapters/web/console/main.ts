@@ -1,0 +1,438 @@
+// The lnmux web console: one page over the TypeScript client (../client).
+// Query parameters (all optional):
+//   api=<url>        lnmuxd's base URL (default: the page's own origin)
+//   protocol=connect|connect-json|grpc-web (default connect, binary)
+//   carol=<url>      the regtest dev command's "pay as Carol" helper
+import { renderSVG } from "uqr";
+import {
+  createLnmuxClient,
+  describeError,
+  formatMsat,
+  fromHex,
+  toHex,
+  Invoice_InvoiceStatus,
+  SubscribeSingleInvoiceResponse_InvoiceState as State,
+  type HumanError,
+  type Invoice,
+  type LnmuxClient,
+  type Protocol,
+} from "../client/index.js";
+
+const params = new URLSearchParams(location.search);
+const apiBase = params.get("api") ?? location.origin;
+const protocol = (params.get("protocol") ?? "connect") as Protocol;
+const carolURL = params.get("carol");
+
+const macaroonKey = "lnmux.macaroon";
+const client: LnmuxClient = createLnmuxClient({
+  baseUrl: apiBase,
+  protocol,
+  macaroon: () => sessionStorage.getItem(macaroonKey) ?? undefined,
+});
+
+function $<T extends HTMLElement = HTMLElement>(id: string): T {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`missing #${id}`);
+  return el as T;
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...kids: (Node | string)[]): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  e.append(...kids);
+  return e;
+}
+
+function short(hex: string): string {
+  return hex.length > 16 ? `${hex.slice(0, 8)}…${hex.slice(-8)}` : hex;
+}
+
+function when(unixSecs: bigint): string {
+  return unixSecs > 0n ? new Date(Number(unixSecs) * 1000).toLocaleString() : "";
+}
+
+function banner(msg: string | undefined): void {
+  const b = $("banner");
+  b.textContent = msg ?? "";
+  b.hidden = !msg;
+}
+
+// Settings lnmuxd serves next to the page; absent when the page comes from
+// another origin, hence the defaults (lnmuxd's own defaults).
+let acceptTimeoutSecs = 60;
+async function loadConfig(): Promise<void> {
+  try {
+    const res = await fetch("./config.json");
+    if (res.ok) {
+      const cfg = (await res.json()) as { acceptTimeoutSeconds?: number };
+      if (cfg.acceptTimeoutSeconds) acceptTimeoutSecs = cfg.acceptTimeoutSeconds;
+    }
+  } catch {
+    // keep the default
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Identity and nodes, refreshed.
+
+async function refreshInfo(): Promise<void> {
+  try {
+    const info = await client.getInfo({});
+    $("identity").textContent = `${info.network} · ${short(toHex(info.pubKey))}${info.autoSettle ? " · auto-settle on" : ""}`;
+    const list = $("nodes-list");
+    list.replaceChildren(
+      ...info.nodes.map((n) => {
+        const ok = n.connected && n.interceptorActive;
+        const li = el("li", { "data-pubkey": toHex(n.pubKey) },
+          el("span", { class: ok ? "ok" : "bad" }, ok ? "● " : "○ "),
+          el("span", { class: "mono" }, short(toHex(n.pubKey))),
+          el("br"),
+          el("span", { class: "muted" },
+            `${n.connected ? "connected" : "disconnected"} · interceptor ${n.interceptorActive ? "active" : "down"} · height ${n.blockHeight}`),
+        );
+        if (n.lastError) li.append(el("br"), el("span", { class: "error" }, n.lastError));
+        return li;
+      }),
+    );
+    if (info.nodes.length === 0) list.replaceChildren(el("li", { class: "muted" }, "No LND node configured."));
+    banner(undefined);
+  } catch (err) {
+    banner(describeError(err).message);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Creating an invoice.
+
+const fieldOf: Record<string, string> = {
+  amt_msat: "amount",
+  description: "description",
+  description_hash: "description",
+  expiry_secs: "expiry",
+};
+
+function clearErrors(): void {
+  for (const f of ["amount", "description", "expiry", "form"]) {
+    const e = $(`${f}-error`);
+    e.hidden = true;
+    e.textContent = "";
+    if (f !== "form") $(f).removeAttribute("aria-invalid");
+  }
+}
+
+function showError(e: HumanError): void {
+  const f = e.field ? fieldOf[e.field] : undefined;
+  const target = $(`${f ?? "form"}-error`);
+  target.textContent = f ? e.message : e.field ? `${e.field}: ${e.message}` : e.message;
+  target.hidden = false;
+  if (f) $(f).setAttribute("aria-invalid", "true");
+}
+
+// parseSat reads "1000", "0.5" or "" (any amount) as msat. Other text is
+// refused here; ranges are lnmuxd's to check, so that its word is shown.
+function parseSat(s: string): bigint | HumanError {
+  const t = s.trim().replace(/[_ ,]/g, "");
+  if (t === "") return 0n;
+  const m = /^(-?)(\d+)(?:\.(\d{1,3}))?$/.exec(t);
+  if (!m) return { field: "amt_msat", message: "enter an amount in sat, such as 1000 or 0.5", code: "invalid_argument" };
+  const msat = BigInt(m[2]) * 1000n + BigInt((m[3] ?? "").padEnd(3, "0"));
+  return m[1] ? -msat : msat;
+}
+
+function parseExpiry(s: string): bigint | HumanError {
+  const t = s.trim();
+  if (!/^-?\d+$/.test(t)) return { field: "expiry_secs", message: "enter a number of seconds, such as 3600", code: "invalid_argument" };
+  return BigInt(t);
+}
+
+interface Shown {
+  hash: string;
+  amountMsat: bigint;
+  follow: AbortController;
+}
+let shown: Shown | undefined;
+const amounts = new Map<string, bigint>(); // hash → amount of invoices made here
+
+async function createInvoice(ev: Event): Promise<void> {
+  ev.preventDefault();
+  clearErrors();
+  const amt = parseSat($<HTMLInputElement>("amount").value);
+  const expiry = parseExpiry($<HTMLInputElement>("expiry").value);
+  if (typeof amt !== "bigint") return showError(amt);
+  if (typeof expiry !== "bigint") return showError(expiry);
+  const button = $<HTMLButtonElement>("create-invoice");
+  button.disabled = true;
+  try {
+    const res = await client.addInvoice({
+      amtMsat: amt,
+      description: $<HTMLInputElement>("description").value,
+      expirySecs: expiry,
+    });
+    const hash = toHex(res.hash);
+    amounts.set(hash, amt);
+    showInvoice(res.paymentRequest, hash, amt, res.expiresAt);
+  } catch (err) {
+    showError(describeError(err));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+const stateText: Record<State, [string, string]> = {
+  [State.STATE_ACCEPTED]: ["accepted", "accepted: waiting for Settle or Cancel"],
+  [State.STATE_SETTLE_REQUESTED]: ["settle-requested", "settle requested: lnd is settling the parts"],
+  [State.STATE_SETTLED]: ["settled", "SETTLED"],
+  [State.STATE_FAILED]: ["failed", "FAILED: a part of the payment failed"],
+  [State.STATE_CANCELLED]: ["cancelled", "CANCELLED: the payment went back to the payer (the invoice stays payable)"],
+  [State.STATE_EXPIRED]: ["expired", "EXPIRED before a decision"],
+};
+
+function setStatus(state: string, text: string): void {
+  const s = $("invoice-status");
+  s.dataset.state = state;
+  s.textContent = text;
+  $("invoice-steps").append(el("li", {}, `${new Date().toLocaleTimeString()} ${text}`));
+}
+
+function showInvoice(payreq: string, hash: string, amountMsat: bigint, expiresAt: bigint): void {
+  shown?.follow.abort();
+  shown = { hash, amountMsat, follow: new AbortController() };
+  $("invoice").hidden = false;
+  $("qr").innerHTML = renderSVG(`lightning:${payreq}`.toUpperCase(), { border: 2 });
+  $<HTMLAnchorElement>("lightning-link").href = `lightning:${payreq}`;
+  $<HTMLTextAreaElement>("payment-request").value = payreq;
+  $("invoice-amount").textContent = amountMsat === 0n ? "any amount" : formatMsat(amountMsat);
+  $("invoice-hash").textContent = hash;
+  $("invoice-expires").textContent = when(expiresAt);
+  $("invoice-steps").replaceChildren();
+  $("pay-result").textContent = "";
+  $("pay-carol").hidden = !carolURL;
+  setStatus("waiting", "waiting for payment");
+  void follow(shown);
+}
+
+// follow streams the invoice's lifecycle (SubscribeSingleInvoice) until it
+// is final or another invoice is shown; a broken stream is resumed (the
+// first message repeats the current state).
+async function follow(s: Shown): Promise<void> {
+  for (let attempt = 0; !s.follow.signal.aborted; attempt++) {
+    try {
+      for await (const u of client.subscribeSingleInvoice({ hash: fromHex(s.hash) }, { signal: s.follow.signal })) {
+        const [state, text] = stateText[u.state] ?? ["unknown", `state ${u.state}`];
+        const set = u.setId.length ? ` (set ${short(toHex(u.setId))})` : "";
+        setStatus(state, text + (u.state === State.STATE_ACCEPTED ? set : ""));
+        if (u.state === State.STATE_SETTLED || u.state === State.STATE_FAILED) {
+          void loadInvoices();
+        }
+      }
+      return; // final state reached: the server ended the stream
+    } catch (err) {
+      if (s.follow.signal.aborted) return;
+      $("pay-result").textContent = `Live updates interrupted (${describeError(err).message}); retrying…`;
+      await sleep(Math.min(1000 * 2 ** attempt, 10_000));
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function copyInvoice(): Promise<void> {
+  const text = $<HTMLTextAreaElement>("payment-request").value;
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    // No clipboard API (plain http on a non-local host): select for Ctrl-C.
+    const ta = $<HTMLTextAreaElement>("payment-request");
+    ta.select();
+    document.execCommand("copy");
+  }
+  $("copy").textContent = "Copied";
+  setTimeout(() => ($("copy").textContent = "Copy"), 1500);
+}
+
+async function payAsCarol(): Promise<void> {
+  if (!carolURL) return;
+  const button = $<HTMLButtonElement>("pay-carol");
+  const out = $("pay-result");
+  button.disabled = true;
+  out.textContent = "Carol is paying…";
+  try {
+    const res = await fetch(`${carolURL.replace(/\/+$/, "")}/pay`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ invoice: $<HTMLTextAreaElement>("payment-request").value }),
+    });
+    const body = (await res.json()) as { status?: string; error?: string };
+    out.textContent = body.error ? `Carol's payment failed: ${body.error}` : `Carol's payment: ${body.status}`;
+  } catch {
+    out.textContent = "The pay-as-Carol helper of the dev command cannot be reached.";
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Accepted sets waiting for a decision.
+
+interface Pending {
+  hash: string;
+  setId: string;
+  deadline: number; // ms since epoch
+  li: HTMLLIElement;
+  countdown: HTMLSpanElement;
+}
+const pending = new Map<string, Pending>();
+
+function renderPendingEmpty(): void {
+  $("accepted-empty").hidden = pending.size > 0;
+}
+
+function addPending(hash: string, setId: string): void {
+  const key = `${hash}/${setId}`;
+  if (pending.has(key)) return;
+  const amount = amounts.get(hash);
+  const countdown = el("span", { class: "countdown" });
+  const settle = el("button", { type: "button", class: "settle" }, "Settle");
+  const cancel = el("button", { type: "button", class: "cancel danger" }, "Cancel");
+  const error = el("p", { class: "error", hidden: "" });
+  const li = el("li", { "data-hash": hash, "data-set-id": setId },
+    el("span", { class: "mono" }, short(hash)), " ",
+    el("span", {}, amount === undefined ? "" : amount === 0n ? "any amount" : formatMsat(amount)),
+    el("br"),
+    el("span", { class: "muted" }, "set ", el("span", { class: "mono" }, short(setId)), " · "),
+    countdown,
+    el("div", { class: "row" }, settle, cancel),
+    error,
+  );
+  const p: Pending = { hash, setId, deadline: Date.now() + acceptTimeoutSecs * 1000, li, countdown };
+  pending.set(key, p);
+  const decide = async (what: "settle" | "cancel") => {
+    settle.disabled = cancel.disabled = true;
+    error.hidden = true;
+    try {
+      const req = { hash: fromHex(hash), setId: fromHex(setId) };
+      if (what === "settle") await client.settleInvoice(req);
+      else await client.cancelInvoice(req);
+      removePending(key);
+    } catch (err) {
+      error.textContent = describeError(err).message;
+      error.hidden = false;
+      settle.disabled = cancel.disabled = false;
+    }
+  };
+  settle.addEventListener("click", () => void decide("settle"));
+  cancel.addEventListener("click", () => void decide("cancel"));
+  $("accepted-list").append(li);
+  tick();
+  renderPendingEmpty();
+}
+
+function removePending(key: string): void {
+  pending.get(key)?.li.remove();
+  pending.delete(key);
+  renderPendingEmpty();
+}
+
+// tick updates the countdowns to the accept timeout, after which lnmuxd
+// cancels the set by itself (sooner if lnd's auto-fail height is closer).
+function tick(): void {
+  const now = Date.now();
+  for (const [key, p] of pending) {
+    const left = Math.ceil((p.deadline - now) / 1000);
+    if (left > 0) {
+      p.countdown.textContent = `cancelled automatically in ${left} s`;
+    } else if (left > -5) {
+      p.countdown.textContent = "timed out: lnmuxd cancels it";
+    } else {
+      removePending(key);
+    }
+  }
+}
+
+async function watchAccepted(): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      for await (const a of client.subscribeInvoiceAccepted({})) {
+        attempt = 0;
+        addPending(toHex(a.hash), toHex(a.setId));
+      }
+    } catch (err) {
+      banner(`Accepted payments: ${describeError(err).message}; reconnecting…`);
+    }
+    await sleep(Math.min(1000 * 2 ** attempt, 10_000));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Stored invoices, paged by sequence number.
+
+const pageSize = 10;
+const pageStarts: bigint[] = [1n];
+let nextStart: bigint | undefined;
+
+const statusText: Record<Invoice_InvoiceStatus, string> = {
+  [Invoice_InvoiceStatus.SETTLE_REQUESTED]: "settle requested",
+  [Invoice_InvoiceStatus.SETTLED]: "settled",
+  [Invoice_InvoiceStatus.FAILED]: "failed",
+};
+
+function invoiceRow(inv: Invoice): HTMLTableRowElement {
+  const paid = inv.amountPaidMsat > 0n ? inv.amountPaidMsat : inv.amountMsat;
+  return el("tr", { "data-hash": toHex(inv.hash) },
+    el("td", {}, inv.sequenceNumber.toString()),
+    el("td", { class: "mono", title: toHex(inv.hash) }, short(toHex(inv.hash))),
+    el("td", {}, formatMsat(paid)),
+    el("td", { class: inv.status === Invoice_InvoiceStatus.FAILED ? "bad" : inv.status === Invoice_InvoiceStatus.SETTLED ? "ok" : "" }, statusText[inv.status] ?? String(inv.status)),
+    el("td", {}, when(inv.finalizedAt || inv.settleRequestedAt)),
+  );
+}
+
+async function loadInvoices(): Promise<void> {
+  const start = pageStarts[pageStarts.length - 1];
+  try {
+    const res = await client.listInvoices({ sequenceStart: start, maxInvoicesCount: BigInt(pageSize) });
+    const body = $("invoices-body");
+    body.replaceChildren(...res.invoice.map(invoiceRow));
+    if (res.invoice.length === 0) body.replaceChildren(el("tr", {}, el("td", { colspan: "5", class: "muted" }, "No invoice on this page.")));
+    nextStart = res.invoice.length === pageSize ? res.lastSequenceNumber + 1n : undefined;
+    $<HTMLButtonElement>("invoices-next").disabled = nextStart === undefined;
+    $<HTMLButtonElement>("invoices-prev").disabled = pageStarts.length === 1;
+  } catch (err) {
+    banner(`Invoices: ${describeError(err).message}`);
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+function start(): void {
+  const mac = $<HTMLInputElement>("macaroon");
+  mac.value = sessionStorage.getItem(macaroonKey) ?? "";
+  mac.addEventListener("change", () => {
+    const v = mac.value.trim();
+    if (v) sessionStorage.setItem(macaroonKey, v);
+    else sessionStorage.removeItem(macaroonKey);
+    void refreshInfo();
+  });
+  $("invoice-form").addEventListener("submit", (ev) => void createInvoice(ev));
+  $("copy").addEventListener("click", () => void copyInvoice());
+  $("pay-carol").addEventListener("click", () => void payAsCarol());
+  $("invoices-next").addEventListener("click", () => {
+    if (nextStart !== undefined) pageStarts.push(nextStart);
+    void loadInvoices();
+  });
+  $("invoices-prev").addEventListener("click", () => {
+    if (pageStarts.length > 1) pageStarts.pop();
+    void loadInvoices();
+  });
+  $("invoices-refresh").addEventListener("click", () => void loadInvoices());
+  renderPendingEmpty();
+  void loadConfig().then(() => void watchAccepted());
+  void refreshInfo();
+  void loadInvoices();
+  setInterval(() => void refreshInfo(), 5000);
+  setInterval(tick, 1000);
+}
+
+start();
