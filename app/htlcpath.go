@@ -145,7 +145,7 @@ func (m *Mux) apply(ctx context.Context, fx effects) {
 	}
 	if ev := fx.autoSettle; ev != nil {
 		m.cfg.Go(func() {
-			if _, err := m.startSettle(ev.Hash, ev.SetID); err != nil {
+			if _, err := m.startSettle(ctx, ev.Hash, ev.SetID); err != nil {
 				m.log.ErrorContext(ctx, "auto-settle failed", "hash", ev.Hash, "err", err)
 			}
 		})

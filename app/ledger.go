@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -101,10 +102,13 @@ type settleTicket struct {
 	unknown bool
 	// attempts counts the store writes tried.
 	attempts int
+	// ctx carries the settlement's trace span; endTrace ends it.
+	ctx      context.Context
+	endTrace func(error)
 }
 
 func newSettleTicket(inv domain.Invoice) *settleTicket {
-	return &settleTicket{hash: inv.Hash, setID: inv.SetID, inv: inv, done: make(chan struct{})}
+	return &settleTicket{hash: inv.Hash, setID: inv.SetID, inv: inv, done: make(chan struct{}), ctx: context.Background()}
 }
 
 // doneTicket is a ticket that has already succeeded.

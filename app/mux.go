@@ -56,6 +56,8 @@ type Config struct {
 	// Go runs background work (store writes and their retries); nil runs
 	// it on a new goroutine. The simulation runs it on its own schedule.
 	Go func(func())
+	// Tracer marks settlements in the traces; nil traces nothing.
+	Tracer ports.Tracer
 	// MaxPaidInMemory bounds the paid hashes without pending HTLCs kept in
 	// memory; 0 means 1<<20.
 	MaxPaidInMemory int
@@ -91,6 +93,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Go == nil {
 		c.Go = func(f func()) { go f() }
+	}
+	if c.Tracer == nil {
+		c.Tracer = ports.NoTracer{}
 	}
 	if c.MaxPaidInMemory == 0 {
 		c.MaxPaidInMemory = defaultMaxPaid

@@ -63,7 +63,7 @@ func (m *Mux) Recover(ctx context.Context) error {
 // returns an error; the set stays untouchable and the write is retried
 // until the store answers (I7): calling again waits for that answer.
 func (m *Mux) SettleInvoice(ctx context.Context, hash domain.PaymentHash, setID domain.SetID) error {
-	t, err := m.startSettle(hash, setID)
+	t, err := m.startSettle(ctx, hash, setID)
 	if errors.Is(err, errNotInMemory) {
 		return m.settleStored(ctx, hash, setID)
 	}
@@ -89,7 +89,7 @@ func (m *Mux) ticketUnknown(t *settleTicket) bool {
 
 // startSettle begins (or joins) the settlement of a set and returns its
 // ticket without waiting for it.
-func (m *Mux) startSettle(hash domain.PaymentHash, setID domain.SetID) (*settleTicket, error) {
+func (m *Mux) startSettle(ctx context.Context, hash domain.PaymentHash, setID domain.SetID) (*settleTicket, error) {
 	if m.stopping.Load() {
 		return nil, fmt.Errorf("%w: shutting down", domain.ErrNotReady)
 	}
@@ -98,6 +98,9 @@ func (m *Mux) startSettle(hash domain.PaymentHash, setID domain.SetID) (*settleT
 		return nil, err
 	}
 	if start {
+		// The settlement's span (docs/tracing.md) covers the write and the
+		// settle answers; it outlives the caller.
+		t.ctx, t.endTrace = m.cfg.Tracer.Settlement(context.WithoutCancel(ctx), hash, setID, len(t.inv.HTLCs))
 		m.cfg.Go(func() { m.writeSettle(t) })
 	}
 	return t, nil
@@ -109,7 +112,7 @@ func (m *Mux) startSettle(hash domain.PaymentHash, setID domain.SetID) (*settleT
 // untouchable meanwhile (I7). A committed row always leads to settling every
 // HTLC of the set.
 func (m *Mux) writeSettle(t *settleTicket) {
-	ctx := context.Background()
+	ctx := t.ctx
 	t.attempts++
 	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	stored, err := m.store.RequestSettle(sctx, t.inv)
@@ -161,6 +164,9 @@ func (m *Mux) markUnknown(t *settleTicket) {
 }
 
 func (m *Mux) finishTicket(t *settleTicket, err error) {
+	if t.endTrace != nil {
+		t.endTrace(err)
+	}
 	sh, _ := m.ledger.lock(t.hash)
 	t.err = err
 	t.unknown = false

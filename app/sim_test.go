@@ -594,7 +594,7 @@ func (s *sim) settle(hash domain.PaymentHash, id domain.SetID) {
 		s.cancel(hash, id)
 		return
 	}
-	t, err := s.mux.startSettle(hash, id)
+	t, err := s.mux.startSettle(context.Background(), hash, id)
 	if err != nil {
 		return
 	}

@@ -113,6 +113,7 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	}
 	mux, err := app.New(app.Config{
 		IdentityKey:          key,
+		Tracer:               lnmuxotel.Settlements{},
 		Network:              chain,
 		Policy:               cfg.RoutingPolicy.Domain(),
 		FinalCLTVDelta:       cfg.Invoice.FinalCLTVDelta,
