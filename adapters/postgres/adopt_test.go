@@ -73,7 +73,9 @@ func TestAdoptOriginal(t *testing.T) {
 			t.Errorf("invoice %d set %s paid %d htlcs %d", i, inv.SetID, inv.AmountPaid, len(inv.HTLCs))
 		}
 		for _, h := range inv.HTLCs {
-			j := slices.IndexFunc(o.HTLCs, func(x origdb.HTLC) bool { return x.Chan == h.Circuit.Chan && x.ID == h.Circuit.HTLC && x.Node == h.Circuit.Node })
+			j := slices.IndexFunc(o.HTLCs, func(x origdb.HTLC) bool {
+				return x.Chan == h.Circuit.Chan && x.ID == h.Circuit.HTLC && x.Node == h.Circuit.Node
+			})
 			want := map[string]domain.HTLCStatus{"SETTLE_REQUESTED": domain.HTLCPending, "SETTLED": domain.HTLCSettled, "FAILED": domain.HTLCFailed}
 			if j < 0 || h.Status != want[o.HTLCs[j].Status] || h.Amount != domain.Msat(o.HTLCs[j].Amount) {
 				t.Errorf("invoice %d htlc %+v", i, h)
