@@ -90,7 +90,7 @@ func (m *Mux) HTLCIntercepted(ctx context.Context, h ports.InterceptedHTLC) {
 }
 
 func (m *Mux) forUs(ns *nodeState, h ports.InterceptedHTLC) bool {
-	if h.OutgoingChanID == ns.chanID {
+	if h.OutgoingChanID == ns.chanID || h.OutgoingChanID == ns.originalChanID {
 		return true
 	}
 	return h.OutgoingNodeID != nil && *h.OutgoingNodeID == m.pubKey

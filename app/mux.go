@@ -149,9 +149,13 @@ var (
 type nodeState struct {
 	node   ports.Node
 	chanID uint64
-	height atomic.Uint32
-	mu     sync.Mutex
-	status ports.NodeStatus
+	// originalChanID is the original lnmux's virtual channel through this
+	// node: its invoices, and settlements adopted from its database, arrive
+	// there (docs/compatibility.md).
+	originalChanID uint64
+	height         atomic.Uint32
+	mu             sync.Mutex
+	status         ports.NodeStatus
 }
 
 // New builds the multiplexer. Call Recover before handing it to nodes.
@@ -194,7 +198,7 @@ func New(cfg Config, nodes []ports.Node, store ports.InvoiceStore, clock ports.C
 		if _, dup := m.nodes[k]; dup {
 			return nil, fmt.Errorf("%w: node %s configured twice", domain.ErrInvalidArgument, k)
 		}
-		ns := &nodeState{node: n, chanID: domain.VirtualChannelID(k)}
+		ns := &nodeState{node: n, chanID: domain.VirtualChannelID(k), originalChanID: domain.OriginalVirtualChannelID(k)}
 		ns.status.Node = k
 		m.nodes[k] = ns
 		keys = append(keys, k)

@@ -44,6 +44,9 @@ func (m InvoiceMeta) Expired(now time.Time) bool { return !now.Before(m.Expiry) 
 type InvoiceCodec struct {
 	metaKey     []byte
 	preimageKey []byte
+	// originalKey is the identity key itself, the original lnmux's MAC key:
+	// only to verify the addresses it issued (codec_original.go).
+	originalKey []byte
 }
 
 // NewInvoiceCodec derives the codec's subkeys from the 32-byte identity key.
@@ -60,7 +63,7 @@ func NewInvoiceCodec(identityKey []byte) (*InvoiceCodec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("derive preimage key: %w", err)
 	}
-	return &InvoiceCodec{metaKey: metaKey, preimageKey: preimageKey}, nil
+	return &InvoiceCodec{metaKey: metaKey, preimageKey: preimageKey, originalKey: append([]byte(nil), identityKey...)}, nil
 }
 
 // Encode builds the payment address for meta with the given random nonce and
@@ -113,17 +116,17 @@ func (c *InvoiceCodec) Decode(addr PaymentAddr) (InvoiceMeta, Preimage, error) {
 }
 
 // Verify decodes addr and checks, in constant time, that its preimage hashes
-// to hash. Any failure is ErrUnknownPaymentAddr.
+// to hash. An address the original lnmux issued with the same identity key
+// is accepted too (codec_original.go). Any failure is ErrUnknownPaymentAddr.
 func (c *InvoiceCodec) Verify(addr PaymentAddr, hash PaymentHash) (InvoiceMeta, Preimage, error) {
 	meta, preimage, err := c.Decode(addr)
-	if err != nil {
-		return InvoiceMeta{}, Preimage{}, err
+	if err == nil {
+		got := preimage.Hash()
+		if subtle.ConstantTimeCompare(got[:], hash[:]) == 1 {
+			return meta, preimage, nil
+		}
 	}
-	got := preimage.Hash()
-	if subtle.ConstantTimeCompare(got[:], hash[:]) != 1 {
-		return InvoiceMeta{}, Preimage{}, ErrUnknownPaymentAddr
-	}
-	return meta, preimage, nil
+	return c.verifyOriginal(addr, hash)
 }
 
 func (c *InvoiceCodec) keystream(nonce []byte) []byte {

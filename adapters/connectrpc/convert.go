@@ -158,26 +158,25 @@ func acceptedToProto(ev ports.AcceptedEvent) *lnmuxpb.SubscribeInvoiceAcceptedRe
 
 // finalStatusToProto converts WaitForFinalStatus' result, which must be
 // final and stored.
-func finalStatusToProto(s domain.InvoiceStatus) (lnmuxpb.WaitForInvoiceFinalStatusResponse_InvoiceStatus, error) {
-	switch s {
-	case domain.StatusSettled:
-		return lnmuxpb.WaitForInvoiceFinalStatusResponse_SETTLED, nil
-	case domain.StatusFailed:
-		return lnmuxpb.WaitForInvoiceFinalStatusResponse_FAILED, nil
+func finalStatusToProto(s domain.InvoiceStatus) (lnmuxpb.InvoiceStatus, error) {
+	if !s.IsFinal() || !s.IsStored() {
+		return lnmuxpb.InvoiceStatus_UNKNOWN, fmt.Errorf("final status %s has no API representation", s)
 	}
-	return 0, fmt.Errorf("final status %s has no API representation", s)
+	return invoiceStatusToProto(s)
 }
 
-func invoiceStatusToProto(s domain.InvoiceStatus) (lnmuxpb.Invoice_InvoiceStatus, error) {
+// invoiceStatusToProto maps a stored status to the original API's enum.
+// UNKNOWN is never sent.
+func invoiceStatusToProto(s domain.InvoiceStatus) (lnmuxpb.InvoiceStatus, error) {
 	switch s {
 	case domain.StatusSettleRequested:
-		return lnmuxpb.Invoice_SETTLE_REQUESTED, nil
+		return lnmuxpb.InvoiceStatus_SETTLE_REQUESTED, nil
 	case domain.StatusSettled:
-		return lnmuxpb.Invoice_SETTLED, nil
+		return lnmuxpb.InvoiceStatus_SETTLED, nil
 	case domain.StatusFailed:
-		return lnmuxpb.Invoice_FAILED, nil
+		return lnmuxpb.InvoiceStatus_FAILED, nil
 	}
-	return 0, fmt.Errorf("stored invoice status %s has no API representation", s)
+	return lnmuxpb.InvoiceStatus_UNKNOWN, fmt.Errorf("stored invoice status %s has no API representation", s)
 }
 
 func invoiceToProto(inv domain.Invoice) (*lnmuxpb.Invoice, error) {

@@ -51,8 +51,26 @@ func TestStatusToProto(t *testing.T) {
 			t.Errorf("finalStatusToProto(%s): %v, %v", s, st, err)
 		}
 	}
-	if st, _ := finalStatusToProto(domain.StatusFailed); st != lnmuxpb.WaitForInvoiceFinalStatusResponse_FAILED {
-		t.Errorf("failed → %v", st)
+	// The numbers are the original lnmux API's: a client built from it reads
+	// them, not our names.
+	want := map[domain.InvoiceStatus]int32{
+		domain.StatusFailed:          1,
+		domain.StatusSettleRequested: 2,
+		domain.StatusSettled:         3,
+	}
+	for s, n := range want {
+		st, err := invoiceStatusToProto(s)
+		if err != nil || int32(st) != n {
+			t.Errorf("invoiceStatusToProto(%s) = %d, %v; want %d", s, st, err, n)
+		}
+		if s.IsFinal() {
+			if st, err := finalStatusToProto(s); err != nil || int32(st) != n {
+				t.Errorf("finalStatusToProto(%s) = %d, %v; want %d", s, st, err, n)
+			}
+		}
+	}
+	if st, err := finalStatusToProto(domain.StatusSettleRequested); err == nil || st != lnmuxpb.InvoiceStatus_UNKNOWN {
+		t.Errorf("settle requested as final status: %v, %v", st, err)
 	}
 	if _, err := invoicesToProto([]domain.Invoice{{Status: domain.StatusAccepted}}); err == nil {
 		t.Error("accepted invoice listed")

@@ -349,7 +349,7 @@ func rpcCases() []rpcCase {
 			method: "WaitForInvoiceFinalStatus", req: &lnmuxpb.WaitForInvoiceFinalStatusRequest{Hash: testHash[:]},
 			newResp: newResp[lnmuxpb.WaitForInvoiceFinalStatusResponse](),
 			want: []proto.Message{&lnmuxpb.WaitForInvoiceFinalStatusResponse{
-				InvoiceStatus: lnmuxpb.WaitForInvoiceFinalStatusResponse_SETTLED,
+				InvoiceStatus: lnmuxpb.InvoiceStatus_SETTLED,
 			}},
 			check: func(t *testing.T, f *fakeService) {
 				if f.hash != testHash {
@@ -384,13 +384,13 @@ func rpcCases() []rpcCase {
 				Invoice: []*lnmuxpb.Invoice{
 					{
 						Hash: testHash[:], Preimage: testPreimage[:], AmountMsat: 20_000,
-						Status: lnmuxpb.Invoice_SETTLED, SettleRequestedAt: 1_700_000_000,
+						Status: lnmuxpb.InvoiceStatus_SETTLED, SettleRequestedAt: 1_700_000_000,
 						FinalizedAt: 1_700_000_001, SequenceNumber: 5, SetId: testSetID[:],
 						AmountPaidMsat: 20_001,
 					},
 					{
 						Hash: other[:], Preimage: bytesOf(bytes32(8)), AmountMsat: 0,
-						Status: lnmuxpb.Invoice_SETTLE_REQUESTED, SettleRequestedAt: 1_700_000_000,
+						Status: lnmuxpb.InvoiceStatus_SETTLE_REQUESTED, SettleRequestedAt: 1_700_000_000,
 						SequenceNumber: 6, SetId: bytesOf(bytes32(7)), AmountPaidMsat: 7,
 					},
 				},

@@ -22,7 +22,7 @@ func TestMigrationsMatchAcrossDialects(t *testing.T) {
 		var out []string
 		for _, m := range ms {
 			out = append(out, m.name)
-			if strings.TrimSpace(m.sql) == "" {
+			if strings.TrimSpace(m.sql) == "" && m.run == nil {
 				t.Errorf("%s migration %d is empty", dialect, m.version)
 			}
 		}

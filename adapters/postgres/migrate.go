@@ -71,6 +71,9 @@ type migration struct {
 	version int
 	name    string
 	sql     string
+	// run, when set, is a migration written in Go (adopt.go), run instead
+	// of sql in the migration's transaction.
+	run func(tx *gorm.DB) error
 }
 
 type migrationRow struct {
@@ -106,6 +109,7 @@ func loadMigrations(dialect string) ([]migration, error) {
 		}
 		ms = append(ms, migration{version: v, name: name, sql: string(b)})
 	}
+	ms = append(ms, goMigrations[dialect]...)
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
 	for i := 1; i < len(ms); i++ {
 		if ms[i].version == ms[i-1].version {
@@ -147,9 +151,13 @@ func (m *Migrator) Init(ctx context.Context) error {
 }
 
 // Up applies the pending migrations in version order, each in its own
-// transaction, and returns the ones it applied. Running it again, or
+// transaction, and returns the ones it applied. On a database of the
+// original lnmux it runs Init first (adopt.go). Running it again, or
 // concurrently, applies nothing twice.
 func (m *Migrator) Up(ctx context.Context) ([]MigrationStatus, error) {
+	if err := m.initForOriginal(ctx); err != nil {
+		return nil, err
+	}
 	if err := m.requireInit(ctx); err != nil {
 		return nil, err
 	}
@@ -184,7 +192,11 @@ func (m *Migrator) apply(ctx context.Context, mg migration) (MigrationStatus, bo
 		if n > 0 {
 			return nil
 		}
-		if err := tx.Exec(mg.sql).Error; err != nil {
+		run := mg.run
+		if run == nil {
+			run = func(tx *gorm.DB) error { return tx.Exec(mg.sql).Error }
+		}
+		if err := run(tx); err != nil {
 			return err
 		}
 		st.AppliedAt = time.Now().UTC().Truncate(time.Microsecond)

@@ -129,7 +129,7 @@ func TestEndToEnd(t *testing.T) {
 			if p.Status != lnrpc.Payment_SUCCEEDED || !bytes.Equal(p.Preimage[:], inv.Preimage) {
 				t.Fatalf("payment %v, preimage %x", p.Status, p.Preimage)
 			}
-			if got := d.waitFinal(t, inv.Hash); got != lnmuxpb.WaitForInvoiceFinalStatusResponse_SETTLED {
+			if got := d.waitFinal(t, inv.Hash); got != lnmuxpb.InvoiceStatus_SETTLED {
 				t.Fatalf("final %v", got)
 			}
 			want := []lnmuxpb.SubscribeSingleInvoiceResponse_InvoiceState{
@@ -180,7 +180,7 @@ func TestEndToEnd(t *testing.T) {
 		if !firstHops[aliceChan] || !firstHops[bobChan] {
 			t.Fatalf("settled parts went through %v, want both nodes", firstHops)
 		}
-		if got := d.waitFinal(t, inv.Hash); got != lnmuxpb.WaitForInvoiceFinalStatusResponse_SETTLED {
+		if got := d.waitFinal(t, inv.Hash); got != lnmuxpb.InvoiceStatus_SETTLED {
 			t.Fatalf("final %v", got)
 		}
 	})
@@ -300,7 +300,7 @@ func TestEndToEnd(t *testing.T) {
 		if p.Status != lnrpc.Payment_SUCCEEDED || !bytes.Equal(p.Preimage[:], inv.Preimage) {
 			t.Fatalf("payment after restart %v", p.Status)
 		}
-		if got := d.waitFinal(t, inv.Hash); got != lnmuxpb.WaitForInvoiceFinalStatusResponse_SETTLED {
+		if got := d.waitFinal(t, inv.Hash); got != lnmuxpb.InvoiceStatus_SETTLED {
 			t.Fatalf("final %v", got)
 		}
 	})
@@ -324,7 +324,7 @@ func TestEndToEnd(t *testing.T) {
 		if p := <-pay; p.Status != lnrpc.Payment_SUCCEEDED {
 			t.Fatalf("payment %v", p.Status)
 		}
-		if got := d.waitFinal(t, inv.Hash); got != lnmuxpb.WaitForInvoiceFinalStatusResponse_SETTLED {
+		if got := d.waitFinal(t, inv.Hash); got != lnmuxpb.InvoiceStatus_SETTLED {
 			t.Fatalf("final %v", got)
 		}
 	})
@@ -339,7 +339,7 @@ func TestEndToEnd(t *testing.T) {
 		if err != nil || p.Status != lnrpc.Payment_SUCCEEDED {
 			t.Fatalf("payment %v %v", p, err)
 		}
-		if got := d.waitFinal(t, inv.Hash); got != lnmuxpb.WaitForInvoiceFinalStatusResponse_SETTLED {
+		if got := d.waitFinal(t, inv.Hash); got != lnmuxpb.InvoiceStatus_SETTLED {
 			t.Fatalf("final %v", got)
 		}
 	})
@@ -353,7 +353,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("%d stored invoices", n)
 		}
 		for _, inv := range res.Msg.Invoice {
-			if inv.Status != lnmuxpb.Invoice_SETTLED || inv.FinalizedAt == 0 {
+			if inv.Status != lnmuxpb.InvoiceStatus_SETTLED || inv.FinalizedAt == 0 {
 				t.Fatalf("invoice %x is %v", inv.Hash, inv.Status)
 			}
 		}

@@ -277,7 +277,7 @@ func (d *daemon) settle(t *testing.T, hash, setID []byte) error {
 	return err
 }
 
-func (d *daemon) waitFinal(t *testing.T, hash []byte) lnmuxpb.WaitForInvoiceFinalStatusResponse_InvoiceStatus {
+func (d *daemon) waitFinal(t *testing.T, hash []byte) lnmuxpb.InvoiceStatus {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()

@@ -61,6 +61,10 @@ type Config struct {
 	Logging         LoggingConfig         `yaml:"logging"`
 	Telemetry       TelemetryConfig       `yaml:"telemetry"`
 	DistributedLock DistributedLockConfig `yaml:"distributedLock"`
+
+	// compat lists the original lnmux keys of the file read differently
+	// (config_compat.go); logged once at start.
+	compat []compatWarning
 }
 
 // LNDConfig describes the cluster.
@@ -163,6 +167,8 @@ type InvoiceConfig struct {
 type LoggingConfig struct {
 	Level  string `conf:"default:info,help:logging.level: debug|info|warn|error" yaml:"level"`
 	Format string `conf:"default:text,help:logging.format: text|json" yaml:"format"`
+	// WithCaller is the original lnmux's key.
+	WithCaller bool `conf:"default:false,help:logging.withCaller: add the source file and line of each log call" yaml:"withCaller"`
 }
 
 // TelemetryConfig configures OpenTelemetry tracing.
@@ -247,6 +253,10 @@ func loadConfig(args []string) (*Config, string, error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("config file: %w", err)
 		}
+		data, cfg.compat, err = translateOriginal(data)
+		if err != nil {
+			return nil, "", err
+		}
 		if err := checkYAML(data); err != nil {
 			return nil, "", err
 		}
@@ -319,7 +329,8 @@ func expandHome(p string) string {
 // ---------------------------------------------------------------------------
 // The yaml file
 
-// legacyKeys points users of the original lnmux config at the new keys.
+// legacyKeys points users of the original lnmux config at the new keys
+// (most are translated before: config_compat.go).
 var legacyKeys = map[string]string{
 	"db": "the database settings moved to persistence.postgres.dsn and persistence.sqlite.path",
 }

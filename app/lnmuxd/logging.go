@@ -20,6 +20,7 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 	level, _ := parseLevel(cfg.Logging.Level)
 	opts := &slog.HandlerOptions{
 		Level:       level,
+		AddSource:   cfg.Logging.WithCaller,
 		ReplaceAttr: newRedactor(cfg.secrets()...).replaceAttr,
 	}
 	var h slog.Handler

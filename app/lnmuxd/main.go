@@ -165,6 +165,9 @@ func logStart(ctx context.Context, log *slog.Logger, cfg *Config, command string
 	driver, _ := cfg.Database()
 	log.InfoContext(ctx, "starting lnmuxd", "version", buildVersion(), "command", command,
 		"database", driver, "config", cfg)
+	for _, w := range cfg.compat {
+		log.WarnContext(ctx, "original lnmux config key read differently", "key", w.Key, "line", w.Line, "what", w.Message)
+	}
 	for _, name := range unknownEnv(cfg, os.Environ()) {
 		log.WarnContext(ctx, "ignoring unknown environment variable", "name", name)
 	}

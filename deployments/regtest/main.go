@@ -220,7 +220,7 @@ Or from a terminal: try a payment (grpcurl: go install github.com/fullstorydev/g
   2. Pay it as Carol (through Alice or Bob, whichever lnd picks):
        %[3]s payinvoice --force <paymentRequest>%[4]s
   4. Its final state, from lnd:
-       grpcurl -plaintext -emit-defaults -d '{"hash":"<hash>"}' %[1]s lnmux.Service.WaitForInvoiceFinalStatus
+       grpcurl -plaintext -d '{"hash":"<hash>"}' %[1]s lnmux.Service.WaitForInvoiceFinalStatus
 
 Fail-over: stop Alice (%[5]s stop) and pay a new invoice: it goes through Bob.
 Decode an invoice: %[3]s decodepayreq <paymentRequest>

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// referenceDir is where the original lnmux's published interfaces are kept,
+// beside the repository (LNMUX_REFERENCE_DIR overrides it).
+func referenceDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("LNMUX_REFERENCE_DIR")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "..", "shared", "reference")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "lnmux-original.yml.example")); err != nil {
+		t.Fatalf("the original lnmux's config example is missing (%v): put its published interfaces in ../shared/reference beside the repository or set LNMUX_REFERENCE_DIR", err)
+	}
+	return dir
+}
+
+func warnedKeys(cfg *Config) []string {
+	var keys []string
+	for _, w := range cfg.compat {
+		keys = append(keys, w.Key)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// TestOriginalExampleConfig loads the original lnmux's own example file as
+// an operator who replaces the binary would.
+func TestOriginalExampleConfig(t *testing.T) {
+	cleanEnv(t)
+	cfg := load(t, "-c", filepath.Join(referenceDir(t), "lnmux-original.yml.example"))
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("original example does not validate: %v", err)
+	}
+	if driver, dsn := cfg.Database(); driver != DriverPostgres || !strings.HasPrefix(dsn, "postgres://") || !strings.Contains(dsn, "/lnmux") {
+		t.Errorf("db.dsn not honoured: %s", driver)
+	}
+	if len(cfg.LND.Nodes) != 2 || cfg.LND.Network != "regtest" || cfg.LND.Nodes[1].URL != "127.0.0.1:10003" ||
+		!strings.HasSuffix(cfg.LND.Nodes[0].TLSCertPath, "Application Support/Lnd/tls.cert") || cfg.IdentityKey == "" {
+		t.Errorf("lnd or identity not read: %+v", cfg.LND)
+	}
+	if cfg.ListenAddress != originalDefaultListen {
+		t.Errorf("listenAddress = %s, want the original's default %s", cfg.ListenAddress, originalDefaultListen)
+	}
+	if got, want := warnedKeys(cfg), []string{"listenAddress", "lnd.timeout"}; !slices.Equal(got, want) {
+		t.Errorf("warnings for %v, want %v", got, want)
+	}
+}
+
+// originalFull sets every key the original lnmux knew.
+const originalFull = `
+lnd:
+  nodes:
+    - tlsCertPath: /t
+      macaroonPath: /m
+      lndUrl: 127.0.0.1:10009
+      pubKey: PUB
+      priority: 2
+  network: regtest
+  timeout: 10s
+identityKey: KEY
+autoSettle: true
+listenAddress: 127.0.0.1:19191
+instrumentationAddress: localhost:2113
+db:
+  dsn: DSN
+  poolSize: 5
+  minIdleConns: 1
+  maxConnAge: "15s"
+  poolTimeout: "15s"
+  idleTimeout: "15s"
+logging:
+  level: fatal
+  format: console
+  withCaller: true
+  grpcLogging: true
+  grpcPayloadLogging: true
+distributedLock:
+  namespace: lnmux
+  name: lnmux-leader
+  id: pod-1
+  devKubeConfig: ~/.kube/config
+`
+
+func originalFile(t *testing.T, extra string) string {
+	t.Helper()
+	s := strings.NewReplacer("PUB", nodeKey(t, 7), "KEY", testKey, "DSN", testDSN).Replace(originalFull)
+	return writeFile(t, "lnmux.yml", s+extra)
+}
+
+func TestOriginalConfigEveryKey(t *testing.T) {
+	cleanEnv(t)
+	cfg := load(t, "-c", originalFile(t, ""))
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("does not validate: %v", err)
+	}
+	// Honoured.
+	if cfg.Persistence.Postgres.DSN != testDSN || cfg.IdentityKey != testKey || !cfg.AutoSettle ||
+		cfg.ListenAddress != "127.0.0.1:19191" || cfg.Logging.Format != "text" || cfg.Logging.Level != "error" ||
+		!cfg.Logging.WithCaller || !cfg.DistributedLock.Enabled.On() || len(cfg.LND.Nodes) != 1 {
+		t.Errorf("not honoured: %v", cfg)
+	}
+	// Every other key: one warning each, naming what replaces it.
+	want := []string{
+		"db.idleTimeout", "db.maxConnAge", "db.minIdleConns", "db.poolSize", "db.poolTimeout",
+		"distributedLock.devKubeConfig", "distributedLock.id", "distributedLock.name", "distributedLock.namespace",
+		"lnd.nodes[0].priority", "lnd.timeout", "logging.grpcLogging", "logging.grpcPayloadLogging", "logging.level",
+	}
+	if !configHasKey("instrumentationAddress") {
+		want = append(want, "instrumentationAddress")
+	}
+	slices.Sort(want)
+	if got := warnedKeys(cfg); !slices.Equal(got, want) {
+		t.Errorf("warnings for\n %v\nwant\n %v", got, want)
+	}
+	for _, w := range cfg.compat {
+		if w.Message == "" || strings.Contains(w.Message, testPass) || w.Line == 0 {
+			t.Errorf("warning %+v", w)
+		}
+		if w.Key == "distributedLock.id" && !strings.Contains(w.Message, "distributedLock.enabled") {
+			t.Errorf("distributedLock.id: %s", w.Message)
+		}
+	}
+
+	// The environment still wins over the file, as for lnmuxd's own keys.
+	t.Setenv("LNMUX_PERSISTENCE_POSTGRES_DSN", unreachableDSN)
+	if cfg := load(t, "-c", originalFile(t, "")); cfg.Persistence.Postgres.DSN != unreachableDSN {
+		t.Error("LNMUX_PERSISTENCE_POSTGRES_DSN does not override db.dsn")
+	}
+}
+
+func TestOriginalConfigErrors(t *testing.T) {
+	cleanEnv(t)
+	for _, c := range []struct{ name, extra, want string }{
+		{"unknown db key", "", ""},
+		{"typo in the original's keys", "grpcLoging: true\n", "grpcLoging"},
+		{"unknown distributedLock key", "", ""},
+		{"both dsn keys", "persistence:\n  postgres:\n    dsn: postgres://x@y/z\n", "db.dsn"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			file := originalFile(t, c.extra)
+			switch c.name {
+			case "unknown db key":
+				file = writeFile(t, "lnmux.yml", "db:\n  dsn: postgres://a@b/c\n  poolSise: 5\n")
+				c.want = "db.poolSise"
+			case "unknown distributedLock key":
+				file = writeFile(t, "lnmux.yml", "db:\n  dsn: postgres://a@b/c\ndistributedLock:\n  namespace: x\n  leaseName: y\n")
+				c.want = "distributedLock.leaseName"
+			}
+			err := loadErr(t, "-c", file)
+			if !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), testPass) {
+				t.Errorf("error %v, want it to name %s", err, c.want)
+			}
+		})
+	}
+}
+
+// TestNativeConfigUntouched: a file of lnmuxd's own keys is not translated,
+// so its defaults (listenAddress) stay lnmuxd's and nothing is warned.
+func TestNativeConfigUntouched(t *testing.T) {
+	cleanEnv(t)
+	cfg := load(t, "-c", filepath.Join("..", "..", "lnmux.yml.example"))
+	if len(cfg.compat) != 0 || cfg.ListenAddress != "localhost:9190" {
+		t.Errorf("native file translated: %v, %s", cfg.compat, cfg.ListenAddress)
+	}
+	if _, _, err := loadConfig([]string{"-c", writeFile(t, "lnmux.yml", "logging:\n  format: console\n")}); err != nil {
+		t.Fatal(err)
+	} else if err := load(t, "-c", writeFile(t, "lnmux.yml", "logging:\n  format: console\n")).Validate(); err == nil {
+		t.Error("console accepted in a native file")
+	}
+}
+
+// TestRunOriginalConfig starts the commands with the original's file: they
+// get as far as the database (a closed port here) and log each warning once.
+func TestRunOriginalConfig(t *testing.T) {
+	cleanEnv(t)
+	file := originalFile(t, "")
+	t.Setenv("LNMUX_PERSISTENCE_POSTGRES_DSN", unreachableDSN)
+	t.Setenv("LNMUX_LOGGING_LEVEL", "info") // the file's "fatal" would hide warnings
+	for _, args := range [][]string{{"migrate", "up"}, {"run"}} {
+		// The node's files must exist for run.
+		dir := t.TempDir()
+		for _, f := range []string{"t", "m"} {
+			if err := os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := strings.NewReplacer("tlsCertPath: /t", "tlsCertPath: "+filepath.Join(dir, "t"), "macaroonPath: /m", "macaroonPath: "+filepath.Join(dir, "m")).Replace(string(data))
+		_, logs, err := runCmd(t, append([]string{"-c", writeFile(t, "lnmux.yml", s)}, args...)...)
+		if err == nil || !strings.Contains(err.Error(), "cannot reach postgres") {
+			t.Errorf("%q: %v", args, err)
+		}
+		if n := strings.Count(logs, "key=lnd.timeout "); n != 1 {
+			t.Errorf("%q: lnd.timeout warned %d times:\n%s", args, n, logs)
+		}
+		if strings.Contains(logs, testPass) || strings.Contains(logs, testKey) {
+			t.Errorf("%q: secret in logs", args)
+		}
+	}
+}
