@@ -77,7 +77,7 @@ func TestConsoleAndTraces(t *testing.T) {
 		b.Step(t, "settle", chromedp.Click(pendingButton(hash, "settle")), waitState("settled"),
 			pollJS(`document.querySelector('#pay-result').textContent.includes('SUCCEEDED')`),
 			pollJS(fmt.Sprintf(`!!document.querySelector('#invoices-body tr[data-hash="%s"]')`, hash)))
-		if got := d.waitFinal(t, mustHex(t, hash)); got != lnmuxpb.WaitForInvoiceFinalStatusResponse_SETTLED {
+		if got := d.waitFinal(t, mustHex(t, hash)); got != lnmuxpb.InvoiceStatus_SETTLED {
 			t.Fatalf("final %v", got)
 		}
 	})
@@ -244,7 +244,7 @@ func checkPaymentTrace(t *testing.T, jg *jaeger, d *daemon, env *lnmuxdEnv, clus
 	if p := <-pay; p.Status != lnrpc.Payment_SUCCEEDED {
 		t.Fatalf("payment %v %v", p.Status, p.FailureReason)
 	}
-	if got := d.waitFinal(t, inv.Hash); got != lnmuxpb.WaitForInvoiceFinalStatusResponse_SETTLED {
+	if got := d.waitFinal(t, inv.Hash); got != lnmuxpb.InvoiceStatus_SETTLED {
 		t.Fatalf("final %v", got)
 	}
 	hash := hex.EncodeToString(inv.Hash)

@@ -10,7 +10,7 @@ import {
   formatMsat,
   fromHex,
   toHex,
-  Invoice_InvoiceStatus,
+  InvoiceStatus,
   SubscribeSingleInvoiceResponse_InvoiceState as State,
   type HumanError,
   type Invoice,
@@ -372,10 +372,11 @@ const pageSize = 10;
 const pageStarts: bigint[] = [1n];
 let nextStart: bigint | undefined;
 
-const statusText: Record<Invoice_InvoiceStatus, string> = {
-  [Invoice_InvoiceStatus.SETTLE_REQUESTED]: "settle requested",
-  [Invoice_InvoiceStatus.SETTLED]: "settled",
-  [Invoice_InvoiceStatus.FAILED]: "failed",
+const statusText: Record<InvoiceStatus, string> = {
+  [InvoiceStatus.UNKNOWN]: "unknown",
+  [InvoiceStatus.SETTLE_REQUESTED]: "settle requested",
+  [InvoiceStatus.SETTLED]: "settled",
+  [InvoiceStatus.FAILED]: "failed",
 };
 
 function invoiceRow(inv: Invoice): HTMLTableRowElement {
@@ -384,7 +385,7 @@ function invoiceRow(inv: Invoice): HTMLTableRowElement {
     el("td", {}, inv.sequenceNumber.toString()),
     el("td", { class: "mono", title: toHex(inv.hash) }, short(toHex(inv.hash))),
     el("td", {}, formatMsat(paid)),
-    el("td", { class: inv.status === Invoice_InvoiceStatus.FAILED ? "bad" : inv.status === Invoice_InvoiceStatus.SETTLED ? "ok" : "" }, statusText[inv.status] ?? String(inv.status)),
+    el("td", { class: inv.status === InvoiceStatus.FAILED ? "bad" : inv.status === InvoiceStatus.SETTLED ? "ok" : "" }, statusText[inv.status] ?? String(inv.status)),
     el("td", {}, when(inv.finalizedAt || inv.settleRequestedAt)),
   );
 }
