@@ -56,7 +56,8 @@ type lnmuxdEnv struct {
 func buildLnmuxd(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "lnmuxd")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/lnmux/lnmux/app/lnmuxd")
+	// lnmuxtest compiles in the crash failpoint (LNMUX_TEST_FAILPOINT).
+	cmd := exec.Command("go", "build", "-tags", "lnmuxtest", "-o", bin, "github.com/lnmux/lnmux/app/lnmuxd")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build lnmuxd: %v\n%s", err, out)
 	}

@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -166,22 +164,4 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		return srv.Shutdown(sctx)
 	})
 	return g.Wait()
-}
-
-// failpointEnv names a crash point for the end-to-end tests. It is not a
-// configuration key: nothing but a test should ever set it.
-const failpointEnv = "LNMUX_TEST_FAILPOINT"
-
-// failpoint returns the settle-commit hook asked for by failpointEnv:
-// "crash-after-settle-commit" kills the process with SIGKILL once a
-// settlement is durable and before lnd has heard of it.
-func failpoint(log *slog.Logger) func() {
-	if os.Getenv(failpointEnv) != "crash-after-settle-commit" {
-		return nil
-	}
-	log.Warn("test failpoint armed: lnmuxd kills itself after the next settle commit", "env", failpointEnv)
-	return func() {
-		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		select {} // SIGKILL cannot be caught; never go on to settle
-	}
 }
