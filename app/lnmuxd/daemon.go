@@ -130,29 +130,53 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	}
 	metrics.SetStats(mux.Stats)
 
-	handler, err := connectrpc.NewHandler(mux, log, connectrpc.WithAllowedOrigins(cfg.CORS.AllowedOrigins...))
-	if err != nil {
-		return err
-	}
-	srv := connectrpc.NewHTTPServer(cfg.ListenAddress, handler)
-	// One listener: the API, and Prometheus metrics at /metrics.
-	routes := http.NewServeMux()
-	routes.Handle("/metrics", metrics.Handler())
-	routes.Handle("/", handler)
-	srv.Handler = routes
 	ln, err := net.Listen("tcp", cfg.ListenAddress)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddress, err)
 	}
+	defer ln.Close()
+	authOpt, err := apiAuth(ctx, cfg, log, key, ln.Addr())
+	if err != nil {
+		return err
+	}
+	tlsCfg, err := apiTLS(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	handler, err := connectrpc.NewHandler(mux, log, connectrpc.WithAllowedOrigins(cfg.CORS.AllowedOrigins...),
+		authOpt, connectrpc.WithStreamLimits(cfg.streamLimits()))
+	if err != nil {
+		return err
+	}
+	srv := connectrpc.NewHTTPServer(cfg.ListenAddress, handler)
+	srv.TLSConfig = tlsCfg
+	// Metrics, pprof and health on a listener of their own (instrumentation.go).
+	instr, instrLn, err := newInstrumentation(cfg.InstrumentationAddress, metrics.Handler(), handler.Health())
+	if err != nil {
+		return err
+	}
 	pub := mux.PubKey()
-	log.InfoContext(ctx, "lnmuxd running", "listen", ln.Addr().String(), "pubkey", pub.String(),
+	log.InfoContext(ctx, "lnmuxd running", "listen", ln.Addr().String(), "tls", tlsCfg != nil,
+		"instrumentation", instrLn.Addr().String(), "pubkey", pub.String(),
 		"network", chain.Name, "nodes", len(nodes), "auto_settle", cfg.AutoSettle)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return mux.Run(gctx) })
 	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if tlsCfg != nil {
+			err = srv.ServeTLS(ln, "", "") // certificates from srv.TLSConfig
+		} else {
+			err = srv.Serve(ln)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("api server: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := instr.Serve(instrLn); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("instrumentation server: %w", err)
 		}
 		return nil
 	})
@@ -161,7 +185,9 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		log.InfoContext(ctx, "shutting down")
 		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 		defer scancel()
-		return srv.Shutdown(sctx)
+		// The instrumentation port stays up until the API has drained.
+		err := srv.Shutdown(sctx)
+		return errors.Join(err, instr.Shutdown(sctx))
 	})
 	return g.Wait()
 }
