@@ -171,11 +171,11 @@ func TestDaemonSecurity(t *testing.T) {
 		return res.StatusCode
 	}
 	for url, want := range map[string]int{
-		"http://" + instr + "/metrics":              200,
+		"http://" + instr + "/metrics":               200,
 		"http://" + instr + "/debug/pprof/goroutine": 200,
 		"http://" + instr + "/debug/pprof/cmdline":   404,
-		"https://" + api + "/metrics":               404,
-		"https://" + api + "/debug/pprof/goroutine": 404,
+		"https://" + api + "/metrics":                404,
+		"https://" + api + "/debug/pprof/goroutine":  404,
 	} {
 		if got := get(url); got != want {
 			t.Errorf("GET %s: %d, want %d", url, got, want)
