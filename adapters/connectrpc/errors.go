@@ -2,8 +2,11 @@ package connectrpc
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"connectrpc.com/connect"
 
@@ -55,8 +58,13 @@ func invalid(field, format string, args ...any) error {
 
 // toConnect turns an error of the service into the error the client sees.
 // Errors that already carry a code (validation, a failed stream send) pass
-// through; domain errors get their code and message, which the domain writes
-// for callers; anything else is logged and becomes a bare INTERNAL.
+// through. Domain errors about the request (InvalidArgument, NotFound,
+// FailedPrecondition) keep their message, which the domain and the app
+// write for callers and the store adapters return without infrastructure
+// context. Everything else (not ready, a timeout inside lnmux, anything
+// unexpected) is logged with an error id, and the client gets a generic
+// message with that id and nothing of the infrastructure behind it (hosts,
+// databases, drivers).
 func (s *service) toConnect(ctx context.Context, procedure string, err error) error {
 	if err == nil {
 		return nil
@@ -67,11 +75,46 @@ func (s *service) toConnect(ctx context.Context, procedure string, err error) er
 	if cerr, ok := errors.AsType[*connect.Error](err); ok {
 		return cerr
 	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		if cerr := ctx.Err(); cerr != nil {
+			// The client's own cancellation or deadline.
+			code, _ := codeOf(cerr)
+			return connect.NewError(code, cerr)
+		}
+		// A deadline of lnmux's own (a store timeout, say).
+		return unavailableError(ctx, s.log, procedure, err)
+	}
 	code, ok := codeOf(err)
-	if !ok {
-		s.log.ErrorContext(ctx, "rpc failed", "procedure", procedure, "err", err)
-		return connect.NewError(connect.CodeInternal, errInternal)
+	switch {
+	case !ok:
+		return internalError(ctx, s.log, procedure, err)
+	case code == connect.CodeUnavailable:
+		return unavailableError(ctx, s.log, procedure, err)
 	}
 	s.log.DebugContext(ctx, "rpc refused", "procedure", procedure, "code", code.String(), "err", err)
 	return connect.NewError(code, err)
+}
+
+// newErrorID returns a random id that ties a client's error to its log line.
+func newErrorID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
+}
+
+// internalError logs err and returns a bare INTERNAL carrying only an id.
+func internalError(ctx context.Context, log *slog.Logger, procedure string, err error) error {
+	id := newErrorID()
+	log.ErrorContext(ctx, "rpc failed", "procedure", procedure, "error_id", id, "err", err)
+	return connect.NewError(connect.CodeInternal, fmt.Errorf("%w (error id %s)", errInternal, id))
+}
+
+// errUnavailable is all a client learns of a transient failure.
+var errUnavailable = errors.New("temporarily unavailable, retry later")
+
+// unavailableError logs err and returns UNAVAILABLE carrying only an id.
+func unavailableError(ctx context.Context, log *slog.Logger, procedure string, err error) error {
+	id := newErrorID()
+	log.WarnContext(ctx, "rpc unavailable", "procedure", procedure, "error_id", id, "err", err)
+	return connect.NewError(connect.CodeUnavailable, fmt.Errorf("%w (error id %s)", errUnavailable, id))
 }

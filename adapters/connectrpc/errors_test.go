@@ -63,14 +63,21 @@ func TestToConnect(t *testing.T) {
 	}
 	err = s.toConnect(ctx, "/p", errors.New("dsn postgres://secret@db"))
 	var cerr *connect.Error
-	if !errors.As(err, &cerr) || cerr.Code() != connect.CodeInternal || cerr.Message() != "internal error" {
+	if !errors.As(err, &cerr) || cerr.Code() != connect.CodeInternal || !strings.HasPrefix(cerr.Message(), "internal error (error id ") ||
+		strings.Contains(cerr.Message(), "secret") {
 		t.Errorf("unexpected error → %v", err)
 	}
 	if !strings.Contains(logs.String(), "secret@db") || !strings.Contains(logs.String(), "procedure=/p") {
 		t.Errorf("unexpected error not logged:\n%s", logs)
 	}
-	if err := s.toConnect(ctx, "/p", context.Canceled); connect.CodeOf(err) != connect.CodeCanceled {
-		t.Errorf("canceled → %v", err)
+	// A cancellation inside lnmux, while the client's context is alive.
+	if err := s.toConnect(ctx, "/p", context.Canceled); connect.CodeOf(err) != connect.CodeUnavailable {
+		t.Errorf("canceled inside lnmux → %v", err)
+	}
+	cctx, ccancel := context.WithCancel(ctx)
+	ccancel()
+	if err := s.toConnect(cctx, "/p", fmt.Errorf("store: %w", context.Canceled)); connect.CodeOf(err) != connect.CodeCanceled {
+		t.Errorf("canceled by the client → %v", err)
 	}
 	drain()
 	if err := s.toConnect(ctx, "/p", context.Canceled); connect.CodeOf(err) != connect.CodeUnavailable {

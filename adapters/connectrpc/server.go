@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -36,6 +37,8 @@ type config struct {
 	checker      grpchealth.Checker
 	telemetry    bool
 	trustParent  bool
+	auth         *authInterceptor
+	limits       StreamLimits
 }
 
 // WithAllowedOrigins lets browsers on these origins (e.g.
@@ -81,6 +84,11 @@ type Handler struct {
 	// draining is cancelled by Drain; every long-lived call ends with it.
 	draining context.Context
 	drain    context.CancelFunc
+
+	log         *slog.Logger
+	limiter     *limiter
+	slowDropped atomic.Uint64
+	health      http.Handler
 }
 
 // ServeHTTP implements http.Handler.
@@ -93,7 +101,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.next.Ser
 // them before calling NewHandler if possible (the global delegates pick up
 // providers set later).
 func NewHandler(svc ports.Service, log *slog.Logger, opts ...Option) (*Handler, error) {
-	cfg := config{telemetry: true}
+	cfg := config{telemetry: true, limits: DefaultStreamLimits}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -104,8 +112,9 @@ func NewHandler(svc ports.Service, log *slog.Logger, opts ...Option) (*Handler, 
 	}
 
 	recoverOpt := connect.WithRecover(func(ctx context.Context, spec connect.Spec, _ http.Header, p any) error {
-		log.ErrorContext(ctx, "rpc panicked", "procedure", spec.Procedure, "panic", p)
-		return connect.NewError(connect.CodeInternal, errInternal)
+		id := newErrorID()
+		log.ErrorContext(ctx, "rpc panicked", "procedure", spec.Procedure, "error_id", id, "panic", p)
+		return connect.NewError(connect.CodeInternal, fmt.Errorf("%w (error id %s)", errInternal, id))
 	})
 	var interceptors []connect.Interceptor
 	if cfg.telemetry {
@@ -119,10 +128,19 @@ func NewHandler(svc ports.Service, log *slog.Logger, opts ...Option) (*Handler, 
 		}
 		interceptors = append(interceptors, otel)
 	}
+	lim := newLimiter(cfg.limits, log)
+	// Authentication first, so that an anonymous client takes no stream
+	// slot; the others see only authorised calls.
+	if cfg.auth != nil {
+		cfg.auth.log = log
+		interceptors = append(interceptors, cfg.auth)
+	}
+	interceptors = append(interceptors, lim)
 	interceptors = append(interceptors, cfg.interceptors...)
+	limited := connect.WithInterceptors(lim)
 
 	draining, drain := context.WithCancel(context.Background())
-	h := &Handler{static: static, draining: draining, drain: drain}
+	h := &Handler{static: static, draining: draining, drain: drain, log: log, limiter: lim}
 
 	mux := http.NewServeMux()
 	svcPath, svcHandler := lnmuxpbconnect.NewServiceHandler(
@@ -134,27 +152,38 @@ func NewHandler(svc ports.Service, log *slog.Logger, opts ...Option) (*Handler, 
 	// The service ends its own long-lived calls on Drain (see untilDrained).
 	mux.Handle(svcPath, svcHandler)
 
-	healthPath, healthHandler := grpchealth.NewHandler(cfg.checker, recoverOpt)
-	mux.Handle(healthPath, healthHandler)
-	mux.Handle(healthPath+"Watch", h.drainable(healthHandler))
+	healthPath, healthHandler := grpchealth.NewHandler(cfg.checker, recoverOpt, limited)
+	healthMux := http.NewServeMux()
+	healthMux.Handle(healthPath, healthHandler)
+	healthMux.Handle(healthPath+"Watch", h.drainable(healthHandler))
+	h.health = h.slowReaders(healthMux, cfg.limits.SlowReaderTimeout)
+	mux.Handle(healthPath, healthMux)
 
 	reflector := grpcreflect.NewStaticReflector(lnmuxpbconnect.ServiceName, grpchealth.HealthV1ServiceName)
-	mux.Handle(h.drainablePath(grpcreflect.NewHandlerV1(reflector, recoverOpt)))
+	mux.Handle(h.drainablePath(grpcreflect.NewHandlerV1(reflector, recoverOpt, limited)))
 	// grpcurl and many other tools still ask the v1alpha service.
-	mux.Handle(h.drainablePath(grpcreflect.NewHandlerV1Alpha(reflector, recoverOpt)))
+	mux.Handle(h.drainablePath(grpcreflect.NewHandlerV1Alpha(reflector, recoverOpt, limited)))
 
-	h.next = mux
+	h.next = h.slowReaders(mux, cfg.limits.SlowReaderTimeout)
 	if len(cfg.origins) > 0 {
 		h.next = cors.New(cors.Options{
 			AllowedOrigins: cfg.origins,
 			AllowedMethods: connectcors.AllowedMethods(),
-			AllowedHeaders: connectcors.AllowedHeaders(),
+			// Browsers may send the credential (see auth.go).
+			AllowedHeaders: append(connectcors.AllowedHeaders(), macaroonHeader, authorizationHeader),
 			ExposedHeaders: connectcors.ExposedHeaders(),
 			MaxAge:         7200,
-		}).Handler(mux)
+		}).Handler(h.next)
 	}
 	return h, nil
 }
+
+// Health serves only the gRPC health service, for a second listener (the
+// instrumentation port) that must not expose the API.
+func (h *Handler) Health() http.Handler { return h.health }
+
+// HealthPath is the URL path prefix Health serves.
+func HealthPath() string { return "/" + grpchealth.HealthV1ServiceName + "/" }
 
 // drainable ends the requests it serves when the handler drains, for the
 // long-lived calls of handlers lnmux does not implement.

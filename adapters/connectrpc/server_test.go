@@ -535,25 +535,31 @@ func TestValidBoundaries(t *testing.T) {
 }
 
 // TestErrorCodes checks the mapping of service errors through the wire.
+// Errors about the request keep their domain message; every other one
+// reaches the client as a generic message with an error id, which the
+// server log repeats next to the details.
 func TestErrorCodes(t *testing.T) {
 	t.Parallel()
 	const secret = "pq: password authentication failed for user lnmux at 10.0.0.7"
+	storeTimeout := fmt.Errorf("request settle (postgres at 10.0.0.7:5432/lnmux): %w", context.DeadlineExceeded)
 	cases := []struct {
 		err     error
 		code    connect.Code
 		message string // "" means: err.Error()
+		withID  bool   // message + " (error id <16 hex>)", logged with the id
 	}{
-		{fmt.Errorf("%w: amount too small", domain.ErrInvalidArgument), connect.CodeInvalidArgument, ""},
-		{domain.ErrInvoiceNotFound, connect.CodeNotFound, ""},
-		{fmt.Errorf("settle: %w", domain.ErrSetNotFound), connect.CodeNotFound, ""},
-		{domain.ErrSettleRequested, connect.CodeFailedPrecondition, ""},
-		{domain.ErrInvalidTransition, connect.CodeFailedPrecondition, ""},
-		{domain.ErrConflict, connect.CodeFailedPrecondition, ""},
-		{domain.ErrNotReady, connect.CodeUnavailable, ""},
-		{context.DeadlineExceeded, connect.CodeDeadlineExceeded, ""},
-		{context.Canceled, connect.CodeCanceled, ""},
-		{errors.New(secret), connect.CodeInternal, "internal error"},
-		{domain.ErrUnknownPaymentAddr, connect.CodeInternal, "internal error"},
+		{fmt.Errorf("%w: amount too small", domain.ErrInvalidArgument), connect.CodeInvalidArgument, "", false},
+		{domain.ErrInvoiceNotFound, connect.CodeNotFound, "", false},
+		{fmt.Errorf("settle: %w", domain.ErrSetNotFound), connect.CodeNotFound, "", false},
+		{domain.ErrSettleRequested, connect.CodeFailedPrecondition, "", false},
+		{domain.ErrInvalidTransition, connect.CodeFailedPrecondition, "", false},
+		{domain.ErrConflict, connect.CodeFailedPrecondition, "", false},
+		{fmt.Errorf("leader lock (postgres at 10.0.0.7:5432/lnmux): %w", domain.ErrNotReady), connect.CodeUnavailable, "temporarily unavailable, retry later", true},
+		// The client's context is alive: these deadlines are lnmux's own.
+		{storeTimeout, connect.CodeUnavailable, "temporarily unavailable, retry later", true},
+		{context.Canceled, connect.CodeUnavailable, "temporarily unavailable, retry later", true},
+		{errors.New(secret), connect.CodeInternal, "internal error", true},
+		{domain.ErrUnknownPaymentAddr, connect.CodeInternal, "internal error", true},
 	}
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
@@ -571,16 +577,51 @@ func TestErrorCodes(t *testing.T) {
 						_, err := call(t.Context(), rc.method, rc.req, rc.newResp)
 						code, msg := codeAndMessage(err)
 						want := cmp(tc.message, tc.err.Error())
-						if code != tc.code || msg != want {
-							t.Errorf("%s: got %v %q, want %v %q", rc.method, code, msg, tc.code, want)
+						if !tc.withID {
+							if code != tc.code || msg != want {
+								t.Errorf("%s: got %v %q, want %v %q", rc.method, code, msg, tc.code, want)
+							}
+							continue
 						}
-					}
-					if tc.code == connect.CodeInternal && !strings.Contains(srv.log.String(), tc.err.Error()) {
-						t.Errorf("internal error not logged; log:\n%s", srv.log)
+						id, ok := strings.CutPrefix(msg, want+" (error id ")
+						id, ok2 := strings.CutSuffix(id, ")")
+						if code != tc.code || !ok || !ok2 || len(id) != 16 {
+							t.Errorf("%s: got %v %q, want %v %q with an error id", rc.method, code, msg, tc.code, want)
+							continue
+						}
+						if strings.Contains(msg, "postgres") || strings.Contains(msg, "10.0.0.7") {
+							t.Errorf("%s: client sees infrastructure detail: %q", rc.method, msg)
+						}
+						// The log ties the id to the details.
+						var logged bool
+						for line := range strings.SplitSeq(srv.log.String(), "\n") {
+							if strings.Contains(line, "error_id="+id) && strings.Contains(line, tc.err.Error()) {
+								logged = true
+							}
+						}
+						if !logged {
+							t.Errorf("%s: error id %s not logged with %q; log:\n%s", rc.method, id, tc.err, srv.log)
+						}
 					}
 				})
 			}
 		})
+	}
+}
+
+// TestClientDeadline: a call whose own deadline passes reports
+// DEADLINE_EXCEEDED, not UNAVAILABLE.
+func TestClientDeadline(t *testing.T) {
+	t.Parallel()
+	fake := newFake()
+	fake.block = true
+	srv := newTestServer(t, fake)
+	client := lnmuxpbconnect.NewServiceClient(srv.Client(), srv.URL)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	_, err := client.WaitForInvoiceFinalStatus(ctx, connect.NewRequest(&lnmuxpb.WaitForInvoiceFinalStatusRequest{Hash: testHash[:]}))
+	if connect.CodeOf(err) != connect.CodeDeadlineExceeded {
+		t.Errorf("WaitForInvoiceFinalStatus past its deadline: %v", err)
 	}
 }
 

@@ -140,6 +140,12 @@ func (n *Node) session(ctx context.Context, sink ports.NodeSink, q *queue) (time
 	if err := n.checkInfo(info); err != nil {
 		return 0, err
 	}
+	bctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	err = checkBuild(bctx, conn, n.cfg.PubKey.String())
+	cancel()
+	if err != nil {
+		return 0, err
+	}
 	began := time.Now()
 	n.log.InfoContext(ctx, "lnd node connected", "version", info.Version, "height", info.BlockHeight)
 	n.setStatus(sink, func(s *ports.NodeStatus) {

@@ -359,8 +359,8 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
-	t.Run("prometheus metrics on the api port", func(t *testing.T) {
-		res, err := http.Get("http://" + d.addr + "/metrics")
+	t.Run("prometheus metrics on the instrumentation port", func(t *testing.T) {
+		res, err := http.Get("http://" + d.instr + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}

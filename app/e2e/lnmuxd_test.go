@@ -31,9 +31,11 @@ type daemonOpts struct {
 
 // daemon is one lnmuxd process.
 type daemon struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	addr   string
+	t    *testing.T
+	cmd  *exec.Cmd
+	addr string
+	// instr serves /metrics and pprof (instrumentationAddress).
+	instr  string
 	client lnmuxpbconnect.ServiceClient
 	done   chan error
 }
@@ -56,7 +58,8 @@ type lnmuxdEnv struct {
 func buildLnmuxd(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "lnmuxd")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/lnmux/lnmux/app/lnmuxd")
+	// lnmuxtest compiles in the crash failpoint (LNMUX_TEST_FAILPOINT).
+	cmd := exec.Command("go", "build", "-tags", "lnmuxtest", "-o", bin, "github.com/lnmux/lnmux/app/lnmuxd")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build lnmuxd: %v\n%s", err, out)
 	}
@@ -73,8 +76,10 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func (e *lnmuxdEnv) config(addr string, o daemonOpts) string {
+func (e *lnmuxdEnv) config(addr, instr string, o daemonOpts) string {
 	var b strings.Builder
+	// A free port: several test runs share this machine.
+	fmt.Fprintf(&b, "instrumentationAddress: %s\n", instr)
 	fmt.Fprintf(&b, "lnd:\n  network: regtest\n  nodes:\n")
 	for _, n := range []*regtest.Node{e.cluster.Alice, e.cluster.Bob} {
 		fmt.Fprintf(&b, "    - pubKey: %s\n      macaroonPath: %s\n      tlsCertPath: %s\n      lndUrl: %s\n",
@@ -96,9 +101,9 @@ func (e *lnmuxdEnv) config(addr string, o daemonOpts) string {
 func (e *lnmuxdEnv) start(t *testing.T, o daemonOpts) *daemon {
 	t.Helper()
 	e.runs++
-	addr := freeAddr(t)
+	addr, instr := freeAddr(t), freeAddr(t)
 	cfgPath := filepath.Join(e.logDir, fmt.Sprintf("lnmux-%d.yml", e.runs))
-	if err := os.WriteFile(cfgPath, []byte(e.config(addr, o)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(e.config(addr, instr, o)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env := append(os.Environ(), "LNMUX_IDENTITY_KEY="+identityKey)
@@ -126,7 +131,7 @@ func (e *lnmuxdEnv) start(t *testing.T, o daemonOpts) *daemon {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{t: e.root, cmd: cmd, addr: addr, done: make(chan error, 1)}
+	d := &daemon{t: e.root, cmd: cmd, addr: addr, instr: instr, done: make(chan error, 1)}
 	go func() { d.done <- cmd.Wait(); logFile.Close() }()
 	e.root.Cleanup(func() {
 		d.kill()

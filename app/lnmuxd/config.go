@@ -56,6 +56,12 @@ type Config struct {
 	CORS          CORSConfig    `yaml:"cors"`
 	Console       ConsoleConfig `yaml:"console"`
 
+	// API security and instrumentation: types and checks in security.go.
+	InstrumentationAddress string     `conf:"default:localhost:2112,help:instrumentationAddress: host:port of Prometheus /metrics and /debug/pprof (and gRPC health); keep it off public networks" yaml:"instrumentationAddress"`
+	Auth                   AuthConfig `yaml:"auth"`
+	TLS                    TLSConfig  `yaml:"tls"`
+	API                    APIConfig  `yaml:"api"`
+
 	RoutingPolicy   RoutingPolicyConfig   `yaml:"routingPolicy"`
 	Invoice         InvoiceConfig         `yaml:"invoice"`
 	Logging         LoggingConfig         `yaml:"logging"`
@@ -307,6 +313,8 @@ func (c *Config) normalize() {
 	c.Logging.Format = strings.ToLower(strings.TrimSpace(c.Logging.Format))
 	c.DataDir = expandHome(c.DataDir)
 	c.Persistence.SQLite.Path = expandHome(c.Persistence.SQLite.Path)
+	c.TLS.CertPath = expandHome(c.TLS.CertPath)
+	c.TLS.KeyPath = expandHome(c.TLS.KeyPath)
 	for i := range c.LND.Nodes {
 		n := &c.LND.Nodes[i]
 		n.MacaroonPath = expandHome(n.MacaroonPath)
@@ -570,6 +578,8 @@ func (c *Config) Validate() error {
 			errs.add(fmt.Sprintf("cors.allowedOrigins[%d]", i), "%v", err)
 		}
 	}
+
+	c.validateSecurity(&errs)
 
 	if err := c.RoutingPolicy.Domain().Validate(); err != nil {
 		errs.add("routingPolicy", "%v", err)

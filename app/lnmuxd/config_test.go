@@ -464,6 +464,15 @@ var keyTable = []struct {
 	{"telemetry.serviceName", "LNMUX_TELEMETRY_SERVICE_NAME", "--telemetry-service-name", "svc", "svc", func(c *Config) string { return c.Telemetry.ServiceName }},
 	{"telemetry.sampleRatio", "LNMUX_TELEMETRY_SAMPLE_RATIO", "--telemetry-sample-ratio", "0.5", "0.5", func(c *Config) string { return fmt.Sprint(c.Telemetry.SampleRatio) }},
 	{"distributedLock.enabled", "LNMUX_DISTRIBUTED_LOCK_ENABLED", "--distributed-lock-enabled", "false", "false", func(c *Config) string { return c.DistributedLock.Enabled.String() }},
+	{"instrumentationAddress", "LNMUX_INSTRUMENTATION_ADDRESS", "--instrumentation-address", ":2", ":2", func(c *Config) string { return c.InstrumentationAddress }},
+	{"auth.requireOnLoopback", "LNMUX_AUTH_REQUIRE_ON_LOOPBACK", "--auth-require-on-loopback", "true", "true", func(c *Config) string { return fmt.Sprint(c.Auth.RequireOnLoopback) }},
+	{"tls.enabled", "LNMUX_TLS_ENABLED", "--tls-enabled", "true", "true", func(c *Config) string { return fmt.Sprint(c.TLS.Enabled) }},
+	{"tls.certPath", "LNMUX_TLS_CERT_PATH", "--tls-cert-path", "/x/c.pem", "/x/c.pem", func(c *Config) string { return c.TLS.CertPath }},
+	{"tls.keyPath", "LNMUX_TLS_KEY_PATH", "--tls-key-path", "/x/k.pem", "/x/k.pem", func(c *Config) string { return c.TLS.KeyPath }},
+	{"tls.extraDomains", "LNMUX_TLS_EXTRA_DOMAINS", "--tls-extra-domains", "a.example;10.0.0.1", "[a.example 10.0.0.1]", func(c *Config) string { return fmt.Sprint(c.TLS.ExtraDomains) }},
+	{"api.maxStreams", "LNMUX_API_MAX_STREAMS", "--api-max-streams", "9", "9", func(c *Config) string { return fmt.Sprint(c.API.MaxStreams) }},
+	{"api.maxStreamsPerClient", "LNMUX_API_MAX_STREAMS_PER_CLIENT", "--api-max-streams-per-client", "8", "8", func(c *Config) string { return fmt.Sprint(c.API.MaxStreamsPerClient) }},
+	{"api.slowReaderTimeout", "LNMUX_API_SLOW_READER_TIMEOUT", "--api-slow-reader-timeout", "9s", "9s", func(c *Config) string { return fmt.Sprint(c.API.SlowReaderTimeout) }},
 }
 
 // leafKeys lists the yaml paths of the settings conf sees as single values,

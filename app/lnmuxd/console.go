@@ -20,7 +20,7 @@ type ConsoleConfig struct {
 func (c *Config) consoleOn() (bool, error) {
 	switch strings.ToLower(strings.TrimSpace(c.Console.Enabled)) {
 	case "", "auto":
-		return isLoopback(c.ListenAddress), nil
+		return isLoopbackHostPort(c.ListenAddress), nil
 	case "true", "on", "yes", "1":
 		return true, nil
 	case "false", "off", "no", "0":
@@ -29,9 +29,9 @@ func (c *Config) consoleOn() (bool, error) {
 	return false, fmt.Errorf("console.enabled: %q is not auto, true or false", c.Console.Enabled)
 }
 
-// isLoopback reports whether host:port names only loopback addresses
+// isLoopbackHostPort reports whether host:port names only loopback addresses
 // (localhost, 127.0.0.0/8, ::1). An empty host listens everywhere.
-func isLoopback(addr string) bool {
+func isLoopbackHostPort(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return false

@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -133,7 +131,21 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	}
 	metrics.SetStats(mux.Stats)
 
-	rpcOpts := []connectrpc.Option{connectrpc.WithAllowedOrigins(cfg.CORS.AllowedOrigins...)}
+	ln, err := net.Listen("tcp", cfg.ListenAddress)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.ListenAddress, err)
+	}
+	defer ln.Close()
+	authOpt, err := apiAuth(ctx, cfg, log, key, ln.Addr())
+	if err != nil {
+		return err
+	}
+	tlsCfg, err := apiTLS(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	rpcOpts := []connectrpc.Option{connectrpc.WithAllowedOrigins(cfg.CORS.AllowedOrigins...),
+		authOpt, connectrpc.WithStreamLimits(cfg.streamLimits())}
 	if cfg.Telemetry.TrustTraceParent.On() {
 		rpcOpts = append(rpcOpts, connectrpc.WithTrustedTraceContext())
 	}
@@ -142,28 +154,42 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		return err
 	}
 	srv := connectrpc.NewHTTPServer(cfg.ListenAddress, handler)
-	// One listener: the API, and Prometheus metrics at /metrics.
+	srv.TLSConfig = tlsCfg
+	// The API (with its latency metric) and the web console share the port.
 	routes := http.NewServeMux()
-	routes.Handle("/metrics", metrics.Handler())
 	routes.Handle("/", metrics.InstrumentRPC(handler))
 	console, err := mountConsole(cfg, routes)
 	if err != nil {
 		return err
 	}
 	srv.Handler = routes
-	ln, err := net.Listen("tcp", cfg.ListenAddress)
+	// Metrics, pprof and health on a listener of their own (instrumentation.go).
+	instr, instrLn, err := newInstrumentation(cfg.InstrumentationAddress, metrics.Handler(), handler.Health())
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.ListenAddress, err)
+		return err
 	}
 	pub := mux.PubKey()
-	log.InfoContext(ctx, "lnmuxd running", "listen", ln.Addr().String(), "pubkey", pub.String(),
+	log.InfoContext(ctx, "lnmuxd running", "listen", ln.Addr().String(), "tls", tlsCfg != nil,
+		"instrumentation", instrLn.Addr().String(), "pubkey", pub.String(),
 		"network", chain.Name, "nodes", len(nodes), "auto_settle", cfg.AutoSettle, "console", console)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return mux.Run(gctx) })
 	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if tlsCfg != nil {
+			err = srv.ServeTLS(ln, "", "") // certificates from srv.TLSConfig
+		} else {
+			err = srv.Serve(ln)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("api server: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := instr.Serve(instrLn); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("instrumentation server: %w", err)
 		}
 		return nil
 	})
@@ -172,25 +198,9 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		log.InfoContext(ctx, "shutting down")
 		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 		defer scancel()
-		return srv.Shutdown(sctx)
+		// The instrumentation port stays up until the API has drained.
+		err := srv.Shutdown(sctx)
+		return errors.Join(err, instr.Shutdown(sctx))
 	})
 	return g.Wait()
-}
-
-// failpointEnv names a crash point for the end-to-end tests. It is not a
-// configuration key: nothing but a test should ever set it.
-const failpointEnv = "LNMUX_TEST_FAILPOINT"
-
-// failpoint returns the settle-commit hook asked for by failpointEnv:
-// "crash-after-settle-commit" kills the process with SIGKILL once a
-// settlement is durable and before lnd has heard of it.
-func failpoint(log *slog.Logger) func() {
-	if os.Getenv(failpointEnv) != "crash-after-settle-commit" {
-		return nil
-	}
-	log.Warn("test failpoint armed: lnmuxd kills itself after the next settle commit", "env", failpointEnv)
-	return func() {
-		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		select {} // SIGKILL cannot be caught; never go on to settle
-	}
 }

@@ -47,6 +47,9 @@ Commands:
   migrate init    prepare an empty database for migrations
   migrate up      apply every pending database migration
   migrate status  show the applied and the pending migrations
+  macaroon bake --scope admin|readonly|invoice[,...] [--valid-for 24h] [--out file]
+                  print (hex) or write a new API macaroon
+  macaroon rotate invalidate every macaroon and rewrite the three in dataDir
   version         print the version
   help            print this help
 
@@ -99,7 +102,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	}
 	switch cmd.Num(0) {
 	case "":
-		return errors.New("no command given: want run, migrate or version (see lnmuxd --help)")
+		return errors.New("no command given: want run, migrate, macaroon or version (see lnmuxd --help)")
 
 	case "help":
 		u, err := withOSArgs(nil, func() (string, error) { return conf.UsageInfo(envPrefix, cfg) })
@@ -130,6 +133,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		}
 		return runDaemon(ctx, cfg, log)
 
+	case "macaroon":
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
+		log := newLogger(cfg, stderr)
+		return runMacaroon(ctx, cfg, log, cmd[1:], func(s string) error {
+			_, err := fmt.Fprintln(stdout, s)
+			return err
+		})
+
 	case "migrate":
 		sub := cmd.Num(1)
 		switch sub {
@@ -150,7 +163,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		return runMigrate(ctx, cfg, log, sub)
 
 	default:
-		return fmt.Errorf("unknown command %q: want run, migrate or version (see lnmuxd --help)", cmd.Num(0))
+		return fmt.Errorf("unknown command %q: want run, migrate, macaroon or version (see lnmuxd --help)", cmd.Num(0))
 	}
 }
 
