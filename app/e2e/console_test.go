@@ -118,7 +118,11 @@ func TestConsoleAndTraces(t *testing.T) {
 	}
 
 	t.Run("TypeScript client tests", func(t *testing.T) {
-		runClientTests(t, origin)
+		mac, err := os.ReadFile(filepath.Join(env.dataDir, "readonly.macaroon"))
+		if err != nil {
+			t.Fatalf("lnmuxd wrote no readonly.macaroon: %v", err)
+		}
+		runClientTests(t, origin, hex.EncodeToString(mac))
 	})
 
 	t.Run("trace of a multi-part payment in jaeger", func(t *testing.T) {
@@ -203,14 +207,14 @@ func createInvoice(t *testing.T, b *browsertest.Browser, sat, description string
 
 // runClientTests runs the TypeScript client's tests (node's test runner)
 // against lnmuxd.
-func runClientTests(t *testing.T, url string) {
+func runClientTests(t *testing.T, url, macaroon string) {
 	dir := filepath.Join("..", "..", "adapters", "web")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", ".bin", "tsx")); err != nil {
 		t.Fatalf("adapters/web/node_modules missing: run npm ci in adapters/web (the Taskfile's web-deps task does)")
 	}
 	cmd := exec.CommandContext(t.Context(), "npm", "test", "--silent")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "LNMUX_URL="+url)
+	cmd.Env = append(os.Environ(), "LNMUX_URL="+url, "LNMUX_MACAROON="+macaroon)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("npm test: %v\n%s", err, out)

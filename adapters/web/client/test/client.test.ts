@@ -46,11 +46,15 @@ test("an invalid field is InvalidArgument naming it", async () => {
 });
 
 test("the macaroon hook sets the header on every call", async () => {
+  // A real macaroon of the lnmuxd under test: a present but wrong one is
+  // refused even where macaroons are optional.
+  const mac = process.env.LNMUX_MACAROON ?? "";
+  assert.ok(mac, "LNMUX_MACAROON (hex of readonly.macaroon) must be set");
   const seen: (string | null)[] = [];
   let calls = 0;
   const transport = createLnmuxTransport({
     baseUrl,
-    macaroon: () => `0201${(++calls).toString(16).padStart(2, "0")}`,
+    macaroon: () => (calls++, mac),
     interceptors: [
       (next) => async (req) => {
         seen.push(req.header.get("macaroon"));
@@ -61,19 +65,23 @@ test("the macaroon hook sets the header on every call", async () => {
   const client = createLnmuxClient(transport);
   await client.getInfo({});
   await client.getInfo({});
-  assert.deepEqual(seen, ["020101", "020102"]);
+  assert.deepEqual(seen, [mac, mac]);
+  assert.equal(calls, 2);
 
   const bearer: (string | null)[] = [];
   const b = createLnmuxClient(
     createLnmuxTransport({
       baseUrl,
-      macaroon: "0201ff",
+      macaroon: mac,
       macaroonHeader: "bearer",
       interceptors: [(next) => async (req) => (bearer.push(req.header.get("authorization")), next(req))],
     }),
   );
   await b.getInfo({});
-  assert.deepEqual(bearer, ["Bearer 0201ff"]);
+  assert.deepEqual(bearer, [`Bearer ${mac}`]);
+
+  const wrong = createLnmuxClient(createLnmuxTransport({ baseUrl, macaroon: "0201ff" }));
+  await assert.rejects(wrong.getInfo({}), (err: unknown) => ConnectError.from(err).code === Code.Unauthenticated);
 });
 
 test("SubscribeSingleInvoice streams until aborted", async () => {
