@@ -115,7 +115,7 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	// Bounds the whole drill: a hang becomes a failure with the counts so far.
-	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Minute+time.Duration(n)*10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute+time.Duration(n)*6*time.Second)
 	defer cancel()
 	began := time.Now()
 
@@ -139,11 +139,31 @@ func TestChaos(t *testing.T) {
 	aliceChan := chanID(t, cluster, cluster.Alice)
 	bobChan := chanID(t, cluster, cluster.Bob)
 
-	env := &lnmuxdEnv{root: t, bin: buildLnmuxd(t), dataDir: t.TempDir(), logDir: t.TempDir(), cluster: cluster}
+	// lnmuxd's logs are kept when the drill fails: they are the report.
+	logDir, err := os.MkdirTemp("", "lnmux-chaos-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("lnmuxd logs kept in %s", logDir)
+			return
+		}
+		_ = os.RemoveAll(logDir)
+	})
+	env := &lnmuxdEnv{root: t, bin: buildLnmuxd(t), dataDir: t.TempDir(), logDir: logDir, cluster: cluster}
 	sup := newSupervisor(t, env, dsn)
 	sup.migrate(t)
 	go sup.run(ctx)
 	t.Cleanup(sup.shutdown)
+	{
+		rctx, rcancel := context.WithTimeout(ctx, waitLong)
+		_, err := sup.client(rctx)
+		rcancel()
+		if err != nil {
+			t.Fatalf("chaos: the first lnmuxd never answered GetInfo: %v; log %s:\n%s", err, sup.lastLog(), tailFile(sup.lastLog(), 40))
+		}
+	}
 	t.Logf("chaos: cluster, postgres and lnmuxd binary ready after %s; %d payments, %d payers, kill at accepted event n%%%d==1",
 		time.Since(began).Round(time.Second), n, chaosPayers, chaosKillEvery)
 
@@ -442,7 +462,7 @@ func (d *drill) waitStable() {
 		return nil
 	})
 	if err != nil {
-		d.t.Fatalf("chaos: lnmuxd not stable after the drill: %v (logs in %s)", err, d.sup.env.logDir)
+		d.t.Fatalf("chaos: lnmuxd not stable after the drill: %v; log %s:\n%s", err, d.sup.lastLog(), tailFile(d.sup.lastLog(), 40))
 	}
 }
 
@@ -824,6 +844,8 @@ func (s *supervisor) spawn() (*daemon, error) {
 	s.mu.Lock()
 	s.cur = d
 	s.logs = append(s.logs, logPath)
+	close(s.changed)
+	s.changed = make(chan struct{})
 	s.mu.Unlock()
 	return d, nil
 }
@@ -831,6 +853,7 @@ func (s *supervisor) spawn() (*daemon, error) {
 // watchReady marks d ready once its API answers. Readiness does not
 // require both nodes: one may be restarting.
 func (s *supervisor) watchReady(ctx context.Context, d *daemon) {
+	tries := 0
 	for ctx.Err() == nil {
 		select {
 		case err := <-d.done:
@@ -848,6 +871,9 @@ func (s *supervisor) watchReady(ctx context.Context, d *daemon) {
 			}
 			s.mu.Unlock()
 			return
+		}
+		if tries++; tries%50 == 0 {
+			s.t.Logf("chaos: lnmuxd at %s not answering yet: %v", d.addr, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -934,6 +960,25 @@ func (s *supervisor) chaotic() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return !s.calmed
+}
+
+func (s *supervisor) lastLog() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.logs) == 0 {
+		return ""
+	}
+	return s.logs[len(s.logs)-1]
+}
+
+func tailFile(path string, n int) string {
+	data, _ := os.ReadFile(path)
+	return lastLines(string(data), n)
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 func (s *supervisor) counts() (kills, exits, starts int) {
