@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5"
 	"github.com/lightningnetwork/lnd/lnrpc"
 	"github.com/lightningnetwork/lnd/lnrpc/routerrpc"
 
@@ -38,6 +39,8 @@ const (
 	// chaosPaymentsEnv overrides chaosPayments (e.g. 200 for a long run).
 	chaosPaymentsEnv = "LNMUX_CHAOS_PAYMENTS"
 	chaosPayments    = 30
+	// chaosKeepLogsEnv, when set, keeps lnmuxd's logs of a passing run too.
+	chaosKeepLogsEnv = "LNMUX_CHAOS_KEEP_LOGS"
 	// chaosPayers is how many payments are in flight at once.
 	chaosPayers = 3
 	// chaosKillEvery: lnmuxd is SIGKILLed at every accepted event n with
@@ -46,10 +49,10 @@ const (
 	// Postgres is restarted at accepted event chaosPostgresAtEvent or when
 	// payment chaosPostgresAtPayment starts, whichever comes first; Bob is
 	// restarted likewise.
-	chaosPostgresAtEvent   = 8
-	chaosPostgresAtPayment = 9
-	chaosLndAtEvent        = 17
-	chaosLndAtPayment      = 19
+	chaosPostgresAtEvent   = 5
+	chaosPostgresAtPayment = 15
+	chaosLndAtEvent        = 14
+	chaosLndAtPayment      = 20
 )
 
 // killMode says how a kill relates to the settlement of the set whose
@@ -145,7 +148,7 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() || os.Getenv(chaosKeepLogsEnv) != "" {
 			t.Logf("lnmuxd logs kept in %s", logDir)
 			return
 		}
@@ -168,7 +171,7 @@ func TestChaos(t *testing.T) {
 		time.Since(began).Round(time.Second), n, chaosPayers, chaosKillEvery)
 
 	d := &drill{
-		t: t, ctx: ctx, sup: sup, cluster: cluster, pg: pg, n: n,
+		t: t, ctx: ctx, sup: sup, cluster: cluster, pg: pg, n: n, dsn: dsn,
 		chans:    map[string]uint64{"alice": aliceChan, "bob": bobChan},
 		invoices: map[string]*chaosInvoice{},
 	}
@@ -232,6 +235,7 @@ type drill struct {
 	pg      *pgtest.Cluster
 	chans   map[string]uint64
 	n       int // payments
+	dsn     string
 
 	mu       sync.Mutex
 	invoices map[string]*chaosInvoice // by hex hash
@@ -242,9 +246,12 @@ type drill struct {
 	// lndRestart is done when Bob's restart finished.
 	lndRestart sync.WaitGroup
 	pgErr      error
-	lndErr     error
-	pgAt       string
-	lndAt      string
+	// leaderViolation is set when lnmuxd served without the lock after
+	// the postgres restart.
+	leaderViolation string
+	lndErr          error
+	pgAt            string
+	lndAt           string
 }
 
 func (d *drill) invoice(hash []byte) *chaosInvoice {
@@ -255,7 +262,7 @@ func (d *drill) invoice(hash []byte) *chaosInvoice {
 
 // pay creates invoice i in lnmux and has Carol pay it once.
 func (d *drill) pay(spec paymentSpec) {
-	if spec.index == min(chaosPostgresAtPayment, d.n/3) {
+	if spec.index == min(chaosPostgresAtPayment, d.n/2) {
 		d.restartPostgres(fmt.Sprintf("payment %d", spec.index))
 	}
 	if spec.index == min(chaosLndAtPayment, 2*d.n/3) {
@@ -421,8 +428,63 @@ func (d *drill) restartPostgres(at string) {
 		d.mu.Unlock()
 		if err != nil {
 			d.t.Errorf("restart postgres: %v", err)
+			return
 		}
+		d.checkLeaderAfterRestart()
 	})
+}
+
+// checkLeaderAfterRestart: the restart ended the session holding the
+// leader lock. An lnmuxd that goes on serving must hold the lock again;
+// otherwise it must stop (issue: a leader that lost the lock keeps writing
+// while a standby could take over). It waits for one or the other; no
+// kill happens meanwhile, as kills hang on the settler, which waits here
+// when it triggered the restart.
+func (d *drill) checkLeaderAfterRestart() {
+	d.sup.mu.Lock()
+	before := d.sup.cur
+	d.sup.mu.Unlock()
+	ctx, cancel := context.WithTimeout(d.ctx, 30*time.Second)
+	defer cancel()
+	var held int
+	var err error
+	for {
+		d.sup.mu.Lock()
+		same := d.sup.cur == before && before != nil
+		d.sup.mu.Unlock()
+		if !same {
+			d.t.Logf("chaos: lnmuxd stopped after the postgres restart")
+			return
+		}
+		if held, err = advisoryLocks(ctx, d.dsn); err == nil && held > 0 {
+			d.t.Logf("chaos: lnmuxd holds the leader lock again after the postgres restart")
+			return
+		}
+		select {
+		case <-ctx.Done():
+			d.mu.Lock()
+			d.leaderViolation = fmt.Sprintf("30 s after the postgres restart the same lnmuxd (log %s) still serves while "+
+				"no session holds an advisory lock (count %d, err %v): a leader without the lock (I5)", d.sup.lastLog(), held, err)
+			d.mu.Unlock()
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// advisoryLocks counts the granted advisory locks in the drill's database.
+func advisoryLocks(ctx context.Context, dsn string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.Background())
+	var n int
+	err = conn.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&n)
+	return n, err
 }
 
 // restartLnd restarts Bob once, in the background: payments go on meanwhile.
@@ -641,6 +703,16 @@ func (d *drill) check() {
 		"lnmuxd_exits_by_itself=%d lnmuxd_starts=%d postgres_restarts=1 at %s (err %v) lnd_restarts=1 (bob) at %s (err %v)",
 		d.events, kills, d.kills[killBeforeSettle], d.kills[killDuringSettle], d.kills[killAfterSettle],
 		exits, starts, d.pgAt, d.pgErr, d.lndAt, d.lndErr)
+	for _, log := range d.sup.cleanExits {
+		fail("lnmuxd stopped by itself with exit status 0 (log %s, last lines:\n%s\n): an unrequested stop must exit non-zero "+
+			"so that a supervisor restarts it", log, tailFile(log, 3))
+	}
+	if d.leaderViolation != "" {
+		fail("%s", d.leaderViolation)
+	}
+	if held, err := advisoryLocks(ctx, d.dsn); err != nil || held == 0 {
+		fail("lnmuxd is up and stable but no session holds the leader lock (advisory locks %d, err %v)", held, err)
+	}
 	if d.pgAt == "" || d.lndAt == "" {
 		fail("the drill did not restart postgres (%q) and bob (%q)", d.pgAt, d.lndAt)
 	}
@@ -727,6 +799,9 @@ type supervisor struct {
 	calmed  bool
 	killed  bool // cur was killed by the drill
 	logs    []string
+	// cleanExits are the logs of runs that stopped by themselves with
+	// status 0.
+	cleanExits []string
 	kills   int
 	exits   int
 	starts  int
@@ -740,7 +815,14 @@ func newSupervisor(t *testing.T, env *lnmuxdEnv, dsn string) *supervisor {
 }
 
 func (s *supervisor) environ() []string {
-	return append(os.Environ(), "LNMUX_IDENTITY_KEY="+identityKey, "LNMUX_PERSISTENCE_POSTGRES_DSN="+s.dsn)
+	var env []string
+	for _, kv := range os.Environ() {
+		// The drill's own knobs are no lnmuxd settings.
+		if !strings.HasPrefix(kv, "LNMUX_CHAOS_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "LNMUX_IDENTITY_KEY="+identityKey, "LNMUX_PERSISTENCE_POSTGRES_DSN="+s.dsn)
 }
 
 func (s *supervisor) migrate(t *testing.T) {
@@ -782,6 +864,12 @@ func (s *supervisor) run(ctx context.Context) {
 		if !s.killed {
 			s.exits++
 			s.t.Logf("chaos: lnmuxd exited by itself (%v); log %s", exitErr, s.logs[len(s.logs)-1])
+			if exitErr == nil {
+				// Nobody asked it to stop: a supervisor restarting on
+				// failure only (systemd Restart=on-failure, a Job) would
+				// leave the cluster without lnmux.
+				s.cleanExits = append(s.cleanExits, s.logs[len(s.logs)-1])
+			}
 		}
 		s.cur, s.killed = nil, false
 		s.ready = make(chan struct{})
