@@ -802,11 +802,11 @@ type supervisor struct {
 	// cleanExits are the logs of runs that stopped by themselves with
 	// status 0.
 	cleanExits []string
-	kills   int
-	exits   int
-	starts  int
-	stopped chan struct{}
-	done    chan struct{}
+	kills      int
+	exits      int
+	starts     int
+	stopped    chan struct{}
+	done       chan struct{}
 }
 
 func newSupervisor(t *testing.T, env *lnmuxdEnv, dsn string) *supervisor {
