@@ -704,8 +704,8 @@ func (d *drill) check() {
 		d.events, kills, d.kills[killBeforeSettle], d.kills[killDuringSettle], d.kills[killAfterSettle],
 		exits, starts, d.pgAt, d.pgErr, d.lndAt, d.lndErr)
 	for _, log := range d.sup.cleanExits {
-		fail("lnmuxd stopped by itself with exit status 0 (log %s, last lines:\n%s\n): an unrequested stop must exit non-zero "+
-			"so that a supervisor restarts it", log, tailFile(log, 3))
+		fail("lnmuxd stopped by itself with exit status 0 (log %s; its errors:\n%s\n): an unrequested stop must exit non-zero "+
+			"so that a supervisor restarts it", log, grepLog(log, `level=ERROR`))
 	}
 	if d.leaderViolation != "" {
 		fail("%s", d.leaderViolation)
