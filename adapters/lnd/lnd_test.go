@@ -223,7 +223,7 @@ func TestQueueOrderAndNoBlocking(t *testing.T) {
 		q.push(func(context.Context) { mu.Lock(); got = append(got, i); mu.Unlock() })
 	}
 	close(release)
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(time.Minute) // only a hang fails, not a busy machine
 	for {
 		mu.Lock()
 		n := len(got)

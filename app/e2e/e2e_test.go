@@ -122,6 +122,10 @@ func TestEndToEnd(t *testing.T) {
 				r.OutgoingChanIds = []uint64{via.chID}
 			})
 			ev := nextAcceptedFor(t, acc, inv.Hash)
+			// The subscriber hears ACCEPTED before the settle request
+			// whenever its subscription was registered: lnmuxd starts
+			// a subscription with the current state.
+			first := nextState(t, states)
 			if err := d.settle(t, inv.Hash, ev.SetId); err != nil {
 				t.Fatal(err)
 			}
@@ -137,7 +141,7 @@ func TestEndToEnd(t *testing.T) {
 				lnmuxpb.SubscribeSingleInvoiceResponse_STATE_SETTLE_REQUESTED,
 				lnmuxpb.SubscribeSingleInvoiceResponse_STATE_SETTLED,
 			}
-			if got := collect(t, states); !slices.Equal(got, want) {
+			if got := append([]lnmuxpb.SubscribeSingleInvoiceResponse_InvoiceState{first}, collect(t, states)...); !slices.Equal(got, want) {
 				t.Fatalf("SubscribeSingleInvoice %v, want %v", got, want)
 			}
 		})
@@ -154,6 +158,10 @@ func TestEndToEnd(t *testing.T) {
 		}
 		if p := <-pay; p.Status != lnrpc.Payment_SUCCEEDED {
 			t.Fatalf("payment %v", p.Status)
+		}
+		// Final before "list invoices" reads it.
+		if got := d.waitFinal(t, inv.Hash); got != lnmuxpb.WaitForInvoiceFinalStatusResponse_SETTLED {
+			t.Fatalf("final %v", got)
 		}
 		_, err := d.client.CancelInvoice(t.Context(), connect.NewRequest(&lnmuxpb.CancelInvoiceRequest{Hash: inv.Hash, SetId: ev.SetId}))
 		if connect.CodeOf(err) != connect.CodeFailedPrecondition {
@@ -286,7 +294,7 @@ func TestEndToEnd(t *testing.T) {
 		if err := d.settle(t, inv.Hash, ev.SetId); err == nil {
 			t.Fatal("settle answered although the failpoint kills lnmuxd")
 		}
-		if err, ok := d.exited(10 * time.Second); !ok || err == nil {
+		if err, ok := d.exited(waitLong); !ok || err == nil {
 			t.Fatalf("lnmuxd still running or exited cleanly: %v", err)
 		}
 		select {
@@ -474,7 +482,7 @@ func invoiceDestination(t *testing.T, c *regtest.Cluster, payreq string) string 
 // invoiceStates streams SubscribeSingleInvoice until the invoice is final.
 func (d *daemon) invoiceStates(t *testing.T, hash []byte) <-chan lnmuxpb.SubscribeSingleInvoiceResponse_InvoiceState {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*waitLong)
 	ch := make(chan lnmuxpb.SubscribeSingleInvoiceResponse_InvoiceState, 16)
 	go func() {
 		defer cancel()
@@ -487,8 +495,22 @@ func (d *daemon) invoiceStates(t *testing.T, hash []byte) <-chan lnmuxpb.Subscri
 			ch <- stream.Msg().State
 		}
 	}()
-	time.Sleep(300 * time.Millisecond)
 	return ch
+}
+
+// nextState returns the next state of a SubscribeSingleInvoice stream.
+func nextState(t *testing.T, ch <-chan lnmuxpb.SubscribeSingleInvoiceResponse_InvoiceState) lnmuxpb.SubscribeSingleInvoiceResponse_InvoiceState {
+	t.Helper()
+	select {
+	case s, ok := <-ch:
+		if !ok {
+			t.Fatal("SubscribeSingleInvoice ended")
+		}
+		return s
+	case <-time.After(waitLong):
+		t.Fatal("no state from SubscribeSingleInvoice")
+		return 0
+	}
 }
 
 func collect(t *testing.T, ch <-chan lnmuxpb.SubscribeSingleInvoiceResponse_InvoiceState) []lnmuxpb.SubscribeSingleInvoiceResponse_InvoiceState {
@@ -504,7 +526,7 @@ func collect(t *testing.T, ch <-chan lnmuxpb.SubscribeSingleInvoiceResponse_Invo
 func (d *daemon) waitNode(t *testing.T, pubKey string, up bool) {
 	t.Helper()
 	want, _ := hex.DecodeString(pubKey)
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(waitLong)
 	for time.Now().Before(deadline) {
 		for _, n := range d.info(t).Nodes {
 			if bytes.Equal(n.PubKey, want) && n.Connected == up && n.InterceptorActive == up {

@@ -283,3 +283,26 @@ func (c *Cluster) Stop() error {
 	}
 	return nil
 }
+
+// Restart stops the server and starts it again on the same port, as an
+// operator's restart or a fail-over would: every session ends (so an
+// advisory lock is released) and clients see connection errors until it is
+// back. It uses pg_ctl's fast mode, which writes every committed
+// transaction out first: the throwaway cluster runs with fsync and
+// synchronous_commit off, so an immediate stop could lose commits that a
+// real server keeps, and a test would report a loss that is not lnmux's.
+// It fails for an external server, which is not ours to restart.
+func (c *Cluster) Restart() error {
+	if c.External {
+		return errors.New("pgtest: cannot restart the external server of " + EnvDSN)
+	}
+	data := filepath.Join(c.dir, "data")
+	// Without -o, pg_ctl restart reuses the options of the last start
+	// (postmaster.opts): same port and settings.
+	out, err := c.run(c.pgCtl, "-D", data, "-l", filepath.Join(c.dir, "postgres.log"), "-m", "fast", "-w", "-t", "60", "restart")
+	if err != nil {
+		log, _ := os.ReadFile(filepath.Join(c.dir, "postgres.log"))
+		return fmt.Errorf("pg_ctl restart: %v: %s\n%s", err, out, lastLines(string(log), 20))
+	}
+	return nil
+}
