@@ -222,15 +222,7 @@ func runClientTests(t *testing.T, url, macaroon string) {
 	if !bytes.Contains(out, []byte("# fail 0")) {
 		t.Fatalf("npm test:\n%s", out)
 	}
-	t.Logf("TypeScript client tests:\n%s", lastLines(out, 9))
-}
-
-func lastLines(b []byte, n int) string {
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	t.Logf("TypeScript client tests:\n%s", lastLines(string(out), 9))
 }
 
 // checkPaymentTrace pays an invoice in parts through Alice and Bob, settles
