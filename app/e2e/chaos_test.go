@@ -578,7 +578,7 @@ func (d *drill) check() {
 	// Nothing may stay SETTLE_REQUESTED once lnmuxd is up and both nodes
 	// are connected: wait for each such invoice to become final.
 	for _, inv := range stored {
-		if inv.Status != lnmuxpb.Invoice_SETTLE_REQUESTED {
+		if inv.Status != lnmuxpb.InvoiceStatus_SETTLE_REQUESTED {
 			continue
 		}
 		wctx, wcancel := context.WithTimeout(ctx, 90*time.Second)
@@ -648,7 +648,7 @@ func (d *drill) check() {
 			switch {
 			case inv == nil:
 				fail("%s: payer SUCCEEDED but lnmux has no stored invoice", label)
-			case inv.Status != lnmuxpb.Invoice_SETTLED:
+			case inv.Status != lnmuxpb.InvoiceStatus_SETTLED:
 				fail("%s: payer SUCCEEDED but lnmux says %s (amount paid %d msat)", label, inv.Status, inv.AmountPaidMsat)
 			case !bytes.Equal(inv.Preimage, ci.preimage):
 				fail("%s: lnmux stored preimage %x, the invoice's is %x", label, inv.Preimage, ci.preimage)
@@ -666,7 +666,7 @@ func (d *drill) check() {
 			continue
 		}
 		switch inv.Status {
-		case lnmuxpb.Invoice_SETTLED:
+		case lnmuxpb.InvoiceStatus_SETTLED:
 			counts.settled++
 			if p == nil || p.Status != lnrpc.Payment_SUCCEEDED {
 				fail("%s: SETTLED in lnmux (amount paid %d msat) but the payer's status is %v", label, inv.AmountPaidMsat, statusOf(p))
@@ -674,12 +674,12 @@ func (d *drill) check() {
 			if ci.spec.cancel {
 				fail("%s: SETTLED in lnmux although the application never settled it", label)
 			}
-		case lnmuxpb.Invoice_SETTLE_REQUESTED:
+		case lnmuxpb.InvoiceStatus_SETTLE_REQUESTED:
 			fail("%s: still SETTLE_REQUESTED in lnmux after 90 s with lnmuxd stable", label)
-		case lnmuxpb.Invoice_FAILED:
+		case lnmuxpb.InvoiceStatus_FAILED:
 			fail("%s: FAILED in lnmux (amount paid %d msat; payer %v): an htlc of a settle-requested set failed", label, inv.AmountPaidMsat, statusOf(p))
 		}
-		if ci.settleOK && inv.Status != lnmuxpb.Invoice_SETTLED {
+		if ci.settleOK && inv.Status != lnmuxpb.InvoiceStatus_SETTLED {
 			fail("%s: SettleInvoice succeeded but lnmux ends %s", label, inv.Status)
 		}
 	}
@@ -827,7 +827,7 @@ func (s *supervisor) environ() []string {
 
 func (s *supervisor) migrate(t *testing.T) {
 	cfg := filepath.Join(s.env.logDir, "lnmux-migrate.yml")
-	if err := os.WriteFile(cfg, []byte(s.env.config(freeAddr(t), daemonOpts{})), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(s.env.config(freeAddr(t), freeAddr(t), daemonOpts{})), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []string{"init", "up"} {
@@ -906,8 +906,12 @@ func (s *supervisor) spawn() (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	instr, err := loopbackAddr()
+	if err != nil {
+		return nil, err
+	}
 	cfgPath := filepath.Join(s.env.logDir, fmt.Sprintf("lnmux-chaos-%d.yml", run))
-	if err := os.WriteFile(cfgPath, []byte(s.env.config(addr, daemonOpts{})), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(s.env.config(addr, instr, daemonOpts{})), 0o600); err != nil {
 		return nil, err
 	}
 	logPath := filepath.Join(s.env.logDir, fmt.Sprintf("lnmuxd-chaos-%d.log", run))

@@ -160,7 +160,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("payment %v", p.Status)
 		}
 		// Final before "list invoices" reads it.
-		if got := d.waitFinal(t, inv.Hash); got != lnmuxpb.WaitForInvoiceFinalStatusResponse_SETTLED {
+		if got := d.waitFinal(t, inv.Hash); got != lnmuxpb.InvoiceStatus_SETTLED {
 			t.Fatalf("final %v", got)
 		}
 		_, err := d.client.CancelInvoice(t.Context(), connect.NewRequest(&lnmuxpb.CancelInvoiceRequest{Hash: inv.Hash, SetId: ev.SetId}))
