@@ -24,10 +24,12 @@ var (
 	ErrNotReady = errors.New("not ready")
 	// ErrConflict: the store holds a different record for the same key.
 	ErrConflict = errors.New("conflicting record")
-	// ErrNotLeader: the store refused a write because this process no
-	// longer holds the leader lock (its fencing token is stale, I5).
+	// ErrNotLeader: the store refused a write because this process is no
+	// longer the leader (another lnmux took the leader lock since); nothing
+	// was written. The process must stop.
 	ErrNotLeader = errors.New("not the leader")
-	// ErrOutcomeUnknown: a write failed in a way that leaves unknown
-	// whether it committed (I7).
-	ErrOutcomeUnknown = errors.New("outcome unknown")
+	// ErrOutcomeUnknown: a write failed at or after its commit was sent, so
+	// it may or may not be durable. Only reading the record again tells.
+	// Errors without it are certain: nothing was written.
+	ErrOutcomeUnknown = errors.New("outcome of the write unknown")
 )

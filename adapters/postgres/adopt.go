@@ -32,7 +32,7 @@ const originalSchemaVersion = 4
 // adoptVersion is the migration that adopts an original database. It must
 // come after every migration that shapes the invoices and htlcs tables
 // as written below.
-const adoptVersion = 2
+const adoptVersion = 3
 
 // goMigrations are the migrations written in Go, by dialect. The original
 // ran on Postgres only: on SQLite adoption is a no-op that keeps the two

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 )
 
 // Drivers Config.Driver accepts.
@@ -29,9 +31,17 @@ type Config struct {
 	// MaxOpenConns caps the Postgres pool (default 10). SQLite always uses
 	// one connection.
 	MaxOpenConns int
-	// LeaderPollInterval is how often a waiting Leader retries the lock and
-	// a holding one checks its connection (default 1s).
+	// LeaderPollInterval is how often a holding Leader checks its
+	// connection (default 1s). On SQLite a waiting one retries the lock as
+	// often; on Postgres it waits on the lock itself.
 	LeaderPollInterval time.Duration
+	// StatementTimeout bounds every statement of the store on Postgres
+	// (statement_timeout; default 20s) and LockTimeout every wait for a row
+	// lock (lock_timeout on Postgres, busy_timeout on SQLite; default 10s),
+	// so that no call hangs even when its context has no deadline. A DSN
+	// that sets statement_timeout or lock_timeout itself wins.
+	StatementTimeout time.Duration
+	LockTimeout      time.Duration
 	// Logger receives gorm's slow-query and error logs, without query
 	// parameters. Nil discards them.
 	Logger *slog.Logger
@@ -41,6 +51,14 @@ const (
 	defaultMaxOpenConns       = 10
 	defaultLeaderPollInterval = time.Second
 	defaultConnectTimeout     = 10 * time.Second
+	defaultStatementTimeout   = 20 * time.Second
+	defaultLockTimeout        = 10 * time.Second
+	// A transaction left open by a client that vanished would hold its row
+	// locks (and the sequence lock, docs/store.md) until the server notices.
+	idleInTransactionTimeout = 30 * time.Second
+	// cancelDeadlineDelay is how long a query whose context is done may take
+	// to answer the cancel request before its connection is closed.
+	cancelDeadlineDelay = time.Second
 )
 
 func (c Config) withDefaults() (Config, error) {
@@ -65,6 +83,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.LeaderPollInterval <= 0 {
 		c.LeaderPollInterval = defaultLeaderPollInterval
 	}
+	if c.StatementTimeout <= 0 {
+		c.StatementTimeout = defaultStatementTimeout
+	}
+	if c.LockTimeout <= 0 {
+		c.LockTimeout = defaultLockTimeout
+	}
 	return c, nil
 }
 
@@ -87,7 +111,27 @@ func parsePostgresDSN(dsn string) (pgTarget, error) {
 	if conf.ConnectTimeout == 0 {
 		conf.ConnectTimeout = defaultConnectTimeout
 	}
+	tcp, err := takeTCPSettings(conf.RuntimeParams)
+	if err != nil {
+		return pgTarget{}, err
+	}
+	tcp.serverParams(conf.RuntimeParams)
+	conf.DialFunc = tcp.dialFunc()
+	// A context that ends while a query runs sends the server a cancel
+	// request, so that the server stops waiting for a lock too, rather than
+	// only closing our end of the socket (pgx's default).
+	conf.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: cancelDeadlineDelay}
+	}
 	return pgTarget{conf: conf, password: conf.Password}, nil
+}
+
+// setDefaultParam sets a server setting of the connections unless the DSN
+// gave it.
+func setDefaultParam(conf *pgx.ConnConfig, key string, d time.Duration) {
+	if _, ok := conf.RuntimeParams[key]; !ok {
+		conf.RuntimeParams[key] = strconv.FormatInt(d.Milliseconds(), 10)
+	}
 }
 
 // where names the server as host:port/db, without credentials.

@@ -21,7 +21,11 @@ type conn struct {
 	pg  pgTarget // set for DriverPostgres only
 }
 
-func connect(ctx context.Context, cfg Config) (*conn, error) {
+// connect opens the database. sqliteBusy is SQLite's busy_timeout, its wait
+// for another connection's write lock, which no context can interrupt: the
+// store keeps it short and retries (Store.retryBusy); zero means
+// Config.LockTimeout.
+func connect(ctx context.Context, cfg Config, sqliteBusy time.Duration) (*conn, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -34,7 +38,10 @@ func connect(ctx context.Context, cfg Config) (*conn, error) {
 		SkipDefaultTransaction: true,
 	}
 	if cfg.Driver == DriverSQLite {
-		return connectSQLite(ctx, cfg, gcfg)
+		if sqliteBusy <= 0 {
+			sqliteBusy = cfg.LockTimeout
+		}
+		return connectSQLite(ctx, cfg, gcfg, sqliteBusy)
 	}
 	return connectPostgres(ctx, cfg, gcfg)
 }
@@ -52,7 +59,7 @@ func gormLogger(cfg Config) logger.Interface {
 	})
 }
 
-func connectSQLite(ctx context.Context, cfg Config, gcfg *gorm.Config) (*conn, error) {
+func connectSQLite(ctx context.Context, cfg Config, gcfg *gorm.Config, busy time.Duration) (*conn, error) {
 	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: create database directory: %w", err)
 	}
@@ -67,7 +74,7 @@ func connectSQLite(ctx context.Context, cfg Config, gcfg *gorm.Config) (*conn, e
 	q.Add("_pragma", "journal_mode(WAL)")
 	// Other processes (lnmuxd migrate status next to a running lnmuxd) may
 	// hold the write lock for a moment.
-	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
 	q.Add("_pragma", "foreign_keys(1)")
 	// WAL's default NORMAL may lose the last commits on power loss; a lost
 	// settle request after preimages went out breaks invariant I1.
@@ -100,7 +107,11 @@ func connectPostgres(ctx context.Context, cfg Config, gcfg *gorm.Config) (*conn,
 	if err != nil {
 		return nil, err
 	}
-	sqlDB := stdlib.OpenDB(*pg.conf)
+	conf := pg.conf.Copy()
+	setDefaultParam(conf, "statement_timeout", cfg.StatementTimeout)
+	setDefaultParam(conf, "lock_timeout", cfg.LockTimeout)
+	setDefaultParam(conf, "idle_in_transaction_session_timeout", idleInTransactionTimeout)
+	sqlDB := stdlib.OpenDB(*conf)
 	sqlDB.SetMaxOpenConns(cfg.MaxOpenConns)
 	sqlDB.SetMaxIdleConns(min(cfg.MaxOpenConns, 5))
 	// Recycle connections so that a failover or a pgbouncer restart is

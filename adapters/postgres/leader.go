@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,7 +24,8 @@ const leaderLockKey int64 = 0x6c6e6d7578_00 // "lnmux", 0
 const LeaderApplicationName = "lnmux-leader"
 
 // Leader is the ports.Leader of a Store's database: a Postgres session
-// advisory lock, or an flock on "<sqlite file>.lock".
+// advisory lock, or an flock on "<sqlite file>.lock", plus the fencing
+// epoch of the leader table (docs/store.md, "Leader fencing").
 type Leader struct {
 	cfg Config
 	pg  pgTarget
@@ -34,16 +36,53 @@ type Leader struct {
 // the store's pool, so it outlives Store.Close.
 func (s *Store) Leader() *Leader { return &Leader{cfg: s.c.cfg, pg: s.c.pg} }
 
-// Acquire implements ports.Leader. It retries every
-// Config.LeaderPollInterval until the lock is free or ctx is done. On
-// Postgres, lost closes when the connection holding the lock fails, found
-// by a ping every poll interval; a file lock cannot be lost. Release does
-// not close lost.
+// Lease is leadership held by this process.
+type Lease struct {
+	// Epoch is the fencing token of this leadership: hand it to
+	// Store.Fence before the store writes anything.
+	Epoch   uint64
+	lost    <-chan struct{}
+	release func()
+}
+
+// Lost closes when the lock is lost: the Postgres session holding it ended.
+// A file lock cannot be lost. Release does not close it.
+func (l *Lease) Lost() <-chan struct{} { return l.lost }
+
+// Release gives the lock up. It is idempotent.
+func (l *Lease) Release() { l.release() }
+
+// Acquire implements ports.Leader with AcquireLease, dropping the epoch.
 func (l *Leader) Acquire(ctx context.Context) (<-chan struct{}, func(), error) {
+	lease, err := l.AcquireLease(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return lease.Lost(), lease.Release, nil
+}
+
+// AcquireLease blocks until this process holds the lock or ctx is done,
+// then increments the fencing epoch while holding it. The increment waits
+// for every write of the previous leader still in flight, and any write of
+// it that comes later is refused with domain.ErrNotLeader by a fenced
+// store.
+//
+// On Postgres the wait is a blocking pg_advisory_lock on a dedicated
+// connection, so it ends as soon as the holder's session does; the lock is
+// lost when that connection fails, found by a ping every
+// Config.LeaderPollInterval and by TCP keepalives. On SQLite the flock is
+// retried every Config.LeaderPollInterval.
+func (l *Leader) AcquireLease(ctx context.Context) (*Lease, error) {
 	if l.cfg.Driver == DriverPostgres {
 		return l.acquireAdvisory(ctx)
 	}
 	return l.acquireFlock(ctx)
+}
+
+// holder names this process in the leader row, for the operator.
+func holder() string {
+	host, _ := os.Hostname()
+	return host + " pid " + strconv.Itoa(os.Getpid())
 }
 
 // wait sleeps one poll interval, or returns ctx's error.
@@ -58,35 +97,52 @@ func (l *Leader) wait(ctx context.Context) error {
 	}
 }
 
-func (l *Leader) acquireAdvisory(ctx context.Context) (<-chan struct{}, func(), error) {
+// clientCheckInterval has the server look, while this session waits for
+// the lock, whether its client is still there (Postgres ≥ 14): a standby
+// that vanished while waiting must not be granted the lock and hold it.
+const clientCheckInterval = "5s"
+
+func (l *Leader) acquireAdvisory(ctx context.Context) (*Lease, error) {
 	conf := l.pg.conf.Copy()
 	conf.RuntimeParams["application_name"] = LeaderApplicationName
+	// This session waits for the lock as long as it takes; the epoch
+	// increment waits for the old leader's writes, which their own
+	// timeouts bound. A DSN's statement_timeout must not cut either short.
+	conf.RuntimeParams["statement_timeout"] = "0"
+	conf.RuntimeParams["lock_timeout"] = "0"
 	conn, err := pgx.ConnectConfig(ctx, conf)
 	if err != nil {
-		return nil, nil, fmt.Errorf("leader lock: cannot reach postgres at %s: %w", l.pg.where(), l.pg.redact(err))
+		return nil, fmt.Errorf("leader lock: cannot reach postgres at %s: %w", l.pg.where(), l.pg.redact(err))
 	}
 	closeConn := func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = conn.Close(cctx)
 	}
-	for {
-		var ok bool
-		err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", leaderLockKey).Scan(&ok)
-		if err != nil {
-			closeConn()
-			if ctx.Err() != nil {
-				return nil, nil, fmt.Errorf("waiting for the leader lock: %w", ctx.Err())
-			}
-			return nil, nil, fmt.Errorf("leader lock (postgres at %s): %w", l.pg.where(), l.pg.redact(err))
+	fail := func(err error) (*Lease, error) {
+		// Closing the session frees the lock if it was granted.
+		closeConn()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("waiting for the leader lock: %w", ctx.Err())
 		}
-		if ok {
-			break
+		return nil, fmt.Errorf("leader lock (postgres at %s): %w", l.pg.where(), l.pg.redact(err))
+	}
+	if _, err := conn.Exec(ctx, "SET client_connection_check_interval = '"+clientCheckInterval+"'"); err != nil {
+		var pgErr *pgconn.PgError
+		// 42704: an older server without the setting.
+		if !errors.As(err, &pgErr) || pgErr.Code != "42704" {
+			return fail(err)
 		}
-		if err := l.wait(ctx); err != nil {
-			closeConn()
-			return nil, nil, err
-		}
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", leaderLockKey); err != nil {
+		return fail(err)
+	}
+	var epoch int64
+	err = conn.QueryRow(ctx,
+		"UPDATE leader SET epoch = epoch + 1, holder = $1, acquired_at = now() WHERE id = 1 RETURNING epoch",
+		holder()).Scan(&epoch)
+	if err != nil {
+		return fail(fmt.Errorf("take the fencing epoch: %w", err))
 	}
 
 	lost := make(chan struct{})
@@ -123,17 +179,17 @@ func (l *Leader) acquireAdvisory(ctx context.Context) (<-chan struct{}, func(), 
 		_, _ = conn.Exec(uctx, "SELECT pg_advisory_unlock($1)", leaderLockKey)
 		closeConn()
 	})
-	return lost, release, nil
+	return &Lease{Epoch: uint64(epoch), lost: lost, release: release}, nil
 }
 
-func (l *Leader) acquireFlock(ctx context.Context) (<-chan struct{}, func(), error) {
+func (l *Leader) acquireFlock(ctx context.Context) (*Lease, error) {
 	path := l.cfg.Path + ".lock"
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, nil, fmt.Errorf("leader lock %s: %w", path, err)
+		return nil, fmt.Errorf("leader lock %s: %w", path, err)
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, nil, fmt.Errorf("leader lock %s: %w", path, err)
+		return nil, fmt.Errorf("leader lock %s: %w", path, err)
 	}
 	fd := int(f.Fd())
 	for {
@@ -146,22 +202,48 @@ func (l *Leader) acquireFlock(ctx context.Context) (<-chan struct{}, func(), err
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) {
 			_ = f.Close()
-			return nil, nil, fmt.Errorf("leader lock %s: %w", path, err)
+			return nil, fmt.Errorf("leader lock %s: %w", path, err)
 		}
 		if err := l.wait(ctx); err != nil {
 			_ = f.Close()
-			return nil, nil, err
+			return nil, err
 		}
+	}
+	release := sync.OnceFunc(func() {
+		_ = unix.Flock(fd, unix.LOCK_UN)
+		_ = f.Close()
+	})
+	epoch, err := l.bumpSQLiteEpoch(ctx)
+	if err != nil {
+		release()
+		return nil, err
 	}
 	// The pid is for the operator only: the lock is the flock, which the
 	// kernel drops when this process dies.
 	if err := f.Truncate(0); err == nil {
 		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
-	release := sync.OnceFunc(func() {
-		_ = unix.Flock(fd, unix.LOCK_UN)
-		_ = f.Close()
-	})
 	// A lock held by this process's open file cannot be lost.
-	return make(chan struct{}), release, nil
+	return &Lease{Epoch: epoch, lost: make(chan struct{}), release: release}, nil
+}
+
+// bumpSQLiteEpoch increments the epoch on a connection of its own. Its
+// write transaction waits for any other writer of the file to finish.
+func (l *Leader) bumpSQLiteEpoch(ctx context.Context) (uint64, error) {
+	c, err := connect(ctx, l.cfg, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = c.close() }()
+	var epoch int64
+	err = c.db.WithContext(ctx).Raw(
+		"UPDATE leader SET epoch = epoch + 1, holder = ?, acquired_at = ? WHERE id = 1 RETURNING epoch",
+		holder(), dbTime(time.Now())).Scan(&epoch).Error
+	if err == nil && epoch == 0 {
+		err = errors.New("no leader row")
+	}
+	if err != nil {
+		return 0, c.wrap("take the fencing epoch", err)
+	}
+	return uint64(epoch), nil
 }

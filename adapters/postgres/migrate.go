@@ -129,7 +129,7 @@ type Migrator struct {
 // OpenMigrator connects to the database described by cfg without checking
 // its schema.
 func OpenMigrator(ctx context.Context, cfg Config) (*Migrator, error) {
-	c, err := connect(ctx, cfg)
+	c, err := connect(ctx, cfg, 0)
 	if err != nil {
 		return nil, err
 	}

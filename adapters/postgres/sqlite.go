@@ -123,3 +123,10 @@ func (sqliteDialector) Translate(err error) error {
 	}
 	return err
 }
+
+// isSQLiteBusy tells whether err is SQLITE_BUSY (any extended code):
+// another connection holds the lock.
+func isSQLiteBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
+}

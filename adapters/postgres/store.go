@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -23,6 +25,12 @@ var (
 // Store is the ports.InvoiceStore on Postgres or SQLite.
 type Store struct {
 	c *conn
+	// epoch is the leader epoch every write must find (Fence); 0 leaves
+	// writes unfenced.
+	epoch atomic.Uint64
+	// afterInvoiceInsert, if set, runs inside RequestSettle's transaction
+	// once the invoice row is inserted (tests hold the transaction open).
+	afterInvoiceInsert func(domain.PaymentHash)
 }
 
 // Open connects to the database described by cfg and checks that its schema
@@ -30,7 +38,7 @@ type Store struct {
 // ErrSchemaNotInitialized, ErrSchemaOutdated or ErrSchemaTooNew, whose
 // messages tell the operator what to run.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
-	c, err := connect(ctx, cfg)
+	c, err := connect(ctx, cfg, sqliteBusyStep)
 	if err != nil {
 		return nil, err
 	}
@@ -41,6 +49,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return &Store{c: c}, nil
 }
 
+// Fence makes every later write of the store (RequestSettle, Update) check,
+// in its own transaction, that the leader table still holds epoch, the one
+// of this process's Lease, and fail with domain.ErrNotLeader otherwise
+// (docs/store.md, "Leader fencing"). Call it before the store writes
+// anything; without it writes are not fenced.
+func (s *Store) Fence(epoch uint64) { s.epoch.Store(epoch) }
+
 // Close closes the database connections. Leaders acquired through the
 // store hold their own and stay held.
 func (s *Store) Close() error { return s.c.close() }
@@ -49,6 +64,28 @@ func (s *Store) Close() error { return s.c.close() }
 // applied. Open runs it; a long-running process may repeat it.
 func (s *Store) CheckSchema(ctx context.Context) error { return checkSchema(ctx, s.c) }
 
+// sqliteBusyStep is the store's SQLite busy_timeout: how long one attempt
+// waits for another process's write lock before retryBusy, which honours
+// the context, tries again.
+const sqliteBusyStep = 50 * time.Millisecond
+
+// retryBusy runs fn again while SQLite reports the database busy, until
+// Config.LockTimeout has passed or ctx is done. SQLite's own busy wait
+// ignores the context, so it is kept to sqliteBusyStep. fn must be safe to
+// repeat after failing with SQLITE_BUSY.
+func (s *Store) retryBusy(ctx context.Context, fn func() error) error {
+	if s.c.dialect() != DriverSQLite {
+		return fn()
+	}
+	deadline := time.Now().Add(s.c.cfg.LockTimeout)
+	for {
+		err := fn()
+		if !isSQLiteBusy(err) || errors.Is(err, domain.ErrOutcomeUnknown) || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+	}
+}
+
 // readOnly runs fn in a transaction that sees one snapshot, so that an
 // invoice and its HTLCs are read consistently.
 func (s *Store) readOnly(ctx context.Context, fn func(tx *gorm.DB) error) error {
@@ -56,8 +93,84 @@ func (s *Store) readOnly(ctx context.Context, fn func(tx *gorm.DB) error) error 
 	if s.c.dialect() == DriverPostgres {
 		opts.Isolation = sql.LevelRepeatableRead
 	}
-	return s.c.db.WithContext(ctx).Transaction(fn, opts)
+	return s.retryBusy(ctx, func() error { return s.c.db.WithContext(ctx).Transaction(fn, opts) })
 }
+
+// write runs fn in a read-write transaction after the fencing check, and
+// commits unless fn fails. An error at or after COMMIT wraps
+// domain.ErrOutcomeUnknown: the transaction may be durable although the
+// call failed (docs/store.md, "Ambiguous commits"). Any other error means
+// nothing was written. fn's error is returned as is.
+func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	var tx *gorm.DB
+	// SQLite takes the write lock at BEGIN (IMMEDIATE): only BEGIN can
+	// find the database busy.
+	err := s.retryBusy(ctx, func() error {
+		tx = s.c.db.WithContext(ctx).Begin()
+		return tx.Error
+	})
+	if err != nil {
+		return err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			// On a broken connection the server rolls back itself.
+			_ = tx.Rollback().Error
+		}
+	}()
+	if err := s.checkEpoch(tx); err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		// Done before COMMIT was sent: certainly not committed.
+		return err
+	}
+	committed = true
+	if err := tx.Commit().Error; err != nil {
+		return fmt.Errorf("%w: commit: %w", domain.ErrOutcomeUnknown, err)
+	}
+	return nil
+}
+
+// checkEpoch refuses the transaction unless the leader table holds the
+// store's epoch. On Postgres the row is read FOR SHARE: concurrent writes of
+// this process do not wait for each other, but a new leader's epoch
+// increment waits until they commit, and once it committed they read its
+// epoch. On SQLite the write lock, taken at BEGIN, does the same.
+func (s *Store) checkEpoch(tx *gorm.DB) error {
+	want := s.epoch.Load()
+	if want == 0 {
+		return nil
+	}
+	q := "SELECT epoch FROM leader WHERE id = 1"
+	if s.c.dialect() == DriverPostgres {
+		q += " FOR SHARE"
+	}
+	var epochs []int64
+	if err := tx.Raw(q).Scan(&epochs).Error; err != nil {
+		return err
+	}
+	if len(epochs) != 1 || uint64(epochs[0]) != want {
+		got := "none"
+		if len(epochs) == 1 {
+			got = strconv.FormatInt(epochs[0], 10)
+		}
+		return fmt.Errorf("%w: this process leads epoch %d, the database is at epoch %s", domain.ErrNotLeader, want, got)
+	}
+	return nil
+}
+
+// sequenceLockKey is taken (pg_advisory_xact_lock) by every transaction
+// that inserts an invoice, right before the insert draws its sequence number,
+// and held until it commits: numbers then become visible in increasing
+// order, so that a client paging ListInvoices from the last number it saw
+// plus one never skips an invoice whose transaction committed late
+// (docs/store.md, "Sequence numbers").
+const sequenceLockKey int64 = 0x6c6e6d7578_02 // "lnmux", 2
 
 // RequestSettle implements ports.InvoiceStore.
 func (s *Store) RequestSettle(ctx context.Context, inv domain.Invoice) (domain.Invoice, error) {
@@ -66,17 +179,29 @@ func (s *Store) RequestSettle(ctx context.Context, inv domain.Invoice) (domain.I
 	}
 	row, htlcs := fromDomain(inv)
 	var out domain.Invoice
-	err := s.c.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		stored, found, err := findInvoice(tx, inv.Hash, false)
+	found := false
+	err := s.write(ctx, func(tx *gorm.DB) error {
+		stored, ok, err := findInvoice(tx, inv.Hash, false)
 		if err != nil {
 			return err
 		}
-		if found {
+		if ok {
+			found = true
 			out, err = sameSet(stored, inv)
 			return err
 		}
+		if s.c.dialect() == DriverPostgres {
+			// SQLite needs nothing: its writers are serial, so numbers
+			// are committed in order already.
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", sequenceLockKey).Error; err != nil {
+				return err
+			}
+		}
 		if err := tx.Create(&row).Error; err != nil {
 			return err
+		}
+		if s.afterInvoiceInsert != nil {
+			s.afterInvoiceInsert(inv.Hash)
 		}
 		if err := tx.Create(&htlcs).Error; err != nil {
 			return err
@@ -84,6 +209,11 @@ func (s *Store) RequestSettle(ctx context.Context, inv domain.Invoice) (domain.I
 		out, err = toDomain(row, htlcs)
 		return err
 	})
+	if found && errors.Is(err, domain.ErrOutcomeUnknown) {
+		// Only the read-only end of the transaction failed: the invoice
+		// read was committed before.
+		return out, nil
+	}
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
 		// Lost a race with a concurrent request for the same hash (Postgres
 		// only; SQLite serialises writers), or one of the HTLCs is stored
@@ -98,7 +228,7 @@ func (s *Store) RequestSettle(ctx context.Context, inv domain.Invoice) (domain.I
 		return sameSet(stored, inv)
 	}
 	if err != nil {
-		return domain.Invoice{}, s.wrap("request settle", err)
+		return domain.Invoice{}, s.wrap(ctx, "request settle", err)
 	}
 	return out, nil
 }
@@ -136,7 +266,7 @@ func (s *Store) Get(ctx context.Context, hash domain.PaymentHash) (domain.Invoic
 		return err
 	})
 	if err != nil {
-		return domain.Invoice{}, s.wrap("get invoice", err)
+		return domain.Invoice{}, s.wrap(ctx, "get invoice", err)
 	}
 	return inv, nil
 }
@@ -175,7 +305,7 @@ func findInvoice(tx *gorm.DB, hash domain.PaymentHash, lock bool) (domain.Invoic
 func (s *Store) Update(ctx context.Context, hash domain.PaymentHash, fn func(*domain.Invoice) error) (domain.Invoice, error) {
 	var out domain.Invoice
 	var fnErr error
-	err := s.c.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.write(ctx, func(tx *gorm.DB) error {
 		before, found, err := findInvoice(tx, hash, true)
 		if err != nil {
 			return err
@@ -203,7 +333,7 @@ func (s *Store) Update(ctx context.Context, hash domain.PaymentHash, fn func(*do
 		return domain.Invoice{}, fnErr
 	}
 	if err != nil {
-		return domain.Invoice{}, s.wrap("update invoice", err)
+		return domain.Invoice{}, s.wrap(ctx, "update invoice", err)
 	}
 	return out, nil
 }
@@ -290,7 +420,7 @@ func (s *Store) ListPending(ctx context.Context) ([]domain.Invoice, error) {
 		return err
 	})
 	if err != nil {
-		return nil, s.wrap("list pending invoices", err)
+		return nil, s.wrap(ctx, "list pending invoices", err)
 	}
 	return out, nil
 }
@@ -301,15 +431,17 @@ func (s *Store) ListUnexpired(ctx context.Context, t time.Time) ([]ports.StoredE
 		Hash   []byte
 		Expiry time.Time
 	}
-	err := s.c.db.WithContext(ctx).Model(&invoiceRow{}).Select("hash", "expiry").
-		Where("expiry > ?", t.UTC()).Order("sequence_number").Find(&rows).Error
+	err := s.readOnly(ctx, func(tx *gorm.DB) error {
+		return tx.Model(&invoiceRow{}).Select("hash", "expiry").
+			Where("expiry > ?", t.UTC()).Order("sequence_number").Find(&rows).Error
+	})
 	if err != nil {
-		return nil, s.wrap("list unexpired invoices", err)
+		return nil, s.wrap(ctx, "list unexpired invoices", err)
 	}
 	out := make([]ports.StoredExpiry, len(rows))
 	for i, r := range rows {
 		if err := copyExact(out[i].Hash[:], r.Hash, "hash"); err != nil {
-			return nil, s.wrap("list unexpired invoices", err)
+			return nil, s.wrap(ctx, "list unexpired invoices", err)
 		}
 		out[i].Expiry = r.Expiry.UTC()
 	}
@@ -338,7 +470,7 @@ func (s *Store) List(ctx context.Context, from uint64, limit int) ([]domain.Invo
 		return err
 	})
 	if err != nil {
-		return nil, s.wrap("list invoices", err)
+		return nil, s.wrap(ctx, "list invoices", err)
 	}
 	return out, nil
 }
@@ -377,11 +509,16 @@ func withHTLCs(tx *gorm.DB, rows []invoiceRow) ([]domain.Invoice, error) {
 }
 
 // wrap leaves domain errors as they are and adds context to the others.
-func (s *Store) wrap(op string, err error) error {
-	for _, d := range []error{domain.ErrInvoiceNotFound, domain.ErrConflict, domain.ErrInvalidArgument} {
+// An error caused by ctx ending (the driver reports a cancelled statement or
+// a closed connection) also wraps ctx's error, so that callers can tell.
+func (s *Store) wrap(ctx context.Context, op string, err error) error {
+	for _, d := range []error{domain.ErrInvoiceNotFound, domain.ErrConflict, domain.ErrInvalidArgument, domain.ErrNotLeader} {
 		if errors.Is(err, d) {
 			return err
 		}
+	}
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		err = fmt.Errorf("%w (%w)", err, cerr)
 	}
 	return s.c.wrap(op, err)
 }

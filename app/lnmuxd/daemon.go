@@ -82,26 +82,21 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	}
 	defer store.Close()
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// lost stays nil (never ready) without the leader lock.
+	var lost <-chan struct{}
 	if cfg.DistributedLock.Enabled.On() {
 		// I5: nothing is recovered or intercepted before this process is
-		// the only lnmux on the database.
+		// the only lnmux on the database, and the store refuses writes
+		// once another process took the lock since (docs/store.md).
 		log.InfoContext(ctx, "waiting for the leader lock")
-		lost, release, err := store.Leader().Acquire(ctx)
+		lease, err := store.Leader().AcquireLease(ctx)
 		if err != nil {
 			return fmt.Errorf("leader lock: %w", err)
 		}
-		defer release()
-		go func() {
-			select {
-			case <-lost:
-				log.ErrorContext(ctx, "leader lock lost: stopping")
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		log.InfoContext(ctx, "leader lock held")
+		defer lease.Release()
+		store.Fence(lease.Epoch)
+		lost = lease.Lost()
+		log.InfoContext(ctx, "leader lock held", "epoch", lease.Epoch)
 	}
 
 	metrics := lnmuxprom.New()
@@ -128,6 +123,11 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	}
 	if err := mux.Recover(ctx); err != nil {
 		return err
+	}
+	select {
+	case <-lost:
+		return errLeaderLost
+	default:
 	}
 	metrics.SetStats(mux.Stats)
 
@@ -174,7 +174,17 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		"network", chain.Name, "nodes", len(nodes), "auto_settle", cfg.AutoSettle, "console", console)
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return mux.Run(gctx) })
+	muxCtx, stopMux := context.WithCancel(gctx)
+	defer stopMux()
+	muxDone := make(chan struct{})
+	g.Go(func() error {
+		defer close(muxDone)
+		if err := mux.Run(muxCtx); err != nil && muxCtx.Err() == nil {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error { return watchLeadership(gctx, log, lost, stopMux, muxDone) })
 	g.Go(func() error {
 		var err error
 		if tlsCfg != nil {
@@ -203,4 +213,25 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		return errors.Join(err, instr.Shutdown(sctx))
 	})
 	return g.Wait()
+}
+
+// errLeaderLost ends runDaemon when the leader lock is lost: lnmuxd exits
+// non-zero so that its supervisor restarts it, as a standby.
+var errLeaderLost = errors.New("leader lock lost: another lnmuxd may lead now; exiting so that a supervisor restarts this one as a standby")
+
+// watchLeadership waits for the leader lock to be lost (or for ctx), then
+// stops interception first, waits until the multiplexer has stopped (no
+// HTLC is answered by this process any more), and only then fails, which
+// stops the API server and exits non-zero. A nil lost never fires.
+func watchLeadership(ctx context.Context, log *slog.Logger, lost <-chan struct{}, stopMux func(), muxDone <-chan struct{}) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-lost:
+	}
+	log.ErrorContext(ctx, "leader lock lost: stopping interception")
+	stopMux()
+	<-muxDone
+	log.ErrorContext(ctx, "interception stopped after losing the leader lock: exiting")
+	return errLeaderLost
 }

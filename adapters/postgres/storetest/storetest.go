@@ -35,6 +35,9 @@ func Run(t *testing.T, newConfig func(t *testing.T) postgres.Config) {
 	t.Run("ListPaging", s.testListPaging)
 	t.Run("LargeIDs", s.testLargeIDs)
 	t.Run("Leader", s.testLeader)
+	t.Run("Fencing", s.testFencing)
+	t.Run("LockedRowDeadline", s.testLockedRowDeadline)
+	t.Run("LockedRowTimeout", s.testLockedRowTimeout)
 }
 
 type suite struct {
@@ -623,6 +626,10 @@ func mustGet(t *testing.T, st *postgres.Store, hash domain.PaymentHash) domain.I
 	return inv
 }
 
+// NewInvoice returns a settle request with n HTLCs on distinct nodes, for
+// tests of one driver.
+func NewInvoice(t *testing.T, n int) domain.Invoice { return newInvoice(t, n) }
+
 // newInvoice returns a settle request with n HTLCs on distinct nodes.
 func newInvoice(t *testing.T, n int) domain.Invoice {
 	t.Helper()
@@ -732,5 +739,148 @@ func assertInvoice(t *testing.T, what string, got, want domain.Invoice) {
 		if got.HTLCs[i] != want.HTLCs[i] {
 			t.Fatalf("%s: htlc #%d is %+v, want %+v", what, i, got.HTLCs[i], want.HTLCs[i])
 		}
+	}
+}
+
+// testFencing: once another process took the leader lock, the writes of the
+// previous leader's store are refused, its reads still work, and the new
+// leader's writes succeed.
+func (s suite) testFencing(t *testing.T) {
+	ctx := t.Context()
+	old, cfg := s.open(t)
+	leaseA, err := old.Leader().AcquireLease(ctx)
+	if err != nil {
+		t.Fatalf("acquire: %v", err)
+	}
+	old.Fence(leaseA.Epoch)
+	inv := newInvoice(t, 2)
+	if _, err := old.RequestSettle(ctx, inv); err != nil {
+		t.Fatalf("request settle as leader: %v", err)
+	}
+	leaseA.Release()
+
+	cur := openAgain(t, cfg)
+	leaseB, err := cur.Leader().AcquireLease(ctx)
+	if err != nil {
+		t.Fatalf("second acquire: %v", err)
+	}
+	defer leaseB.Release()
+	if leaseB.Epoch <= leaseA.Epoch {
+		t.Fatalf("epoch %d after %d: not increasing", leaseB.Epoch, leaseA.Epoch)
+	}
+	cur.Fence(leaseB.Epoch)
+	AssertFenced(t, old, cur, inv)
+}
+
+// AssertFenced checks that old, the store of a leader that lost its lock,
+// cannot write any more while cur, the new leader's, can. stored is an
+// invoice stored already, with at least two pending HTLCs.
+func AssertFenced(t *testing.T, old, cur *postgres.Store, stored domain.Invoice) {
+	t.Helper()
+	ctx := t.Context()
+	fresh := newInvoice(t, 1)
+	if _, err := old.RequestSettle(ctx, fresh); !errors.Is(err, domain.ErrNotLeader) {
+		t.Fatalf("request settle of the old leader: got %v, want ErrNotLeader", err)
+	}
+	if _, err := cur.Get(ctx, fresh.Hash); !errors.Is(err, domain.ErrInvoiceNotFound) {
+		t.Fatalf("refused request settle left a row: %v", err)
+	}
+	if _, err := old.Update(ctx, stored.Hash, settle(stored.HTLCs[0].Circuit, true, t0)); !errors.Is(err, domain.ErrNotLeader) {
+		t.Fatalf("update of the old leader: got %v, want ErrNotLeader", err)
+	}
+	if got := mustGet(t, old, stored.Hash); got.HTLCs[0].Status != domain.HTLCPending && got.HTLCs[1].Status != domain.HTLCPending {
+		t.Fatal("refused update changed the invoice")
+	}
+	if _, err := cur.RequestSettle(ctx, fresh); err != nil {
+		t.Fatalf("request settle of the new leader: %v", err)
+	}
+	if _, err := cur.Update(ctx, stored.Hash, settle(stored.HTLCs[0].Circuit, true, t0)); err != nil {
+		t.Fatalf("update of the new leader: %v", err)
+	}
+}
+
+// openAgain opens a second store on the database of cfg, as another lnmux
+// process would.
+func openAgain(t *testing.T, cfg postgres.Config) *postgres.Store {
+	t.Helper()
+	st, err := postgres.Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+// holdRow runs an Update of hash on st that keeps its transaction, and so
+// the invoice's row lock (Postgres) or the write lock (SQLite), until the
+// returned function is called.
+func holdRow(t *testing.T, st *postgres.Store, hash domain.PaymentHash) (release func()) {
+	t.Helper()
+	locked := make(chan struct{})
+	unlock := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := st.Update(context.Background(), hash, func(*domain.Invoice) error {
+			close(locked)
+			<-unlock
+			return nil
+		})
+		done <- err
+	}()
+	select {
+	case <-locked:
+	case err := <-done:
+		t.Fatalf("update holding the lock: %v", err)
+	}
+	return sync.OnceFunc(func() {
+		close(unlock)
+		if err := <-done; err != nil {
+			t.Errorf("update holding the lock: %v", err)
+		}
+	})
+}
+
+// testLockedRowDeadline: a call blocked behind another transaction's lock
+// returns when its context ends, with the context's error.
+func (s suite) testLockedRowDeadline(t *testing.T) {
+	st, cfg := s.open(t)
+	inv := newInvoice(t, 1)
+	if _, err := st.RequestSettle(t.Context(), inv); err != nil {
+		t.Fatalf("request settle: %v", err)
+	}
+	other := openAgain(t, cfg)
+	release := holdRow(t, other, inv.Hash)
+	defer release()
+
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	_, err := st.Update(ctx, inv.Hash, settle(inv.HTLCs[0].Circuit, true, t0))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("update behind a lock with a deadline: got %v, want context.DeadlineExceeded", err)
+	}
+	if errors.Is(err, domain.ErrOutcomeUnknown) {
+		t.Fatalf("update that never reached COMMIT: %v says the outcome is unknown", err)
+	}
+	release()
+	// The store is still usable, and the refused update changed nothing.
+	if got := mustGet(t, st, inv.Hash); got.HTLCs[0].Status != domain.HTLCPending {
+		t.Fatalf("htlc is %s after a failed update", got.HTLCs[0].Status)
+	}
+}
+
+// testLockedRowTimeout: without a context deadline, Config.LockTimeout
+// still ends the wait.
+func (s suite) testLockedRowTimeout(t *testing.T) {
+	st, cfg := s.open(t)
+	inv := newInvoice(t, 1)
+	if _, err := st.RequestSettle(t.Context(), inv); err != nil {
+		t.Fatalf("request settle: %v", err)
+	}
+	release := holdRow(t, st, inv.Hash)
+	defer release()
+	cfg.LockTimeout = 200 * time.Millisecond
+	short := openAgain(t, cfg)
+	if _, err := short.Update(context.Background(), inv.Hash, settle(inv.HTLCs[0].Circuit, true, t0)); err == nil {
+		t.Fatal("update behind a lock without a deadline succeeded")
 	}
 }

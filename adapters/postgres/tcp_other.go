@@ -1,0 +1,7 @@
+//go:build !linux
+
+package postgres
+
+// setTCPUserTimeout does nothing where TCP_USER_TIMEOUT does not exist; the
+// keepalives still bound how long a dead peer goes unnoticed.
+func setTCPUserTimeout(uintptr, int) error { return nil }
