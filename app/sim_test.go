@@ -71,6 +71,7 @@ type simClock struct {
 }
 
 type simTimer struct {
+	c       *simClock
 	at      time.Time
 	seq     int
 	f       func()
@@ -87,12 +88,14 @@ func (c *simClock) AfterFunc(d time.Duration, f func()) ports.Timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seq++
-	t := &simTimer{at: c.now.Add(d), seq: c.seq, f: f}
+	t := &simTimer{c: c, at: c.now.Add(d), seq: c.seq, f: f}
 	c.timers = append(c.timers, t)
 	return t
 }
 
 func (t *simTimer) Stop() bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
 	was := !t.stopped
 	t.stopped = true
 	return was
@@ -118,6 +121,7 @@ func (c *simClock) Advance(d time.Duration) {
 		}
 		t := c.timers[0]
 		c.timers = c.timers[1:]
+		t.stopped = true // fired: Stop reports false from now on
 		if t.at.After(c.now) {
 			c.now = t.at
 		}
@@ -369,7 +373,7 @@ func runSim(t *testing.T, seed uint64, verbose bool) (err error) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	s := &sim{
 		rng:           rng,
-		clock:         &simClock{now: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)},
+		clock:         newFakeClock(),
 		store:         newMemStore(),
 		htlcs:         make(map[domain.CircuitKey]*lndHTLC),
 		height:        1000,
