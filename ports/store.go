@@ -8,6 +8,12 @@ import (
 )
 
 // InvoiceStore keeps the invoices whose settlement was requested.
+//
+// Errors of the writes (RequestSettle, Update): domain.ErrNotLeader when
+// another process took the leader lock since this one's (nothing was
+// written); an error wrapping domain.ErrOutcomeUnknown when the write may
+// have committed all the same (read it back with Get); any other error
+// means nothing was written. Every call returns once its ctx is done.
 type InvoiceStore interface {
 	// RequestSettle stores inv (status SettleRequested) and its HTLCs in one
 	// transaction. If the hash is stored already with the same set id it

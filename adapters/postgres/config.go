@@ -1,10 +1,13 @@
 package postgres
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -98,6 +101,9 @@ func (c Config) withDefaults() (Config, error) {
 type pgTarget struct {
 	conf     *pgx.ConnConfig
 	password string
+	// settings are the session settings lnmux adds to those of the DSN
+	// (sessionSettings).
+	settings map[string]string
 }
 
 func parsePostgresDSN(dsn string) (pgTarget, error) {
@@ -115,7 +121,8 @@ func parsePostgresDSN(dsn string) (pgTarget, error) {
 	if err != nil {
 		return pgTarget{}, err
 	}
-	tcp.serverParams(conf.RuntimeParams)
+	settings := map[string]string{}
+	tcp.serverSettings(conf.RuntimeParams, settings)
 	conf.DialFunc = tcp.dialFunc()
 	// A context that ends while a query runs sends the server a cancel
 	// request, so that the server stops waiting for a lock too, rather than
@@ -123,16 +130,41 @@ func parsePostgresDSN(dsn string) (pgTarget, error) {
 	conf.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
 		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: cancelDeadlineDelay}
 	}
-	return pgTarget{conf: conf, password: conf.Password}, nil
+	return pgTarget{conf: conf, password: conf.Password, settings: settings}, nil
 }
 
-// setDefaultParam sets a server setting of the connections unless the DSN
-// gave it.
-func setDefaultParam(conf *pgx.ConnConfig, key string, d time.Duration) {
-	if _, ok := conf.RuntimeParams[key]; !ok {
-		conf.RuntimeParams[key] = strconv.FormatInt(d.Milliseconds(), 10)
+// connConfig returns the connection configuration with lnmux's session
+// settings: those of the DSN target, then defaults (set unless the DSN
+// gives them), then forced ones. They are sent as SET statements once
+// connected rather than as startup parameters, which PgBouncer refuses
+// unless told to ignore them.
+func (p pgTarget) connConfig(defaults, forced map[string]string) *pgx.ConnConfig {
+	conf := p.conf.Copy()
+	settings := maps.Clone(p.settings)
+	for k, v := range defaults {
+		if _, ok := conf.RuntimeParams[k]; !ok {
+			settings[k] = v
+		}
 	}
+	maps.Copy(settings, forced)
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(settings)) {
+		// Names and values are lnmux's own: integers and identifiers.
+		fmt.Fprintf(&b, "SET %s = '%s';", k, settings[k])
+	}
+	stmt := b.String()
+	if stmt == "" {
+		return conf
+	}
+	conf.AfterConnect = func(ctx context.Context, c *pgconn.PgConn) error {
+		_, err := c.Exec(ctx, stmt).ReadAll()
+		return err
+	}
+	return conf
 }
+
+// ms formats a duration as a Postgres setting in milliseconds.
+func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 
 // where names the server as host:port/db, without credentials.
 func (p pgTarget) where() string {

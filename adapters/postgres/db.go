@@ -107,10 +107,11 @@ func connectPostgres(ctx context.Context, cfg Config, gcfg *gorm.Config) (*conn,
 	if err != nil {
 		return nil, err
 	}
-	conf := pg.conf.Copy()
-	setDefaultParam(conf, "statement_timeout", cfg.StatementTimeout)
-	setDefaultParam(conf, "lock_timeout", cfg.LockTimeout)
-	setDefaultParam(conf, "idle_in_transaction_session_timeout", idleInTransactionTimeout)
+	conf := pg.connConfig(map[string]string{
+		"statement_timeout":                   ms(cfg.StatementTimeout),
+		"lock_timeout":                        ms(cfg.LockTimeout),
+		"idle_in_transaction_session_timeout": ms(idleInTransactionTimeout),
+	}, nil)
 	sqlDB := stdlib.OpenDB(*conf)
 	sqlDB.SetMaxOpenConns(cfg.MaxOpenConns)
 	sqlDB.SetMaxIdleConns(min(cfg.MaxOpenConns, 5))

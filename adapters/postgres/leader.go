@@ -103,13 +103,11 @@ func (l *Leader) wait(ctx context.Context) error {
 const clientCheckInterval = "5s"
 
 func (l *Leader) acquireAdvisory(ctx context.Context) (*Lease, error) {
-	conf := l.pg.conf.Copy()
-	conf.RuntimeParams["application_name"] = LeaderApplicationName
 	// This session waits for the lock as long as it takes; the epoch
 	// increment waits for the old leader's writes, which their own
 	// timeouts bound. A DSN's statement_timeout must not cut either short.
-	conf.RuntimeParams["statement_timeout"] = "0"
-	conf.RuntimeParams["lock_timeout"] = "0"
+	conf := l.pg.connConfig(nil, map[string]string{"statement_timeout": "0", "lock_timeout": "0"})
+	conf.RuntimeParams["application_name"] = LeaderApplicationName
 	conn, err := pgx.ConnectConfig(ctx, conf)
 	if err != nil {
 		return nil, fmt.Errorf("leader lock: cannot reach postgres at %s: %w", l.pg.where(), l.pg.redact(err))

@@ -80,13 +80,13 @@ func takeTCPSettings(params map[string]string) (tcpSettings, error) {
 	return s, nil
 }
 
-// serverParams asks the server to watch its end of the socket the same way,
-// so that it ends the session (and frees the leader lock) when this process
-// is cut off. Settings the DSN gives win.
-func (s tcpSettings) serverParams(params map[string]string) {
+// serverSettings asks the server to watch its end of the socket the same
+// way, so that it ends the session (and frees the leader lock) when this
+// process is cut off. Settings the DSN gives (params) win.
+func (s tcpSettings) serverSettings(params, out map[string]string) {
 	setDefault := func(k, v string) {
 		if _, ok := params[k]; !ok {
-			params[k] = v
+			out[k] = v
 		}
 	}
 	if s.keepalive {
