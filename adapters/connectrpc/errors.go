@@ -37,7 +37,11 @@ func codeOf(err error) (connect.Code, bool) {
 		errors.Is(err, domain.ErrInvalidTransition),
 		errors.Is(err, domain.ErrConflict):
 		return connect.CodeFailedPrecondition, true
-	case errors.Is(err, domain.ErrNotReady):
+	case errors.Is(err, domain.ErrNotReady),
+		// A settlement whose write's outcome is not known yet is retried
+		// by lnmux; the client may call again (docs/design.md, I7).
+		errors.Is(err, domain.ErrOutcomeUnknown),
+		errors.Is(err, domain.ErrNotLeader):
 		return connect.CodeUnavailable, true
 	}
 	return 0, false
