@@ -124,8 +124,13 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err := c.btcd.start(ctx); err != nil {
 		return nil, err
 	}
-	// Mine past segwit activation while the nodes start.
-	g, gctx := errgroup.WithContext(ctx)
+	// Mine past segwit activation while the nodes start. Bounded: a node
+	// whose RPC never answers (seen once with several clusters starting at
+	// once on a loaded machine) fails the start instead of hanging it;
+	// StartT then tries once more on fresh ports.
+	startCtx, cancelStart := context.WithTimeout(ctx, startTimeout)
+	defer cancelStart()
+	g, gctx := errgroup.WithContext(startCtx)
 	g.Go(func() error {
 		_, err := c.btcd.mine(segwitHeight)
 		return err
@@ -204,6 +209,10 @@ type TB interface {
 	Fatalf(format string, args ...any)
 }
 
+// startTimeout bounds how long btcd and the lnd nodes may take to answer
+// their RPC when a cluster starts.
+const startTimeout = 4 * time.Minute
+
 // StartT starts a cluster for a test and closes it in t.Cleanup. When the
 // test failed, the directory is kept and the log paths are printed.
 func StartT(t TB, opts Options) *Cluster {
@@ -214,6 +223,10 @@ func StartT(t TB, opts Options) *Cluster {
 	// The cluster must outlive t.Context(), which ends before cleanups
 	// run; Close stops it.
 	c, err := Start(context.WithoutCancel(t.Context()), opts)
+	if err != nil {
+		t.Logf("regtest cluster: %v; starting again on fresh ports", err)
+		c, err = Start(context.WithoutCancel(t.Context()), opts)
+	}
 	if err != nil {
 		t.Fatalf("regtest cluster: %v", err)
 	}
