@@ -143,6 +143,9 @@ func (m *Mux) apply(ctx context.Context, fx effects) {
 	for _, u := range fx.updates {
 		m.hub.publishInvoice(u)
 	}
+	for _, r := range fx.finals {
+		m.HTLCFinal(ctx, r)
+	}
 	if ev := fx.autoSettle; ev != nil {
 		m.cfg.Go(func() {
 			if _, err := m.startSettle(ctx, ev.Hash, ev.SetID); err != nil {

@@ -29,6 +29,10 @@ type ledger struct {
 	// shard lock itself.
 	circuitsMu sync.RWMutex
 	circuits   map[domain.CircuitKey]domain.PaymentHash
+	// settling maps the circuits of sets whose settlement is being
+	// written: lnd may report one of them final (it auto-failed it) before
+	// the commit is known, and that word must not be lost.
+	settling map[domain.CircuitKey]domain.PaymentHash
 	// maxPaid bounds how many paid hashes without pending circuits are
 	// kept; older ones are answered by the store at settle time.
 	maxPaid int
@@ -102,6 +106,9 @@ type settleTicket struct {
 	unknown bool
 	// attempts counts the store writes tried.
 	attempts int
+	// early holds lnd's final resolutions of the set's HTLCs that arrived
+	// before the commit was known; they are applied once it is.
+	early []ports.FinalResolution
 	// ctx carries the settlement's trace span; endTrace ends it.
 	ctx      context.Context
 	endTrace func(error)
@@ -141,6 +148,9 @@ type effects struct {
 	autoSettle *ports.AcceptedEvent
 	// held counts HTLCs that joined an incomplete set.
 	held int
+	// finals are lnd's final resolutions to record now (they arrived
+	// while the settlement was being written).
+	finals []ports.FinalResolution
 	// final is an invoice that reached its final state.
 	final *domain.Invoice
 	log   []logLine
@@ -163,7 +173,8 @@ func (e *effects) fail(h domain.HTLC, held *heldHTLC, reason domain.FailureReaso
 }
 
 func newLedger(maxPaid int) *ledger {
-	l := &ledger{circuits: make(map[domain.CircuitKey]domain.PaymentHash), maxPaid: maxPaid}
+	l := &ledger{circuits: make(map[domain.CircuitKey]domain.PaymentHash),
+		settling: make(map[domain.CircuitKey]domain.PaymentHash), maxPaid: maxPaid}
 	for i := range l.shards {
 		l.shards[i].entries = make(map[domain.PaymentHash]*entry)
 	}
@@ -493,6 +504,11 @@ func (l *ledger) beginSettle(hash domain.PaymentHash, setID domain.SetID, now ti
 		se.acceptTimer.Stop()
 	}
 	se.ticket = newSettleTicket(inv)
+	l.circuitsMu.Lock()
+	for _, h := range inv.HTLCs {
+		l.settling[h.Circuit] = hash
+	}
+	l.circuitsMu.Unlock()
 	return se.ticket, true, nil
 }
 
@@ -511,6 +527,8 @@ func (l *ledger) commitSettle(t *settleTicket, stored domain.Invoice) effects {
 		e.set.stopTimers()
 		e.set = nil
 	}
+	l.endSettling(t)
+	fx.finals = t.early
 	l.markSettled(e, stored)
 	sh.settle(e)
 	for _, h := range stored.HTLCs {
@@ -552,6 +570,7 @@ func (l *ledger) abortSettle(t *settleTicket, reason domain.FailureReason, heigh
 		return fx
 	}
 	se := e.set
+	l.endSettling(t)
 	se.set.AbortSettle()
 	htlcs, _ := se.set.Cancel()
 	se.stopTimers()
@@ -569,6 +588,34 @@ func (l *ledger) abortSettle(t *settleTicket, reason domain.FailureReason, heigh
 	fx.updates = append(fx.updates, ports.InvoiceUpdate{Hash: t.hash, Status: domain.StatusCancelled, SetID: t.setID})
 	fx.logf("settlement refused by the store, set cancelled", "hash", t.hash, "set_id", t.setID, "reason", reason)
 	return fx
+}
+
+// endSettling forgets a ticket's circuits as being settled; the shard lock
+// is held.
+func (l *ledger) endSettling(t *settleTicket) {
+	l.circuitsMu.Lock()
+	for _, h := range t.inv.HTLCs {
+		delete(l.settling, h.Circuit)
+	}
+	l.circuitsMu.Unlock()
+}
+
+// earlyFinal keeps lnd's final word on an HTLC of a set whose settlement is
+// still being written, and reports whether it did.
+func (l *ledger) earlyFinal(r ports.FinalResolution) bool {
+	l.circuitsMu.RLock()
+	hash, ok := l.settling[r.Circuit]
+	l.circuitsMu.RUnlock()
+	if !ok {
+		return false
+	}
+	sh, e := l.lock(hash)
+	defer sh.mu.Unlock()
+	if e == nil || e.set == nil || e.set.ticket == nil || !e.set.set.Has(r.Circuit) {
+		return false
+	}
+	e.set.ticket.early = append(e.set.ticket.early, r)
+	return true
 }
 
 // recover loads a stored invoice at start.

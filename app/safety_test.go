@@ -428,3 +428,32 @@ func (h *harness) nextOrAccepted(n *fakeNode, acc <-chan ports.AcceptedEvent) (p
 		return ports.AcceptedEvent{}, false
 	}
 }
+
+// A final resolution lnd reports while the settlement's write has no known
+// outcome (lnd auto-failed the HTLC meanwhile) is applied once the commit is
+// known, not lost until the node's next reconnect.
+func TestFinalBeforeCommitIsKept(t *testing.T) {
+	h := newHarness(t, 1, nil)
+	acc := h.subscribe()
+	n := h.nodes[0]
+	inv := h.invoice(10000, time.Hour)
+	p := h.build(inv, part{node: n, amount: 10000})
+	h.send(p)
+	ev := nextAccepted(t, acc)
+	h.store.unavailable = errors.New("connection refused")
+	if err := h.mux.SettleInvoice(cancelled(), inv.Hash, ev.SetID); !errors.Is(err, domain.ErrOutcomeUnknown) {
+		t.Fatal(err)
+	}
+	h.mux.HTLCFinal(ctx, ports.FinalResolution{Circuit: p.htlc.Circuit, Settled: false})
+	h.store.mu.Lock()
+	h.store.unavailable = nil
+	h.store.mu.Unlock()
+	h.clock.Advance(retryMax)
+	got, err := h.store.Get(ctx, inv.Hash)
+	if err != nil || got.Status != domain.StatusFailed {
+		t.Fatalf("invoice %v (%v), want failed from lnd's early final", got.Status, err)
+	}
+	if len(h.mux.PendingCircuits(ctx, n.key)) != 0 {
+		t.Fatal("circuit still pending")
+	}
+}

@@ -220,10 +220,16 @@ func (m *Mux) PendingCircuits(_ context.Context, node domain.NodeKey) []domain.C
 // HTLCFinal implements ports.NodeSink: lnd's final word on an HTLC moves its
 // invoice towards Settled or Failed (I3). The write happens off the node's
 // delivery goroutine and is retried until stored.
-func (m *Mux) HTLCFinal(_ context.Context, r ports.FinalResolution) {
+func (m *Mux) HTLCFinal(ctx context.Context, r ports.FinalResolution) {
 	hash, ok := m.ledger.pendingHash(r.Circuit)
 	if !ok {
-		return // not an HTLC of a settle-requested invoice
+		// An HTLC of a set being committed (lnd auto-failed it while the
+		// store did not answer) is applied once the commit is known;
+		// anything else is no HTLC of a settle-requested invoice.
+		if m.ledger.earlyFinal(r) {
+			m.log.WarnContext(ctx, "final htlc resolution before its settlement is committed", "circuit", r.Circuit, "settled", r.Settled)
+		}
+		return
 	}
 	m.finals.Lock()
 	if _, busy := m.finalsInFlight[r.Circuit]; busy {
