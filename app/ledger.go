@@ -151,8 +151,6 @@ type effects struct {
 	// finals are lnd's final resolutions to record now (they arrived
 	// while the settlement was being written).
 	finals []ports.FinalResolution
-	// final is an invoice that reached its final state.
-	final *domain.Invoice
 	log   []logLine
 }
 
@@ -183,8 +181,9 @@ func newLedger(maxPaid int) *ledger {
 
 func (l *ledger) shard(h domain.PaymentHash) *ledgerShard { return &l.shards[h[0]%numShards] }
 
-// lock takes the hash's shard and returns its entry (nil if none) and the
-// unlock function, which also drops an entry left empty.
+// lock takes the hash's shard lock and returns the shard and the hash's
+// entry (nil if none). The caller unlocks sh.mu, after sh.settle(e) if it
+// changed e.
 func (l *ledger) lock(h domain.PaymentHash) (*ledgerShard, *entry) {
 	sh := l.shard(h)
 	sh.mu.Lock()

@@ -136,14 +136,14 @@ func failureResolution(c domain.CircuitKey, reason domain.FailureReason, onion d
 	malformed := func(code lnwire.FailCode) ports.Resolution {
 		return ports.Resolution{Circuit: c, Action: ports.ActionFail, FailureCode: uint16(code)}
 	}
-	if code, ok := reason.MalformedCode(); ok {
+	if code, ok := malformedCode(reason); ok {
 		return malformed(code), nil
 	}
 	enc, code := onion.encrypter()
 	if code != lnwire.CodeNone {
 		return malformed(code), nil
 	}
-	msg, err := enc.EncryptFirstHop(reason.Message(fc))
+	msg, err := enc.EncryptFirstHop(failureMessage(reason, fc))
 	if err != nil {
 		return ports.Resolution{}, fmt.Errorf("encrypt failure: %w", err)
 	}

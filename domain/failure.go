@@ -1,7 +1,5 @@
 package domain
 
-import "github.com/lightningnetwork/lnd/lnwire"
-
 // FailureReason says why lnmux fails an HTLC. Each maps to a BOLT 4 failure
 // message that the application encrypts to the sender, or, for onions that
 // cannot be decrypted, to a malformed-HTLC code that lnd sends unencrypted.
@@ -72,44 +70,9 @@ func (r FailureReason) String() string {
 	return "unknown failure"
 }
 
-// MalformedCode returns the failure code lnd sends back unencrypted when the
-// onion itself could not be used, and false for reasons that need an
-// encrypted failure message.
-func (r FailureReason) MalformedCode() (lnwire.FailCode, bool) {
-	switch r {
-	case FailInvalidOnionVersion:
-		return lnwire.CodeInvalidOnionVersion, true
-	case FailInvalidOnionHMAC:
-		return lnwire.CodeInvalidOnionHmac, true
-	case FailInvalidOnionKey:
-		return lnwire.CodeInvalidOnionKey, true
-	}
-	return 0, false
-}
-
 // FailureContext is what BOLT 4 messages echo back to the sender.
 type FailureContext struct {
 	Amount Msat   // the HTLC amount lnmux received
 	Expiry uint32 // the HTLC's CLTV expiry at lnmux
 	Height uint32 // the current block height of the node holding it
-}
-
-// Message returns the BOLT 4 failure message for the reason.
-func (r FailureReason) Message(c FailureContext) lnwire.FailureMessage {
-	amt := lnwire.MilliSatoshi(c.Amount)
-	switch r {
-	case FailIncorrectAmount:
-		return lnwire.NewFinalIncorrectHtlcAmount(amt)
-	case FailIncorrectCLTV:
-		return lnwire.NewFinalIncorrectCltvExpiry(c.Expiry)
-	case FailMPPTimeout:
-		return &lnwire.FailMPPTimeout{}
-	case FailPolicyFee, FailPolicyCLTV, FailNotAccepting:
-		return lnwire.NewTemporaryChannelFailure(nil)
-	case FailNotFinalHop:
-		return &lnwire.FailUnknownNextPeer{}
-	case FailInvalidPayload:
-		return lnwire.NewInvalidOnionPayload(0, 0)
-	}
-	return lnwire.NewFailIncorrectDetails(amt, c.Height)
 }

@@ -1,4 +1,4 @@
--- Invoices whose settlement was requested (DESIGN.md §5). Open and accepted
+-- Invoices whose settlement was requested (docs/design.md, "Lifecycle"). Open and accepted
 -- invoices live only in memory and are never stored.
 CREATE TABLE invoices (
     hash                BYTEA       PRIMARY KEY CHECK (octet_length(hash) = 32),
@@ -29,7 +29,7 @@ CREATE TABLE htlcs (
     htlc_id      BIGINT NOT NULL,
     amount_msat  BIGINT NOT NULL CHECK (amount_msat >= 0),
     status       TEXT   NOT NULL CHECK (status IN ('pending', 'settled', 'failed')),
-    -- Channel and HTLC ids are only unique per node (DESIGN.md §4.6).
+    -- Channel and HTLC ids are only unique per node (docs/design.md, "The HTLC path").
     PRIMARY KEY (node_pubkey, chan_id, htlc_id)
 );
 
