@@ -151,7 +151,7 @@ type effects struct {
 	// finals are lnd's final resolutions to record now (they arrived
 	// while the settlement was being written).
 	finals []ports.FinalResolution
-	log   []logLine
+	log    []logLine
 }
 
 type logLine struct {
