@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lnmux/lnmux/adapters/postgres"
-	"github.com/lnmux/lnmux/adapters/postgres/origdb"
-	"github.com/lnmux/lnmux/adapters/postgres/pgtest"
+	"github.com/lnmux/lnmux/adapters/sqlstore"
+	"github.com/lnmux/lnmux/adapters/sqlstore/origdb"
+	"github.com/lnmux/lnmux/adapters/sqlstore/pgtest"
 	"github.com/lnmux/lnmux/domain"
 	"github.com/lnmux/lnmux/ports"
 )
@@ -85,11 +85,11 @@ func TestAdoptedSettlementsResettled(t *testing.T) {
 	}
 	sample := origdb.Sample()
 	origdb.Build(t, dsn, 4, sample)
-	cfg := postgres.Config{Driver: postgres.DriverPostgres, DSN: dsn}
-	if _, err := postgres.Migrate(t.Context(), cfg, "up"); err != nil {
+	cfg := sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: dsn}
+	if _, err := sqlstore.Migrate(t.Context(), cfg, "up"); err != nil {
 		t.Fatalf("migrate up: %v", err)
 	}
-	store, err := postgres.Open(t.Context(), cfg)
+	store, err := sqlstore.Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lnmux/lnmux/adapters/postgres"
+	"github.com/lnmux/lnmux/adapters/sqlstore"
 	"github.com/lnmux/lnmux/domain"
 	"github.com/lnmux/lnmux/ports"
 )
@@ -14,14 +14,14 @@ import (
 // embedded database: settle requested, process gone, a new instance over the
 // same file re-settles the HTLCs lnd re-offers and records lnd's final word.
 func TestRestartOverSQLite(t *testing.T) {
-	cfg := postgres.Config{Driver: postgres.DriverSQLite, Path: filepath.Join(t.TempDir(), "lnmux.db")}
+	cfg := sqlstore.Config{Driver: sqlstore.DriverSQLite, Path: filepath.Join(t.TempDir(), "lnmux.db")}
 	for _, cmd := range []string{"init", "up"} {
-		if _, err := postgres.Migrate(t.Context(), cfg, cmd); err != nil {
+		if _, err := sqlstore.Migrate(t.Context(), cfg, cmd); err != nil {
 			t.Fatal(err)
 		}
 	}
-	open := func() *postgres.Store {
-		s, err := postgres.Open(t.Context(), cfg)
+	open := func() *sqlstore.Store {
+		s, err := sqlstore.Open(t.Context(), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

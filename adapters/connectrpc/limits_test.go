@@ -21,7 +21,7 @@ import (
 	"github.com/lightningnetwork/lnd/record"
 	"github.com/lightningnetwork/lnd/routing/route"
 
-	"github.com/lnmux/lnmux/adapters/postgres"
+	"github.com/lnmux/lnmux/adapters/sqlstore"
 	"github.com/lnmux/lnmux/app"
 	"github.com/lnmux/lnmux/domain"
 	"github.com/lnmux/lnmux/ports"
@@ -188,13 +188,13 @@ func TestThousandsOfStreams(t *testing.T) {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
-	dbCfg := postgres.Config{Path: t.TempDir() + "/lnmux.db", Logger: log}
+	dbCfg := sqlstore.Config{Path: t.TempDir() + "/lnmux.db", Logger: log}
 	for _, c := range []string{"init", "up"} {
-		if _, err := postgres.Migrate(ctx, dbCfg, c); err != nil {
+		if _, err := sqlstore.Migrate(ctx, dbCfg, c); err != nil {
 			t.Fatal(err)
 		}
 	}
-	store, err := postgres.Open(ctx, dbCfg)
+	store, err := sqlstore.Open(ctx, dbCfg)
 	if err != nil {
 		t.Fatal(err)
 	}

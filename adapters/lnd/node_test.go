@@ -19,7 +19,7 @@ import (
 	"github.com/lightningnetwork/lnd/lnwire"
 
 	"github.com/lnmux/lnmux/adapters/lnd"
-	"github.com/lnmux/lnmux/adapters/lnd/regtest"
+	"github.com/lnmux/lnmux/deployments/regtest"
 	"github.com/lnmux/lnmux/domain"
 	"github.com/lnmux/lnmux/ports"
 )

@@ -24,8 +24,8 @@ import (
 	"github.com/lightningnetwork/lnd/lnrpc"
 	"github.com/lightningnetwork/lnd/lnrpc/routerrpc"
 
-	"github.com/lnmux/lnmux/adapters/lnd/regtest"
-	"github.com/lnmux/lnmux/adapters/postgres/pgtest"
+	"github.com/lnmux/lnmux/adapters/sqlstore/pgtest"
+	"github.com/lnmux/lnmux/deployments/regtest"
 	lnmuxpb "github.com/lnmux/lnmux/proto/lnmux"
 	"github.com/lnmux/lnmux/proto/lnmux/lnmuxpbconnect"
 )

@@ -19,9 +19,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/lightningnetwork/lnd/lnrpc"
 
-	"github.com/lnmux/lnmux/adapters/lnd/regtest"
 	"github.com/lnmux/lnmux/adapters/web"
 	"github.com/lnmux/lnmux/adapters/web/browsertest"
+	"github.com/lnmux/lnmux/deployments/regtest"
 	lnmuxpb "github.com/lnmux/lnmux/proto/lnmux"
 )
 

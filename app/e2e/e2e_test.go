@@ -18,7 +18,7 @@ import (
 	"github.com/lightningnetwork/lnd/lnrpc"
 	"github.com/lightningnetwork/lnd/lnrpc/routerrpc"
 
-	"github.com/lnmux/lnmux/adapters/lnd/regtest"
+	"github.com/lnmux/lnmux/deployments/regtest"
 	"github.com/lnmux/lnmux/domain"
 	lnmuxpb "github.com/lnmux/lnmux/proto/lnmux"
 )

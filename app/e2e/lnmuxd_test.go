@@ -15,7 +15,7 @@ import (
 
 	"connectrpc.com/connect"
 
-	"github.com/lnmux/lnmux/adapters/lnd/regtest"
+	"github.com/lnmux/lnmux/deployments/regtest"
 	lnmuxpb "github.com/lnmux/lnmux/proto/lnmux"
 	"github.com/lnmux/lnmux/proto/lnmux/lnmuxpbconnect"
 )

@@ -14,7 +14,7 @@ import (
 	_ "github.com/lnmux/lnmux/adapters/connectrpc/originaltest/coexist"
 	"github.com/lnmux/lnmux/adapters/connectrpc/originaltest/lnmuxrpc"
 	"github.com/lnmux/lnmux/adapters/connectrpc/originaltest/lnmuxrpc/lnmuxrpcconnect"
-	"github.com/lnmux/lnmux/adapters/lnd/regtest"
+	"github.com/lnmux/lnmux/deployments/regtest"
 )
 
 // TestOriginalClient is a user of the original lnmux: a gRPC client

@@ -13,8 +13,8 @@ import (
 
 	"github.com/lnmux/lnmux/adapters/connectrpc"
 	lnmuxotel "github.com/lnmux/lnmux/adapters/otel"
-	"github.com/lnmux/lnmux/adapters/postgres"
 	lnmuxprom "github.com/lnmux/lnmux/adapters/prometheus"
+	"github.com/lnmux/lnmux/adapters/sqlstore"
 	"github.com/lnmux/lnmux/app"
 )
 
@@ -22,14 +22,14 @@ import (
 // of pending spans.
 const shutdownTimeout = 10 * time.Second
 
-func (c *Config) storeConfig(log *slog.Logger) postgres.Config {
+func (c *Config) storeConfig(log *slog.Logger) sqlstore.Config {
 	driver, dsn := c.Database()
-	return postgres.Config{Driver: driver, DSN: dsn, Path: c.SQLitePath(), Logger: log}
+	return sqlstore.Config{Driver: driver, DSN: dsn, Path: c.SQLitePath(), Logger: log}
 }
 
 // runMigrate runs "migrate init|up|status" against the configured database.
 func runMigrate(ctx context.Context, cfg *Config, log *slog.Logger, cmd string) error {
-	statuses, err := postgres.Migrate(ctx, cfg.storeConfig(log), cmd)
+	statuses, err := sqlstore.Migrate(ctx, cfg.storeConfig(log), cmd)
 	if err != nil {
 		return fmt.Errorf("migrate %s: %w", cmd, err)
 	}
@@ -76,7 +76,7 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	if err != nil {
 		return err
 	}
-	store, err := postgres.Open(ctx, cfg.storeConfig(log))
+	store, err := sqlstore.Open(ctx, cfg.storeConfig(log))
 	if err != nil {
 		return err
 	}

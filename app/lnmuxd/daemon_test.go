@@ -16,8 +16,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/lnmux/lnmux/adapters/postgres"
-	"github.com/lnmux/lnmux/adapters/postgres/pgtest"
+	"github.com/lnmux/lnmux/adapters/sqlstore"
+	"github.com/lnmux/lnmux/adapters/sqlstore/pgtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -124,7 +124,7 @@ func TestRunExitsOnLeaderLoss(t *testing.T) {
 	var n int
 	err = conn.QueryRow(t.Context(),
 		"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()",
-		postgres.LeaderApplicationName).Scan(&n)
+		sqlstore.LeaderApplicationName).Scan(&n)
 	if err != nil || n != 1 {
 		t.Fatalf("terminate the leader's session: %d sessions, %v", n, err)
 	}

@@ -1,5 +1,5 @@
 // Module build pins the regtest daemons (lnd, lncli, btcd, btcctl) used by
-// adapters/lnd/regtest. It is a separate module because lnd cannot be
+// deployments/regtest. It is a separate module because lnd cannot be
 // `go install`ed (it has replace directives); see ../build.sh.
 module github.com/lnmux/lnmux/deployments/regtest/build
 

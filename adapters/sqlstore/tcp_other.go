@@ -1,6 +1,6 @@
 //go:build !linux
 
-package postgres
+package sqlstore
 
 // setTCPUserTimeout does nothing where TCP_USER_TIMEOUT does not exist; the
 // keepalives still bound how long a dead peer goes unnoticed.

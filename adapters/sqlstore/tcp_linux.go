@@ -1,4 +1,4 @@
-package postgres
+package sqlstore
 
 import "golang.org/x/sys/unix"
 

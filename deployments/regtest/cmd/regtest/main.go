@@ -5,7 +5,7 @@
 // database. It prints how to create and pay an invoice and keeps everything
 // running until Ctrl-C.
 //
-//	go run ./deployments/regtest [-lnmuxd .bin/lnmuxd] [-listen localhost:9190]
+//	go run ./deployments/regtest/cmd/regtest [-lnmuxd .bin/lnmuxd] [-listen localhost:9190]
 //	    [-auto-settle] [-alice-sat N] [-bob-sat N] [-keep]
 //
 // The first run builds lnd and btcd (deployments/regtest/build.sh, 5–12 min).
@@ -28,7 +28,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lnmux/lnmux/adapters/lnd/regtest"
+	"github.com/lnmux/lnmux/deployments/regtest"
 )
 
 func main() {

@@ -13,13 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lnmux/lnmux/adapters/postgres"
+	"github.com/lnmux/lnmux/adapters/sqlstore"
 	"github.com/lnmux/lnmux/domain"
 )
 
 // Run runs the suite. newConfig must return the configuration of a new,
 // empty database each time it is called.
-func Run(t *testing.T, newConfig func(t *testing.T) postgres.Config) {
+func Run(t *testing.T, newConfig func(t *testing.T) sqlstore.Config) {
 	s := suite{newConfig: newConfig}
 	t.Run("Migrate", s.testMigrate)
 	t.Run("RequestSettle", s.testRequestSettle)
@@ -41,7 +41,7 @@ func Run(t *testing.T, newConfig func(t *testing.T) postgres.Config) {
 }
 
 type suite struct {
-	newConfig func(t *testing.T) postgres.Config
+	newConfig func(t *testing.T) sqlstore.Config
 }
 
 // t0 has nanoseconds and a zone on purpose: the store keeps times in UTC to
@@ -49,16 +49,16 @@ type suite struct {
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 123456789, time.FixedZone("UTC+5", 5*3600))
 
 // open returns a store on a new, migrated database.
-func (s suite) open(t *testing.T) (*postgres.Store, postgres.Config) {
+func (s suite) open(t *testing.T) (*sqlstore.Store, sqlstore.Config) {
 	t.Helper()
 	ctx := t.Context()
 	cfg := s.newConfig(t)
 	for _, cmd := range []string{"init", "up"} {
-		if _, err := postgres.Migrate(ctx, cfg, cmd); err != nil {
+		if _, err := sqlstore.Migrate(ctx, cfg, cmd); err != nil {
 			t.Fatalf("migrate %s: %v", cmd, err)
 		}
 	}
-	st, err := postgres.Open(ctx, cfg)
+	st, err := sqlstore.Open(ctx, cfg)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -74,19 +74,19 @@ func (s suite) testMigrate(t *testing.T) {
 	ctx := t.Context()
 	cfg := s.newConfig(t)
 
-	if _, err := postgres.Open(ctx, cfg); !errors.Is(err, postgres.ErrSchemaNotInitialized) ||
+	if _, err := sqlstore.Open(ctx, cfg); !errors.Is(err, sqlstore.ErrSchemaNotInitialized) ||
 		!strings.Contains(err.Error(), "lnmuxd migrate init") {
 		t.Fatalf("open before init: got %v, want ErrSchemaNotInitialized naming `lnmuxd migrate init`", err)
 	}
-	m, err := postgres.OpenMigrator(ctx, cfg)
+	m, err := sqlstore.OpenMigrator(ctx, cfg)
 	if err != nil {
 		t.Fatalf("open migrator: %v", err)
 	}
 	defer func() { _ = m.Close() }()
-	if _, err := m.Status(ctx); !errors.Is(err, postgres.ErrSchemaNotInitialized) {
+	if _, err := m.Status(ctx); !errors.Is(err, sqlstore.ErrSchemaNotInitialized) {
 		t.Fatalf("status before init: got %v, want ErrSchemaNotInitialized", err)
 	}
-	if _, err := m.Up(ctx); !errors.Is(err, postgres.ErrSchemaNotInitialized) {
+	if _, err := m.Up(ctx); !errors.Is(err, sqlstore.ErrSchemaNotInitialized) {
 		t.Fatalf("up before init: got %v, want ErrSchemaNotInitialized", err)
 	}
 	for i := range 2 {
@@ -106,7 +106,7 @@ func (s suite) testMigrate(t *testing.T) {
 			t.Fatalf("after init, %v is applied", ms)
 		}
 	}
-	if _, err := postgres.Open(ctx, cfg); !errors.Is(err, postgres.ErrSchemaOutdated) ||
+	if _, err := sqlstore.Open(ctx, cfg); !errors.Is(err, sqlstore.ErrSchemaOutdated) ||
 		!strings.Contains(err.Error(), "lnmuxd migrate up") {
 		t.Fatalf("open before up: got %v, want ErrSchemaOutdated naming `lnmuxd migrate up`", err)
 	}
@@ -137,11 +137,11 @@ func (s suite) testMigrate(t *testing.T) {
 			t.Fatalf("status not in version order: %v", st)
 		}
 	}
-	if _, err := postgres.Migrate(ctx, cfg, "down"); err == nil {
+	if _, err := sqlstore.Migrate(ctx, cfg, "down"); err == nil {
 		t.Fatal("migrate down: want an error for an unknown command")
 	}
 
-	store, err := postgres.Open(ctx, cfg)
+	store, err := sqlstore.Open(ctx, cfg)
 	if err != nil {
 		t.Fatalf("open after up: %v", err)
 	}
@@ -617,7 +617,7 @@ func (s suite) testLeader(t *testing.T) {
 	}
 }
 
-func mustGet(t *testing.T, st *postgres.Store, hash domain.PaymentHash) domain.Invoice {
+func mustGet(t *testing.T, st *sqlstore.Store, hash domain.PaymentHash) domain.Invoice {
 	t.Helper()
 	inv, err := st.Get(t.Context(), hash)
 	if err != nil {
@@ -687,7 +687,7 @@ func stored(inv domain.Invoice, seq uint64) domain.Invoice {
 	return out
 }
 
-func assertNoChange(t *testing.T, st *postgres.Store, want domain.Invoice) {
+func assertNoChange(t *testing.T, st *sqlstore.Store, want domain.Invoice) {
 	t.Helper()
 	assertInvoice(t, "stored invoice", mustGet(t, st, want.Hash), want)
 }
@@ -775,7 +775,7 @@ func (s suite) testFencing(t *testing.T) {
 // AssertFenced checks that old, the store of a leader that lost its lock,
 // cannot write any more while cur, the new leader's, can. stored is an
 // invoice stored already, with at least two pending HTLCs.
-func AssertFenced(t *testing.T, old, cur *postgres.Store, stored domain.Invoice) {
+func AssertFenced(t *testing.T, old, cur *sqlstore.Store, stored domain.Invoice) {
 	t.Helper()
 	ctx := t.Context()
 	fresh := newInvoice(t, 1)
@@ -801,9 +801,9 @@ func AssertFenced(t *testing.T, old, cur *postgres.Store, stored domain.Invoice)
 
 // openAgain opens a second store on the database of cfg, as another lnmux
 // process would.
-func openAgain(t *testing.T, cfg postgres.Config) *postgres.Store {
+func openAgain(t *testing.T, cfg sqlstore.Config) *sqlstore.Store {
 	t.Helper()
-	st, err := postgres.Open(t.Context(), cfg)
+	st, err := sqlstore.Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -814,7 +814,7 @@ func openAgain(t *testing.T, cfg postgres.Config) *postgres.Store {
 // holdRow runs an Update of hash on st that keeps its transaction, and so
 // the invoice's row lock (Postgres) or the write lock (SQLite), until the
 // returned function is called.
-func holdRow(t *testing.T, st *postgres.Store, hash domain.PaymentHash) (release func()) {
+func holdRow(t *testing.T, st *sqlstore.Store, hash domain.PaymentHash) (release func()) {
 	t.Helper()
 	locked := make(chan struct{})
 	unlock := make(chan struct{})

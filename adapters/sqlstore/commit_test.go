@@ -1,4 +1,4 @@
-package postgres_test
+package sqlstore_test
 
 import (
 	"context"
@@ -7,8 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/lnmux/lnmux/adapters/postgres"
-	"github.com/lnmux/lnmux/adapters/postgres/storetest"
+	"github.com/lnmux/lnmux/adapters/sqlstore"
+	"github.com/lnmux/lnmux/adapters/sqlstore/storetest"
 	"github.com/lnmux/lnmux/domain"
 )
 
@@ -48,7 +48,7 @@ func blockCommits(t *testing.T, adm *pgx.Conn) (unblock func()) {
 // settleUntilCommitHangs runs RequestSettle of new invoices until one hangs
 // in its COMMIT (the reload may take effect after the first tries), and
 // returns that invoice, the pid of its session and the channel of its result.
-func settleUntilCommitHangs(t *testing.T, ctx context.Context, st *postgres.Store, adm *pgx.Conn) (domain.Invoice, int, <-chan error) {
+func settleUntilCommitHangs(t *testing.T, ctx context.Context, st *sqlstore.Store, adm *pgx.Conn) (domain.Invoice, int, <-chan error) {
 	t.Helper()
 	for {
 		inv := storetest.NewInvoice(t, 2)
@@ -113,7 +113,7 @@ func TestPostgresAmbiguousCommit(t *testing.T) {
 
 	unblock()
 	for _, want := range []domain.Invoice{inv, inv2} {
-		other, err := postgres.Open(ctx, cfg)
+		other, err := sqlstore.Open(ctx, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package postgres_test
+package sqlstore_test
 
 import (
 	"context"
@@ -8,8 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/lnmux/lnmux/adapters/postgres"
-	"github.com/lnmux/lnmux/adapters/postgres/storetest"
+	"github.com/lnmux/lnmux/adapters/sqlstore"
+	"github.com/lnmux/lnmux/adapters/sqlstore/storetest"
 	"github.com/lnmux/lnmux/domain"
 )
 
@@ -49,7 +49,7 @@ func terminateLeader(t *testing.T, conn *pgx.Conn) {
 	var n int
 	err := conn.QueryRow(t.Context(),
 		"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()",
-		postgres.LeaderApplicationName).Scan(&n)
+		sqlstore.LeaderApplicationName).Scan(&n)
 	if err != nil || n != 1 {
 		t.Fatalf("terminate the leader's session: %d sessions, %v", n, err)
 	}
@@ -98,13 +98,13 @@ func TestPostgresFencingAfterTerminate(t *testing.T) {
 		t.Fatal("lost not closed after the leader's session was terminated")
 	}
 
-	cur, err := postgres.Open(ctx, cfg)
+	cur, err := sqlstore.Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cur.Close()
 	type acquired struct {
-		lease *postgres.Lease
+		lease *sqlstore.Lease
 		err   error
 	}
 	second := make(chan acquired, 1)
@@ -119,7 +119,7 @@ func TestPostgresFencingAfterTerminate(t *testing.T) {
 		err := adm.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
 			WHERE application_name = $1 AND datname = current_database()
 			AND wait_event_type = 'Lock' AND wait_event <> 'advisory'`,
-			postgres.LeaderApplicationName).Scan(&n)
+			sqlstore.LeaderApplicationName).Scan(&n)
 		return n == 1, err
 	})
 	select {
@@ -180,7 +180,7 @@ func TestPostgresLeaderWaitCancelled(t *testing.T) {
 		var n int
 		err := adm.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
 			WHERE application_name = $1 AND datname = current_database() AND wait_event = 'advisory'`,
-			postgres.LeaderApplicationName).Scan(&n)
+			sqlstore.LeaderApplicationName).Scan(&n)
 		return n == 1, err
 	})
 	cancel()
@@ -191,7 +191,7 @@ func TestPostgresLeaderWaitCancelled(t *testing.T) {
 		var n int
 		err := adm.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
 			WHERE application_name = $1 AND datname = current_database()`,
-			postgres.LeaderApplicationName).Scan(&n)
+			sqlstore.LeaderApplicationName).Scan(&n)
 		return n == 1, err
 	})
 	lease.Release()

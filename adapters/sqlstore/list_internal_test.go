@@ -1,4 +1,4 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/lnmux/lnmux/adapters/postgres/pgtest"
+	"github.com/lnmux/lnmux/adapters/sqlstore/pgtest"
 	"github.com/lnmux/lnmux/domain"
 )
 

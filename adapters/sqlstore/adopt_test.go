@@ -1,4 +1,4 @@
-package postgres_test
+package sqlstore_test
 
 import (
 	"errors"
@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lnmux/lnmux/adapters/postgres"
-	"github.com/lnmux/lnmux/adapters/postgres/origdb"
-	"github.com/lnmux/lnmux/adapters/postgres/pgtest"
+	"github.com/lnmux/lnmux/adapters/sqlstore"
+	"github.com/lnmux/lnmux/adapters/sqlstore/origdb"
+	"github.com/lnmux/lnmux/adapters/sqlstore/pgtest"
 	"github.com/lnmux/lnmux/domain"
 )
 
@@ -21,17 +21,17 @@ func TestAdoptOriginal(t *testing.T) {
 	sample := origdb.Sample()
 	origdb.Build(t, cfg.DSN, 4, sample)
 
-	applied, err := postgres.Migrate(t.Context(), cfg, "up")
+	applied, err := sqlstore.Migrate(t.Context(), cfg, "up")
 	if err != nil {
 		t.Fatalf("migrate up: %v", err)
 	}
-	if len(applied) == 0 || !slices.ContainsFunc(applied, func(m postgres.MigrationStatus) bool { return m.Name == "adopt_original_lnmux" }) {
+	if len(applied) == 0 || !slices.ContainsFunc(applied, func(m sqlstore.MigrationStatus) bool { return m.Name == "adopt_original_lnmux" }) {
 		t.Fatalf("applied %v", applied)
 	}
-	if again, err := postgres.Migrate(t.Context(), cfg, "up"); err != nil || len(again) != 0 {
+	if again, err := sqlstore.Migrate(t.Context(), cfg, "up"); err != nil || len(again) != 0 {
 		t.Fatalf("second migrate up: %v, %v", again, err)
 	}
-	st, err := postgres.Open(t.Context(), cfg)
+	st, err := sqlstore.Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -119,13 +119,13 @@ func TestAdoptOriginalRefusals(t *testing.T) {
 	t.Run("old original schema", func(t *testing.T) {
 		cfg := postgresConfig(t)
 		origdb.Build(t, cfg.DSN, 3, nil)
-		if _, err := postgres.Migrate(t.Context(), cfg, "up"); !errors.Is(err, postgres.ErrOriginalSchema) {
+		if _, err := sqlstore.Migrate(t.Context(), cfg, "up"); !errors.Is(err, sqlstore.ErrOriginalSchema) {
 			t.Fatalf("migrate up: %v, want ErrOriginalSchema", err)
 		}
 	})
 	t.Run("no original schema still needs init", func(t *testing.T) {
-		cfg := postgres.Config{Driver: postgres.DriverPostgres, DSN: pgtest.NewDatabase(t)}
-		if _, err := postgres.Migrate(t.Context(), cfg, "up"); !errors.Is(err, postgres.ErrSchemaNotInitialized) {
+		cfg := sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: pgtest.NewDatabase(t)}
+		if _, err := sqlstore.Migrate(t.Context(), cfg, "up"); !errors.Is(err, sqlstore.ErrSchemaNotInitialized) {
 			t.Fatalf("migrate up: %v, want ErrSchemaNotInitialized", err)
 		}
 	})

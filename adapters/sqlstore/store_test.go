@@ -1,4 +1,4 @@
-package postgres_test
+package sqlstore_test
 
 import (
 	"context"
@@ -13,24 +13,24 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/lnmux/lnmux/adapters/postgres"
-	"github.com/lnmux/lnmux/adapters/postgres/pgtest"
-	"github.com/lnmux/lnmux/adapters/postgres/storetest"
+	"github.com/lnmux/lnmux/adapters/sqlstore"
+	"github.com/lnmux/lnmux/adapters/sqlstore/pgtest"
+	"github.com/lnmux/lnmux/adapters/sqlstore/storetest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-func sqliteConfig(t *testing.T) postgres.Config {
-	return postgres.Config{
-		Driver:             postgres.DriverSQLite,
+func sqliteConfig(t *testing.T) sqlstore.Config {
+	return sqlstore.Config{
+		Driver:             sqlstore.DriverSQLite,
 		Path:               filepath.Join(t.TempDir(), "sub", "lnmux.db"),
 		LeaderPollInterval: 20 * time.Millisecond,
 	}
 }
 
-func postgresConfig(t *testing.T) postgres.Config {
-	return postgres.Config{
-		Driver:             postgres.DriverPostgres,
+func postgresConfig(t *testing.T) sqlstore.Config {
+	return sqlstore.Config{
+		Driver:             sqlstore.DriverPostgres,
 		DSN:                pgtest.NewDatabase(t),
 		LeaderPollInterval: 20 * time.Millisecond,
 	}
@@ -40,14 +40,14 @@ func TestSQLite(t *testing.T) { storetest.Run(t, sqliteConfig) }
 
 func TestPostgres(t *testing.T) { storetest.Run(t, postgresConfig) }
 
-func migrated(t *testing.T, cfg postgres.Config) *postgres.Store {
+func migrated(t *testing.T, cfg sqlstore.Config) *sqlstore.Store {
 	t.Helper()
 	for _, cmd := range []string{"init", "up"} {
-		if _, err := postgres.Migrate(t.Context(), cfg, cmd); err != nil {
+		if _, err := sqlstore.Migrate(t.Context(), cfg, cmd); err != nil {
 			t.Fatalf("migrate %s: %v", cmd, err)
 		}
 	}
-	st, err := postgres.Open(t.Context(), cfg)
+	st, err := sqlstore.Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -68,8 +68,8 @@ func TestPostgresUnreachable(t *testing.T) {
 		"postgres://lnmux:" + password + "@127.0.0.1:" + strconv.Itoa(port) + "/lnmuxdb?sslmode=disable&connect_timeout=5",
 		"host=127.0.0.1 port=" + strconv.Itoa(port) + " user=lnmux password=" + password + " dbname=lnmuxdb sslmode=disable connect_timeout=5",
 	} {
-		cfg := postgres.Config{Driver: postgres.DriverPostgres, DSN: dsn}
-		_, err := postgres.Open(t.Context(), cfg)
+		cfg := sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: dsn}
+		_, err := sqlstore.Open(t.Context(), cfg)
 		if err == nil {
 			t.Fatal("open of an unreachable server succeeded")
 		}
@@ -80,12 +80,12 @@ func TestPostgresUnreachable(t *testing.T) {
 		if strings.Contains(err.Error(), password) {
 			t.Error("error message contains the password")
 		}
-		if _, err := postgres.Migrate(t.Context(), cfg, "status"); err == nil || strings.Contains(err.Error(), password) {
+		if _, err := sqlstore.Migrate(t.Context(), cfg, "status"); err == nil || strings.Contains(err.Error(), password) {
 			t.Errorf("migrate status: want an error without the password")
 		}
 	}
 
-	_, err = postgres.Open(t.Context(), postgres.Config{Driver: postgres.DriverPostgres, DSN: "postgres://u:" + password + "@[bad"})
+	_, err = sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: "postgres://u:" + password + "@[bad"})
 	if err == nil || strings.Contains(err.Error(), password) {
 		t.Error("bad DSN: want an error without the password")
 	}
@@ -101,7 +101,7 @@ func TestPostgresErrorHidesPassword(t *testing.T) {
 	const password = "Secr3t-of-the-role"
 	bad := "postgres://lnmux_nobody:" + password + "@" + net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))) +
 		"/no_such_db?sslmode=disable"
-	_, err = postgres.Open(t.Context(), postgres.Config{Driver: postgres.DriverPostgres, DSN: bad})
+	_, err = sqlstore.Open(t.Context(), sqlstore.Config{Driver: sqlstore.DriverPostgres, DSN: bad})
 	if err == nil {
 		t.Fatal("open with an unknown role succeeded")
 	}
@@ -130,7 +130,7 @@ func TestPostgresLeaderLost(t *testing.T) {
 	var n int
 	err = conn.QueryRow(t.Context(),
 		"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()",
-		postgres.LeaderApplicationName).Scan(&n)
+		sqlstore.LeaderApplicationName).Scan(&n)
 	if err != nil || n != 1 {
 		t.Fatalf("terminate the leader's session: %d sessions, %v", n, err)
 	}
@@ -153,7 +153,7 @@ func TestSQLiteLeaderSeparateStores(t *testing.T) {
 	// Two processes open the same file: each has its own Store.
 	cfg := sqliteConfig(t)
 	a := migrated(t, cfg)
-	b, err := postgres.Open(t.Context(), cfg)
+	b, err := sqlstore.Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,12 +171,12 @@ func TestSQLiteLeaderSeparateStores(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	for _, cfg := range []postgres.Config{
+	for _, cfg := range []sqlstore.Config{
 		{Driver: "mysql"},
-		{Driver: postgres.DriverSQLite},
-		{Driver: postgres.DriverPostgres},
+		{Driver: sqlstore.DriverSQLite},
+		{Driver: sqlstore.DriverPostgres},
 	} {
-		if _, err := postgres.Open(t.Context(), cfg); err == nil {
+		if _, err := sqlstore.Open(t.Context(), cfg); err == nil {
 			t.Errorf("open %+v: want an error", cfg)
 		}
 	}

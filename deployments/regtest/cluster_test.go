@@ -11,7 +11,7 @@ import (
 
 	"github.com/lightningnetwork/lnd/lnrpc"
 
-	"github.com/lnmux/lnmux/adapters/lnd/regtest"
+	"github.com/lnmux/lnmux/deployments/regtest"
 )
 
 // TestClusterUp brings the cluster up and checks what the lnmux tests rely

@@ -5,4 +5,4 @@
 // The schema is versioned: embedded SQL files per dialect are applied by a
 // Migrator (lnmuxd migrate init|up|status), never implicitly, and Open refuses
 // a database whose schema is not exactly the one this build knows.
-package postgres
+package sqlstore
