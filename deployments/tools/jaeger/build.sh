@@ -12,7 +12,13 @@ bin=$dir/jaeger
 if [[ ! -x $bin ]]; then
 	mkdir -p "$dir"
 	echo "jaeger: building $version into $dir (once; a few minutes)" >&2
-	go build -trimpath -o "$bin.tmp" github.com/jaegertracing/jaeger/cmd/jaeger
-	mv "$bin.tmp" "$bin"
+	# A private output name: two builds at once (parallel test runs) must
+	# not write into one file; the rename publishes a complete binary.
+	tmp=$(mktemp "$dir/jaeger.XXXXXX")
+	trap 'rm -f "$tmp"' EXIT
+	go build -trimpath -o "$tmp" github.com/jaegertracing/jaeger/cmd/jaeger
+	chmod 755 "$tmp"
+	mv "$tmp" "$bin"
+	trap - EXIT
 fi
 echo "$bin"
