@@ -103,7 +103,7 @@ func (m *Mux) onHoldTimeout(hash domain.PaymentHash, c domain.CircuitKey) {
 
 // onAcceptTimeout cancels a set nobody decided on in time.
 func (m *Mux) onAcceptTimeout(hash domain.PaymentHash, se *setEntry) {
-	fx, err := m.ledger.cancel(cancelRequest{hash: hash, only: se, reason: domain.FailAcceptTimeout}, m.height)
+	fx, err := m.ledger.cancel(cancelRequest{hash: hash, only: se, reason: domain.FailAcceptTimeout, expire: true}, m.height)
 	if err != nil {
 		return
 	}

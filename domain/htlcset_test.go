@@ -69,6 +69,10 @@ func setIn(t *testing.T, st SetState) *HTLCSet {
 		if _, err := s.Cancel(); err != nil {
 			t.Fatal(err)
 		}
+	case SetExpired:
+		if _, err := s.Expire(); err != nil {
+			t.Fatal(err)
+		}
 	default:
 		t.Fatalf("no fixture for state %v", st)
 	}
@@ -78,7 +82,7 @@ func setIn(t *testing.T, st SetState) *HTLCSet {
 	return s
 }
 
-var allSetStates = []SetState{SetCollecting, SetAccepted, SetSettling, SetSettleRequested, SetCancelled}
+var allSetStates = []SetState{SetCollecting, SetAccepted, SetSettling, SetSettleRequested, SetCancelled, SetExpired}
 
 func TestSetStateString(t *testing.T) {
 	tests := []struct {
@@ -91,7 +95,8 @@ func TestSetStateString(t *testing.T) {
 		{SetSettling, "settling", false},
 		{SetSettleRequested, "settle requested", true},
 		{SetCancelled, "cancelled", true},
-		{SetCancelled + 1, "SetState(5)", false},
+		{SetExpired, "expired", true},
+		{SetExpired + 1, "SetState(6)", false},
 	}
 	for _, tt := range tests {
 		if got := tt.s.String(); got != tt.name {
@@ -258,6 +263,7 @@ func TestHTLCSetAddAfterCompletion(t *testing.T) {
 		{SetSettling, FailAlreadyAccepted},
 		{SetSettleRequested, FailAlreadyPaid},
 		{SetCancelled, FailCancelled},
+		{SetExpired, FailCancelled},
 	}
 	for _, tt := range tests {
 		t.Run(tt.state.String(), func(t *testing.T) {
@@ -301,7 +307,7 @@ func TestHTLCSetTimeout(t *testing.T) {
 		}
 		mustAdd(t, s, part(nodeB, 3, 3, setTotal), AddCompleted)
 	})
-	for _, st := range []SetState{SetAccepted, SetSettling, SetSettleRequested, SetCancelled} {
+	for _, st := range []SetState{SetAccepted, SetSettling, SetSettleRequested, SetCancelled, SetExpired} {
 		t.Run(st.String(), func(t *testing.T) {
 			s := setIn(t, st)
 			sum, n := s.Sum(), s.Len()
@@ -315,50 +321,104 @@ func TestHTLCSetTimeout(t *testing.T) {
 	}
 }
 
-func TestHTLCSetCancel(t *testing.T) {
+// TestHTLCSetEnd ends a set in every state, by a decision (Cancel) and for
+// want of one (Expire): only a set not being settled ends (I2), in the
+// state that says why, and ending an ended set is a no-op.
+func TestHTLCSetEnd(t *testing.T) {
+	ends := []struct {
+		name string
+		end  func(*HTLCSet) ([]HTLC, error)
+		to   SetState
+	}{
+		{name: "Cancel", end: (*HTLCSet).Cancel, to: SetCancelled},
+		{name: "Expire", end: (*HTLCSet).Expire, to: SetExpired},
+	}
 	tests := []struct {
 		state     SetState
 		wantParts int
 		wantErr   error
-		after     SetState
+		// wantState is the state after; ended: the end's own state.
+		wantState SetState
+		ended     bool
 	}{
-		{SetCollecting, 1, nil, SetCancelled},
-		{SetAccepted, 2, nil, SetCancelled},
-		{SetSettling, 0, ErrSettleRequested, SetSettling},
-		{SetSettleRequested, 0, ErrSettleRequested, SetSettleRequested},
-		{SetCancelled, 0, nil, SetCancelled},
+		{state: SetCollecting, wantParts: 1, ended: true},
+		{state: SetAccepted, wantParts: 2, ended: true},
+		{state: SetSettling, wantErr: ErrSettleRequested, wantState: SetSettling},
+		{state: SetSettleRequested, wantErr: ErrSettleRequested, wantState: SetSettleRequested},
+		{state: SetCancelled, wantState: SetCancelled},
+		{state: SetExpired, wantState: SetExpired},
 	}
-	for _, tt := range tests {
-		t.Run(tt.state.String(), func(t *testing.T) {
-			s := setIn(t, tt.state)
-			sum, n := s.Sum(), s.Len()
-			parts, err := s.Cancel()
-			if !errIs(err, tt.wantErr) {
-				t.Fatalf("Cancel err = %v, want %v", err, tt.wantErr)
-			}
-			if len(parts) != tt.wantParts {
-				t.Errorf("Cancel returned %d parts, want %d", len(parts), tt.wantParts)
-			}
-			if !slices.IsSortedFunc(parts, func(a, b HTLC) int { return a.Circuit.Compare(b.Circuit) }) {
-				t.Error("cancelled parts not sorted")
-			}
-			if s.State() != tt.after {
-				t.Errorf("state = %v, want %v", s.State(), tt.after)
-			}
-			if err != nil && (s.Sum() != sum || s.Len() != n) {
-				t.Error("a refused cancel changed the set")
-			}
-			if tt.after == SetCancelled {
+	for _, e := range ends {
+		for _, tt := range tests {
+			t.Run(e.name+"/"+tt.state.String(), func(t *testing.T) {
+				want := tt.wantState
+				if tt.ended {
+					want = e.to
+				}
+				s := setIn(t, tt.state)
+				sum, n := s.Sum(), s.Len()
+				parts, err := e.end(s)
+				if !errIs(err, tt.wantErr) {
+					t.Fatalf("%s err = %v, want %v", e.name, err, tt.wantErr)
+				}
+				if len(parts) != tt.wantParts {
+					t.Errorf("%s returned %d parts, want %d", e.name, len(parts), tt.wantParts)
+				}
+				if !slices.IsSortedFunc(parts, func(a, b HTLC) int { return a.Circuit.Compare(b.Circuit) }) {
+					t.Errorf("%s returned parts not sorted by circuit", e.name)
+				}
+				if s.State() != want {
+					t.Errorf("state = %v, want %v", s.State(), want)
+				}
+				if err != nil && (s.Sum() != sum || s.Len() != n) {
+					t.Errorf("a refused %s changed the set: sum %v → %v, parts %d → %d", e.name, sum, s.Sum(), n, s.Len())
+				}
+				if !tt.ended {
+					return
+				}
 				if s.Len() != 0 || s.Sum() != 0 {
-					t.Errorf("cancelled set still holds %d parts, %v", s.Len(), s.Sum())
+					t.Errorf("ended set still holds %d parts, %v; want none", s.Len(), s.Sum())
 				}
-				// Cancel is idempotent.
-				again, err := s.Cancel()
-				if err != nil || len(again) != 0 || s.State() != SetCancelled {
-					t.Errorf("second Cancel = %v, %v", again, err)
+				for _, again := range ends {
+					parts, err := again.end(s)
+					if err != nil || len(parts) != 0 || s.State() != e.to {
+						t.Errorf("%s after %s = %d parts, %v, state %v; want no parts, no error, state %v",
+							again.name, e.name, len(parts), err, s.State(), e.to)
+					}
 				}
-			}
-		})
+			})
+		}
+	}
+}
+
+// TestSetStateInvoiceStatus: every state shows the API one status, and
+// every status the API shows for an invoice in memory comes from a state.
+func TestSetStateInvoiceStatus(t *testing.T) {
+	want := map[SetState]InvoiceStatus{
+		SetCollecting:      StatusOpen,
+		SetAccepted:        StatusAccepted,
+		SetSettling:        StatusAccepted,
+		SetSettleRequested: StatusSettleRequested,
+		SetCancelled:       StatusCancelled,
+		SetExpired:         StatusExpired,
+	}
+	shown := map[InvoiceStatus]bool{}
+	for _, st := range allSetStates {
+		w, ok := want[st]
+		if !ok {
+			t.Errorf("no expectation for state %v", st)
+			continue
+		}
+		if got := st.InvoiceStatus(); got != w {
+			t.Errorf("%v.InvoiceStatus() = %v, want %v", st, got, w)
+		}
+		shown[st.InvoiceStatus()] = true
+	}
+	// Settled and Failed are only ever stored: Invoice.ApplyFinal makes them.
+	for _, s := range allStatuses {
+		if !shown[s] && s != StatusSettled && s != StatusFailed {
+			t.Errorf("status %v is produced by no set state", s)
+		}
 	}
 }
 
@@ -380,6 +440,8 @@ func TestHTLCSetSettleTransitions(t *testing.T) {
 		{SetSettleRequested, false, ErrSetNotFound, SetSettleRequested},
 		{SetCancelled, true, ErrSetNotFound, SetCancelled},
 		{SetCancelled, false, ErrSetNotFound, SetCancelled},
+		{SetExpired, true, ErrSetNotFound, SetExpired},
+		{SetExpired, false, ErrSetNotFound, SetExpired},
 	}
 	for _, tt := range tests {
 		name := tt.state.String() + "/wrong id"
@@ -410,6 +472,7 @@ func TestHTLCSetSettleTransitions(t *testing.T) {
 		SetSettling:        {nil, SetSettleRequested},
 		SetSettleRequested: {nil, SetSettleRequested},
 		SetCancelled:       {ErrInvalidTransition, SetCancelled},
+		SetExpired:         {ErrInvalidTransition, SetExpired},
 	}
 	abort := map[SetState]SetState{
 		SetCollecting:      SetCollecting,
@@ -417,6 +480,7 @@ func TestHTLCSetSettleTransitions(t *testing.T) {
 		SetSettling:        SetAccepted,
 		SetSettleRequested: SetSettleRequested,
 		SetCancelled:       SetCancelled,
+		SetExpired:         SetExpired,
 	}
 	for _, st := range allSetStates {
 		t.Run("CommitSettle "+st.String(), func(t *testing.T) {
