@@ -166,10 +166,7 @@ func TestAcceptTimeoutCancels(t *testing.T) {
 	h := newHarness(t, 1, nil)
 	acc := h.subscribe()
 	n := h.nodes[0]
-	inv := h.invoice(10000, time.Hour)
-	s := h.build(inv, part{node: n, amount: 10000})
-	h.send(s)
-	ev := nextAccepted(t, acc)
+	inv, s, ev := h.acceptedPayment(t, acc, n)
 	h.clock.Advance(61 * time.Second)
 	if _, ok := h.failure(s, n.next(t)).(*lnwire.FailIncorrectDetails); !ok {
 		t.Fatal("want incorrect_or_unknown_payment_details")
@@ -183,10 +180,7 @@ func TestCancel(t *testing.T) {
 	h := newHarness(t, 1, nil)
 	acc := h.subscribe()
 	n := h.nodes[0]
-	inv := h.invoice(10000, time.Hour)
-	s := h.build(inv, part{node: n, amount: 10000})
-	h.send(s)
-	ev := nextAccepted(t, acc)
+	inv, s, ev := h.acceptedPayment(t, acc, n)
 	if err := h.mux.CancelInvoice(ctx, inv.Hash, domain.SetID{1}); !errors.Is(err, domain.ErrSetNotFound) {
 		t.Fatalf("cancel wrong set: %v", err)
 	}
@@ -291,9 +285,7 @@ func TestSettleStoreFailureKeepsSet(t *testing.T) {
 	h := newHarness(t, 1, nil)
 	acc := h.subscribe()
 	n := h.nodes[0]
-	inv := h.invoice(10000, time.Hour)
-	h.send(h.build(inv, part{node: n, amount: 10000}))
-	ev := nextAccepted(t, acc)
+	inv, _, ev := h.acceptedPayment(t, acc, n)
 	h.store.failNext = errors.New("disk full")
 	if err := h.mux.SettleInvoice(cancelled(), inv.Hash, ev.SetID); !errors.Is(err, domain.ErrOutcomeUnknown) {
 		t.Fatalf("settle with a failing store: %v, want outcome unknown", err)
@@ -445,9 +437,7 @@ func TestNoSubscriberRefusesNewSets(t *testing.T) {
 		defer close(done)
 		_ = h.mux.SubscribeAccepted(ctx, func(ports.AcceptedEvent) error { return nil })
 	}()
-	for !h.mux.hub.hasAcceptedSubscribers() {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "the accepted subscriber to be registered", h.mux.hub.hasAcceptedSubscribers)
 	cancel()
 	<-done
 	inv = h.invoice(10000, time.Hour)
@@ -528,15 +518,11 @@ func TestSubscribeSingleInvoice(t *testing.T) {
 		done <- h.mux.SubscribeInvoice(ctx, inv.Hash, func(u ports.InvoiceUpdate) error { updates <- u; return nil })
 	}()
 	// The subscription is registered before the payment arrives.
-	for {
+	waitFor(t, "the invoice subscription to be registered", func() bool {
 		h.mux.hub.mu.Lock()
-		n := len(h.mux.hub.invoices[inv.Hash])
-		h.mux.hub.mu.Unlock()
-		if n > 0 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer h.mux.hub.mu.Unlock()
+		return len(h.mux.hub.invoices[inv.Hash]) > 0
+	})
 	h.send(h.build(inv, part{node: n, amount: 10000}))
 	ev := nextAccepted(t, acc)
 	if err := h.mux.SettleInvoice(ctx, inv.Hash, ev.SetID); err != nil {
@@ -669,20 +655,25 @@ func TestConcurrentSettleCallsShareTheOutcome(t *testing.T) {
 	h := newHarness(t, 1, nil)
 	acc := h.subscribe()
 	n := h.nodes[0]
-	inv := h.invoice(10000, time.Hour)
-	h.send(h.build(inv, part{node: n, amount: 10000}))
-	ev := nextAccepted(t, acc)
+	inv, _, ev := h.acceptedPayment(t, acc, n)
 
 	// Hold the first call inside its database write.
-	gate := make(chan struct{})
+	entered := make(chan struct{}, 4)
+	h.store.entered = entered
 	h.store.mu.Lock()
-	go func() { <-gate; h.store.mu.Unlock() }()
 	errs := make(chan error, 3)
-	for range 3 {
-		go func() { errs <- h.mux.SettleInvoice(ctx, inv.Hash, ev.SetID) }()
+	go func() { errs <- h.mux.SettleInvoice(ctx, inv.Hash, ev.SetID) }()
+	waitEntered(t, entered, "the first settle call's write")
+	// Two more calls while the write hangs join its attempt: startSettle is
+	// SettleInvoice up to the wait, so the joining is done when it returns.
+	for range 2 {
+		ticket, err := h.mux.startSettle(ctx, inv.Hash, ev.SetID)
+		if err != nil {
+			t.Fatalf("concurrent settle: %v", err)
+		}
+		go func() { <-ticket.done; errs <- ticket.err }()
 	}
-	time.Sleep(50 * time.Millisecond)
-	close(gate)
+	h.store.mu.Unlock()
 	for range 3 {
 		if err := <-errs; err != nil {
 			t.Fatalf("concurrent settle: %v", err)
