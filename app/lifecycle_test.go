@@ -44,6 +44,19 @@ func nextUpdate(t *testing.T, ch <-chan ports.InvoiceUpdate) ports.InvoiceUpdate
 	return ports.InvoiceUpdate{}
 }
 
+// settleThenLndReports settles the set and has lnd report its HTLC final:
+// settled or failed.
+func settleThenLndReports(settled bool) func(*testing.T, *harness, ports.AddInvoiceResult, domain.SetID) {
+	return func(t *testing.T, h *harness, inv ports.AddInvoiceResult, setID domain.SetID) {
+		t.Helper()
+		if err := h.mux.SettleInvoice(ctx, inv.Hash, setID); err != nil {
+			t.Fatalf("SettleInvoice: %v", err)
+		}
+		r := h.nodes[0].next(t)
+		h.mux.HTLCFinal(ctx, ports.FinalResolution{Circuit: r.Circuit, Settled: settled})
+	}
+}
+
 // TestEveryLifecycleStateReachesSubscribers drives an accepted set to each
 // of its ends and checks what SubscribeSingleInvoice reports: every status
 // the API can show (docs/design.md, "Lifecycle") is produced here. A set no
@@ -59,24 +72,12 @@ func TestEveryLifecycleStateReachesSubscribers(t *testing.T) {
 	}{
 		{
 			name: "settled",
-			end: func(t *testing.T, h *harness, inv ports.AddInvoiceResult, setID domain.SetID) {
-				if err := h.mux.SettleInvoice(ctx, inv.Hash, setID); err != nil {
-					t.Fatalf("SettleInvoice: %v", err)
-				}
-				r := h.nodes[0].next(t)
-				h.mux.HTLCFinal(ctx, ports.FinalResolution{Circuit: r.Circuit, Settled: true})
-			},
+			end:  settleThenLndReports(true),
 			want: []domain.InvoiceStatus{domain.StatusSettleRequested, domain.StatusSettled},
 		},
 		{
 			name: "failed by lnd after the settle request",
-			end: func(t *testing.T, h *harness, inv ports.AddInvoiceResult, setID domain.SetID) {
-				if err := h.mux.SettleInvoice(ctx, inv.Hash, setID); err != nil {
-					t.Fatalf("SettleInvoice: %v", err)
-				}
-				r := h.nodes[0].next(t)
-				h.mux.HTLCFinal(ctx, ports.FinalResolution{Circuit: r.Circuit, Settled: false})
-			},
+			end:  settleThenLndReports(false),
 			want: []domain.InvoiceStatus{domain.StatusSettleRequested, domain.StatusFailed},
 		},
 		{
