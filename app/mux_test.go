@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -65,18 +66,18 @@ func TestSinglePartSettle(t *testing.T) {
 	}
 	r := n.next(t)
 	if r.Action != ports.ActionSettle || r.Preimage.Hash() != inv.Hash {
-		t.Fatalf("resolution %+v", r)
+		t.Fatalf("resolution %+v, want settle with the invoice's preimage", r)
 	}
 	stored, err := h.store.Get(ctx, inv.Hash)
 	if err != nil || stored.Status != domain.StatusSettleRequested || stored.SetID != ev.SetID {
-		t.Fatalf("stored %+v %v", stored, err)
+		t.Fatalf("stored invoice %s of set %s (err %v), want %s of set %s", stored.Status, stored.SetID, err, domain.StatusSettleRequested, ev.SetID)
 	}
 	// Settle is idempotent.
 	if err := h.mux.SettleInvoice(ctx, inv.Hash, ev.SetID); err != nil {
 		t.Fatal(err)
 	}
 	if got := h.mux.PendingCircuits(ctx, n.key); len(got) != 1 {
-		t.Fatalf("pending %v", got)
+		t.Fatalf("pending circuits %v, want the one settled", got)
 	}
 	h.mux.HTLCFinal(ctx, ports.FinalResolution{Circuit: r.Circuit, Settled: true})
 	st, err := h.mux.WaitForFinalStatus(ctx, inv.Hash)
@@ -294,7 +295,7 @@ func TestSettleStoreFailureKeepsSet(t *testing.T) {
 	// The write is retried until the store answers.
 	h.clock.Advance(retryMin)
 	if r := n.next(t); r.Action != ports.ActionSettle {
-		t.Fatalf("%+v", r)
+		t.Fatalf("resolution %+v, want settle", r)
 	}
 	if err := h.mux.SettleInvoice(ctx, inv.Hash, ev.SetID); err != nil {
 		t.Fatal(err)
@@ -382,7 +383,7 @@ func TestGarbageOnionIsMalformed(t *testing.T) {
 	h.send(s)
 	r := n.next(t)
 	if r.Action != ports.ActionFail || r.FailureCode != uint16(lnwire.CodeInvalidOnionHmac) {
-		t.Fatalf("%+v", r)
+		t.Fatalf("resolution %+v, want fail with invalid_onion_hmac", r)
 	}
 }
 
@@ -392,7 +393,7 @@ func TestNotForUsResumes(t *testing.T) {
 	inv := h.invoice(10000, time.Hour)
 	h.send(h.build(inv, part{node: n, amount: 10000, chanID: 12345}))
 	if r := n.next(t); r.Action != ports.ActionResume {
-		t.Fatalf("%+v", r)
+		t.Fatalf("resolution %+v, want resume", r)
 	}
 }
 
@@ -406,7 +407,7 @@ func TestOutgoingNodeIDIsForUs(t *testing.T) {
 	s.htlc.OutgoingNodeID = &pk
 	h.send(s)
 	if r := n.next(t); r.Action != ports.ActionSettle {
-		t.Fatalf("%+v", r)
+		t.Fatalf("resolution %+v, want settle", r)
 	}
 }
 
@@ -471,7 +472,7 @@ func TestAutoSettle(t *testing.T) {
 	inv := h.invoice(10000, time.Hour)
 	h.send(h.build(inv, part{node: n, amount: 10000}))
 	if r := n.next(t); r.Action != ports.ActionSettle || r.Preimage.Hash() != inv.Hash {
-		t.Fatalf("%+v", r)
+		t.Fatalf("resolution %+v, want settle with the invoice's preimage", r)
 	}
 }
 
@@ -539,13 +540,8 @@ func TestSubscribeSingleInvoice(t *testing.T) {
 		got = append(got, u.Status)
 	}
 	want := []domain.InvoiceStatus{domain.StatusAccepted, domain.StatusSettleRequested, domain.StatusSettled}
-	if len(got) != len(want) {
-		t.Fatalf("updates %v", got)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("updates %v", got)
-		}
+	if !slices.Equal(got, want) {
+		t.Fatalf("updates %v, want %v", got, want)
 	}
 }
 
@@ -571,7 +567,7 @@ func TestConcurrentPayments(t *testing.T) {
 	for _, node := range h.nodes {
 		for range n {
 			if r := node.next(t); r.Action != ports.ActionSettle {
-				t.Fatalf("%+v", r)
+				t.Fatalf("resolution %+v, want settle", r)
 			}
 		}
 	}
@@ -680,7 +676,7 @@ func TestConcurrentSettleCallsShareTheOutcome(t *testing.T) {
 		}
 	}
 	if r := n.next(t); r.Action != ports.ActionSettle {
-		t.Fatalf("%+v", r)
+		t.Fatalf("resolution %+v, want settle", r)
 	}
 	n.none(t) // one settlement, one preimage sent
 }

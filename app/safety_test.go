@@ -174,7 +174,7 @@ func TestCancelSticksWhenTheFailIsLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	if r := n.next(t); r.Action != ports.ActionSettle {
-		t.Fatalf("%+v", r)
+		t.Fatalf("resolution %+v, want settle", r)
 	}
 }
 
