@@ -115,6 +115,10 @@ type memStore struct {
 	// unavailable, if set, fails every RequestSettle before it commits.
 	unavailable error
 	settles     int
+	// entered, if set before the store is used, receives a value each time
+	// RequestSettle is called, before it takes the lock: tests that hang a
+	// write by holding mu learn from it that the write is in flight.
+	entered chan struct{}
 }
 
 var _ ports.InvoiceStore = (*memStore)(nil)
@@ -127,6 +131,12 @@ func cloneInvoice(inv domain.Invoice) domain.Invoice {
 }
 
 func (s *memStore) RequestSettle(_ context.Context, inv domain.Invoice) (domain.Invoice, error) {
+	if s.entered != nil {
+		select {
+		case s.entered <- struct{}{}:
+		default: // nobody is counting any more
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.failNext; err != nil {
@@ -447,10 +457,43 @@ func (h *harness) subscribe() <-chan ports.AcceptedEvent {
 		_ = h.mux.SubscribeAccepted(ctx, func(ev ports.AcceptedEvent) error { ch <- ev; return nil })
 	}()
 	h.t.Cleanup(func() { cancel(); <-done })
-	for !h.mux.hub.hasAcceptedSubscribers() {
+	waitFor(h.t, "the accepted subscriber to be registered", h.mux.hub.hasAcceptedSubscribers)
+	return ch
+}
+
+// waitFor waits until cond holds, for what the Mux does in a goroutine and
+// announces by no event (a subscription being registered). It fails the test
+// after a bound generous enough for a loaded machine.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 30s for %s", what)
+		}
 		time.Sleep(time.Millisecond)
 	}
-	return ch
+}
+
+// waitEntered waits for a store call to signal on ch (memStore.entered).
+func waitEntered(t testing.TB, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("waited 30s for %s", what)
+	}
+}
+
+// acceptedPayment pays a new 10 000 msat invoice with one HTLC through n
+// and waits for the set to be accepted: where most tests of what happens
+// next begin.
+func (h *harness) acceptedPayment(t testing.TB, acc <-chan ports.AcceptedEvent, n *fakeNode) (ports.AddInvoiceResult, sentHTLC, ports.AcceptedEvent) {
+	t.Helper()
+	inv := h.invoice(10000, time.Hour)
+	s := h.build(inv, part{node: n, amount: 10000})
+	h.send(s)
+	return inv, s, nextAccepted(t, acc)
 }
 
 func nextAccepted(t testing.TB, ch <-chan ports.AcceptedEvent) ports.AcceptedEvent {

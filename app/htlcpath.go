@@ -101,9 +101,9 @@ func (m *Mux) onHoldTimeout(hash domain.PaymentHash, c domain.CircuitKey) {
 	m.apply(context.Background(), m.ledger.holdTimeout(hash, c, m.height))
 }
 
-// onAcceptTimeout cancels a set nobody decided on in time.
+// onAcceptTimeout ends a set nobody decided on in time: it expires.
 func (m *Mux) onAcceptTimeout(hash domain.PaymentHash, se *setEntry) {
-	fx, err := m.ledger.cancel(cancelRequest{hash: hash, only: se, reason: domain.FailAcceptTimeout}, m.height)
+	fx, err := m.ledger.cancel(cancelRequest{hash: hash, only: se, reason: domain.FailAcceptTimeout, expire: true}, m.height)
 	if err != nil {
 		return
 	}

@@ -341,7 +341,7 @@ func (l *ledger) add(acc domain.Accepted, p addParams) effects {
 	ev := ports.AcceptedEvent{Hash: h.Hash, SetID: se.set.ID(), Amount: se.set.Sum()}
 	fx.accepted = append(fx.accepted, ev)
 	fx.acceptedParts = len(se.held)
-	fx.updates = append(fx.updates, ports.InvoiceUpdate{Hash: h.Hash, Status: domain.StatusAccepted, SetID: ev.SetID})
+	fx.updates = append(fx.updates, ports.InvoiceUpdate{Hash: h.Hash, Status: se.set.State().InvoiceStatus(), SetID: ev.SetID})
 	if p.autoSettle {
 		fx.autoSettle = &ev
 	}
@@ -394,6 +394,9 @@ type cancelRequest struct {
 	// a later set of the same HTLCs has the same id).
 	only   *setEntry
 	reason domain.FailureReason
+	// expire: no one decided in time (a timer, not a CancelInvoice); the
+	// set ends as expired rather than cancelled.
+	expire bool
 }
 
 // errNotInMemory tells the caller to ask the store.
@@ -431,7 +434,11 @@ func (l *ledger) cancel(r cancelRequest, height func(domain.NodeKey) uint32) (ef
 	default:
 		return fx, domain.ErrSetNotFound
 	}
-	htlcs, err := se.set.Cancel()
+	end := se.set.Cancel
+	if r.expire {
+		end = se.set.Expire
+	}
+	htlcs, err := end()
 	if err != nil {
 		return fx, err
 	}
@@ -446,7 +453,7 @@ func (l *ledger) cancel(r cancelRequest, height func(domain.NodeKey) uint32) (ef
 	}
 	e.set = nil
 	sh.settle(e)
-	fx.updates = append(fx.updates, ports.InvoiceUpdate{Hash: r.hash, Status: domain.StatusCancelled, SetID: id})
+	fx.updates = append(fx.updates, ports.InvoiceUpdate{Hash: r.hash, Status: se.set.State().InvoiceStatus(), SetID: id})
 	fx.logf("set cancelled", "hash", r.hash, "set_id", id, "reason", r.reason, "htlcs", len(htlcs))
 	return fx, nil
 }
@@ -584,7 +591,7 @@ func (l *ledger) abortSettle(t *settleTicket, reason domain.FailureReason, heigh
 		e.settled = &settledState{}
 	}
 	sh.settle(e)
-	fx.updates = append(fx.updates, ports.InvoiceUpdate{Hash: t.hash, Status: domain.StatusCancelled, SetID: t.setID})
+	fx.updates = append(fx.updates, ports.InvoiceUpdate{Hash: t.hash, Status: se.set.State().InvoiceStatus(), SetID: t.setID})
 	fx.logf("settlement refused by the store, set cancelled", "hash", t.hash, "set_id", t.setID, "reason", reason)
 	return fx
 }
@@ -697,7 +704,7 @@ func (l *ledger) nearAutoFail(node domain.NodeKey, height, margin uint32) []canc
 			if se := e.set; se != nil && se.set.State() != domain.SetSettling {
 				for c, h := range se.held {
 					if c.Node == node && h.htlc.AutoFailHeight != 0 && height+margin >= h.htlc.AutoFailHeight {
-						out = append(out, cancelRequest{hash: hash, only: se, reason: domain.FailNearAutoFail})
+						out = append(out, cancelRequest{hash: hash, only: se, reason: domain.FailNearAutoFail, expire: true})
 						break
 					}
 				}
@@ -767,9 +774,8 @@ func (l *ledger) status(hash domain.PaymentHash) (ports.InvoiceUpdate, bool) {
 		return ports.InvoiceUpdate{}, false
 	}
 	if e.set != nil {
-		switch e.set.set.State() {
-		case domain.SetAccepted, domain.SetSettling:
-			return ports.InvoiceUpdate{Hash: hash, Status: domain.StatusAccepted, SetID: e.set.set.ID()}, true
+		if st := e.set.set.State().InvoiceStatus(); st == domain.StatusAccepted {
+			return ports.InvoiceUpdate{Hash: hash, Status: st, SetID: e.set.set.ID()}, true
 		}
 	}
 	// Collecting, cancelled or stored: the caller asks the store for the

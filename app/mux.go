@@ -161,8 +161,8 @@ type nodeState struct {
 // New builds the multiplexer. Call Recover before handing it to nodes.
 func New(cfg Config, nodes []ports.Node, store ports.InvoiceStore, clock ports.Clock, log *slog.Logger) (*Mux, error) {
 	cfg.setDefaults()
-	if len(cfg.IdentityKey) != 32 {
-		return nil, fmt.Errorf("%w: identity key must be 32 bytes", domain.ErrInvalidArgument)
+	if err := domain.ValidateIdentityKey(cfg.IdentityKey); err != nil {
+		return nil, err
 	}
 	if err := cfg.Policy.Validate(); err != nil {
 		return nil, err

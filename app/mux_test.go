@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -65,18 +66,18 @@ func TestSinglePartSettle(t *testing.T) {
 	}
 	r := n.next(t)
 	if r.Action != ports.ActionSettle || r.Preimage.Hash() != inv.Hash {
-		t.Fatalf("resolution %+v", r)
+		t.Fatalf("resolution %+v, want settle with the invoice's preimage", r)
 	}
 	stored, err := h.store.Get(ctx, inv.Hash)
 	if err != nil || stored.Status != domain.StatusSettleRequested || stored.SetID != ev.SetID {
-		t.Fatalf("stored %+v %v", stored, err)
+		t.Fatalf("stored invoice %s of set %s (err %v), want %s of set %s", stored.Status, stored.SetID, err, domain.StatusSettleRequested, ev.SetID)
 	}
 	// Settle is idempotent.
 	if err := h.mux.SettleInvoice(ctx, inv.Hash, ev.SetID); err != nil {
 		t.Fatal(err)
 	}
 	if got := h.mux.PendingCircuits(ctx, n.key); len(got) != 1 {
-		t.Fatalf("pending %v", got)
+		t.Fatalf("pending circuits %v, want the one settled", got)
 	}
 	h.mux.HTLCFinal(ctx, ports.FinalResolution{Circuit: r.Circuit, Settled: true})
 	st, err := h.mux.WaitForFinalStatus(ctx, inv.Hash)
@@ -166,10 +167,7 @@ func TestAcceptTimeoutCancels(t *testing.T) {
 	h := newHarness(t, 1, nil)
 	acc := h.subscribe()
 	n := h.nodes[0]
-	inv := h.invoice(10000, time.Hour)
-	s := h.build(inv, part{node: n, amount: 10000})
-	h.send(s)
-	ev := nextAccepted(t, acc)
+	inv, s, ev := h.acceptedPayment(t, acc, n)
 	h.clock.Advance(61 * time.Second)
 	if _, ok := h.failure(s, n.next(t)).(*lnwire.FailIncorrectDetails); !ok {
 		t.Fatal("want incorrect_or_unknown_payment_details")
@@ -183,10 +181,7 @@ func TestCancel(t *testing.T) {
 	h := newHarness(t, 1, nil)
 	acc := h.subscribe()
 	n := h.nodes[0]
-	inv := h.invoice(10000, time.Hour)
-	s := h.build(inv, part{node: n, amount: 10000})
-	h.send(s)
-	ev := nextAccepted(t, acc)
+	inv, s, ev := h.acceptedPayment(t, acc, n)
 	if err := h.mux.CancelInvoice(ctx, inv.Hash, domain.SetID{1}); !errors.Is(err, domain.ErrSetNotFound) {
 		t.Fatalf("cancel wrong set: %v", err)
 	}
@@ -291,9 +286,7 @@ func TestSettleStoreFailureKeepsSet(t *testing.T) {
 	h := newHarness(t, 1, nil)
 	acc := h.subscribe()
 	n := h.nodes[0]
-	inv := h.invoice(10000, time.Hour)
-	h.send(h.build(inv, part{node: n, amount: 10000}))
-	ev := nextAccepted(t, acc)
+	inv, _, ev := h.acceptedPayment(t, acc, n)
 	h.store.failNext = errors.New("disk full")
 	if err := h.mux.SettleInvoice(cancelled(), inv.Hash, ev.SetID); !errors.Is(err, domain.ErrOutcomeUnknown) {
 		t.Fatalf("settle with a failing store: %v, want outcome unknown", err)
@@ -302,7 +295,7 @@ func TestSettleStoreFailureKeepsSet(t *testing.T) {
 	// The write is retried until the store answers.
 	h.clock.Advance(retryMin)
 	if r := n.next(t); r.Action != ports.ActionSettle {
-		t.Fatalf("%+v", r)
+		t.Fatalf("resolution %+v, want settle", r)
 	}
 	if err := h.mux.SettleInvoice(ctx, inv.Hash, ev.SetID); err != nil {
 		t.Fatal(err)
@@ -390,7 +383,7 @@ func TestGarbageOnionIsMalformed(t *testing.T) {
 	h.send(s)
 	r := n.next(t)
 	if r.Action != ports.ActionFail || r.FailureCode != uint16(lnwire.CodeInvalidOnionHmac) {
-		t.Fatalf("%+v", r)
+		t.Fatalf("resolution %+v, want fail with invalid_onion_hmac", r)
 	}
 }
 
@@ -400,7 +393,7 @@ func TestNotForUsResumes(t *testing.T) {
 	inv := h.invoice(10000, time.Hour)
 	h.send(h.build(inv, part{node: n, amount: 10000, chanID: 12345}))
 	if r := n.next(t); r.Action != ports.ActionResume {
-		t.Fatalf("%+v", r)
+		t.Fatalf("resolution %+v, want resume", r)
 	}
 }
 
@@ -414,7 +407,7 @@ func TestOutgoingNodeIDIsForUs(t *testing.T) {
 	s.htlc.OutgoingNodeID = &pk
 	h.send(s)
 	if r := n.next(t); r.Action != ports.ActionSettle {
-		t.Fatalf("%+v", r)
+		t.Fatalf("resolution %+v, want settle", r)
 	}
 }
 
@@ -445,9 +438,7 @@ func TestNoSubscriberRefusesNewSets(t *testing.T) {
 		defer close(done)
 		_ = h.mux.SubscribeAccepted(ctx, func(ports.AcceptedEvent) error { return nil })
 	}()
-	for !h.mux.hub.hasAcceptedSubscribers() {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "the accepted subscriber to be registered", h.mux.hub.hasAcceptedSubscribers)
 	cancel()
 	<-done
 	inv = h.invoice(10000, time.Hour)
@@ -481,7 +472,7 @@ func TestAutoSettle(t *testing.T) {
 	inv := h.invoice(10000, time.Hour)
 	h.send(h.build(inv, part{node: n, amount: 10000}))
 	if r := n.next(t); r.Action != ports.ActionSettle || r.Preimage.Hash() != inv.Hash {
-		t.Fatalf("%+v", r)
+		t.Fatalf("resolution %+v, want settle with the invoice's preimage", r)
 	}
 }
 
@@ -528,15 +519,11 @@ func TestSubscribeSingleInvoice(t *testing.T) {
 		done <- h.mux.SubscribeInvoice(ctx, inv.Hash, func(u ports.InvoiceUpdate) error { updates <- u; return nil })
 	}()
 	// The subscription is registered before the payment arrives.
-	for {
+	waitFor(t, "the invoice subscription to be registered", func() bool {
 		h.mux.hub.mu.Lock()
-		n := len(h.mux.hub.invoices[inv.Hash])
-		h.mux.hub.mu.Unlock()
-		if n > 0 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer h.mux.hub.mu.Unlock()
+		return len(h.mux.hub.invoices[inv.Hash]) > 0
+	})
 	h.send(h.build(inv, part{node: n, amount: 10000}))
 	ev := nextAccepted(t, acc)
 	if err := h.mux.SettleInvoice(ctx, inv.Hash, ev.SetID); err != nil {
@@ -553,13 +540,8 @@ func TestSubscribeSingleInvoice(t *testing.T) {
 		got = append(got, u.Status)
 	}
 	want := []domain.InvoiceStatus{domain.StatusAccepted, domain.StatusSettleRequested, domain.StatusSettled}
-	if len(got) != len(want) {
-		t.Fatalf("updates %v", got)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("updates %v", got)
-		}
+	if !slices.Equal(got, want) {
+		t.Fatalf("updates %v, want %v", got, want)
 	}
 }
 
@@ -585,7 +567,7 @@ func TestConcurrentPayments(t *testing.T) {
 	for _, node := range h.nodes {
 		for range n {
 			if r := node.next(t); r.Action != ports.ActionSettle {
-				t.Fatalf("%+v", r)
+				t.Fatalf("resolution %+v, want settle", r)
 			}
 		}
 	}
@@ -669,27 +651,32 @@ func TestConcurrentSettleCallsShareTheOutcome(t *testing.T) {
 	h := newHarness(t, 1, nil)
 	acc := h.subscribe()
 	n := h.nodes[0]
-	inv := h.invoice(10000, time.Hour)
-	h.send(h.build(inv, part{node: n, amount: 10000}))
-	ev := nextAccepted(t, acc)
+	inv, _, ev := h.acceptedPayment(t, acc, n)
 
 	// Hold the first call inside its database write.
-	gate := make(chan struct{})
+	entered := make(chan struct{}, 4)
+	h.store.entered = entered
 	h.store.mu.Lock()
-	go func() { <-gate; h.store.mu.Unlock() }()
 	errs := make(chan error, 3)
-	for range 3 {
-		go func() { errs <- h.mux.SettleInvoice(ctx, inv.Hash, ev.SetID) }()
+	go func() { errs <- h.mux.SettleInvoice(ctx, inv.Hash, ev.SetID) }()
+	waitEntered(t, entered, "the first settle call's write")
+	// Two more calls while the write hangs join its attempt: startSettle is
+	// SettleInvoice up to the wait, so the joining is done when it returns.
+	for range 2 {
+		ticket, err := h.mux.startSettle(ctx, inv.Hash, ev.SetID)
+		if err != nil {
+			t.Fatalf("concurrent settle: %v", err)
+		}
+		go func() { <-ticket.done; errs <- ticket.err }()
 	}
-	time.Sleep(50 * time.Millisecond)
-	close(gate)
+	h.store.mu.Unlock()
 	for range 3 {
 		if err := <-errs; err != nil {
 			t.Fatalf("concurrent settle: %v", err)
 		}
 	}
 	if r := n.next(t); r.Action != ports.ActionSettle {
-		t.Fatalf("%+v", r)
+		t.Fatalf("resolution %+v, want settle", r)
 	}
 	n.none(t) // one settlement, one preimage sent
 }

@@ -96,7 +96,14 @@ func (d *onionDecoder) decode(onion []byte, hash domain.PaymentHash) (decodedOni
 	if err != nil {
 		return out, domain.FailInvalidPayload
 	}
-	if err := hop.ValidateParsedPayloadTypes(parsed, true, false); err != nil {
+	// BOLT 4: a final hop fails a payload that lacks a record it needs,
+	// carries one it must not have, or an unknown even ("required") record.
+	if err := hop.ValidateTLVPayload(parsed, true, false); err != nil {
+		return out, domain.FailInvalidPayload
+	}
+	// lnmux's invoices carry no blinded paths, so no sender can have been
+	// given recipient data for lnmux: a payload with some is not lnmux's.
+	if payload.EncryptedData() != nil || payload.BlindingPoint() != nil {
 		return out, domain.FailInvalidPayload
 	}
 	fwd := payload.ForwardingInfo()

@@ -80,10 +80,7 @@ func TestRestartDuringUnknownOutcomeSettles(t *testing.T) {
 	h := newHarness(t, 1, nil)
 	acc := h.subscribe()
 	n := h.nodes[0]
-	inv := h.invoice(10000, time.Hour)
-	p := h.build(inv, part{node: n, amount: 10000})
-	h.send(p)
-	ev := nextAccepted(t, acc)
+	inv, p, ev := h.acceptedPayment(t, acc, n)
 	h.store.ambiguous = 1
 	if err := h.mux.SettleInvoice(cancelled(), inv.Hash, ev.SetID); !errors.Is(err, domain.ErrOutcomeUnknown) {
 		t.Fatalf("settle: %v", err)
@@ -109,14 +106,14 @@ func TestReplayDuringSettleCommit(t *testing.T) {
 	h.send(pb)
 	ev := nextAccepted(t, acc)
 
+	entered := make(chan struct{}, 4)
+	h.store.entered = entered
 	h.store.mu.Lock() // the commit hangs
 	errc := make(chan error, 1)
 	go func() { errc <- h.mux.SettleInvoice(ctx, inv.Hash, ev.SetID) }()
-	for {
-		if _, ok := h.mux.ledger.status(inv.Hash); ok && h.setState(inv.Hash) == domain.SetSettling {
-			break
-		}
-		time.Sleep(time.Millisecond)
+	waitEntered(t, entered, "the settlement write")
+	if st := h.setState(inv.Hash); st != domain.SetSettling {
+		t.Fatalf("set is %v while its settlement is being written, want settling", st)
 	}
 	h.send(pb) // b reconnected and re-offers its part
 	b.none(t)
@@ -150,10 +147,7 @@ func TestCancelSticksWhenTheFailIsLost(t *testing.T) {
 	h := newHarness(t, 1, nil)
 	acc := h.subscribe()
 	n := h.nodes[0]
-	inv := h.invoice(10000, time.Hour)
-	p := h.build(inv, part{node: n, amount: 10000})
-	h.send(p)
-	ev := nextAccepted(t, acc)
+	inv, p, ev := h.acceptedPayment(t, acc, n)
 	n.down.Store(true)
 	if err := h.mux.CancelInvoice(ctx, inv.Hash, ev.SetID); err != nil {
 		t.Fatal(err)
@@ -180,7 +174,7 @@ func TestCancelSticksWhenTheFailIsLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	if r := n.next(t); r.Action != ports.ActionSettle {
-		t.Fatalf("%+v", r)
+		t.Fatalf("resolution %+v, want settle", r)
 	}
 }
 
@@ -210,10 +204,7 @@ func TestFinalResolutionRetried(t *testing.T) {
 	h := newHarness(t, 1, nil)
 	acc := h.subscribe()
 	n := h.nodes[0]
-	inv := h.invoice(10000, time.Hour)
-	p := h.build(inv, part{node: n, amount: 10000})
-	h.send(p)
-	ev := nextAccepted(t, acc)
+	inv, p, ev := h.acceptedPayment(t, acc, n)
 	if err := h.mux.SettleInvoice(ctx, inv.Hash, ev.SetID); err != nil {
 		t.Fatal(err)
 	}
@@ -241,10 +232,7 @@ func TestHungStoreDoesNotBlockDelivery(t *testing.T) {
 	h := newHarness(t, 1, func(c *Config) { c.Go = nil })
 	acc := h.subscribe()
 	n := h.nodes[0]
-	inv := h.invoice(10000, time.Hour)
-	p := h.build(inv, part{node: n, amount: 10000})
-	h.send(p)
-	ev := nextAccepted(t, acc)
+	inv, p, ev := h.acceptedPayment(t, acc, n)
 	if err := h.mux.SettleInvoice(ctx, inv.Hash, ev.SetID); err != nil {
 		t.Fatal(err)
 	}
@@ -302,9 +290,7 @@ func TestSettleWaitersShareTheRetriedOutcome(t *testing.T) {
 	h := newHarness(t, 1, nil)
 	acc := h.subscribe()
 	n := h.nodes[0]
-	inv := h.invoice(10000, time.Hour)
-	h.send(h.build(inv, part{node: n, amount: 10000}))
-	ev := nextAccepted(t, acc)
+	inv, _, ev := h.acceptedPayment(t, acc, n)
 	h.store.failNext = errors.New("connection refused")
 	if err := h.mux.SettleInvoice(cancelled(), inv.Hash, ev.SetID); !errors.Is(err, domain.ErrOutcomeUnknown) {
 		t.Fatal(err)
@@ -324,10 +310,7 @@ func TestReplayResettleChecksTheHash(t *testing.T) {
 	h := newHarness(t, 1, nil)
 	acc := h.subscribe()
 	n := h.nodes[0]
-	inv := h.invoice(10000, time.Hour)
-	p := h.build(inv, part{node: n, amount: 10000})
-	h.send(p)
-	ev := nextAccepted(t, acc)
+	inv, p, ev := h.acceptedPayment(t, acc, n)
 	if err := h.mux.SettleInvoice(ctx, inv.Hash, ev.SetID); err != nil {
 		t.Fatal(err)
 	}
@@ -436,10 +419,7 @@ func TestFinalBeforeCommitIsKept(t *testing.T) {
 	h := newHarness(t, 1, nil)
 	acc := h.subscribe()
 	n := h.nodes[0]
-	inv := h.invoice(10000, time.Hour)
-	p := h.build(inv, part{node: n, amount: 10000})
-	h.send(p)
-	ev := nextAccepted(t, acc)
+	inv, p, ev := h.acceptedPayment(t, acc, n)
 	h.store.unavailable = errors.New("connection refused")
 	if err := h.mux.SettleInvoice(cancelled(), inv.Hash, ev.SetID); !errors.Is(err, domain.ErrOutcomeUnknown) {
 		t.Fatal(err)

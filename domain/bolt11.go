@@ -208,37 +208,27 @@ func featureWords(bits []int) []byte {
 }
 
 // bytesToWords regroups bytes into 5-bit words, zero-padding the last one.
-func bytesToWords(dst, b []byte) []byte {
-	var acc uint32
-	bits := 0
-	for _, c := range b {
-		acc = acc<<8 | uint32(c)
-		bits += 8
-		for bits >= 5 {
-			bits -= 5
-			dst = append(dst, byte(acc>>bits)&31)
-		}
-	}
-	if bits > 0 {
-		dst = append(dst, byte(acc<<(5-bits))&31)
-	}
-	return dst
-}
+func bytesToWords(dst, b []byte) []byte { return regroup(dst, b, 8, 5) }
 
 // wordsToBytes regroups 5-bit words into bytes, zero-padding the last one.
-func wordsToBytes(dst, words []byte) []byte {
+func wordsToBytes(dst, words []byte) []byte { return regroup(dst, words, 5, 8) }
+
+// regroup appends the bits of in, taken from bits at a time, to dst in
+// groups of to bits, zero-padding the last group.
+func regroup(dst, in []byte, from, to uint) []byte {
 	var acc uint32
-	bits := 0
-	for _, w := range words {
-		acc = acc<<5 | uint32(w)
-		bits += 5
-		if bits >= 8 {
-			bits -= 8
-			dst = append(dst, byte(acc>>bits))
+	var bits uint
+	mask := uint32(1)<<to - 1
+	for _, c := range in {
+		acc = acc<<from | uint32(c)
+		bits += from
+		for bits >= to {
+			bits -= to
+			dst = append(dst, byte(acc>>bits&mask))
 		}
 	}
 	if bits > 0 {
-		dst = append(dst, byte(acc<<(8-bits)))
+		dst = append(dst, byte(acc<<(to-bits)&mask))
 	}
 	return dst
 }

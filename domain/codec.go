@@ -52,8 +52,10 @@ type InvoiceCodec struct {
 // NewInvoiceCodec derives the codec's subkeys from the 32-byte identity key.
 // The identity key itself is never used as a MAC key.
 func NewInvoiceCodec(identityKey []byte) (*InvoiceCodec, error) {
-	if len(identityKey) != 32 {
-		return nil, fmt.Errorf("%w: identity key must be 32 bytes", ErrInvalidArgument)
+	// Only the length matters here: the key is HKDF input. Whether it is a
+	// usable private key is ValidateIdentityKey's question (app.New asks it).
+	if len(identityKey) != IdentityKeyLen {
+		return nil, fmt.Errorf("%w: identity key must be %d bytes", ErrInvalidArgument, IdentityKeyLen)
 	}
 	metaKey, err := hkdf.Key(sha256.New, identityKey, []byte("lnmux"), "lnmux/v1 invoice metadata", 32)
 	if err != nil {

@@ -82,3 +82,24 @@ func errIs(err, target error) bool {
 	}
 	return err != nil && errors.Is(err, target)
 }
+
+// check is one observed value and the value the test wants.
+type check struct {
+	name      string
+	got, want any
+}
+
+// expect reports every check whose value differs, naming it, so that a
+// failure says what was expected and what was got. It returns whether all
+// held, for callers that must stop.
+func expect(t testing.TB, when string, checks ...check) bool {
+	t.Helper()
+	ok := true
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: %s = %v, want %v", when, c.name, c.got, c.want)
+			ok = false
+		}
+	}
+	return ok
+}

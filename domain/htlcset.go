@@ -8,17 +8,24 @@ import (
 )
 
 // SetState is the in-memory state of a set of HTLCs paying one invoice.
+// It is lnmux's one lifecycle model: the invoice status the API shows
+// (InvoiceStatus) is the state of the invoice's latest set until the set's
+// settlement is stored, and from then on the stored invoice's status, which
+// only lnd's final resolutions move (Invoice.ApplyFinal). docs/design.md,
+// "Lifecycle", draws it.
 type SetState uint8
 
-// Set states. Collecting → Accepted → Settling → SettleRequested, or
-// Collecting/Accepted → Cancelled. Settling is the short window in which the
-// settlement is being committed to the store: nothing may fail the HTLCs then.
+// Set states. Collecting → Accepted → Settling → SettleRequested;
+// Collecting/Accepted → Cancelled (someone decided so) or Expired (no one
+// decided in time). Settling is the short window in which the settlement is
+// being committed to the store: nothing may fail the HTLCs then.
 const (
 	SetCollecting SetState = iota
 	SetAccepted
 	SetSettling
 	SetSettleRequested
 	SetCancelled
+	SetExpired
 )
 
 // String names the state.
@@ -34,12 +41,33 @@ func (s SetState) String() string {
 		return "settle requested"
 	case SetCancelled:
 		return "cancelled"
+	case SetExpired:
+		return "expired"
 	}
 	return fmt.Sprintf("SetState(%d)", uint8(s))
 }
 
 // IsFinal reports whether the set leaves memory in this state.
-func (s SetState) IsFinal() bool { return s == SetSettleRequested || s == SetCancelled }
+func (s SetState) IsFinal() bool {
+	return s == SetSettleRequested || s == SetCancelled || s == SetExpired
+}
+
+// InvoiceStatus is what the state shows outside lnmux. A collecting set is
+// not visible: the invoice looks open. Settling is still accepted: the
+// settlement is not committed yet (I1).
+func (s SetState) InvoiceStatus() InvoiceStatus {
+	switch s {
+	case SetAccepted, SetSettling:
+		return StatusAccepted
+	case SetSettleRequested:
+		return StatusSettleRequested
+	case SetCancelled:
+		return StatusCancelled
+	case SetExpired:
+		return StatusExpired
+	}
+	return StatusOpen
+}
 
 // AddOutcome says what happened to an HTLC offered to a set.
 type AddOutcome uint8
@@ -159,17 +187,24 @@ func (s *HTLCSet) Timeout(c CircuitKey) (HTLC, bool) {
 	return h, true
 }
 
-// Cancel ends a set that is not being settled and returns the HTLCs to fail.
-// Cancelling a cancelled set is a no-op.
-func (s *HTLCSet) Cancel() ([]HTLC, error) {
+// Cancel ends, because someone decided so, a set that is not being settled
+// and returns the HTLCs to fail. Ending an ended set is a no-op.
+func (s *HTLCSet) Cancel() ([]HTLC, error) { return s.end(SetCancelled) }
+
+// Expire ends, because no one decided on it in time (the accept timeout, or
+// lnd's auto-fail height drawing near), a set that is not being settled and
+// returns the HTLCs to fail. Ending an ended set is a no-op.
+func (s *HTLCSet) Expire() ([]HTLC, error) { return s.end(SetExpired) }
+
+func (s *HTLCSet) end(to SetState) ([]HTLC, error) {
 	switch s.state {
 	case SetCollecting, SetAccepted:
 		out := s.HTLCs()
-		s.state = SetCancelled
+		s.state = to
 		clear(s.parts)
 		s.sum = 0
 		return out, nil
-	case SetCancelled:
+	case SetCancelled, SetExpired:
 		return nil, nil
 	default:
 		return nil, ErrSettleRequested

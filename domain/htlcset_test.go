@@ -69,6 +69,10 @@ func setIn(t *testing.T, st SetState) *HTLCSet {
 		if _, err := s.Cancel(); err != nil {
 			t.Fatal(err)
 		}
+	case SetExpired:
+		if _, err := s.Expire(); err != nil {
+			t.Fatal(err)
+		}
 	default:
 		t.Fatalf("no fixture for state %v", st)
 	}
@@ -78,7 +82,7 @@ func setIn(t *testing.T, st SetState) *HTLCSet {
 	return s
 }
 
-var allSetStates = []SetState{SetCollecting, SetAccepted, SetSettling, SetSettleRequested, SetCancelled}
+var allSetStates = []SetState{SetCollecting, SetAccepted, SetSettling, SetSettleRequested, SetCancelled, SetExpired}
 
 func TestSetStateString(t *testing.T) {
 	tests := []struct {
@@ -86,12 +90,13 @@ func TestSetStateString(t *testing.T) {
 		name  string
 		final bool
 	}{
-		{SetCollecting, "collecting", false},
-		{SetAccepted, "accepted", false},
-		{SetSettling, "settling", false},
-		{SetSettleRequested, "settle requested", true},
-		{SetCancelled, "cancelled", true},
-		{SetCancelled + 1, "SetState(5)", false},
+		{s: SetCollecting, name: "collecting", final: false},
+		{s: SetAccepted, name: "accepted", final: false},
+		{s: SetSettling, name: "settling", final: false},
+		{s: SetSettleRequested, name: "settle requested", final: true},
+		{s: SetCancelled, name: "cancelled", final: true},
+		{s: SetExpired, name: "expired", final: true},
+		{s: SetExpired + 1, name: "SetState(6)", final: false},
 	}
 	for _, tt := range tests {
 		if got := tt.s.String(); got != tt.name {
@@ -106,12 +111,17 @@ func TestSetStateString(t *testing.T) {
 func TestHTLCSetNew(t *testing.T) {
 	p := part(nodeA, 1, 1, 100_000)
 	s := newTestSet(p)
-	if s.State() != SetCollecting || s.ID() != (SetID{}) || s.Len() != 0 || s.Sum() != 0 || !s.AcceptedAt().IsZero() {
-		t.Errorf("new set: state %v id %s len %d sum %v acceptedAt %v", s.State(), s.ID(), s.Len(), s.Sum(), s.AcceptedAt())
-	}
-	if s.Hash != setHash || s.Total != setTotal || s.Preimage != (Preimage{0x42}) || s.Meta.Amount != setTotal {
-		t.Errorf("new set fields: %+v", s)
-	}
+	expect(t, "new set",
+		check{name: "state", got: s.State(), want: SetCollecting},
+		check{name: "id", got: s.ID(), want: SetID{}},
+		check{name: "parts", got: s.Len(), want: 0},
+		check{name: "sum", got: s.Sum(), want: Msat(0)},
+		check{name: "AcceptedAt is zero", got: s.AcceptedAt().IsZero(), want: true},
+		check{name: "Hash", got: s.Hash, want: setHash},
+		check{name: "Total", got: s.Total, want: setTotal},
+		check{name: "Preimage", got: s.Preimage, want: Preimage{0x42}},
+		check{name: "Meta.Amount", got: s.Meta.Amount, want: setTotal},
+	)
 	if s.Has(p.Circuit) {
 		t.Error("NewHTLCSet must not add the first HTLC; Add does")
 	}
@@ -125,9 +135,12 @@ func TestHTLCSetSinglePart(t *testing.T) {
 	if out != AddCompleted || reason != FailNone {
 		t.Fatalf("Add = %v, %v; want completed", out, reason)
 	}
-	if s.State() != SetAccepted || s.Sum() != setTotal || s.Len() != 1 || !s.Has(p.Circuit) {
-		t.Errorf("state %v sum %v len %d", s.State(), s.Sum(), s.Len())
-	}
+	expect(t, "after the only part",
+		check{name: "state", got: s.State(), want: SetAccepted},
+		check{name: "sum", got: s.Sum(), want: setTotal},
+		check{name: "parts", got: s.Len(), want: 1},
+		check{name: "holds the part", got: s.Has(p.Circuit), want: true},
+	)
 	if want := NewSetID([]CircuitKey{p.Circuit}); s.ID() != want {
 		t.Errorf("ID = %s, want %s", s.ID(), want)
 	}
@@ -135,7 +148,7 @@ func TestHTLCSetSinglePart(t *testing.T) {
 		t.Errorf("AcceptedAt = %v, want %v", s.AcceptedAt(), at)
 	}
 	if got := s.HTLCs(); len(got) != 1 || got[0] != p {
-		t.Errorf("HTLCs = %+v", got)
+		t.Errorf("HTLCs = %+v, want only %+v", got, p)
 	}
 }
 
@@ -145,12 +158,20 @@ func TestHTLCSetTwoNodes(t *testing.T) {
 	pa, pb := part(nodeA, 5, 7, 60_000), part(nodeB, 5, 7, 40_000)
 	s := newTestSet(pa)
 	mustAdd(t, s, pa, AddHeld)
-	if s.State() != SetCollecting || s.ID() != (SetID{}) {
-		t.Fatalf("after one part: state %v id %s", s.State(), s.ID())
+	if !expect(t, "after one part",
+		check{name: "state", got: s.State(), want: SetCollecting},
+		check{name: "id", got: s.ID(), want: SetID{}},
+	) {
+		t.FailNow()
 	}
 	mustAdd(t, s, pb, AddCompleted)
-	if s.Len() != 2 || s.Sum() != setTotal || !s.Has(pa.Circuit) || !s.Has(pb.Circuit) {
-		t.Fatalf("len %d sum %v", s.Len(), s.Sum())
+	if !expect(t, "after both parts",
+		check{name: "parts", got: s.Len(), want: 2},
+		check{name: "sum", got: s.Sum(), want: setTotal},
+		check{name: "holds node A's part", got: s.Has(pa.Circuit), want: true},
+		check{name: "holds node B's part", got: s.Has(pb.Circuit), want: true},
+	) {
+		t.FailNow()
 	}
 	want := NewSetID([]CircuitKey{pb.Circuit, pa.Circuit})
 	if s.ID() != want {
@@ -161,7 +182,7 @@ func TestHTLCSetTwoNodes(t *testing.T) {
 	}
 	got := s.HTLCs()
 	if !slices.IsSortedFunc(got, func(a, b HTLC) int { return a.Circuit.Compare(b.Circuit) }) || len(got) != 2 {
-		t.Errorf("HTLCs not sorted by circuit: %+v", got)
+		t.Errorf("HTLCs = %+v, want both parts sorted by circuit", got)
 	}
 }
 
@@ -172,9 +193,10 @@ func TestHTLCSetReplay(t *testing.T) {
 		s := newTestSet(pa)
 		mustAdd(t, s, pa, AddHeld)
 		mustAdd(t, s, pa, AddReplay)
-		if s.Sum() != 40_000 || s.Len() != 1 {
-			t.Errorf("replay counted twice: sum %v len %d", s.Sum(), s.Len())
-		}
+		expect(t, "after a replay",
+			check{name: "sum", got: s.Sum(), want: Msat(40_000)},
+			check{name: "parts", got: s.Len(), want: 1},
+		)
 		mustAdd(t, s, pb, AddCompleted)
 	})
 	t.Run("replay with changed amount is still a replay", func(t *testing.T) {
@@ -183,9 +205,10 @@ func TestHTLCSetReplay(t *testing.T) {
 		big := pa
 		big.Amount = setTotal
 		mustAdd(t, s, big, AddReplay)
-		if s.Sum() != 40_000 || s.State() != SetCollecting {
-			t.Errorf("sum %v state %v", s.Sum(), s.State())
-		}
+		expect(t, "after a replay with another amount",
+			check{name: "sum", got: s.Sum(), want: Msat(40_000)},
+			check{name: "state", got: s.State(), want: SetCollecting},
+		)
 	})
 	for _, st := range []SetState{SetAccepted, SetSettling, SetSettleRequested} {
 		t.Run("in state "+st.String(), func(t *testing.T) {
@@ -193,9 +216,12 @@ func TestHTLCSetReplay(t *testing.T) {
 			id := s.ID()
 			mustAdd(t, s, pa, AddReplay)
 			mustAdd(t, s, pb, AddReplay)
-			if s.State() != st || s.Sum() != setTotal || s.Len() != 2 || s.ID() != id {
-				t.Errorf("replay changed the set: state %v sum %v len %d", s.State(), s.Sum(), s.Len())
-			}
+			expect(t, "after replays",
+				check{name: "state", got: s.State(), want: st},
+				check{name: "sum", got: s.Sum(), want: setTotal},
+				check{name: "parts", got: s.Len(), want: 2},
+				check{name: "id", got: s.ID(), want: id},
+			)
 		})
 	}
 	t.Run("after cancel", func(t *testing.T) {
@@ -212,7 +238,7 @@ func TestHTLCSetReplay(t *testing.T) {
 		}
 		mustAdd(t, s, pa, AddHeld)
 		if s.Sum() != 40_000 {
-			t.Errorf("sum = %v", s.Sum())
+			t.Errorf("sum = %v, want 40000 (the part counted once)", s.Sum())
 		}
 	})
 }
@@ -224,12 +250,12 @@ func TestHTLCSetAddRejects(t *testing.T) {
 		h    HTLC
 		want FailureReason
 	}{
-		{"overpays the total", part(nodeB, 1, 1, 60_001), FailOverpayment},
-		{"single part above remaining", part(nodeB, 2, 2, setTotal), FailOverpayment},
-		{"max amount", part(nodeB, 2, 2, MaxMsat), FailOverpayment},
-		{"total mismatch", func() HTLC { h := part(nodeB, 1, 1, 60_000); h.MPP.Total = setTotal - 1; return h }(), FailSetTotalMismatch},
-		{"larger total", func() HTLC { h := part(nodeB, 1, 1, 60_000); h.MPP.Total = setTotal + 1; return h }(), FailSetTotalMismatch},
-		{"other payment hash", func() HTLC { h := part(nodeB, 1, 1, 60_000); h.Hash[0] ^= 1; return h }(), FailUnknownInvoice},
+		{name: "overpays the total", h: part(nodeB, 1, 1, 60_001), want: FailOverpayment},
+		{name: "single part above remaining", h: part(nodeB, 2, 2, setTotal), want: FailOverpayment},
+		{name: "max amount", h: part(nodeB, 2, 2, MaxMsat), want: FailOverpayment},
+		{name: "total mismatch", h: func() HTLC { h := part(nodeB, 1, 1, 60_000); h.MPP.Total = setTotal - 1; return h }(), want: FailSetTotalMismatch},
+		{name: "larger total", h: func() HTLC { h := part(nodeB, 1, 1, 60_000); h.MPP.Total = setTotal + 1; return h }(), want: FailSetTotalMismatch},
+		{name: "other payment hash", h: func() HTLC { h := part(nodeB, 1, 1, 60_000); h.Hash[0] ^= 1; return h }(), want: FailUnknownInvoice},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -239,9 +265,12 @@ func TestHTLCSetAddRejects(t *testing.T) {
 			if out != AddRejected || reason != tt.want {
 				t.Fatalf("Add = %v, %v; want rejected, %v", out, reason, tt.want)
 			}
-			if s.Sum() != 40_000 || s.Len() != 1 || s.Has(tt.h.Circuit) || s.State() != SetCollecting {
-				t.Errorf("a rejected part changed the set: sum %v len %d state %v", s.Sum(), s.Len(), s.State())
-			}
+			expect(t, "after a rejected part",
+				check{name: "sum", got: s.Sum(), want: Msat(40_000)},
+				check{name: "parts", got: s.Len(), want: 1},
+				check{name: "holds the rejected part", got: s.Has(tt.h.Circuit), want: false},
+				check{name: "state", got: s.State(), want: SetCollecting},
+			)
 			// The set can still complete with a correct part.
 			mustAdd(t, s, part(nodeB, 9, 9, 60_000), AddCompleted)
 		})
@@ -254,10 +283,11 @@ func TestHTLCSetAddAfterCompletion(t *testing.T) {
 		state SetState
 		want  FailureReason
 	}{
-		{SetAccepted, FailAlreadyAccepted},
-		{SetSettling, FailAlreadyAccepted},
-		{SetSettleRequested, FailAlreadyPaid},
-		{SetCancelled, FailCancelled},
+		{state: SetAccepted, want: FailAlreadyAccepted},
+		{state: SetSettling, want: FailAlreadyAccepted},
+		{state: SetSettleRequested, want: FailAlreadyPaid},
+		{state: SetCancelled, want: FailCancelled},
+		{state: SetExpired, want: FailCancelled},
 	}
 	for _, tt := range tests {
 		t.Run(tt.state.String(), func(t *testing.T) {
@@ -267,9 +297,11 @@ func TestHTLCSetAddAfterCompletion(t *testing.T) {
 			if out != AddRejected || reason != tt.want {
 				t.Fatalf("Add = %v, %v; want rejected, %v", out, reason, tt.want)
 			}
-			if s.Sum() != sum || s.Len() != n || s.State() != tt.state {
-				t.Error("a rejected part changed the set")
-			}
+			expect(t, "after a rejected part",
+				check{name: "sum", got: s.Sum(), want: sum},
+				check{name: "parts", got: s.Len(), want: n},
+				check{name: "state", got: s.State(), want: tt.state},
+			)
 		})
 	}
 }
@@ -285,9 +317,12 @@ func TestHTLCSetTimeout(t *testing.T) {
 		if !ok || h != pa {
 			t.Fatalf("Timeout = %+v, %v; want the part", h, ok)
 		}
-		if s.Has(pa.Circuit) || s.Sum() != 30_000 || s.Len() != 1 || s.State() != SetCollecting {
-			t.Errorf("after timeout: sum %v len %d state %v", s.Sum(), s.Len(), s.State())
-		}
+		expect(t, "after the timeout",
+			check{name: "holds the timed-out part", got: s.Has(pa.Circuit), want: false},
+			check{name: "sum", got: s.Sum(), want: Msat(30_000)},
+			check{name: "parts", got: s.Len(), want: 1},
+			check{name: "state", got: s.State(), want: SetCollecting},
+		)
 		if _, ok := s.Timeout(pa.Circuit); ok {
 			t.Error("second Timeout of the same part succeeded")
 		}
@@ -301,7 +336,7 @@ func TestHTLCSetTimeout(t *testing.T) {
 		}
 		mustAdd(t, s, part(nodeB, 3, 3, setTotal), AddCompleted)
 	})
-	for _, st := range []SetState{SetAccepted, SetSettling, SetSettleRequested, SetCancelled} {
+	for _, st := range []SetState{SetAccepted, SetSettling, SetSettleRequested, SetCancelled, SetExpired} {
 		t.Run(st.String(), func(t *testing.T) {
 			s := setIn(t, st)
 			sum, n := s.Sum(), s.Len()
@@ -315,50 +350,104 @@ func TestHTLCSetTimeout(t *testing.T) {
 	}
 }
 
-func TestHTLCSetCancel(t *testing.T) {
+// TestHTLCSetEnd ends a set in every state, by a decision (Cancel) and for
+// want of one (Expire): only a set not being settled ends (I2), in the
+// state that says why, and ending an ended set is a no-op.
+func TestHTLCSetEnd(t *testing.T) {
+	ends := []struct {
+		name string
+		end  func(*HTLCSet) ([]HTLC, error)
+		to   SetState
+	}{
+		{name: "Cancel", end: (*HTLCSet).Cancel, to: SetCancelled},
+		{name: "Expire", end: (*HTLCSet).Expire, to: SetExpired},
+	}
 	tests := []struct {
 		state     SetState
 		wantParts int
 		wantErr   error
-		after     SetState
+		// wantState is the state after; ended: the end's own state.
+		wantState SetState
+		ended     bool
 	}{
-		{SetCollecting, 1, nil, SetCancelled},
-		{SetAccepted, 2, nil, SetCancelled},
-		{SetSettling, 0, ErrSettleRequested, SetSettling},
-		{SetSettleRequested, 0, ErrSettleRequested, SetSettleRequested},
-		{SetCancelled, 0, nil, SetCancelled},
+		{state: SetCollecting, wantParts: 1, ended: true},
+		{state: SetAccepted, wantParts: 2, ended: true},
+		{state: SetSettling, wantErr: ErrSettleRequested, wantState: SetSettling},
+		{state: SetSettleRequested, wantErr: ErrSettleRequested, wantState: SetSettleRequested},
+		{state: SetCancelled, wantState: SetCancelled},
+		{state: SetExpired, wantState: SetExpired},
 	}
-	for _, tt := range tests {
-		t.Run(tt.state.String(), func(t *testing.T) {
-			s := setIn(t, tt.state)
-			sum, n := s.Sum(), s.Len()
-			parts, err := s.Cancel()
-			if !errIs(err, tt.wantErr) {
-				t.Fatalf("Cancel err = %v, want %v", err, tt.wantErr)
-			}
-			if len(parts) != tt.wantParts {
-				t.Errorf("Cancel returned %d parts, want %d", len(parts), tt.wantParts)
-			}
-			if !slices.IsSortedFunc(parts, func(a, b HTLC) int { return a.Circuit.Compare(b.Circuit) }) {
-				t.Error("cancelled parts not sorted")
-			}
-			if s.State() != tt.after {
-				t.Errorf("state = %v, want %v", s.State(), tt.after)
-			}
-			if err != nil && (s.Sum() != sum || s.Len() != n) {
-				t.Error("a refused cancel changed the set")
-			}
-			if tt.after == SetCancelled {
+	for _, e := range ends {
+		for _, tt := range tests {
+			t.Run(e.name+"/"+tt.state.String(), func(t *testing.T) {
+				want := tt.wantState
+				if tt.ended {
+					want = e.to
+				}
+				s := setIn(t, tt.state)
+				sum, n := s.Sum(), s.Len()
+				parts, err := e.end(s)
+				if !errIs(err, tt.wantErr) {
+					t.Fatalf("%s err = %v, want %v", e.name, err, tt.wantErr)
+				}
+				if len(parts) != tt.wantParts {
+					t.Errorf("%s returned %d parts, want %d", e.name, len(parts), tt.wantParts)
+				}
+				if !slices.IsSortedFunc(parts, func(a, b HTLC) int { return a.Circuit.Compare(b.Circuit) }) {
+					t.Errorf("%s returned parts not sorted by circuit", e.name)
+				}
+				if s.State() != want {
+					t.Errorf("state = %v, want %v", s.State(), want)
+				}
+				if err != nil && (s.Sum() != sum || s.Len() != n) {
+					t.Errorf("a refused %s changed the set: sum %v → %v, parts %d → %d", e.name, sum, s.Sum(), n, s.Len())
+				}
+				if !tt.ended {
+					return
+				}
 				if s.Len() != 0 || s.Sum() != 0 {
-					t.Errorf("cancelled set still holds %d parts, %v", s.Len(), s.Sum())
+					t.Errorf("ended set still holds %d parts, %v; want none", s.Len(), s.Sum())
 				}
-				// Cancel is idempotent.
-				again, err := s.Cancel()
-				if err != nil || len(again) != 0 || s.State() != SetCancelled {
-					t.Errorf("second Cancel = %v, %v", again, err)
+				for _, again := range ends {
+					parts, err := again.end(s)
+					if err != nil || len(parts) != 0 || s.State() != e.to {
+						t.Errorf("%s after %s = %d parts, %v, state %v; want no parts, no error, state %v",
+							again.name, e.name, len(parts), err, s.State(), e.to)
+					}
 				}
-			}
-		})
+			})
+		}
+	}
+}
+
+// TestSetStateInvoiceStatus: every state shows the API one status, and
+// every status the API shows for an invoice in memory comes from a state.
+func TestSetStateInvoiceStatus(t *testing.T) {
+	want := map[SetState]InvoiceStatus{
+		SetCollecting:      StatusOpen,
+		SetAccepted:        StatusAccepted,
+		SetSettling:        StatusAccepted,
+		SetSettleRequested: StatusSettleRequested,
+		SetCancelled:       StatusCancelled,
+		SetExpired:         StatusExpired,
+	}
+	shown := map[InvoiceStatus]bool{}
+	for _, st := range allSetStates {
+		w, ok := want[st]
+		if !ok {
+			t.Errorf("no expectation for state %v", st)
+			continue
+		}
+		if got := st.InvoiceStatus(); got != w {
+			t.Errorf("%v.InvoiceStatus() = %v, want %v", st, got, w)
+		}
+		shown[st.InvoiceStatus()] = true
+	}
+	// Settled and Failed are only ever stored: Invoice.ApplyFinal makes them.
+	for _, s := range allStatuses {
+		if !shown[s] && s != StatusSettled && s != StatusFailed {
+			t.Errorf("status %v is produced by no set state", s)
+		}
 	}
 }
 
@@ -370,16 +459,18 @@ func TestHTLCSetSettleTransitions(t *testing.T) {
 		wantErr   error
 		wantState SetState
 	}{
-		{SetCollecting, true, ErrSetNotFound, SetCollecting},
-		{SetCollecting, false, ErrSetNotFound, SetCollecting},
-		{SetAccepted, true, nil, SetSettling},
-		{SetAccepted, false, ErrSetNotFound, SetAccepted},
-		{SetSettling, true, ErrInvalidTransition, SetSettling},
-		{SetSettling, false, ErrSetNotFound, SetSettling},
-		{SetSettleRequested, true, nil, SetSettleRequested},
-		{SetSettleRequested, false, ErrSetNotFound, SetSettleRequested},
-		{SetCancelled, true, ErrSetNotFound, SetCancelled},
-		{SetCancelled, false, ErrSetNotFound, SetCancelled},
+		{state: SetCollecting, rightID: true, wantErr: ErrSetNotFound, wantState: SetCollecting},
+		{state: SetCollecting, rightID: false, wantErr: ErrSetNotFound, wantState: SetCollecting},
+		{state: SetAccepted, rightID: true, wantState: SetSettling},
+		{state: SetAccepted, rightID: false, wantErr: ErrSetNotFound, wantState: SetAccepted},
+		{state: SetSettling, rightID: true, wantErr: ErrInvalidTransition, wantState: SetSettling},
+		{state: SetSettling, rightID: false, wantErr: ErrSetNotFound, wantState: SetSettling},
+		{state: SetSettleRequested, rightID: true, wantState: SetSettleRequested},
+		{state: SetSettleRequested, rightID: false, wantErr: ErrSetNotFound, wantState: SetSettleRequested},
+		{state: SetCancelled, rightID: true, wantErr: ErrSetNotFound, wantState: SetCancelled},
+		{state: SetCancelled, rightID: false, wantErr: ErrSetNotFound, wantState: SetCancelled},
+		{state: SetExpired, rightID: true, wantErr: ErrSetNotFound, wantState: SetExpired},
+		{state: SetExpired, rightID: false, wantErr: ErrSetNotFound, wantState: SetExpired},
 	}
 	for _, tt := range tests {
 		name := tt.state.String() + "/wrong id"
@@ -405,11 +496,12 @@ func TestHTLCSetSettleTransitions(t *testing.T) {
 		wantErr   error
 		wantState SetState
 	}{
-		SetCollecting:      {ErrInvalidTransition, SetCollecting},
-		SetAccepted:        {ErrInvalidTransition, SetAccepted},
-		SetSettling:        {nil, SetSettleRequested},
-		SetSettleRequested: {nil, SetSettleRequested},
-		SetCancelled:       {ErrInvalidTransition, SetCancelled},
+		SetCollecting:      {wantErr: ErrInvalidTransition, wantState: SetCollecting},
+		SetAccepted:        {wantErr: ErrInvalidTransition, wantState: SetAccepted},
+		SetSettling:        {wantState: SetSettleRequested},
+		SetSettleRequested: {wantState: SetSettleRequested},
+		SetCancelled:       {wantErr: ErrInvalidTransition, wantState: SetCancelled},
+		SetExpired:         {wantErr: ErrInvalidTransition, wantState: SetExpired},
 	}
 	abort := map[SetState]SetState{
 		SetCollecting:      SetCollecting,
@@ -417,6 +509,7 @@ func TestHTLCSetSettleTransitions(t *testing.T) {
 		SetSettling:        SetAccepted,
 		SetSettleRequested: SetSettleRequested,
 		SetCancelled:       SetCancelled,
+		SetExpired:         SetExpired,
 	}
 	for _, st := range allSetStates {
 		t.Run("CommitSettle "+st.String(), func(t *testing.T) {

@@ -5,9 +5,11 @@ import (
 	"time"
 )
 
-// InvoiceStatus is where an invoice is in its lifecycle (docs/design.md, "Lifecycle").
-// Open invoices exist nowhere; Accepted, Cancelled and Expired live only in
-// memory; SettleRequested, Settled and Failed are stored.
+// InvoiceStatus is where an invoice is in its lifecycle, as the API shows
+// it (docs/design.md, "Lifecycle"). Open invoices exist nowhere; Accepted,
+// Cancelled and Expired are the state of a set in memory
+// (SetState.InvoiceStatus); SettleRequested, Settled and Failed are stored,
+// and Invoice.ApplyFinal is what moves them.
 type InvoiceStatus uint8
 
 // Invoice statuses.
@@ -65,77 +67,6 @@ func (s InvoiceStatus) IsFinal() bool {
 // IsStored reports whether the status is kept in the database.
 func (s InvoiceStatus) IsStored() bool {
 	return s == StatusSettleRequested || s == StatusSettled || s == StatusFailed
-}
-
-// InvoiceEvent moves an invoice through its lifecycle.
-type InvoiceEvent uint8
-
-// Invoice events.
-const (
-	EventSetComplete InvoiceEvent = iota
-	EventSettleRequested
-	EventAllSettled
-	EventAnyFailed
-	EventCancelled
-	EventExpired
-)
-
-// String names the event.
-func (e InvoiceEvent) String() string {
-	switch e {
-	case EventSetComplete:
-		return "set complete"
-	case EventSettleRequested:
-		return "settle requested"
-	case EventAllSettled:
-		return "all htlcs settled"
-	case EventAnyFailed:
-		return "an htlc failed"
-	case EventCancelled:
-		return "cancelled"
-	case EventExpired:
-		return "expired"
-	}
-	return fmt.Sprintf("InvoiceEvent(%d)", uint8(e))
-}
-
-// Transition applies an event to a status.
-func Transition(s InvoiceStatus, e InvoiceEvent) (InvoiceStatus, error) {
-	switch s {
-	case StatusOpen:
-		switch e {
-		case EventSetComplete:
-			return StatusAccepted, nil
-		case EventExpired:
-			return StatusExpired, nil
-		}
-	case StatusAccepted:
-		switch e {
-		case EventSettleRequested:
-			return StatusSettleRequested, nil
-		case EventCancelled:
-			return StatusCancelled, nil
-		case EventExpired:
-			return StatusExpired, nil
-		}
-	case StatusSettleRequested:
-		switch e {
-		case EventSettleRequested:
-			return StatusSettleRequested, nil
-		case EventAllSettled:
-			return StatusSettled, nil
-		case EventAnyFailed:
-			return StatusFailed, nil
-		case EventCancelled:
-			return s, ErrSettleRequested
-		}
-	case StatusSettled, StatusFailed:
-		if e == EventCancelled {
-			return s, ErrSettleRequested
-		}
-	case StatusCancelled, StatusExpired:
-	}
-	return s, fmt.Errorf("%w: %s on %s", ErrInvalidTransition, e, s)
 }
 
 // HTLCStatus is the fate of one HTLC of a settle-requested set, as lnd
@@ -258,15 +189,11 @@ func (inv *Invoice) ApplyFinal(c CircuitKey, settled bool, now time.Time) (bool,
 		}
 		anyFailed = anyFailed || h.Status == HTLCFailed
 	}
-	ev := EventAllSettled
+	// I3: the final state comes from lnd, all settled or any failed.
+	inv.Status = StatusSettled
 	if anyFailed {
-		ev = EventAnyFailed
+		inv.Status = StatusFailed
 	}
-	next, err := Transition(inv.Status, ev)
-	if err != nil {
-		return false, err
-	}
-	inv.Status = next
 	inv.FinalizedAt = now
 	return true, nil
 }

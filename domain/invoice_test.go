@@ -7,10 +7,7 @@ import (
 	"time"
 )
 
-var (
-	allStatuses = []InvoiceStatus{StatusOpen, StatusAccepted, StatusSettleRequested, StatusSettled, StatusFailed, StatusCancelled, StatusExpired}
-	allEvents   = []InvoiceEvent{EventSetComplete, EventSettleRequested, EventAllSettled, EventAnyFailed, EventCancelled, EventExpired}
-)
+var allStatuses = []InvoiceStatus{StatusOpen, StatusAccepted, StatusSettleRequested, StatusSettled, StatusFailed, StatusCancelled, StatusExpired}
 
 func TestInvoiceStatusProperties(t *testing.T) {
 	tests := []struct {
@@ -19,13 +16,13 @@ func TestInvoiceStatusProperties(t *testing.T) {
 		final  bool
 		stored bool
 	}{
-		{StatusOpen, "open", false, false},
-		{StatusAccepted, "accepted", false, false},
-		{StatusSettleRequested, "settle_requested", false, true},
-		{StatusSettled, "settled", true, true},
-		{StatusFailed, "failed", true, true},
-		{StatusCancelled, "cancelled", true, false},
-		{StatusExpired, "expired", true, false},
+		{s: StatusOpen, name: "open", final: false, stored: false},
+		{s: StatusAccepted, name: "accepted", final: false, stored: false},
+		{s: StatusSettleRequested, name: "settle_requested", final: false, stored: true},
+		{s: StatusSettled, name: "settled", final: true, stored: true},
+		{s: StatusFailed, name: "failed", final: true, stored: true},
+		{s: StatusCancelled, name: "cancelled", final: true, stored: false},
+		{s: StatusExpired, name: "expired", final: true, stored: false},
 	}
 	if len(tests) != len(allStatuses) {
 		t.Fatal("table does not cover every status")
@@ -43,7 +40,7 @@ func TestInvoiceStatusProperties(t *testing.T) {
 			}
 			got, err := ParseInvoiceStatus(tt.s.String())
 			if err != nil || got != tt.s {
-				t.Errorf("ParseInvoiceStatus(%q) = %v, %v", tt.s.String(), got, err)
+				t.Errorf("ParseInvoiceStatus(%q) = %v, %v; want %v, nil", tt.s.String(), got, err, tt.s)
 			}
 		})
 	}
@@ -66,9 +63,9 @@ func TestHTLCStatus(t *testing.T) {
 		name  string
 		final bool
 	}{
-		{HTLCPending, "pending", false},
-		{HTLCSettled, "settled", true},
-		{HTLCFailed, "failed", true},
+		{s: HTLCPending, name: "pending", final: false},
+		{s: HTLCSettled, name: "settled", final: true},
+		{s: HTLCFailed, name: "failed", final: true},
 	}
 	for _, tt := range tests {
 		if got := tt.s.String(); got != tt.name {
@@ -79,7 +76,7 @@ func TestHTLCStatus(t *testing.T) {
 		}
 		got, err := ParseHTLCStatus(tt.name)
 		if err != nil || got != tt.s {
-			t.Errorf("ParseHTLCStatus(%q) = %v, %v", tt.name, got, err)
+			t.Errorf("ParseHTLCStatus(%q) = %v, %v; want %v, nil", tt.name, got, err, tt.s)
 		}
 	}
 	if got := (HTLCFailed + 1).String(); got != "HTLCStatus(3)" {
@@ -88,144 +85,6 @@ func TestHTLCStatus(t *testing.T) {
 	for _, in := range []string{"", "PENDING", "open", "HTLCStatus(3)"} {
 		if _, err := ParseHTLCStatus(in); !errors.Is(err, ErrInvalidArgument) {
 			t.Errorf("ParseHTLCStatus(%q) err = %v, want ErrInvalidArgument", in, err)
-		}
-	}
-}
-
-func TestInvoiceEventString(t *testing.T) {
-	seen := map[string]InvoiceEvent{}
-	for _, e := range allEvents {
-		s := e.String()
-		if s == "" || s == fmt.Sprintf("InvoiceEvent(%d)", uint8(e)) {
-			t.Errorf("event %d has no name", e)
-		}
-		if o, dup := seen[s]; dup {
-			t.Errorf("events %d and %d share the name %q", o, e, s)
-		}
-		seen[s] = e
-	}
-	if got := (EventExpired + 1).String(); got != "InvoiceEvent(6)" {
-		t.Errorf("unknown event String() = %q", got)
-	}
-}
-
-// TestTransition covers every (status, event) pair. A missing row fails the
-// test, so a new status or event cannot go untested.
-func TestTransition(t *testing.T) {
-	type result struct {
-		next InvoiceStatus
-		err  error // nil: the transition is allowed
-	}
-	ok := func(s InvoiceStatus) result { return result{next: s} }
-	invalid := result{err: ErrInvalidTransition}
-	settleRequested := result{err: ErrSettleRequested}
-
-	want := map[InvoiceStatus]map[InvoiceEvent]result{
-		StatusOpen: {
-			EventSetComplete:     ok(StatusAccepted),
-			EventSettleRequested: invalid,
-			EventAllSettled:      invalid,
-			EventAnyFailed:       invalid,
-			EventCancelled:       invalid,
-			EventExpired:         ok(StatusExpired),
-		},
-		StatusAccepted: {
-			EventSetComplete:     invalid,
-			EventSettleRequested: ok(StatusSettleRequested),
-			EventAllSettled:      invalid,
-			EventAnyFailed:       invalid,
-			EventCancelled:       ok(StatusCancelled),
-			EventExpired:         ok(StatusExpired),
-		},
-		StatusSettleRequested: {
-			EventSetComplete:     invalid,
-			EventSettleRequested: ok(StatusSettleRequested), // SettleInvoice is idempotent
-			EventAllSettled:      ok(StatusSettled),
-			EventAnyFailed:       ok(StatusFailed),
-			EventCancelled:       settleRequested, // I6: FailedPrecondition
-			EventExpired:         invalid,         // I2: never failed once settle-requested
-		},
-		StatusSettled: {
-			EventSetComplete:     invalid,
-			EventSettleRequested: invalid,
-			EventAllSettled:      invalid,
-			EventAnyFailed:       invalid,
-			EventCancelled:       settleRequested,
-			EventExpired:         invalid,
-		},
-		StatusFailed: {
-			EventSetComplete:     invalid,
-			EventSettleRequested: invalid,
-			EventAllSettled:      invalid,
-			EventAnyFailed:       invalid,
-			EventCancelled:       settleRequested,
-			EventExpired:         invalid,
-		},
-		StatusCancelled: {
-			EventSetComplete:     invalid,
-			EventSettleRequested: invalid,
-			EventAllSettled:      invalid,
-			EventAnyFailed:       invalid,
-			EventCancelled:       invalid,
-			EventExpired:         invalid,
-		},
-		StatusExpired: {
-			EventSetComplete:     invalid,
-			EventSettleRequested: invalid,
-			EventAllSettled:      invalid,
-			EventAnyFailed:       invalid,
-			EventCancelled:       invalid,
-			EventExpired:         invalid,
-		},
-	}
-
-	n := 0
-	for _, s := range allStatuses {
-		for _, e := range allEvents {
-			w, found := want[s][e]
-			if !found {
-				t.Errorf("no expectation for %s on %s", e, s)
-				continue
-			}
-			n++
-			t.Run(fmt.Sprintf("%s/%s", s, e), func(t *testing.T) {
-				got, err := Transition(s, e)
-				if w.err == nil {
-					if err != nil || got != w.next {
-						t.Fatalf("Transition = %v, %v; want %v", got, err, w.next)
-					}
-					return
-				}
-				if !errors.Is(err, w.err) {
-					t.Fatalf("err = %v, want %v", err, w.err)
-				}
-				if got != s {
-					t.Errorf("a refused transition returned %v, want the unchanged %v", got, s)
-				}
-			})
-		}
-	}
-	if n != len(allStatuses)*len(allEvents) {
-		t.Errorf("checked %d pairs, want %d", n, len(allStatuses)*len(allEvents))
-	}
-
-	// Final statuses accept no event; unknown statuses and events are invalid.
-	for _, s := range allStatuses {
-		if !s.IsFinal() {
-			continue
-		}
-		for _, e := range allEvents {
-			if _, err := Transition(s, e); err == nil {
-				t.Errorf("final %s accepted %s", s, e)
-			}
-		}
-	}
-	for _, tt := range []struct {
-		s InvoiceStatus
-		e InvoiceEvent
-	}{{StatusExpired + 1, EventSetComplete}, {StatusOpen, EventExpired + 1}, {StatusAccepted, EventExpired + 1}} {
-		if got, err := Transition(tt.s, tt.e); !errors.Is(err, ErrInvalidTransition) || got != tt.s {
-			t.Errorf("Transition(%v, %v) = %v, %v; want ErrInvalidTransition", tt.s, tt.e, got, err)
 		}
 	}
 }
@@ -245,10 +104,24 @@ func TestNewSettleRequest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if inv.Hash != s.Hash || inv.Preimage != s.Preimage || inv.Amount != s.Meta.Amount ||
-				inv.AmountPaid != setTotal || inv.SetID != s.ID() || inv.Status != StatusSettleRequested ||
-				!inv.Expiry.Equal(s.Meta.Expiry) || !inv.SettleRequestedAt.Equal(at) || !inv.FinalizedAt.IsZero() {
-				t.Errorf("invoice = %+v", inv)
+			fields := []struct {
+				name      string
+				got, want any
+			}{
+				{name: "Hash", got: inv.Hash, want: s.Hash},
+				{name: "Preimage", got: inv.Preimage, want: s.Preimage},
+				{name: "Amount", got: inv.Amount, want: s.Meta.Amount},
+				{name: "AmountPaid", got: inv.AmountPaid, want: setTotal},
+				{name: "SetID", got: inv.SetID, want: s.ID()},
+				{name: "Status", got: inv.Status, want: StatusSettleRequested},
+				{name: "Expiry", got: inv.Expiry.UTC(), want: s.Meta.Expiry.UTC()},
+				{name: "SettleRequestedAt", got: inv.SettleRequestedAt.UTC(), want: at.UTC()},
+				{name: "FinalizedAt", got: inv.FinalizedAt, want: time.Time{}},
+			}
+			for _, f := range fields {
+				if f.got != f.want {
+					t.Errorf("%s = %v, want %v", f.name, f.got, f.want)
+				}
 			}
 			parts := s.HTLCs()
 			if len(inv.HTLCs) != len(parts) {
@@ -269,67 +142,69 @@ func TestInvoiceApplyFinal(t *testing.T) {
 	unknown := CircuitKey{Node: nodeA, Chan: 1, HTLC: 2}
 	t1, t2, t3 := testNow.Add(time.Second), testNow.Add(2*time.Second), testNow.Add(3*time.Second)
 
+	// step is one final resolution from lnd and what the invoice must look
+	// like after it.
 	type step struct {
-		c           CircuitKey
-		settled     bool
-		at          time.Time
-		wantChanged bool
-		wantErr     error
-		wantStatus  InvoiceStatus
-		wantFinal   time.Time // zero: FinalizedAt stays zero
+		circuit         CircuitKey
+		settled         bool
+		at              time.Time
+		wantChanged     bool
+		wantErr         error
+		wantStatus      InvoiceStatus
+		wantFinalizedAt time.Time // zero: FinalizedAt stays zero
 	}
 	tests := []struct {
-		name      string
-		circuits  []CircuitKey
-		steps     []step
-		wantParts bool // PartiallySettled at the end
+		name        string
+		circuits    []CircuitKey
+		steps       []step
+		wantPartial bool // PartiallySettled at the end
 	}{
-		{"single part settled", []CircuitKey{c1}, []step{
-			{c1, true, t1, true, nil, StatusSettled, t1},
-		}, false},
-		{"single part failed", []CircuitKey{c1}, []step{
-			{c1, false, t1, true, nil, StatusFailed, t1},
-		}, false},
-		{"all settled", []CircuitKey{c1, c2}, []step{
-			{c1, true, t1, true, nil, StatusSettleRequested, time.Time{}},
-			{c2, true, t2, true, nil, StatusSettled, t2},
-		}, false},
-		{"one failed", []CircuitKey{c1, c2}, []step{
-			{c1, true, t1, true, nil, StatusSettleRequested, time.Time{}},
-			{c2, false, t2, true, nil, StatusFailed, t2},
-		}, true},
-		{"failed first waits for the rest", []CircuitKey{c1, c2}, []step{
-			{c1, false, t1, true, nil, StatusSettleRequested, time.Time{}},
-			{c2, true, t2, true, nil, StatusFailed, t2},
-		}, true},
-		{"all failed", []CircuitKey{c1, c2}, []step{
-			{c1, false, t1, true, nil, StatusSettleRequested, time.Time{}},
-			{c2, false, t2, true, nil, StatusFailed, t2},
-		}, false},
-		{"idempotent before final", []CircuitKey{c1, c2}, []step{
-			{c1, true, t1, true, nil, StatusSettleRequested, time.Time{}},
-			{c1, true, t2, false, nil, StatusSettleRequested, time.Time{}},
-			{c2, true, t3, true, nil, StatusSettled, t3},
-		}, false},
-		{"idempotent after final keeps FinalizedAt", []CircuitKey{c1, c2}, []step{
-			{c1, true, t1, true, nil, StatusSettleRequested, time.Time{}},
-			{c2, true, t2, true, nil, StatusSettled, t2},
-			{c2, true, t3, false, nil, StatusSettled, t2},
-			{c1, true, t3, false, nil, StatusSettled, t2},
-		}, false},
-		{"conflicting final before invoice final", []CircuitKey{c1, c2}, []step{
-			{c1, true, t1, true, nil, StatusSettleRequested, time.Time{}},
-			{c1, false, t2, false, ErrInvalidTransition, StatusSettleRequested, time.Time{}},
-			{c2, true, t3, true, nil, StatusSettled, t3},
-		}, false},
-		{"conflicting final after invoice final", []CircuitKey{c1}, []step{
-			{c1, false, t1, true, nil, StatusFailed, t1},
-			{c1, true, t2, false, ErrInvalidTransition, StatusFailed, t1},
-		}, false},
-		{"unknown circuit", []CircuitKey{c1}, []step{
-			{unknown, true, t1, false, ErrInvalidArgument, StatusSettleRequested, time.Time{}},
-			{c1, true, t2, true, nil, StatusSettled, t2},
-		}, false},
+		{name: "single part settled", circuits: []CircuitKey{c1}, steps: []step{
+			{circuit: c1, settled: true, at: t1, wantChanged: true, wantStatus: StatusSettled, wantFinalizedAt: t1},
+		}, wantPartial: false},
+		{name: "single part failed", circuits: []CircuitKey{c1}, steps: []step{
+			{circuit: c1, settled: false, at: t1, wantChanged: true, wantStatus: StatusFailed, wantFinalizedAt: t1},
+		}, wantPartial: false},
+		{name: "all settled", circuits: []CircuitKey{c1, c2}, steps: []step{
+			{circuit: c1, settled: true, at: t1, wantChanged: true, wantStatus: StatusSettleRequested},
+			{circuit: c2, settled: true, at: t2, wantChanged: true, wantStatus: StatusSettled, wantFinalizedAt: t2},
+		}, wantPartial: false},
+		{name: "one failed", circuits: []CircuitKey{c1, c2}, steps: []step{
+			{circuit: c1, settled: true, at: t1, wantChanged: true, wantStatus: StatusSettleRequested},
+			{circuit: c2, settled: false, at: t2, wantChanged: true, wantStatus: StatusFailed, wantFinalizedAt: t2},
+		}, wantPartial: true},
+		{name: "failed first waits for the rest", circuits: []CircuitKey{c1, c2}, steps: []step{
+			{circuit: c1, settled: false, at: t1, wantChanged: true, wantStatus: StatusSettleRequested},
+			{circuit: c2, settled: true, at: t2, wantChanged: true, wantStatus: StatusFailed, wantFinalizedAt: t2},
+		}, wantPartial: true},
+		{name: "all failed", circuits: []CircuitKey{c1, c2}, steps: []step{
+			{circuit: c1, settled: false, at: t1, wantChanged: true, wantStatus: StatusSettleRequested},
+			{circuit: c2, settled: false, at: t2, wantChanged: true, wantStatus: StatusFailed, wantFinalizedAt: t2},
+		}, wantPartial: false},
+		{name: "idempotent before final", circuits: []CircuitKey{c1, c2}, steps: []step{
+			{circuit: c1, settled: true, at: t1, wantChanged: true, wantStatus: StatusSettleRequested},
+			{circuit: c1, settled: true, at: t2, wantChanged: false, wantStatus: StatusSettleRequested},
+			{circuit: c2, settled: true, at: t3, wantChanged: true, wantStatus: StatusSettled, wantFinalizedAt: t3},
+		}, wantPartial: false},
+		{name: "idempotent after final keeps FinalizedAt", circuits: []CircuitKey{c1, c2}, steps: []step{
+			{circuit: c1, settled: true, at: t1, wantChanged: true, wantStatus: StatusSettleRequested},
+			{circuit: c2, settled: true, at: t2, wantChanged: true, wantStatus: StatusSettled, wantFinalizedAt: t2},
+			{circuit: c2, settled: true, at: t3, wantChanged: false, wantStatus: StatusSettled, wantFinalizedAt: t2},
+			{circuit: c1, settled: true, at: t3, wantChanged: false, wantStatus: StatusSettled, wantFinalizedAt: t2},
+		}, wantPartial: false},
+		{name: "conflicting final before invoice final", circuits: []CircuitKey{c1, c2}, steps: []step{
+			{circuit: c1, settled: true, at: t1, wantChanged: true, wantStatus: StatusSettleRequested},
+			{circuit: c1, settled: false, at: t2, wantChanged: false, wantErr: ErrInvalidTransition, wantStatus: StatusSettleRequested},
+			{circuit: c2, settled: true, at: t3, wantChanged: true, wantStatus: StatusSettled, wantFinalizedAt: t3},
+		}, wantPartial: false},
+		{name: "conflicting final after invoice final", circuits: []CircuitKey{c1}, steps: []step{
+			{circuit: c1, settled: false, at: t1, wantChanged: true, wantStatus: StatusFailed, wantFinalizedAt: t1},
+			{circuit: c1, settled: true, at: t2, wantChanged: false, wantErr: ErrInvalidTransition, wantStatus: StatusFailed, wantFinalizedAt: t1},
+		}, wantPartial: false},
+		{name: "unknown circuit", circuits: []CircuitKey{c1}, steps: []step{
+			{circuit: unknown, settled: true, at: t1, wantChanged: false, wantErr: ErrInvalidArgument, wantStatus: StatusSettleRequested},
+			{circuit: c1, settled: true, at: t2, wantChanged: true, wantStatus: StatusSettled, wantFinalizedAt: t2},
+		}, wantPartial: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -339,7 +214,7 @@ func TestInvoiceApplyFinal(t *testing.T) {
 			}
 			for i, s := range tt.steps {
 				before := fmt.Sprint(inv.HTLCs)
-				changed, err := inv.ApplyFinal(s.c, s.settled, s.at)
+				changed, err := inv.ApplyFinal(s.circuit, s.settled, s.at)
 				if !errIs(err, s.wantErr) {
 					t.Fatalf("step %d: err = %v, want %v", i, err, s.wantErr)
 				}
@@ -352,12 +227,12 @@ func TestInvoiceApplyFinal(t *testing.T) {
 				if inv.Status != s.wantStatus {
 					t.Errorf("step %d: status = %v, want %v", i, inv.Status, s.wantStatus)
 				}
-				if !inv.FinalizedAt.Equal(s.wantFinal) {
-					t.Errorf("step %d: FinalizedAt = %v, want %v", i, inv.FinalizedAt, s.wantFinal)
+				if !inv.FinalizedAt.Equal(s.wantFinalizedAt) {
+					t.Errorf("step %d: FinalizedAt = %v, want %v", i, inv.FinalizedAt, s.wantFinalizedAt)
 				}
 			}
-			if got := inv.PartiallySettled(); got != tt.wantParts {
-				t.Errorf("PartiallySettled = %v, want %v", got, tt.wantParts)
+			if got := inv.PartiallySettled(); got != tt.wantPartial {
+				t.Errorf("PartiallySettled = %v, want %v", got, tt.wantPartial)
 			}
 		})
 	}
@@ -372,11 +247,11 @@ func TestInvoicePartiallySettled(t *testing.T) {
 		htlcs  []SettledHTLC
 		want   bool
 	}{
-		{StatusFailed, []SettledHTLC{settled, failed}, true},
-		{StatusFailed, []SettledHTLC{failed, failed}, false},
-		{StatusFailed, nil, false},
-		{StatusSettled, []SettledHTLC{settled, settled}, false},
-		{StatusSettleRequested, []SettledHTLC{settled, pending}, false},
+		{status: StatusFailed, htlcs: []SettledHTLC{settled, failed}, want: true},
+		{status: StatusFailed, htlcs: []SettledHTLC{failed, failed}, want: false},
+		{status: StatusFailed, htlcs: nil, want: false},
+		{status: StatusSettled, htlcs: []SettledHTLC{settled, settled}, want: false},
+		{status: StatusSettleRequested, htlcs: []SettledHTLC{settled, pending}, want: false},
 	}
 	for i, tt := range tests {
 		inv := Invoice{Status: tt.status, HTLCs: tt.htlcs}

@@ -29,6 +29,7 @@ import (
 	"gopkg.in/macaroon-bakery.v2/bakery/checkers"
 	"gopkg.in/macaroon.v2"
 
+	"github.com/lnmux/lnmux/domain"
 	"github.com/lnmux/lnmux/ports"
 )
 
@@ -66,8 +67,8 @@ var _ ports.Authorizer = (*Service)(nil)
 // New returns the service for identityKey (32 bytes) whose root key id is
 // kept in dir. A missing id file means id 0 and is created.
 func New(identityKey []byte, dir string) (*Service, error) {
-	if len(identityKey) != 32 {
-		return nil, errors.New("macaroon: identity key must be 32 bytes")
+	if err := domain.ValidateIdentityKey(identityKey); err != nil {
+		return nil, fmt.Errorf("macaroon: %w", err)
 	}
 	s := &Service{identity: bytes.Clone(identityKey), dir: dir}
 	id, mtime, err := readID(dir)
