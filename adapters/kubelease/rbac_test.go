@@ -53,6 +53,13 @@ func TestRoleGrantsExactlyWhatTheElectorUses(t *testing.T) {
 		used[p] = true
 	}
 
+	var calls []string
+	for p := range used {
+		calls = append(calls, p.String())
+	}
+	sort.Strings(calls)
+	t.Logf("calls of the elector: %v", calls)
+
 	data, err := os.ReadFile(roleFile)
 	if err != nil {
 		t.Fatal(err)
