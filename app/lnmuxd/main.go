@@ -47,6 +47,7 @@ Commands:
   migrate init    prepare an empty database for migrations
   migrate up      apply every pending database migration
   migrate status  show the applied and the pending migrations
+  check-config    validate the configuration as run does, without connecting anywhere; print OK
   macaroon bake --scope admin|readonly|invoice[,...] [--valid-for 24h] [--out file]
                   print (hex) or write a new API macaroon
   macaroon rotate invalidate every macaroon and rewrite the three in dataDir
@@ -132,6 +133,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 			log.WarnContext(ctx, "no LND nodes configured: invoices carry no route hints and no HTLC can arrive")
 		}
 		return runDaemon(ctx, cfg, log)
+
+	case "check-config":
+		return runCheckConfig(cfg, cmd, stdout)
 
 	case "macaroon":
 		if err := cfg.Validate(); err != nil {
