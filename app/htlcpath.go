@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 
 	"github.com/lnmux/lnmux/domain"
@@ -42,8 +43,8 @@ func (m *Mux) HTLCIntercepted(ctx context.Context, h ports.InterceptedHTLC) {
 		return
 	}
 
-	// 2. Decode the onion.
-	onion, fail := m.onion.decode(h.Onion, h.Hash)
+	// 2. Decode the onion, unless the node had it peeled ahead.
+	onion, fail := m.peel(h)
 	if fail != domain.FailNone {
 		m.fail(ctx, ns, answer{hash: h.Hash, circuit: h.Circuit, action: ports.ActionFail, reason: fail, onion: onion, fc: fc})
 		return
@@ -87,6 +88,39 @@ func (m *Mux) HTLCIntercepted(ctx context.Context, h ports.InterceptedHTLC) {
 		onAccept:      m.onAcceptTimeout,
 	})
 	m.apply(context.WithoutCancel(ctx), fx)
+}
+
+var _ ports.HTLCPreparer = (*Mux)(nil)
+
+// peeledOnion is an onion peeled ahead of the ordered HTLC path.
+type peeledOnion struct {
+	hash  domain.PaymentHash
+	blob  []byte
+	onion decodedOnion
+	fail  domain.FailureReason
+}
+
+// PrepareHTLC implements ports.HTLCPreparer: it peels the onion of an HTLC
+// for the virtual channel. The result depends on the HTLC and the identity
+// key alone, so nodes may peel many HTLCs in parallel while HTLCIntercepted
+// still sees them in order. It returns nil for an HTLC that is not for
+// lnmux (its onion is for another node: nothing to peel).
+func (m *Mux) PrepareHTLC(h ports.InterceptedHTLC) any {
+	ns, ok := m.nodes[h.Circuit.Node]
+	if !ok || !m.forUs(ns, h) {
+		return nil
+	}
+	onion, fail := m.onion.decode(h.Onion, h.Hash)
+	return &peeledOnion{hash: h.Hash, blob: h.Onion, onion: onion, fail: fail}
+}
+
+// peel returns the HTLC's decoded onion: the one PrepareHTLC made for this
+// very onion and hash, or a fresh decode.
+func (m *Mux) peel(h ports.InterceptedHTLC) (decodedOnion, domain.FailureReason) {
+	if p, ok := h.Prepared.(*peeledOnion); ok && p.hash == h.Hash && bytes.Equal(p.blob, h.Onion) {
+		return p.onion, p.fail
+	}
+	return m.onion.decode(h.Onion, h.Hash)
 }
 
 func (m *Mux) forUs(ns *nodeState, h ports.InterceptedHTLC) bool {

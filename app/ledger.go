@@ -68,6 +68,12 @@ type failedHTLC struct {
 	until uint32
 }
 
+// paidByHashOnly is the settled state of every hash known to be paid by a
+// set this process does not know (loaded by hash only, or refused by the
+// store as paid): one shared value, never changed, as most of the paid
+// hashes in memory are these (docs/design.md, "Memory").
+var paidByHashOnly = &settledState{}
+
 type settledState struct {
 	// setID is zero for a paid mark loaded by hash only: ask the store.
 	setID    domain.SetID
@@ -80,18 +86,52 @@ type settledState struct {
 // the domain state: timers, the means to answer each HTLC and the
 // settlement in flight.
 type setEntry struct {
-	set            *domain.HTLCSet
-	held           map[domain.CircuitKey]*heldHTLC
+	set *domain.HTLCSet
+	// held lists the set's HTLCs with the means to answer them. A slice,
+	// not a map: sets have few parts, and a Go map's first group alone
+	// costs more than a held HTLC (docs/benchmarks.md, "Memory").
+	held           []*heldHTLC
 	acceptTimer    ports.Timer
 	acceptDeadline time.Time
 	// ticket is the settlement in flight while the set is Settling.
 	ticket *settleTicket
 }
 
+// heldHTLC is what a set keeps beside the domain's copy of the HTLC: only
+// what answering it needs.
 type heldHTLC struct {
-	htlc  domain.HTLC
+	htlc heldCircuit
+	// onion keeps only what an encrypted failure needs (the ephemeral key);
+	// the payload was checked and the onion packet itself is not kept.
 	onion decodedOnion
 	timer ports.Timer
+}
+
+// heldCircuit names a held HTLC and when lnd stops holding it.
+type heldCircuit struct {
+	Circuit        domain.CircuitKey
+	AutoFailHeight uint32
+}
+
+// heldOf returns the held HTLC of circuit c, or nil.
+func (se *setEntry) heldOf(c domain.CircuitKey) *heldHTLC {
+	for _, h := range se.held {
+		if h.htlc.Circuit == c {
+			return h
+		}
+	}
+	return nil
+}
+
+// removeHeld removes and returns the held HTLC of circuit c, or nil.
+func (se *setEntry) removeHeld(c domain.CircuitKey) *heldHTLC {
+	for i, h := range se.held {
+		if h.htlc.Circuit == c {
+			se.held = slices.Delete(se.held, i, i+1)
+			return h
+		}
+	}
+	return nil
 }
 
 // settleTicket is one settlement attempt of one set. Every SettleInvoice call
@@ -291,7 +331,8 @@ func (l *ledger) add(acc domain.Accepted, p addParams) effects {
 			onion: p.onion, fc: domain.FailureContext{Amount: h.Amount, Expiry: h.Expiry, Height: p.height}})
 		return fx
 	}
-	held := &heldHTLC{htlc: h, onion: p.onion}
+	held := &heldHTLC{htlc: heldCircuit{Circuit: h.Circuit, AutoFailHeight: h.AutoFailHeight},
+		onion: decodedOnion{ephemeralKey: p.onion.ephemeralKey, proc: p.onion.proc}}
 	if e != nil && e.settled != nil {
 		fx.fail(h, held, domain.FailAlreadyPaid, p.height)
 		return fx
@@ -304,7 +345,7 @@ func (l *ledger) add(acc domain.Accepted, p addParams) effects {
 			return fx
 		}
 		e = sh.getOrCreate(h.Hash, acc.Meta.Expiry)
-		e.set = &setEntry{set: domain.NewHTLCSet(acc), held: make(map[domain.CircuitKey]*heldHTLC)}
+		e.set = &setEntry{set: domain.NewHTLCSet(acc)}
 	}
 	se := e.set
 	outcome, reason := se.set.Add(h, p.now)
@@ -319,11 +360,13 @@ func (l *ledger) add(acc domain.Accepted, p addParams) effects {
 		fx.fail(h, held, reason, p.height)
 		return fx
 	}
-	se.held[h.Circuit] = held
+	se.held = append(se.held, held)
 	if outcome == domain.AddHeld {
 		hold := min(p.holdTimeout, acc.Meta.Expiry.Sub(p.now))
-		hash, c := h.Hash, h.Circuit
-		held.timer = p.clock.AfterFunc(hold, func() { p.onHold(hash, c) })
+		// The closure keeps only what it needs, not p (the timer lives
+		// as long as the HTLC is held).
+		hash, c, onHold := h.Hash, h.Circuit, p.onHold
+		held.timer = p.clock.AfterFunc(hold, func() { onHold(hash, c) })
 		fx.held++
 		fx.logf("htlc held", "hash", h.Hash, "circuit", h.Circuit, "amount", h.Amount,
 			"set_sum", se.set.Sum(), "set_total", se.set.Total)
@@ -337,7 +380,8 @@ func (l *ledger) add(acc domain.Accepted, p addParams) effects {
 		}
 	}
 	se.acceptDeadline = p.now.Add(p.acceptTimeout)
-	se.acceptTimer = p.clock.AfterFunc(p.acceptTimeout, func() { p.onAccept(h.Hash, se) })
+	hash, onAccept := h.Hash, p.onAccept
+	se.acceptTimer = p.clock.AfterFunc(p.acceptTimeout, func() { onAccept(hash, se) })
 	ev := ports.AcceptedEvent{Hash: h.Hash, SetID: se.set.ID(), Amount: se.set.Sum()}
 	fx.accepted = append(fx.accepted, ev)
 	fx.acceptedParts = len(se.held)
@@ -362,8 +406,7 @@ func (l *ledger) holdTimeout(hash domain.PaymentHash, c domain.CircuitKey, heigh
 	if !timedOut {
 		return fx
 	}
-	held := se.held[c]
-	delete(se.held, c)
+	held := se.removeHeld(c)
 	e.remember(h, domain.FailMPPTimeout)
 	if se.set.Len() == 0 {
 		e.set = nil
@@ -445,7 +488,7 @@ func (l *ledger) cancel(r cancelRequest, height func(domain.NodeKey) uint32) (ef
 	se.stopTimers()
 	for _, h := range htlcs {
 		e.remember(h, r.reason)
-		fx.fail(h, se.held[h.Circuit], r.reason, height(h.Circuit.Node))
+		fx.fail(h, se.heldOf(h.Circuit), r.reason, height(h.Circuit.Node))
 	}
 	id := se.set.ID()
 	if id != (domain.SetID{}) {
@@ -549,8 +592,9 @@ func (l *ledger) commitSettle(t *settleTicket, stored domain.Invoice) effects {
 
 // markSettled sets e.settled from a stored invoice; sh.mu is held.
 func (l *ledger) markSettled(e *entry, inv domain.Invoice) {
-	st := &settledState{setID: inv.SetID, preimage: inv.Preimage, pending: make(map[domain.CircuitKey]struct{})}
+	st := &settledState{setID: inv.SetID, preimage: inv.Preimage}
 	if inv.Status == domain.StatusSettleRequested {
+		st.pending = make(map[domain.CircuitKey]struct{}, len(inv.HTLCs))
 		l.circuitsMu.Lock()
 		for _, h := range inv.HTLCs {
 			if !h.Status.IsFinal() {
@@ -582,13 +626,13 @@ func (l *ledger) abortSettle(t *settleTicket, reason domain.FailureReason, heigh
 	se.stopTimers()
 	for _, h := range htlcs {
 		e.remember(h, reason)
-		fx.fail(h, se.held[h.Circuit], reason, height(h.Circuit.Node))
+		fx.fail(h, se.heldOf(h.Circuit), reason, height(h.Circuit.Node))
 	}
 	e.cancelled = append(e.cancelled, se.set.ID())
 	e.set = nil
 	if e.settled == nil {
 		// Paid by a set this process does not know: the store has it.
-		e.settled = &settledState{}
+		e.settled = paidByHashOnly
 	}
 	sh.settle(e)
 	fx.updates = append(fx.updates, ports.InvoiceUpdate{Hash: t.hash, Status: se.set.State().InvoiceStatus(), SetID: t.setID})
@@ -645,7 +689,7 @@ func (l *ledger) markPaid(hash domain.PaymentHash, expiry time.Time) {
 	if e == nil {
 		e = sh.getOrCreate(hash, expiry)
 	}
-	e.settled = &settledState{}
+	e.settled = paidByHashOnly
 	sh.settle(e)
 }
 
@@ -669,6 +713,11 @@ func (l *ledger) finalRecorded(hash domain.PaymentHash, c domain.CircuitKey) {
 		return
 	}
 	delete(e.settled.pending, c)
+	if e.settled.pending != nil && len(e.settled.pending) == 0 {
+		// A map keeps its buckets when emptied; the paid mark outlives it
+		// by the invoice's expiry.
+		e.settled.pending = nil
+	}
 	sh.settle(e)
 }
 
@@ -702,8 +751,8 @@ func (l *ledger) nearAutoFail(node domain.NodeKey, height, margin uint32) []canc
 				}
 			}
 			if se := e.set; se != nil && se.set.State() != domain.SetSettling {
-				for c, h := range se.held {
-					if c.Node == node && h.htlc.AutoFailHeight != 0 && height+margin >= h.htlc.AutoFailHeight {
+				for _, h := range se.held {
+					if h.htlc.Circuit.Node == node && h.htlc.AutoFailHeight != 0 && height+margin >= h.htlc.AutoFailHeight {
 						out = append(out, cancelRequest{hash: hash, only: se, reason: domain.FailNearAutoFail, expire: true})
 						break
 					}

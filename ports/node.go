@@ -20,6 +20,9 @@ type InterceptedHTLC struct {
 	AutoFailHeight uint32
 	// Onion is the onion packet for the next hop (lnmux).
 	Onion []byte
+	// Prepared is what the sink's PrepareHTLC returned for this HTLC, if
+	// the node called it (HTLCPreparer); opaque to the node.
+	Prepared any
 }
 
 // Action is what lnmux tells a node to do with an intercepted HTLC.
@@ -90,6 +93,16 @@ type NodeSink interface {
 	PendingCircuits(ctx context.Context, node domain.NodeKey) []domain.CircuitKey
 	// NodeStatusChanged reports connection changes.
 	NodeStatusChanged(ctx context.Context, s NodeStatus)
+}
+
+// HTLCPreparer is an optional NodeSink extension. PrepareHTLC does the part
+// of handling an HTLC that depends on the HTLC alone and on no state (for
+// lnmux: peeling the onion, one ECDH), so a node may call it for many HTLCs
+// at once, on any goroutine, in any order. The node then sets the result as
+// the HTLC's Prepared field and calls HTLCIntercepted in arrival order, as
+// without a preparer: everything that reads or changes state stays ordered.
+type HTLCPreparer interface {
+	PrepareHTLC(h InterceptedHTLC) any
 }
 
 // Node is one cluster LND node.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"time"
 
 	"github.com/lnmux/lnmux/domain"
@@ -34,6 +35,11 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Now defaults to time.Now; it only stamps status changes.
 	Now func() time.Time
+	// DecodeWorkers is the number of goroutines that peel HTLC onions
+	// ahead of the node's ordered delivery (queue.go); 0 means GOMAXPROCS,
+	// a negative number none (each onion is peeled on the delivery
+	// goroutine, one at a time).
+	DecodeWorkers int
 }
 
 // Minimum lnd version: the interceptor's auto_fail_height and final HTLC
@@ -69,5 +75,9 @@ func (c *Config) validate() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.DecodeWorkers == 0 {
+		c.DecodeWorkers = runtime.GOMAXPROCS(0)
+	}
+	c.DecodeWorkers = max(c.DecodeWorkers, 0)
 	return nil
 }

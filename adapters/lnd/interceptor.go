@@ -126,11 +126,18 @@ func (n *Node) intercept(ctx context.Context, conn grpc.ClientConnInterface, sin
 			continue
 		}
 		ic.offer(h)
-		q.push(func(ctx context.Context) {
+		deliver := func(ctx context.Context) {
 			ctx, span := n.traceHTLC(ctx, h)
 			defer n.endHTLC(h, span)
 			sink.HTLCIntercepted(ctx, h)
-		})
+		}
+		if prep, ok := sink.(ports.HTLCPreparer); ok {
+			// The onion is peeled on the queue's workers; the HTLC is
+			// still delivered in stream order (queue.go).
+			q.pushPrepared(func() { h.Prepared = prep.PrepareHTLC(h) }, deliver)
+		} else {
+			q.push(deliver)
+		}
 	}
 }
 

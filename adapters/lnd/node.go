@@ -68,7 +68,7 @@ func (n *Node) Run(ctx context.Context, sink ports.NodeSink) error {
 	}
 	defer n.running.Store(false)
 
-	q := newQueue()
+	q := newQueueWorkers(n.cfg.DecodeWorkers)
 	// The queue outlives ctx a little so the last status gets through.
 	qctx, stopQueue := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup

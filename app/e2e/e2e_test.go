@@ -402,8 +402,12 @@ func TestEndToEnd(t *testing.T) {
 		d = env.start(t, daemonOpts{autoSettle: true})
 	})
 
+	var direct time.Duration
 	t.Run("payment latency against alice's own invoices", func(t *testing.T) {
-		measureLatency(t, cluster, d, aliceChan)
+		direct = measureLatency(t, cluster, d, aliceChan)
+	})
+	t.Run("latency of a 4-part payment across alice and bob", func(t *testing.T) {
+		measureMultiPartLatency(t, cluster, d, aliceChan, bobChan, direct)
 	})
 	t.Logf("phase: auto-settle and latency %s", time.Since(phase).Round(time.Second))
 }
@@ -444,6 +448,17 @@ func sendToRoute(t *testing.T, c *regtest.Cluster, via *regtest.Node, viaChan ui
 // that a test can send what no invoice-following payer would.
 func sendToRouteFee(t *testing.T, c *regtest.Cluster, via *regtest.Node, viaChan uint64, inv *lnmuxpb.AddInvoiceResponse, amt, total, fee int64) *lnrpc.HTLCAttempt {
 	t.Helper()
+	route := routeVia(t, c, via, viaChan, inv, amt, total, fee)
+	res, err := c.Carol.Router.SendToRouteV2(t.Context(), &routerrpc.SendToRouteRequest{PaymentHash: inv.Hash, Route: route})
+	if err != nil {
+		t.Fatalf("send to route: %v", err)
+	}
+	return res
+}
+
+// routeVia is the two-hop route Carol → via → lnmux for one part.
+func routeVia(t *testing.T, c *regtest.Cluster, via *regtest.Node, viaChan uint64, inv *lnmuxpb.AddInvoiceResponse, amt, total, fee int64) *lnrpc.Route {
+	t.Helper()
 	info, err := c.Carol.Client.GetInfo(t.Context(), &lnrpc.GetInfoRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -463,11 +478,7 @@ func sendToRouteFee(t *testing.T, c *regtest.Cluster, via *regtest.Node, viaChan
 				MppRecord: &lnrpc.MPPRecord{PaymentAddr: inv.PaymentAddr, TotalAmtMsat: total}},
 		},
 	}
-	res, err := c.Carol.Router.SendToRouteV2(t.Context(), &routerrpc.SendToRouteRequest{PaymentHash: inv.Hash, Route: route})
-	if err != nil {
-		t.Fatalf("send to route: %v", err)
-	}
-	return res
+	return route
 }
 
 func invoiceDestination(t *testing.T, c *regtest.Cluster, payreq string) string {
@@ -542,7 +553,7 @@ func (d *daemon) waitNode(t *testing.T, pubKey string, up bool) {
 // Carol paying Alice's own invoices over the same channel, interleaved in
 // the same run. The figures are logged for docs/benchmarks.md; nothing is
 // asserted about them.
-func measureLatency(t *testing.T, c *regtest.Cluster, d *daemon, aliceChan uint64) {
+func measureLatency(t *testing.T, c *regtest.Cluster, d *daemon, aliceChan uint64) (directMedian time.Duration) {
 	const n = 10
 	viaAlice := func(r *routerrpc.SendPaymentRequest) { r.OutgoingChanIds = []uint64{aliceChan} }
 	var lnmux, direct []time.Duration
@@ -570,6 +581,62 @@ func measureLatency(t *testing.T, c *regtest.Cluster, d *daemon, aliceChan uint6
 	t.Logf("LATENCY carol→lnmux via alice: median %s (min %s, max %s) over %d payments", ml, slices.Min(lnmux), slices.Max(lnmux), n)
 	t.Logf("LATENCY carol→alice own invoice: median %s (min %s, max %s) over %d payments", md, slices.Min(direct), slices.Max(direct), n)
 	t.Logf("LATENCY ratio lnmux/direct: %.2f", float64(ml)/float64(md))
+	return md
+}
+
+// measureMultiPartLatency times payments of four parts, two through Alice
+// and two through Bob, sent at once on routes built by hand (so that every
+// payment has exactly four parts over both nodes): from the first send to
+// the last part's success, as Carol sees it. lnmuxd (auto-settle) holds the
+// first parts until the set is complete, commits it and settles all four.
+// direct is the median of Alice's own single-part invoices measured just
+// before, for the ratio. Nothing is asserted about the figures.
+func measureMultiPartLatency(t *testing.T, c *regtest.Cluster, d *daemon, aliceChan, bobChan uint64, direct time.Duration) {
+	const (
+		n     = 10
+		parts = 4
+		part  = int64(10_000)
+	)
+	var took []time.Duration
+	for i := range n {
+		inv := d.addInvoice(t, parts*part, 600)
+		fee := int64(100) + part*1000/1_000_000
+		var routes []*lnrpc.Route
+		for p := range parts {
+			via, ch := c.Alice, aliceChan
+			if p%2 == 1 {
+				via, ch = c.Bob, bobChan
+			}
+			routes = append(routes, routeVia(t, c, via, ch, inv, part, parts*part, fee))
+		}
+		type result struct {
+			att *lnrpc.HTLCAttempt
+			err error
+		}
+		results := make(chan result, parts)
+		t0 := time.Now()
+		for _, r := range routes {
+			go func() {
+				att, err := c.Carol.Router.SendToRouteV2(t.Context(), &routerrpc.SendToRouteRequest{PaymentHash: inv.Hash, Route: r})
+				results <- result{att, err}
+			}()
+		}
+		for range parts {
+			r := <-results
+			if r.err != nil || r.att.Status != lnrpc.HTLCAttempt_SUCCEEDED {
+				t.Fatalf("4-part payment %d: part %v %v", i, r.att, r.err)
+			}
+		}
+		took = append(took, time.Since(t0))
+		if got := d.waitFinal(t, inv.Hash); got != lnmuxpb.InvoiceStatus_SETTLED {
+			t.Fatalf("4-part payment %d: final %v, want settled", i, got)
+		}
+	}
+	m := median(took)
+	t.Logf("LATENCY carol→lnmux 4 parts via alice and bob: median %s (min %s, max %s) over %d payments", m, slices.Min(took), slices.Max(took), n)
+	if direct > 0 {
+		t.Logf("LATENCY ratio lnmux 4-part/direct single-part: %.2f", float64(m)/float64(direct))
+	}
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -1,0 +1,371 @@
+// Package lndfake is test tooling: a gRPC server that speaks the part of
+// lnd's API lnmux's lnd adapter uses (lnrpc GetInfo and
+// LookupHtlcResolution, verrpc GetVersion, chainrpc block epochs, routerrpc
+// HtlcInterceptor and SubscribeHtlcEvents), over TLS with a macaroon, on
+// 127.0.0.1. It lets the real adapter and the real application core be
+// driven from the wire without an lnd, for load measurements (load.go,
+// cmd/htlcload) and adapter tests. It holds no channels: the caller offers
+// the HTLCs and gets each answer back with the time it took.
+package lndfake
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/lightningnetwork/lnd/lnrpc"
+	"github.com/lightningnetwork/lnd/lnrpc/chainrpc"
+	"github.com/lightningnetwork/lnd/lnrpc/routerrpc"
+	"github.com/lightningnetwork/lnd/lnrpc/verrpc"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/lnmux/lnmux/adapters/lnd"
+	"github.com/lnmux/lnmux/adapters/tlscert"
+	"github.com/lnmux/lnmux/domain"
+)
+
+// Answer is what the adapter answered for one offered HTLC.
+type Answer struct {
+	Chan, HTLC uint64
+	Action     routerrpc.ResolveHoldForwardAction
+	Preimage   []byte
+	// Latency is the time from the offer's Send on the stream to the
+	// answer's Recv.
+	Latency time.Duration
+}
+
+// Options configure a Server.
+type Options struct {
+	// Dir receives tls.cert, tls.key and admin.macaroon.
+	Dir string
+	// Height is the block height reported first.
+	Height uint32
+	// OnAnswer is called for every answer, from the stream's receive
+	// goroutine; it must not block for long.
+	OnAnswer func(Answer)
+	// NoFinalEvents: do not report a FinalHtlcEvent after SETTLE or FAIL
+	// (the settlements then stay pending in lnmux).
+	NoFinalEvents bool
+}
+
+// Server is one fake lnd node.
+type Server struct {
+	lnrpc.UnimplementedLightningServer
+	routerrpc.UnimplementedRouterServer
+	chainrpc.UnimplementedChainNotifierServer
+	verrpc.UnimplementedVersionerServer
+
+	opts     Options
+	key      domain.NodeKey
+	macaroon string // hex, as the adapter sends it
+	lis      net.Listener
+	grpc     *grpc.Server
+
+	mu        sync.Mutex
+	stream    *icptStream // the open interceptor stream, nil if none
+	streamUp  chan struct{}
+	sent      map[circuit]time.Time // offered and not answered
+	finals    map[circuit]bool      // settled?
+	eventSubs map[chan *routerrpc.HtlcEvent]struct{}
+	height    uint32
+	epochSubs map[chan uint32]struct{}
+}
+
+type circuit struct{ chanID, htlcID uint64 }
+
+type icptStream struct {
+	mu sync.Mutex // serialises Send
+	s  routerrpc.Router_HtlcInterceptorServer
+}
+
+// Start listens on 127.0.0.1 with a fresh identity key, TLS certificate and
+// macaroon in opts.Dir, and serves until Stop.
+func Start(opts Options) (*Server, error) {
+	k, err := btcec.NewPrivateKey()
+	if err != nil {
+		return nil, fmt.Errorf("lndfake: identity key: %w", err)
+	}
+	cert, _, err := tlscert.LoadOrGenerate(filepath.Join(opts.Dir, "tls.cert"), filepath.Join(opts.Dir, "tls.key"), nil, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("lndfake: tls certificate: %w", err)
+	}
+	mac := make([]byte, 32)
+	rand.Read(mac)
+	if err := os.WriteFile(filepath.Join(opts.Dir, "admin.macaroon"), mac, 0o600); err != nil {
+		return nil, fmt.Errorf("lndfake: write macaroon: %w", err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("lndfake: listen: %w", err)
+	}
+	s := &Server{
+		opts:      opts,
+		macaroon:  hex.EncodeToString(mac),
+		lis:       lis,
+		streamUp:  make(chan struct{}),
+		sent:      make(map[circuit]time.Time),
+		finals:    make(map[circuit]bool),
+		eventSubs: make(map[chan *routerrpc.HtlcEvent]struct{}),
+		epochSubs: make(map[chan uint32]struct{}),
+		height:    opts.Height,
+	}
+	copy(s.key[:], k.PubKey().SerializeCompressed())
+	s.grpc = grpc.NewServer(
+		grpc.Creds(credentials.NewServerTLSFromCert(&cert)),
+		grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			if err := s.authorize(ctx); err != nil {
+				return nil, err
+			}
+			return h(ctx, req)
+		}),
+		grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+			if err := s.authorize(ss.Context()); err != nil {
+				return err
+			}
+			return h(srv, ss)
+		}),
+	)
+	lnrpc.RegisterLightningServer(s.grpc, s)
+	routerrpc.RegisterRouterServer(s.grpc, s)
+	chainrpc.RegisterChainNotifierServer(s.grpc, s)
+	verrpc.RegisterVersionerServer(s.grpc, s)
+	go func() { _ = s.grpc.Serve(lis) }()
+	return s, nil
+}
+
+// authorize checks the macaroon header as lnd does (presence and value).
+func (s *Server) authorize(ctx context.Context) error {
+	md, _ := metadata.FromIncomingContext(ctx)
+	v := md.Get("macaroon")
+	if len(v) != 1 || subtle.ConstantTimeCompare([]byte(v[0]), []byte(s.macaroon)) != 1 {
+		return status.Error(codes.Unauthenticated, "lndfake: missing or wrong macaroon")
+	}
+	return nil
+}
+
+// Stop ends every stream and the listener.
+func (s *Server) Stop() { s.grpc.Stop() }
+
+// Key is the node's identity key.
+func (s *Server) Key() domain.NodeKey { return s.key }
+
+// Config is the adapter configuration that reaches this node.
+func (s *Server) Config() lnd.Config {
+	return lnd.Config{
+		PubKey:       s.key,
+		URL:          s.lis.Addr().String(),
+		TLSCertPath:  filepath.Join(s.opts.Dir, "tls.cert"),
+		MacaroonPath: filepath.Join(s.opts.Dir, "admin.macaroon"),
+		Network:      "regtest",
+		MinBackoff:   50 * time.Millisecond,
+		MaxBackoff:   time.Second,
+	}
+}
+
+// GetInfo reports the flags and version the adapter requires.
+func (s *Server) GetInfo(context.Context, *lnrpc.GetInfoRequest) (*lnrpc.GetInfoResponse, error) {
+	s.mu.Lock()
+	h := s.height
+	s.mu.Unlock()
+	return &lnrpc.GetInfoResponse{
+		IdentityPubkey:            s.key.String(),
+		Version:                   "0.21.3-beta commit=lndfake",
+		BlockHeight:               h,
+		Chains:                    []*lnrpc.Chain{{Chain: "bitcoin", Network: "regtest"}},
+		RequireHtlcInterceptor:    true,
+		StoreFinalHtlcResolutions: true,
+		SyncedToChain:             true,
+	}, nil
+}
+
+// GetVersion lists the build tags the adapter checks.
+func (s *Server) GetVersion(context.Context, *verrpc.VersionRequest) (*verrpc.Version, error) {
+	return &verrpc.Version{Version: "0.21.3-beta", AppMajor: 0, AppMinor: 21, AppPatch: 3,
+		BuildTags: []string{"autopilotrpc", "signrpc", "walletrpc", "chainrpc", "invoicesrpc", "routerrpc"}}, nil
+}
+
+// LookupHtlcResolution answers from the answers this node applied.
+func (s *Server) LookupHtlcResolution(_ context.Context, req *lnrpc.LookupHtlcResolutionRequest) (*lnrpc.LookupHtlcResolutionResponse, error) {
+	s.mu.Lock()
+	settled, ok := s.finals[circuit{req.ChanId, req.HtlcIndex}]
+	s.mu.Unlock()
+	if !ok {
+		return nil, status.Error(codes.NotFound, "htlc unknown or not final")
+	}
+	return &lnrpc.LookupHtlcResolutionResponse{Settled: settled, Offchain: true}, nil
+}
+
+// RegisterBlockEpochNtfn sends the tip, then every new height.
+func (s *Server) RegisterBlockEpochNtfn(_ *chainrpc.BlockEpoch, st chainrpc.ChainNotifier_RegisterBlockEpochNtfnServer) error {
+	ch := make(chan uint32, 16)
+	s.mu.Lock()
+	h := s.height
+	s.epochSubs[ch] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.epochSubs, ch)
+		s.mu.Unlock()
+	}()
+	if err := st.Send(&chainrpc.BlockEpoch{Height: h, Hash: make([]byte, 32)}); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-st.Context().Done():
+			return nil
+		case h := <-ch:
+			if err := st.Send(&chainrpc.BlockEpoch{Height: h, Hash: make([]byte, 32)}); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// Mine announces a new height.
+func (s *Server) Mine(height uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.height = height
+	for ch := range s.epochSubs {
+		select {
+		case ch <- height:
+		default:
+		}
+	}
+}
+
+// SubscribeHtlcEvents confirms the subscription, then reports a
+// FinalHtlcEvent for every HTLC answered with SETTLE or FAIL.
+func (s *Server) SubscribeHtlcEvents(_ *routerrpc.SubscribeHtlcEventsRequest, st routerrpc.Router_SubscribeHtlcEventsServer) error {
+	ch := make(chan *routerrpc.HtlcEvent, 1<<16)
+	s.mu.Lock()
+	s.eventSubs[ch] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.eventSubs, ch)
+		s.mu.Unlock()
+	}()
+	if err := st.Send(&routerrpc.HtlcEvent{Event: &routerrpc.HtlcEvent_SubscribedEvent{SubscribedEvent: &routerrpc.SubscribedEvent{}}}); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-st.Context().Done():
+			return nil
+		case ev := <-ch:
+			if err := st.Send(ev); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// HtlcInterceptor takes the one interceptor stream lnd allows and reads its
+// answers.
+func (s *Server) HtlcInterceptor(st routerrpc.Router_HtlcInterceptorServer) error {
+	is := &icptStream{s: st}
+	s.mu.Lock()
+	if s.stream != nil {
+		s.mu.Unlock()
+		return status.Error(codes.AlreadyExists, "interceptor already registered")
+	}
+	s.stream = is
+	close(s.streamUp)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.stream = nil
+		s.streamUp = make(chan struct{})
+		s.mu.Unlock()
+	}()
+	for {
+		resp, err := st.Recv()
+		if err != nil {
+			return nil
+		}
+		now := time.Now()
+		c := circuit{resp.GetIncomingCircuitKey().GetChanId(), resp.GetIncomingCircuitKey().GetHtlcId()}
+		s.mu.Lock()
+		sentAt, ok := s.sent[c]
+		delete(s.sent, c)
+		var subs []chan *routerrpc.HtlcEvent
+		final := resp.Action == routerrpc.ResolveHoldForwardAction_SETTLE || resp.Action == routerrpc.ResolveHoldForwardAction_FAIL
+		if ok && final {
+			s.finals[c] = resp.Action == routerrpc.ResolveHoldForwardAction_SETTLE
+			if !s.opts.NoFinalEvents {
+				for ch := range s.eventSubs {
+					subs = append(subs, ch)
+				}
+			}
+		}
+		s.mu.Unlock()
+		if !ok {
+			// lnd ends the stream on an answer for an HTLC it does not hold.
+			return status.Errorf(codes.InvalidArgument, "answer for unknown circuit %d:%d", c.chanID, c.htlcID)
+		}
+		for _, ch := range subs {
+			ev := &routerrpc.HtlcEvent{IncomingChannelId: c.chanID, IncomingHtlcId: c.htlcID,
+				Event: &routerrpc.HtlcEvent_FinalHtlcEvent{FinalHtlcEvent: &routerrpc.FinalHtlcEvent{
+					Settled: resp.Action == routerrpc.ResolveHoldForwardAction_SETTLE, Offchain: true}}}
+			select {
+			case ch <- ev:
+			default: // a subscriber that falls behind loses events, as in lnd
+			}
+		}
+		if s.opts.OnAnswer != nil {
+			s.opts.OnAnswer(Answer{Chan: c.chanID, HTLC: c.htlcID, Action: resp.Action, Preimage: resp.Preimage, Latency: now.Sub(sentAt)})
+		}
+	}
+}
+
+// WaitInterceptor waits until the adapter has opened its interceptor stream.
+func (s *Server) WaitInterceptor(ctx context.Context) error {
+	s.mu.Lock()
+	up := s.streamUp
+	s.mu.Unlock()
+	select {
+	case <-up:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("lndfake: no interceptor stream: %w", ctx.Err())
+	}
+}
+
+// ErrNoStream: no interceptor stream is open.
+var ErrNoStream = errors.New("lndfake: no interceptor stream")
+
+// Offer sends an HTLC on the interceptor stream, as lnd does for an HTLC
+// that would leave over the requested channel.
+func (s *Server) Offer(req *routerrpc.ForwardHtlcInterceptRequest) error {
+	c := circuit{req.IncomingCircuitKey.GetChanId(), req.IncomingCircuitKey.GetHtlcId()}
+	s.mu.Lock()
+	is := s.stream
+	if is == nil {
+		s.mu.Unlock()
+		return ErrNoStream
+	}
+	s.sent[c] = time.Now()
+	s.mu.Unlock()
+	is.mu.Lock()
+	err := is.s.Send(req)
+	is.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("lndfake: offer %d:%d: %w", c.chanID, c.htlcID, err)
+	}
+	return nil
+}
