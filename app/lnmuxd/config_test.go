@@ -18,6 +18,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/chaincfg"
 
+	"github.com/lnmux/lnmux/adapters/redact"
 	"github.com/lnmux/lnmux/domain"
 )
 
@@ -609,7 +610,7 @@ func TestRedactDSN(t *testing.T) {
 		"postgres:opaque" + testPass:           masked,
 	}
 	for in, want := range cases {
-		if got := redactDSN(in); got != want {
+		if got := redact.DSN(in); got != want {
 			t.Errorf("redactDSN(%q) = %q, want %q", in, got, want)
 		}
 	}

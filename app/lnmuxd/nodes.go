@@ -19,8 +19,8 @@ func newNodes(cfg *Config, log *slog.Logger) ([]ports.Node, error) {
 		n, err := lnd.New(lnd.Config{
 			PubKey:       keys[i],
 			URL:          nc.URL,
-			TLSCertPath:  expandHome(nc.TLSCertPath),
-			MacaroonPath: expandHome(nc.MacaroonPath),
+			TLSCertPath:  nc.TLSCertPath, // expanded by Config.normalize
+			MacaroonPath: nc.MacaroonPath,
 			Network:      cfg.LND.Network,
 			Logger:       log.With("node", keys[i].String()),
 		})
