@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -181,9 +182,36 @@ type TelemetryConfig struct {
 	TrustTraceParent Toggle `conf:"default:true,help:telemetry.trustTraceParent: continue the caller's trace (W3C traceparent) in each API call instead of starting a linked trace of its own; a 'bool'" yaml:"trustTraceParent"`
 }
 
-// DistributedLockConfig controls the leader lock (docs/design.md, I5).
+// DistributedLockConfig controls the leader lock (docs/design.md, I5;
+// docs/high-availability.md). Either lock is combined with the database's
+// fencing epoch, so that a stale leader can never write.
 type DistributedLockConfig struct {
-	Enabled Toggle `conf:"default:true,help:distributedLock.enabled: take the database leader lock so that one lnmuxd at most runs per database; a 'bool' (write =false to turn it off)" yaml:"enabled"`
+	Enabled Toggle `conf:"default:true,help:distributedLock.enabled: take the leader lock so that one lnmuxd at most leads per database (the others wait as standbys); a 'bool' (write =false to turn it off)" yaml:"enabled"`
+	Type    string `conf:"default:database,help:distributedLock.type: database (the database's own lock) or kubernetes (a coordination.k8s.io Lease)" yaml:"type"`
+	// The Kubernetes Lease (type kubernetes): the original lnmux's keys.
+	Namespace     string        `conf:"help:distributedLock.namespace: namespace of the Lease (type kubernetes)" yaml:"namespace"`
+	Name          string        `conf:"help:distributedLock.name: name of the Lease (type kubernetes)" yaml:"name"`
+	ID            string        `conf:"help:distributedLock.id: this instance's identity in the lock (default: $POD_NAME or else the host name)" yaml:"id"`
+	DevKubeConfig string        `conf:"help:distributedLock.devKubeConfig: kubeconfig file for a Lease outside a cluster; empty uses the in-cluster credentials" yaml:"devKubeConfig"`
+	LeaseDuration time.Duration `conf:"default:15s,help:distributedLock.leaseDuration: how long a Lease stays valid without renewal (type kubernetes)" yaml:"leaseDuration"`
+	RenewDeadline time.Duration `conf:"default:10s,help:distributedLock.renewDeadline: how long the leader retries renewing before it gives the Lease up (type kubernetes)" yaml:"renewDeadline"`
+	RetryPeriod   time.Duration `conf:"default:2s,help:distributedLock.retryPeriod: interval between attempts to take or renew the Lease (type kubernetes)" yaml:"retryPeriod"`
+}
+
+// Lock types of distributedLock.type.
+const (
+	LockDatabase   = "database"
+	LockKubernetes = "kubernetes"
+)
+
+// defaultInstanceID is distributedLock.id when unset: the pod's name in
+// Kubernetes (the downward API's POD_NAME), else the host name.
+func defaultInstanceID() string {
+	if p := strings.TrimSpace(os.Getenv("POD_NAME")); p != "" {
+		return p
+	}
+	h, _ := os.Hostname()
+	return h
 }
 
 // Toggle is a bool that remembers having been set. conf applies a field's

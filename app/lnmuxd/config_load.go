@@ -106,6 +106,11 @@ func (c *Config) normalize() {
 	c.LND.Network = strings.ToLower(strings.TrimSpace(c.LND.Network))
 	c.Logging.Level = strings.ToLower(strings.TrimSpace(c.Logging.Level))
 	c.Logging.Format = strings.ToLower(strings.TrimSpace(c.Logging.Format))
+	c.DistributedLock.Type = strings.ToLower(strings.TrimSpace(c.DistributedLock.Type))
+	if c.DistributedLock.ID = strings.TrimSpace(c.DistributedLock.ID); c.DistributedLock.ID == "" {
+		c.DistributedLock.ID = defaultInstanceID()
+	}
+	c.DistributedLock.DevKubeConfig = expandHome(c.DistributedLock.DevKubeConfig)
 	c.DataDir = expandHome(c.DataDir)
 	c.Persistence.SQLite.Path = expandHome(c.Persistence.SQLite.Path)
 	c.TLS.CertPath = expandHome(c.TLS.CertPath)

@@ -133,6 +133,8 @@ func (c *Config) Validate() error {
 		errs.add("logging.format", "%q is not one of text, json", c.Logging.Format)
 	}
 
+	c.DistributedLock.validate(&errs)
+
 	if e := c.Telemetry.OTLPEndpoint; e != "" {
 		if err := checkEndpoint(e); err != nil {
 			errs.add("telemetry.otlpEndpoint", "%v", err)
@@ -145,6 +147,38 @@ func (c *Config) Validate() error {
 		errs.add("telemetry.sampleRatio", "must be above 0 and at most 1 (to turn tracing off leave telemetry.otlpEndpoint empty)")
 	}
 	return errs.err()
+}
+
+// validate checks the lock settings; the Lease's only when it is used.
+func (d DistributedLockConfig) validate(errs *configErrors) {
+	switch d.Type {
+	case LockDatabase:
+	case LockKubernetes:
+		if !d.Enabled.On() {
+			break
+		}
+		if d.Namespace == "" {
+			errs.add("distributedLock.namespace", "is required with distributedLock.type kubernetes")
+		}
+		if d.Name == "" {
+			errs.add("distributedLock.name", "is required with distributedLock.type kubernetes")
+		}
+		if d.ID == "" {
+			errs.add("distributedLock.id", "is required with distributedLock.type kubernetes (no POD_NAME and no host name)")
+		}
+		// client-go's leader election refuses these (jitter 1.2).
+		if d.RetryPeriod <= 0 {
+			errs.add("distributedLock.retryPeriod", "must be positive")
+		}
+		if float64(d.RenewDeadline) <= 1.2*float64(d.RetryPeriod) {
+			errs.add("distributedLock.renewDeadline", "must be above 1.2 × distributedLock.retryPeriod (%s)", d.RetryPeriod)
+		}
+		if d.LeaseDuration <= d.RenewDeadline {
+			errs.add("distributedLock.leaseDuration", "must be above distributedLock.renewDeadline (%s)", d.RenewDeadline)
+		}
+	default:
+		errs.add("distributedLock.type", "%q is not one of %s, %s", d.Type, LockDatabase, LockKubernetes)
+	}
 }
 
 // unknownNetwork says that lnd.network is none of the networks lnd knows.
