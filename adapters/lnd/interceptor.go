@@ -116,15 +116,19 @@ func (n *Node) intercept(ctx context.Context, conn grpc.ClientConnInterface, sin
 			return err
 		case <-time.After(wait):
 		}
-		wait = min(2*wait, alreadyExistsMaxWait)
+		if refused >= alreadyExistsFastTries {
+			wait = min(2*wait, alreadyExistsMaxWait)
+		}
 	}
 }
 
 // Retry delays after lnd refused the interceptor because another is
-// registered: short, since the other is usually a leader handing over.
+// registered: short for about a second, since the other is usually a
+// leader handing over, then doubling.
 const (
-	alreadyExistsMinWait = 2 * time.Millisecond
-	alreadyExistsMaxWait = time.Second
+	alreadyExistsMinWait   = 2 * time.Millisecond
+	alreadyExistsFastTries = 500
+	alreadyExistsMaxWait   = time.Second
 )
 
 // interceptorConfirm is how long a new stream must stay open without

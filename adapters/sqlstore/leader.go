@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -250,14 +251,19 @@ func waitFlock(ctx context.Context, f *os.File) error {
 }
 
 // LeaderRow is the leader table's one row: the fencing epoch of the latest
-// leadership and who took it (Leader.As names the instance).
+// leadership, who took it (Leader.As names the instance) and whether that
+// leader has started intercepting (MarkIntercepting).
 type LeaderRow struct {
-	Epoch  uint64
-	Holder string
+	Epoch        uint64
+	Holder       string
+	Intercepting bool
 }
 
+// interceptingMark ends the holder of a leader that intercepts.
+const interceptingMark = " [intercepting]"
+
 // LeaderRow reads the leader row, for a standby to say who leads and for a
-// leader handing over to see its successor take the epoch.
+// leader handing over to see its successor take over.
 func (s *Store) LeaderRow(ctx context.Context) (LeaderRow, error) {
 	var row struct {
 		Epoch  int64
@@ -267,7 +273,19 @@ func (s *Store) LeaderRow(ctx context.Context) (LeaderRow, error) {
 	if err != nil {
 		return LeaderRow{}, s.c.wrap("read the leader row", err)
 	}
-	return LeaderRow{Epoch: uint64(row.Epoch), Holder: row.Holder}, nil
+	holder, marked := strings.CutSuffix(row.Holder, interceptingMark)
+	return LeaderRow{Epoch: uint64(row.Epoch), Holder: holder, Intercepting: marked}, nil
+}
+
+// MarkIntercepting records in the leader row of epoch that its leader
+// starts its interceptors: a leader handing over closes its own streams
+// only then, since lnd allows one interceptor per node and refuses new
+// HTLCs while none is registered (docs/high-availability.md).
+func (s *Store) MarkIntercepting(ctx context.Context, epoch uint64) error {
+	err := s.c.db.WithContext(ctx).Exec(
+		"UPDATE leader SET holder = holder || ? WHERE id = 1 AND epoch = ? AND holder NOT LIKE ?",
+		interceptingMark, int64(epoch), "%"+interceptingMark).Error
+	return s.c.wrap("mark the leader intercepting", err)
 }
 
 // StandbyWaiting reports whether another session waits for the Postgres

@@ -25,7 +25,8 @@ const successorPoll = 2 * time.Millisecond
 //  3. The lock is released. A standby waiting on it takes it, bumps the
 //     epoch (which waits for this instance's last writes) and recovers the
 //     settle-requested state from the store.
-//  4. Once the epoch moved on (or at once without a standby waiting), the
+//  4. Once the successor took the epoch, recovered and marked the leader
+//     row as intercepting (or at once without a standby waiting), the
 //     interceptor streams close. lnd allows one interceptor per node: the
 //     successor, retrying on "interceptor already exists", registers the
 //     moment this one is gone, and lnd offers it every held HTLC.
@@ -62,14 +63,15 @@ func (d leadDeps) handover(release, stopMux func(), muxDone <-chan struct{}, myE
 	return nil
 }
 
-// awaitSuccessor waits until the leader row's epoch is past epoch: the
-// successor holds the lock and has fenced this instance.
+// awaitSuccessor waits until the leader row's epoch is past epoch (the
+// successor holds the lock and has fenced this instance) and the successor
+// has recovered and starts its interceptors.
 func (d leadDeps) awaitSuccessor(ctx context.Context, epoch uint64) {
 	t := time.NewTicker(successorPoll)
 	defer t.Stop()
 	for {
 		row, err := d.store.LeaderRow(ctx)
-		if err == nil && row.Epoch > epoch {
+		if err == nil && row.Epoch > epoch && row.Intercepting {
 			d.log.InfoContext(ctx, "hand-over: the successor took the lock", "leader", row.Holder, "epoch", row.Epoch)
 			return
 		}

@@ -90,19 +90,26 @@ func lead(ctx context.Context, d leadDeps) error {
 	d.log.InfoContext(ctx, "lnmuxd running", "role", "leader", "recover_ms", ms(recovered.Sub(locked)))
 	epoch := make(chan uint64, 1)
 	go func() {
+		// Concurrent with the interceptors' start: a predecessor handing
+		// over closes its streams once it sees the mark (handover.go).
+		if d.leader != nil {
+			if row, err := d.store.LeaderRow(ctx); err != nil {
+				d.log.WarnContext(ctx, "cannot read the leader row", "err", err)
+			} else {
+				if err := d.store.MarkIntercepting(ctx, row.Epoch); err != nil {
+					d.log.WarnContext(ctx, "cannot mark the leader row intercepting", "err", err)
+				}
+				epoch <- row.Epoch
+			}
+		}
 		select {
 		case <-d.gate.intercepting():
 			now := time.Now()
 			// The takeover's end, measured from the lock (see
-			// docs/high-availability.md and app/e2e/cmd/takeover).
+			// docs/high-availability.md and TestTakeoverDrill).
 			d.log.InfoContext(ctx, "interceptors active on every node", "took_ms", ms(now.Sub(locked)),
 				"recover_ms", ms(recovered.Sub(locked)), "at_unix_us", now.UnixMicro())
 		case <-muxDone:
-		}
-		if d.leader != nil {
-			if row, err := d.store.LeaderRow(ctx); err == nil {
-				epoch <- row.Epoch
-			}
 		}
 	}()
 
