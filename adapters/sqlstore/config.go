@@ -37,9 +37,9 @@ type Config struct {
 	// MaxOpenConns caps the Postgres pool (default 10). SQLite always uses
 	// one connection.
 	MaxOpenConns int
-	// LeaderPollInterval is how often a holding Leader checks its
-	// connection (default 1s). On SQLite a waiting one retries the lock as
-	// often; on Postgres it waits on the lock itself.
+	// LeaderPollInterval is how often a holding Leader checks its Postgres
+	// connection (default 1s). A waiting one never polls: it blocks on the
+	// lock itself (pg_advisory_lock, or flock on SQLite).
 	LeaderPollInterval time.Duration
 	// StatementTimeout bounds every statement of the store on Postgres
 	// (statement_timeout; default 20s) and LockTimeout every wait for a row

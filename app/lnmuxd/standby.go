@@ -58,6 +58,10 @@ func lead(ctx context.Context, d leadDeps) error {
 			return fmt.Errorf("leader lock: %w", err)
 		}
 		lost, release = l, rel
+		if ctx.Err() != nil { // granted while shutting down
+			release()
+			return nil
+		}
 	}
 	locked := time.Now()
 	defer release()
