@@ -17,9 +17,9 @@ import (
 // Reading the configuration: conf parses flags, environment and the yaml
 // file (checked first by checkYAML, config_yaml.go) over the defaults.
 
-// osArgsMu serialises parses: conf v3 reads its flags from os.Args and
-// offers no way to pass them, so loadConfig swaps os.Args for the duration
-// of a parse to keep run(ctx, args, …) testable.
+// osArgsMu serialises parses: conf v3 (v3.10 checked) reads its flags
+// from os.Args and offers no option to pass them, so loadConfig swaps
+// os.Args for the duration of a parse to keep run(ctx, args, …) testable.
 var osArgsMu sync.Mutex
 
 func withOSArgs[T any](args []string, f func() (T, error)) (T, error) {

@@ -11,8 +11,13 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// The yaml file: conf's yaml stage decodes it leniently, so it is checked
-// first (checkYAML).
+// The yaml file. ardanlabs/conf v3.10's yaml stage is a plain
+// yaml.Unmarshal (unknown keys pass in silence) and conf then applies a
+// field's default whenever the field still holds its zero value ("fields
+// that are not set to their zero after the yaml is parsed will have the
+// defaults ignored", conf/v3/yaml), so a key set to zero cannot be told from
+// an absent one. Neither is an option of the library; checkYAML reports
+// both, with the key and line, before conf reads the file.
 
 // legacyKeys points users of the original lnmux config at the new keys
 // (most are translated before: config_compat.go).
