@@ -22,9 +22,10 @@ const successorPoll = 2 * time.Millisecond
 //     their writes are durable (or refused) before the lock goes (I1: no
 //     preimage before its settlement is durable; a later write would be
 //     fenced anyway).
-//  3. The lock is released. A standby waiting on it takes it, bumps the
-//     epoch (which waits for this instance's last writes) and recovers the
-//     settle-requested state from the store.
+//  3. The lock is released (after checking, on Postgres, that a standby
+//     waits; with a Kubernetes Lease one is assumed). A standby takes it,
+//     bumps the epoch (which waits for this instance's last writes) and
+//     recovers the settle-requested state from the store.
 //  4. Once the successor took the epoch, recovered and marked the leader
 //     row as intercepting (or at once without a standby waiting), the
 //     interceptor streams close. lnd allows one interceptor per node: the
@@ -46,7 +47,13 @@ func (d leadDeps) handover(release, stopMux func(), muxDone <-chan struct{}, myE
 	default:
 	}
 	waiting := false
-	if d.leader != nil {
+	switch {
+	case d.leader == nil:
+	case d.cfg.DistributedLock.Type == LockKubernetes:
+		// Standbys wait on the Lease, which shows no waiters: assume
+		// one and wait (bounded) for its mark in the leader row.
+		waiting = true
+	default:
 		var err error
 		if waiting, err = d.store.StandbyWaiting(ctx); err != nil {
 			d.log.WarnContext(ctx, "hand-over: cannot tell whether a standby waits", "err", err)
