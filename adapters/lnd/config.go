@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/btcsuite/btcd/chaincfg"
+
 	"github.com/lnmux/lnmux/domain"
 )
 
@@ -46,8 +48,39 @@ type Config struct {
 // resolutions appeared in v0.16.0.
 var minVersion = [3]int{0, 16, 0}
 
-var networks = map[string]bool{
-	"mainnet": true, "testnet": true, "testnet4": true, "signet": true, "regtest": true, "simnet": true,
+// networks maps each network name of lnmux.yml (lnd.network) to the chain
+// parameters of its invoices, in the order NetworkNames lists them. It is
+// the one table of network names: lnmuxd validates lnd.network with it.
+var networks = []struct {
+	name   string
+	params *chaincfg.Params
+}{
+	{"mainnet", &chaincfg.MainNetParams},
+	{"testnet", &chaincfg.TestNet3Params},
+	{"testnet4", &chaincfg.TestNet4Params},
+	{"signet", &chaincfg.SigNetParams},
+	{"regtest", &chaincfg.RegressionNetParams},
+	{"simnet", &chaincfg.SimNetParams},
+}
+
+// ChainParams returns the chain parameters of a network named as in
+// lnmux.yml, and false for an unknown name.
+func ChainParams(network string) (*chaincfg.Params, bool) {
+	for _, n := range networks {
+		if n.name == network {
+			return n.params, true
+		}
+	}
+	return nil, false
+}
+
+// NetworkNames lists the network names ChainParams knows.
+func NetworkNames() []string {
+	names := make([]string, len(networks))
+	for i, n := range networks {
+		names[i] = n.name
+	}
+	return names
 }
 
 func (c *Config) validate() error {
@@ -60,7 +93,7 @@ func (c *Config) validate() error {
 	if c.TLSCertPath == "" || c.MacaroonPath == "" {
 		return fmt.Errorf("%w: lnd node %s: tlsCertPath and macaroonPath are required", domain.ErrInvalidArgument, c.PubKey)
 	}
-	if !networks[c.Network] {
+	if _, ok := ChainParams(c.Network); !ok {
 		return fmt.Errorf("%w: lnd node %s: unknown network %q", domain.ErrInvalidArgument, c.PubKey, c.Network)
 	}
 	if c.Logger == nil {

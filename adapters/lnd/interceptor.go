@@ -3,7 +3,9 @@ package lnd
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/lightningnetwork/lnd/lnrpc"
 	"github.com/lightningnetwork/lnd/lnrpc/routerrpc"
@@ -92,9 +94,58 @@ func (ic *interceptor) send(c domain.CircuitKey, resp *routerrpc.ForwardHtlcInte
 	return nil
 }
 
-// intercept runs the HtlcInterceptor stream: each request is recorded as
-// offered, then queued for the sink; the receive loop never waits for it.
+// intercept runs the HtlcInterceptor stream. lnd allows one interceptor per
+// node and refuses another with "interceptor already exists" (routerrpc
+// ErrInterceptorAlreadyExists) until the previous stream has ended on its
+// side: during a hand-over between two lnmuxd the new leader meets that
+// refusal for a moment, so it retries at once and then with a short
+// doubling delay on the same connection instead of ending the session
+// (docs/high-availability.md).
 func (n *Node) intercept(ctx context.Context, conn grpc.ClientConnInterface, sink ports.NodeSink, q *queue) error {
+	wait := alreadyExistsMinWait
+	for refused := 0; ; refused++ {
+		err := n.interceptStream(ctx, conn, sink, q)
+		if !isAlreadyExists(err) || ctx.Err() != nil {
+			return err
+		}
+		if refused == 0 || refused%100 == 0 {
+			n.log.WarnContext(ctx, "lnd has another interceptor registered: retrying", "attempts", refused+1)
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		if refused >= alreadyExistsFastTries {
+			wait = min(2*wait, alreadyExistsMaxWait)
+		}
+	}
+}
+
+// Retry delays after lnd refused the interceptor because another is
+// registered: short for about a second, since the other is usually a
+// leader handing over, then doubling.
+const (
+	alreadyExistsMinWait   = 2 * time.Millisecond
+	alreadyExistsFastTries = 500
+	alreadyExistsMaxWait   = time.Second
+)
+
+// interceptorConfirm is how long a new stream must stay open without
+// being refused before it counts as registered: lnd sends nothing when it
+// accepts an interceptor, and refuses one at once (within a round trip)
+// when another is registered. The first request confirms it earlier.
+const interceptorConfirm = 10 * time.Millisecond
+
+// isAlreadyExists tells lnd's refusal of a second interceptor.
+func isAlreadyExists(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "interceptor already exists")
+}
+
+// interceptStream runs one HtlcInterceptor stream: each request is
+// recorded as offered, then queued for the sink; the receive loop never
+// waits for it.
+func (n *Node) interceptStream(ctx context.Context, conn grpc.ClientConnInterface, sink ports.NodeSink, q *queue) error {
 	stream, err := routerrpc.NewRouterClient(conn).HtlcInterceptor(ctx)
 	if err != nil {
 		return fmt.Errorf("htlc interceptor: %w", err)
@@ -103,8 +154,24 @@ func (n *Node) intercept(ctx context.Context, conn grpc.ClientConnInterface, sin
 	n.mu.Lock()
 	n.icpt = ic
 	n.mu.Unlock()
-	n.setStatus(sink, func(s *ports.NodeStatus) { s.InterceptorActive = true })
+	// activate reports the stream registered, once, and never after it
+	// ended (the timer may fire while the stream closes).
+	var amu sync.Mutex
+	active, ended := false, false
+	activate := func() {
+		amu.Lock()
+		defer amu.Unlock()
+		if !active && !ended {
+			active = true
+			n.setStatus(sink, func(s *ports.NodeStatus) { s.InterceptorActive = true })
+		}
+	}
+	confirm := time.AfterFunc(interceptorConfirm, activate)
 	defer func() {
+		confirm.Stop()
+		amu.Lock()
+		ended = true
+		amu.Unlock()
 		ic.close()
 		n.mu.Lock()
 		if n.icpt == ic {
@@ -119,6 +186,7 @@ func (n *Node) intercept(ctx context.Context, conn grpc.ClientConnInterface, sin
 		if err != nil {
 			return fmt.Errorf("htlc interceptor: %w", err)
 		}
+		activate()
 		h, err := n.intercepted(req)
 		if err != nil {
 			// Unanswerable; lnd fails it at its auto-fail height.

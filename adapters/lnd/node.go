@@ -12,6 +12,7 @@ import (
 	"github.com/lightningnetwork/lnd/lnrpc"
 	"github.com/lightningnetwork/lnd/lnrpc/chainrpc"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
 
 	"github.com/lnmux/lnmux/domain"
 	"github.com/lnmux/lnmux/ports"
@@ -31,6 +32,7 @@ type Node struct {
 	mu     sync.Mutex
 	status ports.NodeStatus
 	icpt   *interceptor // the open interceptor stream, nil when down
+	ready  *readyConn   // a connection Standby checked, for the next session
 	q      *queue
 	spans  htlcSpans // trace links of the HTLCs lnmux holds (trace.go)
 }
@@ -124,28 +126,18 @@ func (n *Node) flush(q *queue) {
 // session runs one connection until it fails or ctx ends, and reports how
 // long it was connected.
 func (n *Node) session(ctx context.Context, sink ports.NodeSink, q *queue) (time.Duration, error) {
-	conn, err := n.dial()
-	if err != nil {
-		return 0, err
+	var conn *grpc.ClientConn
+	var info *lnrpc.GetInfoResponse
+	if r := n.takeReady(); r != nil {
+		// Checked by Standby moments ago: intercept at once.
+		conn, info = r.conn, r.info
+	} else {
+		var err error
+		if conn, info, err = n.connectChecked(ctx); err != nil {
+			return 0, err
+		}
 	}
 	defer conn.Close()
-	ln := lnrpc.NewLightningClient(conn)
-
-	ictx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	info, err := ln.GetInfo(ictx, &lnrpc.GetInfoRequest{})
-	cancel()
-	if err != nil {
-		return 0, fmt.Errorf("getinfo: %w", err)
-	}
-	if err := n.checkInfo(info); err != nil {
-		return 0, err
-	}
-	bctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	err = checkBuild(bctx, conn, n.cfg.PubKey.String())
-	cancel()
-	if err != nil {
-		return 0, err
-	}
 	began := time.Now()
 	n.log.InfoContext(ctx, "lnd node connected", "version", info.Version, "height", info.BlockHeight)
 	n.setStatus(sink, func(s *ports.NodeStatus) {
@@ -160,7 +152,7 @@ func (n *Node) session(ctx context.Context, sink ports.NodeSink, q *queue) (time
 	g.Go(func() error { return n.intercept(gctx, conn, sink, q) })
 	g.Go(func() error { return n.blocks(gctx, chainrpc.NewChainNotifierClient(conn), sink, q) })
 	g.Go(func() error { return n.finals(gctx, conn, sink, q) })
-	err = g.Wait()
+	err := g.Wait()
 	return time.Since(began), err
 }
 

@@ -34,7 +34,7 @@ func (s *Store) ClaimEpoch(ctx context.Context) (uint64, error) {
 	} else {
 		// The same increment the flock's holder makes, on a connection
 		// of its own; its errors name the epoch already.
-		epoch, err = (&Leader{cfg: s.c.cfg}).bumpSQLiteEpoch(ctx)
+		epoch, err = s.Leader().bumpSQLiteEpoch(ctx)
 	}
 	if err != nil {
 		return 0, err
@@ -62,7 +62,7 @@ func (s *Store) claimPostgres(ctx context.Context) (uint64, error) {
 	var epoch int64
 	err = conn.QueryRow(ctx,
 		"UPDATE leader SET epoch = epoch + 1, holder = $1, acquired_at = now() WHERE id = 1 RETURNING epoch",
-		holder()).Scan(&epoch)
+		s.Leader().holder()).Scan(&epoch)
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = errors.New("no leader row")
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+
+	"github.com/lnmux/lnmux/adapters/redact"
 )
 
 // Drivers Config.Driver accepts.
@@ -34,9 +37,9 @@ type Config struct {
 	// MaxOpenConns caps the Postgres pool (default 10). SQLite always uses
 	// one connection.
 	MaxOpenConns int
-	// LeaderPollInterval is how often a holding Leader checks its
-	// connection (default 1s). On SQLite a waiting one retries the lock as
-	// often; on Postgres it waits on the lock itself.
+	// LeaderPollInterval is how often a holding Leader checks its Postgres
+	// connection (default 1s). A waiting one never polls: it blocks on the
+	// lock itself (pg_advisory_lock, or flock on SQLite).
 	LeaderPollInterval time.Duration
 	// StatementTimeout bounds every statement of the store on Postgres
 	// (statement_timeout; default 20s) and LockTimeout every wait for a row
@@ -93,6 +96,17 @@ func (c Config) withDefaults() (Config, error) {
 		c.LockTimeout = defaultLockTimeout
 	}
 	return c, nil
+}
+
+// ValidDSN reports whether dsn has one of the two forms pgx takes: a
+// postgres:// (or postgresql://) URL or key=value pairs. It says no more:
+// the parsers' errors quote the DSN, password included.
+func ValidDSN(dsn string) bool {
+	if strings.Contains(dsn, "://") {
+		u, err := url.Parse(dsn)
+		return err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql")
+	}
+	return strings.Contains(dsn, "=")
 }
 
 // pgTarget is a parsed Postgres DSN. Every error that may quote the DSN goes
@@ -171,22 +185,10 @@ func (p pgTarget) where() string {
 	return net.JoinHostPort(p.conf.Host, strconv.Itoa(int(p.conf.Port))) + "/" + p.conf.Database
 }
 
+// redact masks the DSN's password in err's message, keeping err's chain.
 func (p pgTarget) redact(err error) error {
-	if err == nil || p.password == "" || !strings.Contains(err.Error(), p.password) {
+	if err == nil || p.password == "" {
 		return err
 	}
-	return redactedError{err: err, secret: p.password}
+	return redact.Error(err, redact.New(p.password))
 }
-
-// redactedError masks a secret in the message of the error it wraps while
-// keeping it available to errors.Is and errors.As.
-type redactedError struct {
-	err    error
-	secret string
-}
-
-func (e redactedError) Error() string {
-	return strings.ReplaceAll(e.err.Error(), e.secret, "xxxxx")
-}
-
-func (e redactedError) Unwrap() error { return e.err }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,12 +30,22 @@ const LeaderApplicationName = "lnmux-leader"
 type Leader struct {
 	cfg Config
 	pg  pgTarget
+	// id names this instance in the leader row (As); host and pid follow.
+	id string
 }
 
 // Leader returns the leader lock of the store's database. Each Acquire uses
 // its own connection (Postgres) or file descriptor (SQLite), independent of
 // the store's pool, so it outlives Store.Close.
 func (s *Store) Leader() *Leader { return &Leader{cfg: s.c.cfg, pg: s.c.pg} }
+
+// As returns a copy of l that names itself id in the leader row, so that a
+// standby can tell which instance leads (Holder).
+func (l *Leader) As(id string) *Leader {
+	c := *l
+	c.id = id
+	return &c
+}
 
 // Lease is leadership held by this process.
 type Lease struct {
@@ -70,8 +81,8 @@ func (l *Leader) Acquire(ctx context.Context) (<-chan struct{}, func(), error) {
 // On Postgres the wait is a blocking pg_advisory_lock on a dedicated
 // connection, so it ends as soon as the holder's session does; the lock is
 // lost when that connection fails, found by a ping every
-// Config.LeaderPollInterval and by TCP keepalives. On SQLite the flock is
-// retried every Config.LeaderPollInterval.
+// Config.LeaderPollInterval and by TCP keepalives. On SQLite it is a
+// blocking flock, which the kernel grants the moment the holder lets go.
 func (l *Leader) AcquireLease(ctx context.Context) (*Lease, error) {
 	if l.cfg.Driver == DriverPostgres {
 		return l.acquireAdvisory(ctx)
@@ -79,22 +90,15 @@ func (l *Leader) AcquireLease(ctx context.Context) (*Lease, error) {
 	return l.acquireFlock(ctx)
 }
 
-// holder names this process in the leader row, for the operator.
-func holder() string {
+// holder names this process in the leader row, for the operator and the
+// standbys: "<id> (<host> pid <pid>)", or "<host> pid <pid>" without an id.
+func (l *Leader) holder() string {
 	host, _ := os.Hostname()
-	return host + " pid " + strconv.Itoa(os.Getpid())
-}
-
-// wait sleeps one poll interval, or returns ctx's error.
-func (l *Leader) wait(ctx context.Context) error {
-	t := time.NewTimer(l.cfg.LeaderPollInterval)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for the leader lock: %w", ctx.Err())
-	case <-t.C:
-		return nil
+	h := host + " pid " + strconv.Itoa(os.Getpid())
+	if l.id != "" {
+		h = l.id + " (" + h + ")"
 	}
+	return h
 }
 
 // clientCheckInterval has the server look, while this session waits for
@@ -138,7 +142,7 @@ func (l *Leader) acquireAdvisory(ctx context.Context) (*Lease, error) {
 	var epoch int64
 	err = conn.QueryRow(ctx,
 		"UPDATE leader SET epoch = epoch + 1, holder = $1, acquired_at = now() WHERE id = 1 RETURNING epoch",
-		holder()).Scan(&epoch)
+		l.holder()).Scan(&epoch)
 	if err != nil {
 		return fail(fmt.Errorf("take the fencing epoch: %w", err))
 	}
@@ -190,22 +194,8 @@ func (l *Leader) acquireFlock(ctx context.Context) (*Lease, error) {
 		return nil, fmt.Errorf("leader lock %s: %w", path, err)
 	}
 	fd := int(f.Fd())
-	for {
-		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			break
-		}
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) {
-			_ = f.Close()
-			return nil, fmt.Errorf("leader lock %s: %w", path, err)
-		}
-		if err := l.wait(ctx); err != nil {
-			_ = f.Close()
-			return nil, err
-		}
+	if err := waitFlock(ctx, f); err != nil {
+		return nil, err
 	}
 	release := sync.OnceFunc(func() {
 		_ = unix.Flock(fd, unix.LOCK_UN)
@@ -225,6 +215,99 @@ func (l *Leader) acquireFlock(ctx context.Context) (*Lease, error) {
 	return &Lease{Epoch: epoch, lost: make(chan struct{}), release: release}, nil
 }
 
+// waitFlock blocks until this process holds the exclusive flock of f, or
+// ctx is done. The kernel wakes the waiter the moment the holder unlocks or
+// dies, so there is no polling. A blocking flock cannot be interrupted: on
+// ctx's end it is left to finish on its own goroutine, which then unlocks
+// and closes f. Otherwise the caller owns f, locked.
+func waitFlock(ctx context.Context, f *os.File) error {
+	fd := int(f.Fd())
+	got := make(chan error, 1)
+	go func() {
+		for {
+			err := unix.Flock(fd, unix.LOCK_EX)
+			if !errors.Is(err, unix.EINTR) {
+				got <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-got:
+		if err != nil {
+			_ = f.Close()
+			return fmt.Errorf("leader lock %s: %w", f.Name(), err)
+		}
+		return nil
+	case <-ctx.Done():
+		go func() {
+			if err := <-got; err == nil {
+				_ = unix.Flock(fd, unix.LOCK_UN)
+			}
+			_ = f.Close()
+		}()
+		return fmt.Errorf("waiting for the leader lock: %w", ctx.Err())
+	}
+}
+
+// LeaderRow is the leader table's one row: the fencing epoch of the latest
+// leadership, who took it (Leader.As names the instance) and whether that
+// leader has started intercepting (MarkIntercepting).
+type LeaderRow struct {
+	Epoch        uint64
+	Holder       string
+	Intercepting bool
+}
+
+// interceptingMark ends the holder of a leader that intercepts.
+const interceptingMark = " [intercepting]"
+
+// LeaderRow reads the leader row, for a standby to say who leads and for a
+// leader handing over to see its successor take over.
+func (s *Store) LeaderRow(ctx context.Context) (LeaderRow, error) {
+	var row struct {
+		Epoch  int64
+		Holder string
+	}
+	err := s.c.db.WithContext(ctx).Raw("SELECT epoch, holder FROM leader WHERE id = 1").Scan(&row).Error
+	if err != nil {
+		return LeaderRow{}, s.c.wrap("read the leader row", err)
+	}
+	holder, marked := strings.CutSuffix(row.Holder, interceptingMark)
+	return LeaderRow{Epoch: uint64(row.Epoch), Holder: holder, Intercepting: marked}, nil
+}
+
+// MarkIntercepting records in the leader row of epoch that its leader
+// starts its interceptors: a leader handing over closes its own streams
+// only then, since lnd allows one interceptor per node and refuses new
+// HTLCs while none is registered (docs/high-availability.md).
+func (s *Store) MarkIntercepting(ctx context.Context, epoch uint64) error {
+	err := s.c.db.WithContext(ctx).Exec(
+		"UPDATE leader SET holder = holder || ? WHERE id = 1 AND epoch = ? AND holder NOT LIKE ?",
+		interceptingMark, int64(epoch), "%"+interceptingMark).Error
+	return s.c.wrap("mark the leader intercepting", err)
+}
+
+// StandbyWaiting reports whether another session waits for the Postgres
+// leader lock: a standby that is ready to take over the moment the lock is
+// released. On SQLite it cannot tell and reports false.
+func (s *Store) StandbyWaiting(ctx context.Context) (bool, error) {
+	if s.c.cfg.Driver != DriverPostgres {
+		return false, nil
+	}
+	var waiting bool
+	// pg_advisory_lock(bigint) files the key's high half in classid, the
+	// low half in objid, with objsubid 1.
+	err := s.c.db.WithContext(ctx).Raw(`SELECT EXISTS (SELECT 1 FROM pg_locks
+		WHERE locktype = 'advisory' AND NOT granted AND objsubid = 1
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		AND ((classid::bigint << 32) | objid::bigint) = ?)`, leaderLockKey).Scan(&waiting).Error
+	if err != nil {
+		return false, s.c.wrap("look for a standby", err)
+	}
+	return waiting, nil
+}
+
 // bumpSQLiteEpoch increments the epoch on a connection of its own. Its
 // write transaction waits for any other writer of the file to finish.
 func (l *Leader) bumpSQLiteEpoch(ctx context.Context) (uint64, error) {
@@ -236,7 +319,7 @@ func (l *Leader) bumpSQLiteEpoch(ctx context.Context) (uint64, error) {
 	var epoch int64
 	err = c.db.WithContext(ctx).Raw(
 		"UPDATE leader SET epoch = epoch + 1, holder = ?, acquired_at = ? WHERE id = 1 RETURNING epoch",
-		holder(), dbTime(time.Now())).Scan(&epoch).Error
+		l.holder(), dbTime(time.Now())).Scan(&epoch).Error
 	if err == nil && epoch == 0 {
 		err = errors.New("no leader row")
 	}

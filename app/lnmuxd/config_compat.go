@@ -50,10 +50,8 @@ var originalKeys = []originalKey{
 	{path: "logging.level", value: originalLogLevel},
 	{path: "logging.grpcLogging", ignored: "every API call is an OpenTelemetry span (telemetry.otlpEndpoint) and failures are logged"},
 	{path: "logging.grpcPayloadLogging", ignored: "payloads are never logged: they carry preimages"},
-	{path: "distributedLock.namespace", ignored: "the Kubernetes lease is replaced by the database leader lock (distributedLock.enabled, on by default)"},
-	{path: "distributedLock.name", ignored: "the Kubernetes lease is replaced by the database leader lock (distributedLock.enabled, on by default)"},
-	{path: "distributedLock.id", ignored: "the Kubernetes lease is replaced by the database leader lock (distributedLock.enabled, on by default)"},
-	{path: "distributedLock.devKubeConfig", ignored: "the Kubernetes lease is replaced by the database leader lock (distributedLock.enabled, on by default)"},
+	// distributedLock.{namespace,name,id,devKubeConfig} are read under the
+	// same names; the Lease is used with distributedLock.type kubernetes.
 }
 
 // originalLogFormat maps the original's zap encodings: "console" is the

@@ -107,10 +107,14 @@ func TestOriginalConfigEveryKey(t *testing.T) {
 		!cfg.Logging.WithCaller || !cfg.DistributedLock.Enabled.On() || len(cfg.LND.Nodes) != 1 {
 		t.Errorf("not honoured: %v", cfg)
 	}
+	// The original's Lease keys are read under their names.
+	if d := cfg.DistributedLock; d.Namespace != "lnmux" || d.Name != "lnmux-leader" || d.ID != "pod-1" ||
+		!strings.HasSuffix(d.DevKubeConfig, "/.kube/config") || strings.HasPrefix(d.DevKubeConfig, "~") {
+		t.Errorf("distributedLock keys: got %+v, want namespace lnmux, name lnmux-leader, id pod-1 and the kubeconfig under the home directory", d)
+	}
 	// Every other key: one warning each, naming what replaces it.
 	want := []string{
 		"db.idleTimeout", "db.maxConnAge", "db.minIdleConns", "db.poolSize", "db.poolTimeout",
-		"distributedLock.devKubeConfig", "distributedLock.id", "distributedLock.name", "distributedLock.namespace",
 		"lnd.nodes[0].priority", "lnd.timeout", "logging.grpcLogging", "logging.grpcPayloadLogging", "logging.level",
 	}
 	if !configHasKey("instrumentationAddress") {
@@ -123,9 +127,6 @@ func TestOriginalConfigEveryKey(t *testing.T) {
 	for _, w := range cfg.compat {
 		if w.Message == "" || strings.Contains(w.Message, testPass) || w.Line == 0 {
 			t.Errorf("warning %+v", w)
-		}
-		if w.Key == "distributedLock.id" && !strings.Contains(w.Message, "distributedLock.enabled") {
-			t.Errorf("distributedLock.id: %s", w.Message)
 		}
 	}
 

@@ -18,6 +18,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/chaincfg"
 
+	"github.com/lnmux/lnmux/adapters/redact"
 	"github.com/lnmux/lnmux/domain"
 )
 
@@ -464,6 +465,14 @@ var keyTable = []struct {
 	{"telemetry.serviceName", "LNMUX_TELEMETRY_SERVICE_NAME", "--telemetry-service-name", "svc", "svc", func(c *Config) string { return c.Telemetry.ServiceName }},
 	{"telemetry.sampleRatio", "LNMUX_TELEMETRY_SAMPLE_RATIO", "--telemetry-sample-ratio", "0.5", "0.5", func(c *Config) string { return fmt.Sprint(c.Telemetry.SampleRatio) }},
 	{"distributedLock.enabled", "LNMUX_DISTRIBUTED_LOCK_ENABLED", "--distributed-lock-enabled", "false", "false", func(c *Config) string { return c.DistributedLock.Enabled.String() }},
+	{"distributedLock.type", "LNMUX_DISTRIBUTED_LOCK_TYPE", "--distributed-lock-type", "Kubernetes", "kubernetes", func(c *Config) string { return c.DistributedLock.Type }},
+	{"distributedLock.namespace", "LNMUX_DISTRIBUTED_LOCK_NAMESPACE", "--distributed-lock-namespace", "pay", "pay", func(c *Config) string { return c.DistributedLock.Namespace }},
+	{"distributedLock.name", "LNMUX_DISTRIBUTED_LOCK_NAME", "--distributed-lock-name", "lnmux", "lnmux", func(c *Config) string { return c.DistributedLock.Name }},
+	{"distributedLock.id", "LNMUX_DISTRIBUTED_LOCK_ID", "--distributed-lock-id", "pod-7", "pod-7", func(c *Config) string { return c.DistributedLock.ID }},
+	{"distributedLock.devKubeConfig", "LNMUX_DISTRIBUTED_LOCK_DEV_KUBE_CONFIG", "--distributed-lock-dev-kube-config", "/k/config", "/k/config", func(c *Config) string { return c.DistributedLock.DevKubeConfig }},
+	{"distributedLock.leaseDuration", "LNMUX_DISTRIBUTED_LOCK_LEASE_DURATION", "--distributed-lock-lease-duration", "20s", "20s", func(c *Config) string { return fmt.Sprint(c.DistributedLock.LeaseDuration) }},
+	{"distributedLock.renewDeadline", "LNMUX_DISTRIBUTED_LOCK_RENEW_DEADLINE", "--distributed-lock-renew-deadline", "9s", "9s", func(c *Config) string { return fmt.Sprint(c.DistributedLock.RenewDeadline) }},
+	{"distributedLock.retryPeriod", "LNMUX_DISTRIBUTED_LOCK_RETRY_PERIOD", "--distributed-lock-retry-period", "1s", "1s", func(c *Config) string { return fmt.Sprint(c.DistributedLock.RetryPeriod) }},
 	{"instrumentationAddress", "LNMUX_INSTRUMENTATION_ADDRESS", "--instrumentation-address", ":2", ":2", func(c *Config) string { return c.InstrumentationAddress }},
 	{"auth.requireOnLoopback", "LNMUX_AUTH_REQUIRE_ON_LOOPBACK", "--auth-require-on-loopback", "true", "true", func(c *Config) string { return fmt.Sprint(c.Auth.RequireOnLoopback) }},
 	{"tls.enabled", "LNMUX_TLS_ENABLED", "--tls-enabled", "true", "true", func(c *Config) string { return fmt.Sprint(c.TLS.Enabled) }},
@@ -609,7 +618,7 @@ func TestRedactDSN(t *testing.T) {
 		"postgres:opaque" + testPass:           masked,
 	}
 	for in, want := range cases {
-		if got := redactDSN(in); got != want {
+		if got := redact.DSN(in); got != want {
 			t.Errorf("redactDSN(%q) = %q, want %q", in, got, want)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	lnmuxprom "github.com/lnmux/lnmux/adapters/prometheus"
 	"github.com/lnmux/lnmux/adapters/sqlstore"
 	"github.com/lnmux/lnmux/app"
+	"github.com/lnmux/lnmux/ports"
 )
 
 // shutdownTimeout bounds the graceful stop of the API server and the flush
@@ -50,7 +51,12 @@ func runMigrate(ctx context.Context, cfg *Config, log *slog.Logger, cmd string) 
 	return nil
 }
 
-// runDaemon wires the adapters to the application and runs until ctx is done.
+// runDaemon wires the adapters to the application and runs until ctx is
+// done. With the leader lock (distributedLock.enabled) it starts as a hot
+// standby: the API serves AddInvoice and GetInfo, every node is connected
+// and checked, and the lock is awaited; once held, the store is fenced,
+// state recovered and interception starts (standby.go). On ctx's end a
+// leader hands over (handover.go). docs/high-availability.md.
 func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	shutdownTracing, err := lnmuxotel.Setup(ctx, lnmuxotel.Config{
 		Endpoint:    cfg.Telemetry.OTLPEndpoint,
@@ -81,28 +87,22 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		return err
 	}
 	defer store.Close()
-
-	// lost stays nil (never ready) without the leader lock.
-	var lost <-chan struct{}
+	var leader ports.Leader
 	if cfg.DistributedLock.Enabled.On() {
-		// I5: nothing is recovered or intercepted before this process is
-		// the only lnmux on the database, and the store refuses writes
-		// once another process took the lock since (docs/store.md).
-		log.InfoContext(ctx, "waiting for the leader lock")
-		lease, err := store.Leader().AcquireLease(ctx)
-		if err != nil {
-			return fmt.Errorf("leader lock: %w", err)
+		if leader, err = newLeader(cfg, store, log); err != nil {
+			return err
 		}
-		defer lease.Release()
-		store.Fence(lease.Epoch)
-		lost = lease.Lost()
-		log.InfoContext(ctx, "leader lock held", "epoch", lease.Epoch)
 	}
 
 	metrics := lnmuxprom.New()
-	nodes, err := newNodes(cfg, log)
+	lndNodes, err := newNodes(cfg, log)
 	if err != nil {
 		return err
+	}
+	gate := newNodeGate(lndNodes)
+	nodes := make([]ports.Node, len(lndNodes))
+	for i, n := range lndNodes {
+		nodes[i] = gate.wrap(n)
 	}
 	mux, err := app.New(app.Config{
 		IdentityKey:          key,
@@ -121,16 +121,10 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := mux.Recover(ctx); err != nil {
-		return err
-	}
-	select {
-	case <-lost:
-		return errLeaderLost
-	default:
-	}
 	metrics.SetStats(mux.Stats)
 
+	role := newRole(store)
+	guard := connectrpc.LeaderOnly(mux, role)
 	ln, err := net.Listen("tcp", cfg.ListenAddress)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddress, err)
@@ -145,11 +139,11 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		return err
 	}
 	rpcOpts := []connectrpc.Option{connectrpc.WithAllowedOrigins(cfg.CORS.AllowedOrigins...),
-		authOpt, connectrpc.WithStreamLimits(cfg.streamLimits())}
+		authOpt, connectrpc.WithStreamLimits(cfg.streamLimits()), connectrpc.WithHealthChecker(role.health)}
 	if cfg.Telemetry.TrustTraceParent.On() {
 		rpcOpts = append(rpcOpts, connectrpc.WithTrustedTraceContext())
 	}
-	handler, err := connectrpc.NewHandler(mux, log, rpcOpts...)
+	handler, err := connectrpc.NewHandler(guard, log, rpcOpts...)
 	if err != nil {
 		return err
 	}
@@ -163,28 +157,25 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		return err
 	}
 	srv.Handler = routes
-	// Metrics, pprof and health on a listener of their own (instrumentation.go).
-	instr, instrLn, err := newInstrumentation(cfg.InstrumentationAddress, metrics.Handler(), handler.Health())
+	// Metrics, pprof, health and the probes on a listener of their own
+	// (instrumentation.go).
+	instr, instrLn, err := newInstrumentation(cfg.InstrumentationAddress, metrics.Handler(), handler.Health(), role.readyz(), livez())
 	if err != nil {
 		return err
 	}
 	pub := mux.PubKey()
-	log.InfoContext(ctx, "lnmuxd running", "listen", ln.Addr().String(), "tls", tlsCfg != nil,
+	log.InfoContext(ctx, "lnmuxd serving", "listen", ln.Addr().String(), "tls", tlsCfg != nil,
 		"instrumentation", instrLn.Addr().String(), "pubkey", pub.String(),
-		"network", chain.Name, "nodes", len(nodes), "auto_settle", cfg.AutoSettle, "console", console)
+		"network", chain.Name, "nodes", len(nodes), "auto_settle", cfg.AutoSettle, "console", console,
+		"leader_lock", leader != nil)
 
 	g, gctx := errgroup.WithContext(ctx)
-	muxCtx, stopMux := context.WithCancel(gctx)
-	defer stopMux()
-	muxDone := make(chan struct{})
+	leadDone := make(chan struct{})
 	g.Go(func() error {
-		defer close(muxDone)
-		if err := mux.Run(muxCtx); err != nil && muxCtx.Err() == nil {
-			return err
-		}
-		return nil
+		defer close(leadDone)
+		return lead(gctx, leadDeps{cfg: cfg, log: log, store: store, leader: leader, mux: mux,
+			nodes: lndNodes, gate: gate, role: role, guard: guard})
 	})
-	g.Go(func() error { return watchLeadership(gctx, log, lost, stopMux, muxDone) })
 	g.Go(func() error {
 		var err error
 		if tlsCfg != nil {
@@ -205,7 +196,11 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	})
 	g.Go(func() error {
 		<-gctx.Done()
+		// The API stays up while a leader hands over (handover.go), so
+		// that the standby guard answers until the new leader intercepts.
+		<-leadDone
 		log.InfoContext(ctx, "shutting down")
+		role.stopping()
 		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 		defer scancel()
 		// The instrumentation port stays up until the API has drained.

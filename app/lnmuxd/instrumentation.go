@@ -11,11 +11,13 @@ import (
 )
 
 // newInstrumentation serves Prometheus metrics at /metrics, the Go
-// profiler under /debug/pprof/ and the gRPC health service on addr, apart
+// profiler under /debug/pprof/, the gRPC health service and the HTTP probes
+// /readyz (200 on the leader, 503 on a standby) and /livez (200 while the
+// process serves) on addr, apart
 // from the API: none of it needs a macaroon, so it must stay on a trusted
 // network (the default is localhost). /debug/pprof/cmdline is left out: the
 // command line may hold a secret (--identity-key).
-func newInstrumentation(addr string, metrics, health http.Handler) (*http.Server, net.Listener, error) {
+func newInstrumentation(addr string, metrics, health, readyz, livez http.Handler) (*http.Server, net.Listener, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", metrics)
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -24,6 +26,8 @@ func newInstrumentation(addr string, metrics, health http.Handler) (*http.Server
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.Handle("/debug/pprof/cmdline", http.NotFoundHandler())
 	mux.Handle(connectrpc.HealthPath(), health)
+	mux.Handle("/readyz", readyz)
+	mux.Handle("/livez", livez)
 
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
-	"regexp"
 	"strings"
 
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/lnmux/lnmux/adapters/redact"
 )
 
 // newLogger builds the process logger from cfg.Logging, writing to w. Every
@@ -84,28 +84,11 @@ func (c *Config) secrets() []string {
 	}
 	if dsn := c.Persistence.Postgres.DSN; dsn != "" {
 		s = append(s, dsn)
-		if p := dsnPassword(dsn); len(p) >= 4 {
+		if p := redact.DSNPassword(dsn); len(p) >= 4 {
 			s = append(s, p)
 		}
 	}
 	return s
-}
-
-// dsnPassword extracts the password of a URL or key=value DSN.
-func dsnPassword(dsn string) string {
-	if strings.Contains(dsn, "://") {
-		if u, err := url.Parse(dsn); err == nil {
-			if p, ok := u.User.Password(); ok {
-				return p
-			}
-			return u.Query().Get("password")
-		}
-		return ""
-	}
-	if m := passwordRE.FindStringSubmatch(dsn); m != nil {
-		return strings.Trim(m[2], `'"`)
-	}
-	return ""
 }
 
 // redactor is the safety net of the logs: it masks attributes whose key
@@ -113,18 +96,10 @@ func dsnPassword(dsn string) string {
 // error, and masks passwords in URLs and key=value strings. Code should
 // not log secrets in the first place; this catches the slips.
 type redactor struct {
-	secrets []string
+	redact.Scrubber
 }
 
-func newRedactor(secrets ...string) redactor {
-	var s []string
-	for _, v := range secrets {
-		if v != "" && !strings.Contains(masked, v) {
-			s = append(s, v)
-		}
-	}
-	return redactor{secrets: s}
-}
+func newRedactor(secrets ...string) redactor { return redactor{redact.New(secrets...)} }
 
 // sensitiveWords mark an attribute key as naming a secret. Preimages are
 // secrets until their HTLCs settle (docs/design.md, I1).
@@ -157,48 +132,26 @@ func sensitiveKey(key string) bool {
 
 func isDSNKey(key string) bool { return strings.Contains(strings.ToLower(key), "dsn") }
 
-var (
-	urlUserinfoRE = regexp.MustCompile(`://([^:/@\s]*):([^@\s/]+)@`)
-	passwordRE    = regexp.MustCompile(`(?i)(password\s*[=:]\s*)('[^']*'|"[^"]*"|[^\s&;,]+)`)
-)
-
 // replaceAttr is the slog ReplaceAttr hook. slog calls it for the built-in
 // attributes too, so the message is scrubbed as well.
 func (r redactor) replaceAttr(_ []string, a slog.Attr) slog.Attr {
 	if sensitiveKey(a.Key) {
 		if isDSNKey(a.Key) && a.Value.Kind() == slog.KindString {
-			return slog.String(a.Key, redactDSN(a.Value.String()))
+			return slog.String(a.Key, redact.DSN(a.Value.String()))
 		}
 		return slog.String(a.Key, masked)
 	}
 	switch a.Value.Kind() {
 	case slog.KindString:
-		if s, ok := r.scrub(a.Value.String()); ok {
+		if s, ok := r.Scrub(a.Value.String()); ok {
 			a.Value = slog.StringValue(s)
 		}
 	case slog.KindAny:
 		if err, ok := a.Value.Any().(error); ok && err != nil {
-			if s, ok := r.scrub(err.Error()); ok {
+			if s, ok := r.Scrub(err.Error()); ok {
 				a.Value = slog.StringValue(s)
 			}
 		}
 	}
 	return a
-}
-
-// scrub masks secrets in s and reports whether it changed anything.
-func (r redactor) scrub(s string) (string, bool) {
-	out := s
-	for _, sec := range r.secrets {
-		if strings.Contains(out, sec) {
-			out = strings.ReplaceAll(out, sec, masked)
-		}
-	}
-	if strings.Contains(out, "://") {
-		out = urlUserinfoRE.ReplaceAllString(out, "://${1}:"+masked+"@")
-	}
-	if strings.Contains(out, "assword") || strings.Contains(out, "ASSWORD") {
-		out = passwordRE.ReplaceAllString(out, "${1}"+masked)
-	}
-	return out, out != s
 }

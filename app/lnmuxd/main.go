@@ -16,6 +16,8 @@ import (
 	"syscall"
 
 	"github.com/ardanlabs/conf/v3"
+
+	"github.com/lnmux/lnmux/adapters/redact"
 )
 
 // version is set at build time:
@@ -106,7 +108,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		return errors.New("no command given: want run, migrate, macaroon or version (see lnmuxd --help)")
 
 	case "help":
-		u, err := withOSArgs(nil, func() (string, error) { return conf.UsageInfo(envPrefix, cfg) })
+		u, err := usageInfo(cfg)
 		if err != nil {
 			return err
 		}
@@ -190,19 +192,6 @@ func logStart(ctx context.Context, log *slog.Logger, cfg *Config, command string
 	}
 }
 
-// redactedError scrubs secrets from an error's message and keeps the chain
-// for errors.Is.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
-
-func redactError(err error, r redactor) error {
-	if msg, changed := r.scrub(err.Error()); changed {
-		return &redactedError{msg: msg, err: err}
-	}
-	return err
-}
+// redactError scrubs the configured secrets from an error's message and
+// keeps its chain for errors.Is.
+func redactError(err error, r redactor) error { return redact.Error(err, r.Scrubber) }

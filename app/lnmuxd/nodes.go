@@ -4,23 +4,22 @@ import (
 	"log/slog"
 
 	"github.com/lnmux/lnmux/adapters/lnd"
-	"github.com/lnmux/lnmux/ports"
 )
 
 // newNodes builds one LND adapter per configured node. Connecting happens
-// when the multiplexer runs them.
-func newNodes(cfg *Config, log *slog.Logger) ([]ports.Node, error) {
+// when the standby phase or the multiplexer runs them.
+func newNodes(cfg *Config, log *slog.Logger) ([]*lnd.Node, error) {
 	keys, err := cfg.NodeKeys()
 	if err != nil {
 		return nil, err
 	}
-	nodes := make([]ports.Node, 0, len(keys))
+	nodes := make([]*lnd.Node, 0, len(keys))
 	for i, nc := range cfg.LND.Nodes {
 		n, err := lnd.New(lnd.Config{
 			PubKey:       keys[i],
 			URL:          nc.URL,
-			TLSCertPath:  expandHome(nc.TLSCertPath),
-			MacaroonPath: expandHome(nc.MacaroonPath),
+			TLSCertPath:  nc.TLSCertPath, // ~ expanded by Config.normalize
+			MacaroonPath: nc.MacaroonPath,
 			Network:      cfg.LND.Network,
 			Logger:       log.With("node", keys[i].String()),
 		})

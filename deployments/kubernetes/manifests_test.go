@@ -398,16 +398,6 @@ func configPath(m manifests) (mountedConfig, error) {
 	return mountedConfig{}, fmt.Errorf("--config %s is no key of a mounted ConfigMap", want)
 }
 
-// pendingLockKeys are the distributedLock keys of the Kubernetes lock that
-// lnmuxd's configuration gets with the hot-standby work (issue 9); until
-// then lnmuxd refuses them as unknown, and the test checks the rest of the
-// file without them. Once lnmuxd knows them this list is unused: remove it
-// and withoutPendingLockKeys.
-var pendingLockKeys = []string{"type", "namespace", "name", "id", "devKubeConfig", "leaseDuration", "renewDeadline", "retryPeriod"}
-
-// pendingLockEnv are their environment variables set by the Deployment.
-var pendingLockEnv = []string{"LNMUX_DISTRIBUTED_LOCK_ID", "LNMUX_DISTRIBUTED_LOCK_NAMESPACE"}
-
 // TestLnmuxdAcceptsTheMountedConfig runs "lnmuxd check-config" on the
 // mounted lnmux.yml, in a directory laid out as the pod's volumes are
 // (the ConfigMap's files, a file for each key of a mounted Secret, the
@@ -489,88 +479,19 @@ func TestLnmuxdAcceptsTheMountedConfig(t *testing.T) {
 		return string(out), err
 	}
 
-	allowedWarnings := map[string]bool{}
 	out, err := check(rooted)
 	if err != nil {
-		pending := unknownPendingKeys(out)
-		if pending == nil {
-			t.Fatalf("lnmuxd check-config refused %s: %v\n%s", cfgFile.source, err, out)
-		}
-		t.Logf("lnmuxd refuses distributedLock.%s as unknown keys: they come with the hot-standby work (issue 9). "+
-			"Checking the rest of %s without them; once lnmuxd accepts them this path is unused and pendingLockKeys can go.",
-			strings.Join(pending, ", distributedLock."), cfgFile.source)
-		stripped, err := withoutPendingLockKeys(rooted)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, name := range pendingLockEnv {
-			allowedWarnings["warning: ignoring unknown environment variable "+name] = true
-		}
-		if out, err = check(stripped); err != nil {
-			t.Fatalf("lnmuxd check-config refused %s (without the pending keys): %v\n%s", cfgFile.source, err, out)
-		}
+		t.Fatalf("lnmuxd check-config refused %s: %v\n%s", cfgFile.source, err, out)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if lines[len(lines)-1] != "OK" {
 		t.Fatalf("lnmuxd check-config printed %q, want OK last", out)
 	}
 	for _, l := range lines[:len(lines)-1] {
-		if !allowedWarnings[l] {
-			t.Errorf("lnmuxd check-config: %s", l)
-		}
+		t.Errorf("lnmuxd check-config warned: %s", l)
 	}
 }
 
-// unknownPendingKeys returns the keys of check-config's errors if every
-// error is an unknown pending distributedLock key, else nil.
-func unknownPendingKeys(out string) []string {
-	re := regexp.MustCompile(`^\s+- distributedLock\.(\w+) \(config file line \d+\): unknown key$`)
-	var keys []string
-	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-		if strings.HasSuffix(l, "invalid configuration:") {
-			continue
-		}
-		sub := re.FindStringSubmatch(l)
-		if sub == nil || !slices.Contains(pendingLockKeys, sub[1]) {
-			return nil
-		}
-		keys = append(keys, sub[1])
-	}
-	return keys
-}
-
-// withoutPendingLockKeys removes the pending keys from distributedLock,
-// and distributedLock itself if nothing is left.
-func withoutPendingLockKeys(data []byte) ([]byte, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, err
-	}
-	root := doc.Content[0]
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		if root.Content[i].Value != "distributedLock" {
-			continue
-		}
-		lock := root.Content[i+1]
-		var kept []*yaml.Node
-		for j := 0; j+1 < len(lock.Content); j += 2 {
-			if !slices.Contains(pendingLockKeys, lock.Content[j].Value) {
-				kept = append(kept, lock.Content[j], lock.Content[j+1])
-			}
-		}
-		lock.Content = kept
-		if len(kept) == 0 {
-			root.Content = slices.Delete(root.Content, i, i+2)
-		}
-		break
-	}
-	var b bytes.Buffer
-	enc := yaml.NewEncoder(&b)
-	if err := enc.Encode(&doc); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), enc.Close()
-}
 
 // testIdentityKey is a valid secp256k1 key for the Secret's identity-key.
 const testIdentityKey = "5b8a2f9e4c1d7a3b6e0f8c2d5a9b1e4f7c0a3d6b9e2f5c8a1d4b7e0c3f6a9d2b"

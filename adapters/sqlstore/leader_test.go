@@ -1,0 +1,100 @@
+package sqlstore_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/lnmux/lnmux/adapters/sqlstore"
+)
+
+// TestSQLiteStandbyGetsTheLockOnRelease: a second leader blocks on the
+// flock (no polling) and is granted it as soon as the first releases; a
+// cancelled wait returns context.Canceled and takes nothing.
+func TestSQLiteStandbyGetsTheLockOnRelease(t *testing.T) {
+	cfg := sqliteConfig(t)
+	st := migrated(t, cfg)
+	first, err := st.Leader().AcquireLease(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancelled := make(chan error, 1)
+	go func() {
+		_, err := st.Leader().AcquireLease(ctx)
+		cancelled <- err
+	}()
+	cancel()
+	if err := <-cancelled; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled wait: got %v, want context.Canceled", err)
+	}
+
+	got := make(chan *sqlstore.Lease, 1)
+	go func() {
+		l, err := st.Leader().AcquireLease(t.Context())
+		if err != nil {
+			t.Errorf("standby: %v", err)
+		}
+		got <- l
+	}()
+	first.Release()
+	second := <-got
+	if second == nil {
+		t.Fatal("the standby got no lease")
+	}
+	defer second.Release()
+	if second.Epoch <= first.Epoch {
+		t.Errorf("standby epoch %d, want above the first leader's %d", second.Epoch, first.Epoch)
+	}
+}
+
+// TestPostgresStandbyWaitingAndMark: the leader sees a standby waiting on
+// the lock; after the hand-over the leader row names the new holder, with
+// its epoch, and shows the intercepting mark once set.
+func TestPostgresStandbyWaitingAndMark(t *testing.T) {
+	cfg := postgresConfig(t)
+	st := migrated(t, cfg)
+	lease, err := st.Leader().As("pod-a").AcquireLease(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waiting, err := st.StandbyWaiting(t.Context()); err != nil || waiting {
+		t.Fatalf("StandbyWaiting with no standby: %v, %v; want false", waiting, err)
+	}
+	got := make(chan *sqlstore.Lease, 1)
+	go func() {
+		l, err := st.Leader().As("pod-b").AcquireLease(t.Context())
+		if err != nil {
+			t.Errorf("standby: %v", err)
+		}
+		got <- l
+	}()
+	waitFor(t, "the leader to see the standby waiting", func() (bool, error) { return st.StandbyWaiting(t.Context()) })
+	lease.Release()
+	next := <-got
+	if next == nil {
+		t.Fatal("the standby got no lease")
+	}
+	defer next.Release()
+	row, err := st.LeaderRow(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row.Epoch != next.Epoch || row.Intercepting || len(row.Holder) < 5 || row.Holder[:5] != "pod-b" {
+		t.Errorf("leader row after the hand-over: %+v, want epoch %d, holder pod-b…, not intercepting", row, next.Epoch)
+	}
+	if err := st.MarkIntercepting(t.Context(), next.Epoch); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MarkIntercepting(t.Context(), next.Epoch); err != nil {
+		t.Fatal(err)
+	}
+	again, err := st.LeaderRow(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Intercepting || again.Holder != row.Holder {
+		t.Errorf("leader row after MarkIntercepting twice: %+v, want intercepting with holder %q", again, row.Holder)
+	}
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/ardanlabs/conf/v3"
+	confyaml "github.com/ardanlabs/conf/v3/yaml"
+)
+
+// Reading the configuration: conf parses flags, environment and the yaml
+// file (checked first by checkYAML, config_yaml.go) over the defaults.
+
+// osArgsMu serialises parses: conf v3 (v3.10 checked) reads its flags
+// from os.Args and offers no option to pass them, so loadConfig swaps
+// os.Args for the duration of a parse to keep run(ctx, args, …) testable.
+var osArgsMu sync.Mutex
+
+func withOSArgs[T any](args []string, f func() (T, error)) (T, error) {
+	osArgsMu.Lock()
+	defer osArgsMu.Unlock()
+	saved := os.Args
+	os.Args = append([]string{progName}, args...)
+	defer func() { os.Args = saved }()
+	return f()
+}
+
+// usageInfo is conf's usage text. conf reads os.Args[0] for its first
+// line only, which withUsageHeader replaces, so os.Args need not be swapped;
+// the lock keeps that read apart from a concurrent parse's swap.
+func usageInfo(cfg *Config) (string, error) {
+	osArgsMu.Lock()
+	defer osArgsMu.Unlock()
+	return conf.UsageInfo(envPrefix, cfg)
+}
+
+// loadConfig reads the configuration from the yaml file named by -c/--config
+// (or LNMUX_CONFIG), the environment and args (the command line without the
+// program name). On --help or --version it returns conf.ErrHelpWanted or
+// conf.ErrVersionWanted together with the text to print. The result is
+// normalised but not validated: each command validates what it needs.
+func loadConfig(args []string) (*Config, string, error) {
+	cfg := Config{Version: conf.Version{Build: buildVersion(), Desc: description}}
+	opts := []conf.ParseOption{conf.WithStrictFlags()}
+
+	if path := configPath(args); path != "" {
+		data, err := os.ReadFile(expandHome(path))
+		if err != nil {
+			return nil, "", fmt.Errorf("config file: %w", err)
+		}
+		data, cfg.compat, err = translateOriginal(data)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := checkYAML(data); err != nil {
+			return nil, "", err
+		}
+		opts = append(opts, conf.WithParser(confyaml.WithReader(bytes.NewReader(data))))
+	}
+
+	text, err := withOSArgs(args, func() (string, error) {
+		return conf.ParseWithOptions(envPrefix, &cfg, opts...)
+	})
+	switch {
+	case errors.Is(err, conf.ErrHelpWanted):
+		return nil, withUsageHeader(text), err
+	case errors.Is(err, conf.ErrVersionWanted):
+		return nil, text, err
+	case err != nil:
+		return nil, "", err
+	}
+	cfg.normalize()
+	return &cfg, "", nil
+}
+
+// configPath finds -c/--config in args the way conf tokenises flags (it
+// stops at the first argument that is not a flag; a flag without "=" takes
+// the next argument unless that looks like a flag), then falls back to
+// LNMUX_CONFIG. conf needs the file before it parses, so this runs first.
+func configPath(args []string) string {
+	for len(args) > 0 {
+		s := args[0]
+		if len(s) < 2 || s[0] != '-' || s == "--" {
+			break
+		}
+		args = args[1:]
+		name, value, hasValue := strings.Cut(strings.TrimLeft(s, "-"), "=")
+		if !hasValue && len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+			value, args = args[0], args[1:]
+		}
+		if name == "c" || name == "config" {
+			return value
+		}
+	}
+	return os.Getenv(envPrefix + "_CONFIG")
+}
+
+func (c *Config) normalize() {
+	c.IdentityKey = strings.TrimSpace(c.IdentityKey)
+	c.LND.Network = strings.ToLower(strings.TrimSpace(c.LND.Network))
+	c.Logging.Level = strings.ToLower(strings.TrimSpace(c.Logging.Level))
+	c.Logging.Format = strings.ToLower(strings.TrimSpace(c.Logging.Format))
+	c.DistributedLock.Type = strings.ToLower(strings.TrimSpace(c.DistributedLock.Type))
+	if c.DistributedLock.ID = strings.TrimSpace(c.DistributedLock.ID); c.DistributedLock.ID == "" {
+		c.DistributedLock.ID = defaultInstanceID()
+	}
+	c.DistributedLock.DevKubeConfig = expandHome(c.DistributedLock.DevKubeConfig)
+	c.DataDir = expandHome(c.DataDir)
+	c.Persistence.SQLite.Path = expandHome(c.Persistence.SQLite.Path)
+	c.TLS.CertPath = expandHome(c.TLS.CertPath)
+	c.TLS.KeyPath = expandHome(c.TLS.KeyPath)
+	for i := range c.LND.Nodes {
+		n := &c.LND.Nodes[i]
+		n.MacaroonPath = expandHome(n.MacaroonPath)
+		n.TLSCertPath = expandHome(n.TLSCertPath)
+	}
+}
+
+// expandHome replaces a leading ~ with the user's home directory.
+func expandHome(p string) string {
+	if p != "~" && !strings.HasPrefix(p, "~/") {
+		return p
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return p
+	}
+	return filepath.Join(home, strings.TrimPrefix(p, "~"))
+}
+
+// knownEnv lists the environment variables conf reads, taken from its usage.
+func knownEnv(cfg *Config) ([]string, error) {
+	u, err := usageInfo(cfg)
+	if err != nil {
+		return nil, err
+	}
+	_, envSection, _ := strings.Cut(u, "ENVIRONMENT\n")
+	var names []string
+	for line := range strings.SplitSeq(envSection, "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			names = append(names, f[0])
+		}
+	}
+	return names, nil
+}
+
+// unknownEnv returns the LNMUX_ variables in environ that no setting reads
+// (typically a typo: LNMUX_IDENTITYKEY would leave the file's key in use).
+// LNMUX_TEST_ variables belong to the test suites.
+func unknownEnv(cfg *Config, environ []string) []string {
+	known, err := knownEnv(cfg)
+	if err != nil {
+		return nil
+	}
+	var unknown []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, envPrefix+"_") && !strings.HasPrefix(name, envPrefix+"_TEST_") &&
+			!slices.Contains(known, name) {
+			unknown = append(unknown, name)
+		}
+	}
+	return unknown
+}

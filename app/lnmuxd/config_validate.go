@@ -1,0 +1,334 @@
+package main
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+
+	"github.com/lnmux/lnmux/adapters/lnd"
+	"github.com/lnmux/lnmux/adapters/sqlstore"
+	"github.com/lnmux/lnmux/domain"
+)
+
+// Checking the configuration: every problem is reported with its key, and
+// all of them at once.
+
+// configError is a problem with one key. It never carries a secret value.
+type configError struct {
+	Key     string
+	Line    int // line in the yaml file, 0 if not from the file
+	Problem string
+}
+
+func (e *configError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s (config file line %d): %s", e.Key, e.Line, e.Problem)
+	}
+	return e.Key + ": " + e.Problem
+}
+
+// configErrors lists every problem found, so that one run shows them all.
+type configErrors []error
+
+func (e configErrors) Error() string {
+	var b strings.Builder
+	b.WriteString("invalid configuration:")
+	for _, err := range e {
+		b.WriteString("\n  - ")
+		b.WriteString(err.Error())
+	}
+	return b.String()
+}
+
+func (e configErrors) Unwrap() []error { return e }
+
+func (e *configErrors) add(key, format string, a ...any) {
+	*e = append(*e, &configError{Key: key, Problem: fmt.Sprintf(format, a...)})
+}
+
+func (e configErrors) err() error {
+	if len(e) == 0 {
+		return nil
+	}
+	return e
+}
+
+// Validate checks every setting without touching the file system or the
+// network. An identity key is checked if set; run also requires one (see
+// ValidateRun).
+func (c *Config) Validate() error {
+	var errs configErrors
+
+	if _, ok := lnd.ChainParams(c.LND.Network); !ok {
+		errs.add("lnd.network", "%s", unknownNetwork(c.LND.Network))
+	}
+
+	var identity *btcec.PublicKey
+	if c.IdentityKey != "" {
+		if priv, err := parseIdentityKey(c.IdentityKey); err != nil {
+			errs = append(errs, err)
+		} else {
+			identity = priv.PubKey()
+		}
+	}
+
+	c.validateNodes(&errs, identity)
+
+	if c.DataDir == "" {
+		errs.add("dataDir", "must not be empty")
+	}
+	if dsn := c.Persistence.Postgres.DSN; dsn != "" {
+		if !sqlstore.ValidDSN(dsn) {
+			errs.add("persistence.postgres.dsn", "is neither a postgres:// URL nor a key=value connection string")
+		}
+		if c.Persistence.SQLite.Path != "" {
+			errs.add("persistence", "set either persistence.postgres.dsn or persistence.sqlite.path, not both")
+		}
+	}
+
+	if err := checkHostPort(c.ListenAddress, true); err != nil {
+		errs.add("listenAddress", "%v", err)
+	}
+	for i, o := range c.CORS.AllowedOrigins {
+		if err := checkOrigin(o); err != nil {
+			errs.add(fmt.Sprintf("cors.allowedOrigins[%d]", i), "%v", err)
+		}
+	}
+
+	c.validateSecurity(&errs)
+
+	if err := c.RoutingPolicy.Domain().Validate(); err != nil {
+		errs.add("routingPolicy", "%v", err)
+	}
+
+	inv := c.Invoice
+	if inv.FinalCLTVDelta <= inv.FinalCLTVRejectDelta {
+		errs.add("invoice.finalCltvDelta", "must be above invoice.finalCltvRejectDelta (%d), or payments made with the minimum expiry are refused", inv.FinalCLTVRejectDelta)
+	}
+	if inv.FinalCLTVDelta > maxCLTVDelta {
+		errs.add("invoice.finalCltvDelta", "must be at most %d blocks", maxCLTVDelta)
+	}
+	if inv.AutoFailMargin >= inv.FinalCLTVDelta {
+		errs.add("invoice.autoFailMargin", "must be below invoice.finalCltvDelta (%d), or sets are cancelled as soon as they complete", inv.FinalCLTVDelta)
+	}
+	if inv.HoldTimeout < time.Second {
+		errs.add("invoice.holdTimeout", "must be at least 1s")
+	}
+	if inv.AcceptTimeout < time.Second {
+		errs.add("invoice.acceptTimeout", "must be at least 1s")
+	}
+
+	if _, err := parseLevel(c.Logging.Level); err != nil {
+		errs.add("logging.level", "%v", err)
+	}
+	if c.Logging.Format != "text" && c.Logging.Format != "json" {
+		errs.add("logging.format", "%q is not one of text, json", c.Logging.Format)
+	}
+
+	c.DistributedLock.validate(&errs)
+
+	if e := c.Telemetry.OTLPEndpoint; e != "" {
+		if err := checkEndpoint(e); err != nil {
+			errs.add("telemetry.otlpEndpoint", "%v", err)
+		}
+	}
+	if c.Telemetry.ServiceName == "" {
+		errs.add("telemetry.serviceName", "must not be empty")
+	}
+	if r := c.Telemetry.SampleRatio; !(r > 0 && r <= 1) {
+		errs.add("telemetry.sampleRatio", "must be above 0 and at most 1 (to turn tracing off leave telemetry.otlpEndpoint empty)")
+	}
+	return errs.err()
+}
+
+// validate checks the lock settings; the Lease's only when it is used.
+func (d DistributedLockConfig) validate(errs *configErrors) {
+	switch d.Type {
+	case LockDatabase:
+	case LockKubernetes:
+		if !d.Enabled.On() {
+			break
+		}
+		if d.Namespace == "" {
+			errs.add("distributedLock.namespace", "is required with distributedLock.type kubernetes")
+		}
+		if d.Name == "" {
+			errs.add("distributedLock.name", "is required with distributedLock.type kubernetes")
+		}
+		if d.ID == "" {
+			errs.add("distributedLock.id", "is required with distributedLock.type kubernetes (no POD_NAME and no host name)")
+		}
+		// client-go's leader election refuses these (jitter 1.2).
+		if d.RetryPeriod <= 0 {
+			errs.add("distributedLock.retryPeriod", "must be positive")
+		}
+		if float64(d.RenewDeadline) <= 1.2*float64(d.RetryPeriod) {
+			errs.add("distributedLock.renewDeadline", "must be above 1.2 × distributedLock.retryPeriod (%s)", d.RetryPeriod)
+		}
+		if d.LeaseDuration <= d.RenewDeadline {
+			errs.add("distributedLock.leaseDuration", "must be above distributedLock.renewDeadline (%s)", d.RenewDeadline)
+		}
+	default:
+		errs.add("distributedLock.type", "%q is not one of %s, %s", d.Type, LockDatabase, LockKubernetes)
+	}
+}
+
+// unknownNetwork says that lnd.network is none of the networks lnd knows.
+func unknownNetwork(name string) string {
+	return fmt.Sprintf("%q is not one of %s", name, strings.Join(lnd.NetworkNames(), ", "))
+}
+
+// maxCLTVDelta is lnd's limit on a route's total CLTV (2016 blocks).
+const maxCLTVDelta = 2016
+
+// ValidateRun adds what the run command needs: an identity key, and
+// macaroon and certificate files it can open.
+func (c *Config) ValidateRun() error {
+	var errs configErrors
+	if c.IdentityKey == "" {
+		errs.add("identityKey", "is required to run: set it in the config file or in %s_IDENTITY_KEY", envPrefix)
+	}
+	for i, n := range c.LND.Nodes {
+		for _, f := range []struct{ key, path string }{
+			{"macaroonPath", n.MacaroonPath}, {"tlsCertPath", n.TLSCertPath},
+		} {
+			if f.path == "" {
+				continue // reported by Validate
+			}
+			if err := checkReadableFile(f.path); err != nil {
+				errs.add(fmt.Sprintf("lnd.nodes[%d].%s", i, f.key), "%v", err)
+			}
+		}
+	}
+	return errs.err()
+}
+
+func (c *Config) validateNodes(errs *configErrors, identity *btcec.PublicKey) {
+	keys := map[string]int{}
+	urls := map[string]int{}
+	for i, n := range c.LND.Nodes {
+		key := func(field string) string { return fmt.Sprintf("lnd.nodes[%d].%s", i, field) }
+		switch pub, err := parseNodeKey(n.PubKey); {
+		case err != nil:
+			errs.add(key("pubKey"), "%v", err)
+		case identity != nil && pub.IsEqual(identity):
+			errs.add(key("pubKey"), "is the public key of identityKey: lnmux needs a key of its own")
+		default:
+			if j, dup := keys[strings.ToLower(n.PubKey)]; dup {
+				errs.add(key("pubKey"), "duplicates lnd.nodes[%d]", j)
+			} else {
+				keys[strings.ToLower(n.PubKey)] = i
+			}
+		}
+		if err := checkHostPort(n.URL, false); err != nil {
+			errs.add(key("lndUrl"), "%v", err)
+		} else if j, dup := urls[n.URL]; dup {
+			errs.add(key("lndUrl"), "duplicates lnd.nodes[%d]", j)
+		} else {
+			urls[n.URL] = i
+		}
+		if n.MacaroonPath == "" {
+			errs.add(key("macaroonPath"), "is required")
+		}
+		if n.TLSCertPath == "" {
+			errs.add(key("tlsCertPath"), "is required")
+		}
+	}
+}
+
+// parseIdentityKey checks the identity key. Its errors never contain the
+// key or any part of it (hex.DecodeString's would quote the bad character).
+func parseIdentityKey(s string) (*btcec.PrivateKey, error) {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 32 {
+		return nil, &configError{Key: "identityKey", Problem: "must be 64 hex characters (a 32-byte private key)"}
+	}
+	// PrivKeyFromBytes reduces modulo the curve order without a word, so
+	// check the range first: a key ≥ n would silently be another key.
+	var k btcec.ModNScalar
+	if overflow := k.SetByteSlice(b); overflow || k.IsZero() {
+		return nil, &configError{Key: "identityKey", Problem: "is not a valid secp256k1 private key (it must be above 0 and below the curve order)"}
+	}
+	k.Zero()
+	priv, _ := btcec.PrivKeyFromBytes(b)
+	clear(b)
+	return priv, nil
+}
+
+func parseNodeKey(s string) (*btcec.PublicKey, error) {
+	if s == "" {
+		return nil, errors.New("is required")
+	}
+	k, err := domain.ParseNodeKey(s)
+	if err != nil {
+		return nil, errors.New("must be a 33-byte compressed public key in hex (66 characters starting with 02 or 03)")
+	}
+	pub, err := btcec.ParsePubKey(k[:])
+	if err != nil {
+		return nil, errors.New("is not a point on the secp256k1 curve")
+	}
+	return pub, nil
+}
+
+func checkHostPort(s string, emptyHostOK bool) error {
+	if s == "" {
+		return errors.New("is required (host:port)")
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", s)
+	}
+	if host == "" && !emptyHostOK {
+		return fmt.Errorf("%q has no host", s)
+	}
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
+		return fmt.Errorf("%q has no valid port", s)
+	}
+	return nil
+}
+
+func checkOrigin(o string) error {
+	if o == "*" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q is not an origin: write scheme://host[:port] without a path, or *", o)
+	}
+	return nil
+}
+
+func checkEndpoint(e string) error {
+	if !strings.Contains(e, "://") {
+		return checkHostPort(e, false)
+	}
+	u, err := url.Parse(e)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("must be host:port or an http(s) URL")
+	}
+	return nil
+}
+
+func checkReadableFile(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
