@@ -54,21 +54,19 @@ func newInvoiceFactory(key *btcec.PrivateKey, codec *domain.InvoiceCodec, net *c
 }
 
 func (f *invoiceFactory) create(_ context.Context, req ports.AddInvoiceRequest) (ports.AddInvoiceResult, error) {
-	switch {
-	case req.Amount < 0 || req.Amount > domain.MaxMsat:
-		return ports.AddInvoiceResult{}, fmt.Errorf("%w: amount out of range", domain.ErrInvalidArgument)
-	case req.Expiry < time.Second || req.Expiry > domain.MaxInvoiceExpiry:
-		return ports.AddInvoiceResult{}, fmt.Errorf("%w: expiry must be between 1s and 1 year", domain.ErrInvalidArgument)
-	case len(req.Description) > domain.MaxDescriptionLen:
-		return ports.AddInvoiceResult{}, fmt.Errorf("%w: description longer than %d bytes", domain.ErrInvalidArgument, domain.MaxDescriptionLen)
-	case req.Description != "" && req.DescriptionHash != nil:
-		return ports.AddInvoiceResult{}, fmt.Errorf("%w: description and description hash are exclusive", domain.ErrInvalidArgument)
+	var descHash []byte
+	if req.DescriptionHash != nil {
+		descHash = req.DescriptionHash[:]
 	}
-	// BOLT11 timestamps and expiries have second precision; the metadata
-	// must name the same instant the invoice does.
+	terms, err := domain.NewInvoiceTerms(req.Amount, req.Expiry, req.Description, descHash)
+	if err != nil {
+		return ports.AddInvoiceResult{}, err
+	}
+	// BOLT11 timestamps and expiries have second precision (the terms'
+	// expiry is whole seconds); the metadata must name the same instant the
+	// invoice does.
 	now := f.clock.Now().Truncate(time.Second)
-	expiry := req.Expiry.Truncate(time.Second)
-	meta := domain.InvoiceMeta{Amount: req.Amount, Expiry: now.Add(expiry)}
+	meta := domain.InvoiceMeta{Amount: terms.Amount(), Expiry: now.Add(terms.Expiry())}
 
 	var nonce [16]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
@@ -80,13 +78,10 @@ func (f *invoiceFactory) create(_ context.Context, req ports.AddInvoiceRequest) 
 	}
 	hash := preimage.Hash()
 	payreq, err := f.template.Encode(domain.BOLT11Fields{
-		Timestamp:       now,
-		Amount:          req.Amount,
-		Hash:            hash,
-		PaymentAddr:     addr,
-		Description:     req.Description,
-		DescriptionHash: req.DescriptionHash,
-		Expiry:          expiry,
+		Timestamp:   now,
+		Terms:       terms,
+		Hash:        hash,
+		PaymentAddr: addr,
 	}, f.sign)
 	if err != nil {
 		return ports.AddInvoiceResult{}, fmt.Errorf("encode invoice: %w", err)
