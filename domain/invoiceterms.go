@@ -69,6 +69,8 @@ func NewInvoiceTerms(amount Msat, expiry time.Duration, description string, desc
 		return InvoiceTerms{}, err
 	}
 	switch {
+	case expiry <= 0:
+		return InvoiceTerms{}, fieldErr(FieldExpiry, "must be positive")
 	case expiry < MinInvoiceExpiry:
 		return InvoiceTerms{}, fieldErr(FieldExpiry, "must be at least 1 second, got %s", expiry)
 	case expiry > MaxInvoiceExpiry:

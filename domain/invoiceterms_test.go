@@ -28,16 +28,18 @@ func TestNewInvoiceTerms(t *testing.T) {
 		desc      string
 		descHash  []byte
 		wantField string // empty: accepted
+		// wantReason, where set, is a message clients assert.
+		wantReason string
 	}{
 		{name: "any amount", amount: 0, expiry: time.Hour},
 		{name: "one msat", amount: 1, expiry: time.Hour},
 		{name: "max amount", amount: MaxMsat, expiry: time.Hour},
-		{name: "negative amount", amount: -1, expiry: time.Hour, wantField: FieldAmount},
+		{name: "negative amount", amount: -1, expiry: time.Hour, wantField: FieldAmount, wantReason: "must not be negative"},
 		{name: "amount above max", amount: MaxMsat + 1, expiry: time.Hour, wantField: FieldAmount},
 		{name: "amount max int64", amount: math.MaxInt64, expiry: time.Hour, wantField: FieldAmount},
 		{name: "min expiry", amount: 1, expiry: time.Second},
 		{name: "max expiry", amount: 1, expiry: MaxInvoiceExpiry},
-		{name: "zero expiry", amount: 1, expiry: 0, wantField: FieldExpiry},
+		{name: "zero expiry", amount: 1, expiry: 0, wantField: FieldExpiry, wantReason: "must be positive"},
 		{name: "sub-second expiry", amount: 1, expiry: 999 * time.Millisecond, wantField: FieldExpiry},
 		{name: "negative expiry", amount: 1, expiry: -time.Hour, wantField: FieldExpiry},
 		{name: "expiry above a year", amount: 1, expiry: MaxInvoiceExpiry + time.Second, wantField: FieldExpiry},
@@ -74,6 +76,9 @@ func TestNewInvoiceTerms(t *testing.T) {
 			}
 			if terms.Valid() {
 				t.Error("refused terms report Valid() = true")
+			}
+			if tt.wantReason != "" && fe.Reason != tt.wantReason {
+				t.Errorf("got reason %q, want %q (the web console and its client tests show it)", fe.Reason, tt.wantReason)
 			}
 		})
 	}
