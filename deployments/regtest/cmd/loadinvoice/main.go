@@ -64,6 +64,7 @@ type options struct {
 	conns      int
 	batch      int
 	cpuprofile string
+	profiled   string
 	lnmuxd     string
 	timeout    time.Duration
 }
@@ -77,7 +78,8 @@ func run() error {
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "unrecorded calls before each run")
 	flag.IntVar(&o.conns, "conns", 1, "HTTP/2 connections per target (callers share them)")
 	flag.IntVar(&o.batch, "batch", 0, "also measure BatchAddInvoice with this many invoices per call (0: off)")
-	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write lnmuxd's CPU profile during the first round's gRPC run to this file")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write lnmuxd's CPU profile during the first round's run of -profile-target to this file")
+	flag.StringVar(&o.profiled, "profile-target", "lnmuxd gRPC", "the target -cpuprofile profiles")
 	flag.StringVar(&o.lnmuxd, "lnmuxd", "", "lnmuxd binary (default: go build ./app/lnmuxd)")
 	flag.DurationVar(&o.timeout, "call-timeout", 30*time.Second, "deadline of one call")
 	flag.Parse()
@@ -135,7 +137,7 @@ func run() error {
 				return ctx.Err()
 			}
 			var prof chan error
-			if o.cpuprofile != "" && round == 1 && t.name == "lnmuxd gRPC" {
+			if o.cpuprofile != "" && round == 1 && t.name == o.profiled {
 				prof = make(chan error, 1)
 				go func() { prof <- d.cpuProfile(ctx, o.warmup, o.duration, o.cpuprofile) }()
 			}
@@ -148,8 +150,8 @@ func run() error {
 				}
 			}
 			results[t.name].add(r)
-			fmt.Printf("round %d  %-22s %9.0f invoices/s  p50 %8s  p99 %8s  (%d calls, %d errors, load avg %s)\n",
-				round, t.name, r.rate(), r.quantile(0.5), r.quantile(0.99), r.calls, r.errors, loadAvg())
+			fmt.Printf("round %d  %-22s %9.0f invoices/s  p50 %8s  p99 %8s  server CPU %8s/invoice  (%d calls, %d errors, load avg %s)\n",
+				round, t.name, r.rate(), r.quantile(0.5), r.quantile(0.99), r.cpuPer(r.serverCPU), r.calls, r.errors, loadAvg())
 			if r.firstErr != nil {
 				fmt.Printf("         first error: %v\n", r.firstErr)
 			}
@@ -164,6 +166,8 @@ func run() error {
 type target struct {
 	name string
 	per  int
+	// pid is the server's process, whose CPU time is measured.
+	pid  int
 	call func(ctx context.Context) error
 }
 
@@ -172,6 +176,8 @@ type result struct {
 	calls, errors int
 	invoices      int
 	elapsed       time.Duration
+	serverCPU     time.Duration
+	selfCPU       time.Duration
 	lat           []time.Duration
 	rates         []float64
 	firstErr      error
@@ -189,11 +195,21 @@ func (r *result) add(o *result) {
 	r.errors += o.errors
 	r.invoices += o.invoices
 	r.elapsed += o.elapsed
+	r.serverCPU += o.serverCPU
+	r.selfCPU += o.selfCPU
 	r.lat = append(r.lat, o.lat...)
 	r.rates = append(r.rates, o.rate())
 	if r.firstErr == nil {
 		r.firstErr = o.firstErr
 	}
+}
+
+// cpuPer is CPU time per invoice; 0 when not measured.
+func (r *result) cpuPer(d time.Duration) time.Duration {
+	if r.invoices == 0 {
+		return 0
+	}
+	return (d / time.Duration(r.invoices)).Round(100 * time.Nanosecond)
 }
 
 func (r *result) quantile(q float64) time.Duration {
@@ -258,6 +274,7 @@ func drive(ctx context.Context, t target, o options) *result {
 	}
 	close(start)
 	sleep(ctx, o.warmup)
+	cpu := startCPU(t.pid)
 	began := time.Now()
 	recording.Store(true)
 	deadline := time.NewTimer(o.duration)
@@ -275,6 +292,7 @@ func drive(ctx context.Context, t target, o options) *result {
 	// Calls still running at the deadline end after it; count the time
 	// they took, not a shorter window.
 	res.elapsed = time.Since(began)
+	res.serverCPU, res.selfCPU = cpu.stop()
 	res.invoices = len(res.lat) * t.per
 	return res
 }
@@ -288,19 +306,25 @@ func sleep(ctx context.Context, d time.Duration) {
 
 func report(targets []target, results map[string]*result) {
 	base := results["lnd gRPC"]
-	fmt.Printf("\n%-22s %12s %10s %10s %14s %8s %s\n", "target", "invoices/s", "p50", "p99", "ratio to lnd", "errors", "per-run invoices/s")
+	fmt.Printf("\n%-24s %11s %9s %9s %8s %12s %12s %9s %7s  %s\n", "target", "invoices/s", "p50", "p99", "ratio",
+		"server CPU", "client CPU", "CPU ratio", "errors", "per-run invoices/s")
 	for _, t := range targets {
 		r := results[t.name]
-		ratio := "-"
+		ratio, cpuRatio := "-", "-"
 		if base != nil && base.rate() > 0 && t.name != "lnd gRPC" {
 			ratio = fmt.Sprintf("%.1f×", r.rate()/base.rate())
+			if r.serverCPU > 0 && base.serverCPU > 0 {
+				cpuRatio = fmt.Sprintf("%.1f×", float64(base.cpuPer(base.serverCPU))/float64(r.cpuPer(r.serverCPU)))
+			}
 		}
 		var runs []string
 		for _, x := range r.rates {
 			runs = append(runs, fmt.Sprintf("%.0f", x))
 		}
-		fmt.Printf("%-22s %12.0f %10s %10s %14s %8d %s\n", t.name, r.rate(), r.quantile(0.5), r.quantile(0.99), ratio, r.errors, strings.Join(runs, " "))
+		fmt.Printf("%-24s %11.0f %9s %9s %8s %12s %12s %9s %7d  %s\n", t.name, r.rate(), r.quantile(0.5), r.quantile(0.99), ratio,
+			r.cpuPer(r.serverCPU), r.cpuPer(r.selfCPU), cpuRatio, r.errors, strings.Join(runs, " "))
 	}
+	fmt.Println("(ratio: invoices/s against lnd's; server CPU: the server process's CPU time per invoice; CPU ratio: lnd's server CPU per invoice over this one's)")
 	fmt.Printf("(p50/p99 are per call; a batch call creates %d invoices. load avg now %s)\n", batchOf(targets), loadAvg())
 }
 
@@ -380,12 +404,13 @@ func newTargets(ctx context.Context, c *regtest.Cluster, d *lnmuxd, o options) (
 	}
 
 	targets := []target{
-		{name: "lnmuxd gRPC", per: 1, call: grpcCall},
-		{name: "lnmuxd Connect", per: 1, call: connectCall},
-		{name: "lnd gRPC", per: 1, call: lndCall},
+		{name: "lnmuxd gRPC", per: 1, pid: d.pid(), call: grpcCall},
+		{name: "lnmuxd Connect", per: 1, pid: d.pid(), call: connectCall},
+		{name: "lnd gRPC", per: 1, pid: c.Alice.PID(), call: lndCall},
 	}
 	if o.batch > 0 {
 		t, err := batchTarget(grpcConns, &next, mac, req, o.batch)
+		t.pid = d.pid()
 		if err != nil {
 			closeAll()
 			return nil, nil, err
@@ -402,7 +427,6 @@ func newTargets(ctx context.Context, c *regtest.Cluster, d *lnmuxd, o options) (
 			return nil, nil, fmt.Errorf("first call to %s: %w", t.name, err)
 		}
 	}
-	_ = io.Discard
 	return targets, closeAll, nil
 }
 
@@ -428,7 +452,7 @@ func freeAddr() (string, error) {
 // written, telemetry without an exporter), logging at warn so that the log
 // costs what it costs in production.
 func startLnmuxd(ctx context.Context, c *regtest.Cluster, bin, tmp string) (*lnmuxd, error) {
-	dir := filepath.Join(tmp, "lnmuxd")
+	dir := filepath.Join(tmp, "data")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -538,6 +562,8 @@ func (d *lnmuxd) cpuProfile(ctx context.Context, warmup, duration time.Duration,
 	}
 	return f.Close()
 }
+
+func (d *lnmuxd) pid() int { return d.cmd.Process.Pid }
 
 func (d *lnmuxd) stop() {
 	if d.cmd.Process == nil {
