@@ -22,6 +22,8 @@ type invoiceFactory struct {
 	codec    *domain.InvoiceCodec
 	template *domain.BOLT11Template
 	clock    ports.Clock
+	// workers run create's encoding and signature (invoiceworkers.go).
+	workers invoiceWorkers
 }
 
 func newInvoiceFactory(key *btcec.PrivateKey, codec *domain.InvoiceCodec, net *chaincfg.Params,
@@ -53,7 +55,15 @@ func newInvoiceFactory(key *btcec.PrivateKey, codec *domain.InvoiceCodec, net *c
 	return &invoiceFactory{key: key, codec: codec, template: tmpl, clock: clock}, nil
 }
 
-func (f *invoiceFactory) create(_ context.Context, req ports.AddInvoiceRequest) (ports.AddInvoiceResult, error) {
+// create makes an invoice on one of the factory's workers (see
+// invoiceWorkers for why).
+func (f *invoiceFactory) create(ctx context.Context, req ports.AddInvoiceRequest) (ports.AddInvoiceResult, error) {
+	return f.workers.run(ctx, func() (ports.AddInvoiceResult, error) { return f.createNow(req) })
+}
+
+// createNow checks the request, encrypts the metadata, derives the
+// preimage and encodes and signs the invoice.
+func (f *invoiceFactory) createNow(req ports.AddInvoiceRequest) (ports.AddInvoiceResult, error) {
 	var descHash []byte
 	if req.DescriptionHash != nil {
 		descHash = req.DescriptionHash[:]
