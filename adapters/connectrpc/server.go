@@ -126,7 +126,12 @@ func NewHandler(svc ports.Service, log *slog.Logger, opts ...Option) (*Handler, 
 	})
 	var interceptors []connect.Interceptor
 	if cfg.telemetry {
-		var otelOpts []otelconnect.Option
+		// Spans only: lnmux's RPC metrics are Prometheus's
+		// (adapters/prometheus) and no OpenTelemetry meter provider is ever
+		// installed, so otelconnect's metrics went nowhere, yet built their
+		// attribute sets on every call (~3% of lnmuxd's CPU under
+		// AddInvoice load, docs/benchmarks.md).
+		otelOpts := []otelconnect.Option{otelconnect.WithoutMetrics()}
 		if cfg.trustParent {
 			otelOpts = append(otelOpts, otelconnect.WithTrustRemote())
 		}
