@@ -68,3 +68,20 @@ func (m cpuMeter) stop() (server, self time.Duration) {
 	}
 	return server, self
 }
+
+// ioPressure is the share of the last 10 s in which some task waited for
+// I/O (/proc/pressure/io, "some avg10"), "?" where unknown. lnd's
+// AddInvoice waits for an fsync per invoice, so a busy disk slows the
+// baseline far more than lnmuxd, which does no I/O for an invoice.
+func ioPressure() string {
+	b, err := os.ReadFile("/proc/pressure/io")
+	if err != nil {
+		return "?"
+	}
+	for _, f := range strings.Fields(string(b)) {
+		if v, ok := strings.CutPrefix(f, "avg10="); ok {
+			return v + "%"
+		}
+	}
+	return "?"
+}

@@ -159,8 +159,8 @@ func run() error {
 				}
 			}
 			results[t.name].add(r)
-			fmt.Printf("round %d  %-22s %9.0f invoices/s  p50 %8s  p99 %8s  server CPU %8s/invoice  (%d calls, %d errors, load avg %s)\n",
-				round, t.name, r.rate(), r.quantile(0.5), r.quantile(0.99), r.cpuPer(r.serverCPU), r.calls, r.errors, loadAvg())
+			fmt.Printf("round %d  %-22s %9.0f invoices/s  p50 %8s  p99 %8s  server CPU %8s/invoice  (%d calls, %d errors, load avg %s, I/O pressure %s)\n",
+				round, t.name, r.rate(), r.quantile(0.5), r.quantile(0.99), r.cpuPer(r.serverCPU), r.calls, r.errors, loadAvg(), ioPressure())
 			if r.firstErr != nil {
 				fmt.Printf("         first error: %v\n", r.firstErr)
 			}
@@ -334,7 +334,8 @@ func report(targets []target, results map[string]*result) {
 			r.cpuPer(r.serverCPU), r.cpuPer(r.selfCPU), cpuRatio, r.errors, strings.Join(runs, " "))
 	}
 	fmt.Println("(ratio: invoices/s against lnd's; server CPU: the server process's CPU time per invoice; CPU ratio: lnd's server CPU per invoice over this one's)")
-	fmt.Printf("(p50/p99 are per call; a batch call creates %d invoices. load avg now %s)\n", batchOf(targets), loadAvg())
+	fmt.Printf("(p50/p99 are per call; a batch call creates %d invoices. load avg now %s, I/O pressure %s: lnd's AddInvoice waits for an fsync, so a busy disk slows the baseline and inflates the ratios; compare the CPU ratio)\n",
+		batchOf(targets), loadAvg(), ioPressure())
 }
 
 func batchOf(ts []target) int {
