@@ -22,6 +22,8 @@ type invoiceFactory struct {
 	codec    *domain.InvoiceCodec
 	template *domain.BOLT11Template
 	clock    ports.Clock
+	// workers run create's encoding and signature (invoiceworkers.go).
+	workers invoiceWorkers
 }
 
 func newInvoiceFactory(key *btcec.PrivateKey, codec *domain.InvoiceCodec, net *chaincfg.Params,
@@ -53,22 +55,28 @@ func newInvoiceFactory(key *btcec.PrivateKey, codec *domain.InvoiceCodec, net *c
 	return &invoiceFactory{key: key, codec: codec, template: tmpl, clock: clock}, nil
 }
 
-func (f *invoiceFactory) create(_ context.Context, req ports.AddInvoiceRequest) (ports.AddInvoiceResult, error) {
-	switch {
-	case req.Amount < 0 || req.Amount > domain.MaxMsat:
-		return ports.AddInvoiceResult{}, fmt.Errorf("%w: amount out of range", domain.ErrInvalidArgument)
-	case req.Expiry < time.Second || req.Expiry > domain.MaxInvoiceExpiry:
-		return ports.AddInvoiceResult{}, fmt.Errorf("%w: expiry must be between 1s and 1 year", domain.ErrInvalidArgument)
-	case len(req.Description) > domain.MaxDescriptionLen:
-		return ports.AddInvoiceResult{}, fmt.Errorf("%w: description longer than %d bytes", domain.ErrInvalidArgument, domain.MaxDescriptionLen)
-	case req.Description != "" && req.DescriptionHash != nil:
-		return ports.AddInvoiceResult{}, fmt.Errorf("%w: description and description hash are exclusive", domain.ErrInvalidArgument)
+// create makes an invoice on one of the factory's workers (see
+// invoiceWorkers for why).
+func (f *invoiceFactory) create(ctx context.Context, req ports.AddInvoiceRequest) (ports.AddInvoiceResult, error) {
+	return f.workers.run(ctx, func() (ports.AddInvoiceResult, error) { return f.createNow(req) })
+}
+
+// createNow checks the request, encrypts the metadata, derives the
+// preimage and encodes and signs the invoice.
+func (f *invoiceFactory) createNow(req ports.AddInvoiceRequest) (ports.AddInvoiceResult, error) {
+	var descHash []byte
+	if req.DescriptionHash != nil {
+		descHash = req.DescriptionHash[:]
 	}
-	// BOLT11 timestamps and expiries have second precision; the metadata
-	// must name the same instant the invoice does.
+	terms, err := domain.NewInvoiceTerms(req.Amount, req.Expiry, req.Description, descHash)
+	if err != nil {
+		return ports.AddInvoiceResult{}, err
+	}
+	// BOLT11 timestamps and expiries have second precision (the terms'
+	// expiry is whole seconds); the metadata must name the same instant the
+	// invoice does.
 	now := f.clock.Now().Truncate(time.Second)
-	expiry := req.Expiry.Truncate(time.Second)
-	meta := domain.InvoiceMeta{Amount: req.Amount, Expiry: now.Add(expiry)}
+	meta := domain.InvoiceMeta{Amount: terms.Amount(), Expiry: now.Add(terms.Expiry())}
 
 	var nonce [16]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
@@ -80,13 +88,10 @@ func (f *invoiceFactory) create(_ context.Context, req ports.AddInvoiceRequest) 
 	}
 	hash := preimage.Hash()
 	payreq, err := f.template.Encode(domain.BOLT11Fields{
-		Timestamp:       now,
-		Amount:          req.Amount,
-		Hash:            hash,
-		PaymentAddr:     addr,
-		Description:     req.Description,
-		DescriptionHash: req.DescriptionHash,
-		Expiry:          expiry,
+		Timestamp:   now,
+		Terms:       terms,
+		Hash:        hash,
+		PaymentAddr: addr,
 	}, f.sign)
 	if err != nil {
 		return ports.AddInvoiceResult{}, fmt.Errorf("encode invoice: %w", err)

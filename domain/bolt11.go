@@ -29,15 +29,6 @@ const (
 	tagMinFinalCLTV    = 24
 )
 
-// Invoice limits shared by every layer that checks an invoice request.
-const (
-	// MaxDescriptionLen is the longest description a BOLT11 'd' field
-	// holds: 639 bytes are 1023 5-bit words, the field's 10-bit length limit.
-	MaxDescriptionLen = 639
-	// MaxInvoiceExpiry bounds how long an invoice may stay payable.
-	MaxInvoiceExpiry = 365 * 24 * time.Hour
-)
-
 // HopHint is one hop of a route hint: the virtual channel from a cluster
 // node to lnmux.
 type HopHint struct {
@@ -76,15 +67,13 @@ func NewBOLT11Template(netHRP string, hints []HopHint, featureBits []int, minFin
 	return t, nil
 }
 
-// BOLT11Fields are the per-invoice fields.
+// BOLT11Fields are the per-invoice fields. Amount, description and expiry
+// come from Terms, which NewInvoiceTerms checked (invoiceterms.go).
 type BOLT11Fields struct {
-	Timestamp       time.Time
-	Amount          Msat // zero: no amount
-	Hash            PaymentHash
-	PaymentAddr     PaymentAddr
-	Description     string
-	DescriptionHash *[32]byte
-	Expiry          time.Duration
+	Timestamp   time.Time
+	Terms       InvoiceTerms
+	Hash        PaymentHash
+	PaymentAddr PaymentAddr
 }
 
 // CompactSigner signs a 32-byte digest and returns btcec's compact
@@ -97,30 +86,27 @@ func (t *BOLT11Template) Encode(f BOLT11Fields, sign CompactSigner) (string, err
 	switch {
 	case ts < 0 || ts >= 1<<35:
 		return "", fmt.Errorf("%w: timestamp out of range", ErrInvalidArgument)
-	case f.Amount < 0 || f.Amount > MaxMsat:
-		return "", fmt.Errorf("%w: amount out of range", ErrInvalidArgument)
-	case f.Expiry < time.Second:
-		return "", fmt.Errorf("%w: expiry below one second", ErrInvalidArgument)
-	case len(f.Description) > MaxDescriptionLen:
-		return "", fmt.Errorf("%w: description too long", ErrInvalidArgument)
+	case !f.Terms.Valid():
+		return "", fmt.Errorf("%w: invoice terms not made by NewInvoiceTerms", ErrInvalidArgument)
 	}
+	terms := f.Terms
 	hrp := t.hrpPrefix
-	if f.Amount > 0 {
-		hrp += encodeAmount(f.Amount)
+	if terms.amount > 0 {
+		hrp += encodeAmount(terms.amount)
 	}
 
-	data := make([]byte, 0, 7+2*55+len(f.Description)*8/5+8+len(t.fixed)+104+6)
+	data := make([]byte, 0, 7+2*55+len(terms.description)*8/5+8+len(t.fixed)+104+6)
 	for i := 6; i >= 0; i-- {
 		data = append(data, byte(ts>>(5*i))&31)
 	}
 	data = appendTag(data, tagPaymentHash, bytesToWords(nil, f.Hash[:]))
 	data = appendTag(data, tagPaymentSecret, bytesToWords(nil, f.PaymentAddr[:]))
-	if f.DescriptionHash != nil {
-		data = appendTag(data, tagDescriptionHash, bytesToWords(nil, f.DescriptionHash[:]))
+	if terms.hasDescHash {
+		data = appendTag(data, tagDescriptionHash, bytesToWords(nil, terms.descriptionHash[:]))
 	} else {
-		data = appendTag(data, tagDescription, bytesToWords(nil, []byte(f.Description)))
+		data = appendTag(data, tagDescription, bytesToWords(nil, []byte(terms.description)))
 	}
-	data = appendTag(data, tagExpiry, uintWords(uint64(f.Expiry/time.Second)))
+	data = appendTag(data, tagExpiry, uintWords(uint64(terms.expiry/time.Second)))
 	data = append(data, t.fixed...)
 
 	// The signature covers the hrp and the data part regrouped into bytes.

@@ -45,19 +45,21 @@ func TestBOLT11DecodesWithLnd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			expiry := time.Duration(1+ai*97) * time.Second
+			var desc string
+			var hash []byte
+			switch ai % 3 {
+			case 0:
+				desc = "coffee ☕ " + string(bytes.Repeat([]byte{'x'}, ai*50))
+			case 1:
+				hash = descHash[:]
+			}
 			f := BOLT11Fields{
 				Timestamp: time.Unix(1_700_000_000+int64(ai*ni), 0),
-				Amount:    amt,
-				Expiry:    time.Duration(1+ai*97) * time.Second,
+				Terms:     mustTerms(t, amt, expiry, desc, hash),
 			}
 			rand.Read(f.Hash[:])
 			rand.Read(f.PaymentAddr[:])
-			switch ai % 3 {
-			case 0:
-				f.Description = "coffee ☕ " + string(bytes.Repeat([]byte{'x'}, ai*50))
-			case 1:
-				f.DescriptionHash = &descHash
-			}
 			payreq, err := tmpl.Encode(f, testSigner(key))
 			if err != nil {
 				t.Fatal(err)
@@ -78,14 +80,14 @@ func TestBOLT11DecodesWithLnd(t *testing.T) {
 			case amt > 0 && (dec.MilliSat == nil || *dec.MilliSat != lnwire.MilliSatoshi(amt)):
 				t.Fatalf("amount %d decoded as %v", amt, dec.MilliSat)
 			}
-			if !dec.Timestamp.Equal(f.Timestamp) || dec.Expiry() != f.Expiry || dec.MinFinalCLTVExpiry() != uint64(minCLTV) {
+			if !dec.Timestamp.Equal(f.Timestamp) || dec.Expiry() != expiry || dec.MinFinalCLTVExpiry() != uint64(minCLTV) {
 				t.Fatalf("time fields differ: %v %v %d", dec.Timestamp, dec.Expiry(), dec.MinFinalCLTVExpiry())
 			}
-			if f.DescriptionHash != nil {
+			if hash != nil {
 				if dec.DescriptionHash == nil || *dec.DescriptionHash != descHash {
 					t.Fatal("description hash differs")
 				}
-			} else if dec.Description == nil || *dec.Description != f.Description {
+			} else if dec.Description == nil || *dec.Description != desc {
 				t.Fatal("description differs")
 			}
 			for _, bit := range []lnwire.FeatureBit{lnwire.TLVOnionPayloadRequired, lnwire.PaymentAddrRequired, lnwire.MPPOptional} {
@@ -143,15 +145,18 @@ func TestWordConversionsRoundTrip(t *testing.T) {
 	}
 }
 
+// TestBOLT11RejectsBadInput: the encoder refuses what it cannot encode.
+// The terms' limits are NewInvoiceTerms' (TestNewInvoiceTerms); the
+// encoder only refuses terms that did not come from it.
 func TestBOLT11RejectsBadInput(t *testing.T) {
 	tmpl, _ := NewBOLT11Template("bcrt", nil, []int{8}, 40)
 	key, _ := btcec.NewPrivateKey()
-	ok := BOLT11Fields{Timestamp: time.Unix(1_700_000_000, 0), Expiry: time.Minute}
+	terms := mustTerms(t, 0, time.Minute, "", nil)
+	ok := BOLT11Fields{Timestamp: time.Unix(1_700_000_000, 0), Terms: terms}
 	for name, f := range map[string]BOLT11Fields{
-		"negative amount": {Timestamp: ok.Timestamp, Expiry: time.Minute, Amount: -1},
-		"no expiry":       {Timestamp: ok.Timestamp},
-		"long desc":       {Timestamp: ok.Timestamp, Expiry: time.Minute, Description: string(make([]byte, 640))},
-		"old timestamp":   {Timestamp: time.Unix(-1, 0), Expiry: time.Minute},
+		"zero terms":         {Timestamp: ok.Timestamp},
+		"old timestamp":      {Timestamp: time.Unix(-1, 0), Terms: terms},
+		"timestamp too late": {Timestamp: time.Unix(1<<35, 0), Terms: terms},
 	} {
 		if _, err := tmpl.Encode(f, testSigner(key)); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -172,7 +177,7 @@ func BenchmarkBOLT11Encode(b *testing.B) {
 		hints = append(hints, HopHint{Node: nk, ChanID: VirtualChannelID(nk), CLTVDelta: 40})
 	}
 	tmpl, _ := NewBOLT11Template("bcrt", hints, []int{8, 14, 17}, 40)
-	f := BOLT11Fields{Timestamp: time.Unix(1_700_000_000, 0), Amount: 20000, Expiry: 10 * time.Minute, Description: "coffee"}
+	f := BOLT11Fields{Timestamp: time.Unix(1_700_000_000, 0), Terms: mustTerms(b, 20000, 10*time.Minute, "coffee", nil)}
 	nosign := func([32]byte) ([]byte, error) { s := make([]byte, 65); s[0] = 31; return s, nil }
 	b.ReportAllocs()
 	for b.Loop() {

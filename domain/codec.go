@@ -72,8 +72,8 @@ func NewInvoiceCodec(identityKey []byte) (*InvoiceCodec, error) {
 // returns it with the invoice's preimage.
 func (c *InvoiceCodec) Encode(meta InvoiceMeta, nonce [nonceLen]byte) (PaymentAddr, Preimage, error) {
 	var addr PaymentAddr
-	if meta.Amount < 0 || meta.Amount > MaxMsat {
-		return addr, Preimage{}, fmt.Errorf("%w: amount %d out of range", ErrInvalidArgument, meta.Amount)
+	if err := checkAmount(meta.Amount); err != nil {
+		return addr, Preimage{}, err
 	}
 	exp := meta.Expiry.Unix()
 	if exp <= 0 || exp > maxExpiryUnix {

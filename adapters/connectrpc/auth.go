@@ -27,6 +27,7 @@ const (
 var permissions = map[string]ports.Permission{
 	lnmuxpbconnect.ServiceGetInfoProcedure:                   ports.PermInfoRead,
 	lnmuxpbconnect.ServiceAddInvoiceProcedure:                ports.PermInvoicesWrite,
+	lnmuxpbconnect.ServiceBatchAddInvoiceProcedure:           ports.PermInvoicesWrite,
 	lnmuxpbconnect.ServiceSubscribeInvoiceAcceptedProcedure:  ports.PermInvoicesRead,
 	lnmuxpbconnect.ServiceWaitForInvoiceFinalStatusProcedure: ports.PermInvoicesRead,
 	lnmuxpbconnect.ServiceListInvoicesProcedure:              ports.PermInvoicesRead,

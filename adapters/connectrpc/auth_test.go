@@ -105,9 +105,9 @@ func TestAuthScopes(t *testing.T) {
 	macs := newMacaroons(t, 0x42)
 	stranger := newMacaroons(t, 0x43)
 	want := map[ports.Scope][]string{
-		ports.ScopeInvoice:  {"GetInfo", "AddInvoice"},
+		ports.ScopeInvoice:  {"GetInfo", "AddInvoice", "BatchAddInvoice"},
 		ports.ScopeReadOnly: {"GetInfo", "ListInvoices", "WaitForInvoiceFinalStatus", "SubscribeInvoiceAccepted", "SubscribeSingleInvoice"},
-		ports.ScopeAdmin:    {"GetInfo", "AddInvoice", "ListInvoices", "WaitForInvoiceFinalStatus", "SubscribeInvoiceAccepted", "SubscribeSingleInvoice", "SettleInvoice", "CancelInvoice"},
+		ports.ScopeAdmin:    {"GetInfo", "AddInvoice", "BatchAddInvoice", "ListInvoices", "WaitForInvoiceFinalStatus", "SubscribeInvoiceAccepted", "SubscribeSingleInvoice", "SettleInvoice", "CancelInvoice"},
 	}
 	type cred struct {
 		name, header, value string
@@ -183,7 +183,7 @@ func TestAuthOptional(t *testing.T) {
 		}
 		ctx = withHeader(t.Context(), "Macaroon", bake(t, macs, ports.ScopeInvoice))
 		_, err := call(ctx, rc.method, rc.req, rc.newResp)
-		if ok := rc.method == "GetInfo" || rc.method == "AddInvoice"; ok != (err == nil) {
+		if ok := rc.method == "GetInfo" || rc.method == "AddInvoice" || rc.method == "BatchAddInvoice"; ok != (err == nil) {
 			t.Errorf("%s with the invoice macaroon: %v", rc.method, err)
 		}
 	}

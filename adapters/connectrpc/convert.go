@@ -1,8 +1,12 @@
 package connectrpc
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"time"
+
+	"connectrpc.com/connect"
 
 	"github.com/lnmux/lnmux/domain"
 	"github.com/lnmux/lnmux/ports"
@@ -11,10 +15,11 @@ import (
 
 // Request limits.
 const (
-	// maxExpiry bounds AddInvoice's expiry_secs.
+	// maxExpiry bounds AddInvoice's expiry_secs (domain.NewInvoiceTerms
+	// checks it).
 	maxExpiry = domain.MaxInvoiceExpiry
-	// maxDescriptionBytes is the longest description a BOLT11 'd' field
-	// holds.
+	// maxDescriptionBytes is the longest description (checked by
+	// domain.NewInvoiceTerms).
 	maxDescriptionBytes = domain.MaxDescriptionLen
 	// defaultListLimit is ListInvoices' page size when the request leaves
 	// max_invoices_count at 0.
@@ -54,43 +59,54 @@ func hashAndSetIDFromProto(hash, setID []byte) (domain.PaymentHash, domain.SetID
 	return h, id, err
 }
 
-// addInvoiceRequestFromProto validates an AddInvoice request.
+// addInvoiceRequestFromProto validates an AddInvoice request with the
+// domain's rule (domain.NewInvoiceTerms), reporting a bad field under its
+// name in the API.
 func addInvoiceRequestFromProto(req *lnmuxpb.AddInvoiceRequest) (ports.AddInvoiceRequest, error) {
-	var out ports.AddInvoiceRequest
-	switch amt := req.GetAmtMsat(); {
-	case amt < 0:
-		return out, invalid("amt_msat", "must not be negative")
-	case amt > int64(domain.MaxMsat):
-		return out, invalid("amt_msat", "must be at most %d (21 million BTC)", int64(domain.MaxMsat))
-	default:
-		out.Amount = domain.Msat(amt)
+	terms, err := domain.NewInvoiceTerms(domain.Msat(req.GetAmtMsat()), secondsToDuration(req.GetExpirySecs()),
+		req.GetDescription(), req.GetDescriptionHash())
+	if err != nil {
+		return ports.AddInvoiceRequest{}, invalidTerms(err)
 	}
-
-	switch secs := req.GetExpirySecs(); {
-	case secs <= 0:
-		return out, invalid("expiry_secs", "must be positive")
-	case secs > int64(maxExpiry/time.Second):
-		return out, invalid("expiry_secs", "must be at most %d (one year)", int64(maxExpiry/time.Second))
-	default:
-		out.Expiry = time.Duration(secs) * time.Second
-	}
-
-	desc, descHash := req.GetDescription(), req.GetDescriptionHash()
-	if len(desc) > maxDescriptionBytes {
-		return out, invalid("description", "must be at most %d bytes, got %d", maxDescriptionBytes, len(desc))
-	}
-	if len(descHash) > 0 {
-		if desc != "" {
-			return out, invalid("description_hash", "must not be set together with description")
-		}
-		h, err := hash32("description_hash", descHash)
-		if err != nil {
-			return out, err
-		}
+	out := ports.AddInvoiceRequest{Amount: terms.Amount(), Expiry: terms.Expiry(), Description: terms.Description()}
+	if h, ok := terms.DescriptionHash(); ok {
 		out.DescriptionHash = &h
 	}
-	out.Description = desc
 	return out, nil
+}
+
+// addInvoiceFields names the domain's invoice terms as AddInvoiceRequest
+// does.
+var addInvoiceFields = map[string]string{
+	domain.FieldAmount:          "amt_msat",
+	domain.FieldExpiry:          "expiry_secs",
+	domain.FieldDescription:     "description",
+	domain.FieldDescriptionHash: "description_hash",
+}
+
+// invalidTerms maps domain.NewInvoiceTerms' error onto INVALID_ARGUMENT
+// naming the request field.
+func invalidTerms(err error) error {
+	if fe, ok := errors.AsType[*domain.FieldError](err); ok {
+		if name, ok := addInvoiceFields[fe.Field]; ok {
+			return invalid(name, "%s", fe.Reason)
+		}
+	}
+	return connect.NewError(connect.CodeInvalidArgument, err)
+}
+
+// secondsToDuration converts expiry_secs, saturating instead of
+// overflowing, so that a huge value is refused as too long rather than
+// wrapped into a valid one.
+func secondsToDuration(secs int64) time.Duration {
+	const maxSecs = math.MaxInt64 / int64(time.Second)
+	switch {
+	case secs > maxSecs:
+		return math.MaxInt64
+	case secs < -maxSecs:
+		return math.MinInt64
+	}
+	return time.Duration(secs) * time.Second
 }
 
 // listLimitFromProto validates ListInvoices' page size.

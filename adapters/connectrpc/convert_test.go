@@ -1,8 +1,12 @@
 package connectrpc
 
 import (
+	"math"
+	"strings"
 	"testing"
 	"time"
+
+	"connectrpc.com/connect"
 
 	"github.com/lnmux/lnmux/domain"
 	"github.com/lnmux/lnmux/ports"
@@ -100,5 +104,32 @@ func TestAddInvoiceRequestFromProto(t *testing.T) {
 	}
 	if got.Amount != 5 || got.Description != "coffee" || got.DescriptionHash != nil || got.Expiry != time.Hour {
 		t.Errorf("got %+v", got)
+	}
+}
+
+// TestInvoiceTermFieldsHaveAPINames: every field domain.NewInvoiceTerms
+// may name is reported under its AddInvoiceRequest name.
+func TestInvoiceTermFieldsHaveAPINames(t *testing.T) {
+	for _, field := range []string{domain.FieldAmount, domain.FieldExpiry, domain.FieldDescription, domain.FieldDescriptionHash} {
+		if addInvoiceFields[field] == "" {
+			t.Errorf("domain field %q has no AddInvoiceRequest name in addInvoiceFields", field)
+		}
+	}
+}
+
+// TestExpirySecondsSaturate: an expiry_secs too large for a Duration is
+// refused as too long, never wrapped into a valid expiry.
+func TestExpirySecondsSaturate(t *testing.T) {
+	for _, secs := range []int64{math.MaxInt64, math.MaxInt64 / 1_000_000_000 * 2, 18446744074} {
+		_, err := addInvoiceRequestFromProto(&lnmuxpb.AddInvoiceRequest{AmtMsat: 1, ExpirySecs: secs})
+		if code, msg := codeAndMessage(err); code != connect.CodeInvalidArgument || !strings.HasPrefix(msg, "expiry_secs: ") {
+			t.Errorf("expiry_secs %d: got %v %q, want invalid_argument \"expiry_secs: …\"", secs, code, msg)
+		}
+	}
+	for _, secs := range []int64{math.MinInt64, -1} {
+		_, err := addInvoiceRequestFromProto(&lnmuxpb.AddInvoiceRequest{AmtMsat: 1, ExpirySecs: secs})
+		if code, _ := codeAndMessage(err); code != connect.CodeInvalidArgument {
+			t.Errorf("expiry_secs %d: got %v, want invalid_argument", secs, code)
+		}
 	}
 }

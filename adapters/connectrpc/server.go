@@ -24,9 +24,17 @@ import (
 	"github.com/lnmux/lnmux/proto/lnmux/lnmuxpbconnect"
 )
 
-// maxRequestBytes bounds a request message. lnmux's requests are tiny; the
-// limit keeps a client from making the server buffer megabytes.
-const maxRequestBytes = 64 << 10
+// maxRequestBytes bounds a request message. lnmux's requests are tiny (the
+// largest, a full BatchAddInvoice with the longest descriptions, is about
+// 65 KB); the limit keeps a client from making the server buffer megabytes.
+const maxRequestBytes = 128 << 10
+
+// compressMinBytes is the smallest response worth compressing. connect-go
+// compresses every response a client accepts gzip for (connect-go clients
+// do by default) unless told otherwise: for AddInvoice's ~500 bytes, gzip
+// spent more CPU than the signature (docs/benchmarks.md) and saved nothing
+// on the wire. Large ListInvoices pages are still compressed.
+const compressMinBytes = 4 << 10
 
 // Option configures NewHandler.
 type Option func(*config)
@@ -118,7 +126,12 @@ func NewHandler(svc ports.Service, log *slog.Logger, opts ...Option) (*Handler, 
 	})
 	var interceptors []connect.Interceptor
 	if cfg.telemetry {
-		var otelOpts []otelconnect.Option
+		// Spans only: lnmux's RPC metrics are Prometheus's
+		// (adapters/prometheus) and no OpenTelemetry meter provider is ever
+		// installed, so otelconnect's metrics went nowhere, yet built their
+		// attribute sets on every call (~3% of lnmuxd's CPU under
+		// AddInvoice load, docs/benchmarks.md).
+		otelOpts := []otelconnect.Option{otelconnect.WithoutMetrics()}
 		if cfg.trustParent {
 			otelOpts = append(otelOpts, otelconnect.WithTrustRemote())
 		}
@@ -148,6 +161,7 @@ func NewHandler(svc ports.Service, log *slog.Logger, opts ...Option) (*Handler, 
 		recoverOpt,
 		connect.WithInterceptors(interceptors...),
 		connect.WithReadMaxBytes(maxRequestBytes),
+		connect.WithCompressMinBytes(compressMinBytes),
 	)
 	// The service ends its own long-lived calls on Drain (see untilDrained).
 	mux.Handle(svcPath, svcHandler)

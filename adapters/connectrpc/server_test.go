@@ -215,6 +215,8 @@ func connectCaller(c lnmuxpbconnect.ServiceClient) caller {
 			return unary(c.GetInfo(ctx, connect.NewRequest(r)))
 		case *lnmuxpb.AddInvoiceRequest:
 			return unary(c.AddInvoice(ctx, connect.NewRequest(r)))
+		case *lnmuxpb.BatchAddInvoiceRequest:
+			return unary(c.BatchAddInvoice(ctx, connect.NewRequest(r)))
 		case *lnmuxpb.SubscribeInvoiceAcceptedRequest:
 			return collect(c.SubscribeInvoiceAccepted(ctx, connect.NewRequest(r)))
 		case *lnmuxpb.WaitForInvoiceFinalStatusRequest:
@@ -334,6 +336,25 @@ func rpcCases() []rpcCase {
 				if got.Amount != want.Amount || got.Expiry != want.Expiry || got.Description != "" ||
 					got.DescriptionHash == nil || *got.DescriptionHash != testDescHash {
 					t.Errorf("AddInvoice got %+v, want %+v", got, want)
+				}
+			},
+		},
+		{
+			method: "BatchAddInvoice",
+			req: &lnmuxpb.BatchAddInvoiceRequest{Invoices: []*lnmuxpb.AddInvoiceRequest{
+				{AmtMsat: 1_000, ExpirySecs: 60, Description: "first"},
+				{AmtMsat: 20_000, DescriptionHash: testDescHash[:], ExpirySecs: 600},
+			}},
+			newResp: newResp[lnmuxpb.BatchAddInvoiceResponse](),
+			want: []proto.Message{&lnmuxpb.BatchAddInvoiceResponse{Invoices: []*lnmuxpb.AddInvoiceResponse{
+				{PaymentRequest: "lnbcrt200n1test", Preimage: testPreimage[:], Hash: testHash[:], PaymentAddr: testAddr[:], ExpiresAt: 1_700_000_600},
+				{PaymentRequest: "lnbcrt200n1test", Preimage: testPreimage[:], Hash: testHash[:], PaymentAddr: testAddr[:], ExpiresAt: 1_700_000_600},
+			}}},
+			check: func(t *testing.T, f *fakeService) {
+				// The fake remembers the last request: the batch's second.
+				got := f.addReq
+				if got.Amount != 20_000 || got.Expiry != 10*time.Minute || got.DescriptionHash == nil || *got.DescriptionHash != testDescHash {
+					t.Errorf("last AddInvoice of the batch got %+v, want the second request (20000 msat, 10m, description hash)", got)
 				}
 			},
 		},
@@ -478,6 +499,12 @@ func TestValidation(t *testing.T) {
 		{"AddInvoice", &lnmuxpb.AddInvoiceRequest{ExpirySecs: 60, Description: strings.Repeat("x", 640)}, "description"},
 		{"AddInvoice", &lnmuxpb.AddInvoiceRequest{ExpirySecs: 60, Description: "x", DescriptionHash: h}, "description_hash"},
 		{"AddInvoice", &lnmuxpb.AddInvoiceRequest{ExpirySecs: 60, DescriptionHash: short}, "description_hash"},
+		{"BatchAddInvoice", &lnmuxpb.BatchAddInvoiceRequest{}, "invoices"},
+		{"BatchAddInvoice", &lnmuxpb.BatchAddInvoiceRequest{Invoices: make([]*lnmuxpb.AddInvoiceRequest, maxBatchInvoices+1)}, "invoices"},
+		{"BatchAddInvoice", &lnmuxpb.BatchAddInvoiceRequest{Invoices: []*lnmuxpb.AddInvoiceRequest{
+			{AmtMsat: 1, ExpirySecs: 60}, {AmtMsat: -1, ExpirySecs: 60}}}, "invoices[1].amt_msat"},
+		{"BatchAddInvoice", &lnmuxpb.BatchAddInvoiceRequest{Invoices: []*lnmuxpb.AddInvoiceRequest{
+			{ExpirySecs: 60, Description: "x", DescriptionHash: h}}}, "invoices[0].description_hash"},
 		{"WaitForInvoiceFinalStatus", &lnmuxpb.WaitForInvoiceFinalStatusRequest{}, "hash"},
 		{"SettleInvoice", &lnmuxpb.SettleInvoiceRequest{Hash: short, SetId: s}, "hash"},
 		{"SettleInvoice", &lnmuxpb.SettleInvoiceRequest{Hash: h}, "set_id"},

@@ -60,6 +60,11 @@ type Service struct {
 	id    uint64
 	mtime time.Time
 	oven  *bakery.Bakery
+
+	// verified remembers credentials that verified (verified.go).
+	verified verifiedCache
+	// now is the clock of the verified cache (time.Now; tests move it).
+	now func() time.Time
 }
 
 var _ ports.Authorizer = (*Service)(nil)
@@ -70,7 +75,7 @@ func New(identityKey []byte, dir string) (*Service, error) {
 	if err := domain.ValidateIdentityKey(identityKey); err != nil {
 		return nil, fmt.Errorf("macaroon: %w", err)
 	}
-	s := &Service{identity: bytes.Clone(identityKey), dir: dir}
+	s := &Service{identity: bytes.Clone(identityKey), dir: dir, now: time.Now}
 	id, mtime, err := readID(dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -164,26 +169,47 @@ func (s *Service) Bake(ctx context.Context, now time.Time, validFor time.Duratio
 // the returned error's chain for the server log; none of them quotes the
 // credential.
 func (s *Service) Authorize(ctx context.Context, credential []byte, need ports.Permission) error {
-	var m macaroon.Macaroon
-	if err := m.UnmarshalBinary(credential); err != nil {
-		return fmt.Errorf("%w: not a macaroon", ports.ErrUnauthenticated)
-	}
 	b, err := s.current()
 	if err != nil {
 		return err
 	}
-	info, err := b.Checker.Auth(macaroon.Slice{&m}).Allowed(ctx)
-	if err != nil {
-		// The root key store cannot fail: the id itself is malformed.
-		return fmt.Errorf("%w: %v", ports.ErrUnauthenticated, err)
+	now := s.now()
+	key := sha256.Sum256(credential)
+	ops, ok := s.verified.lookup(key, b, now)
+	if !ok {
+		if ops, err = s.verify(ctx, b, credential, key, now); err != nil {
+			return err
+		}
 	}
-	if len(info.OpIndexes) == 0 {
-		return fmt.Errorf("%w: macaroon not issued by this lnmux, revoked by a rotation, or expired", ports.ErrUnauthenticated)
-	}
-	if _, ok := info.OpIndexes[bakery.Op{Entity: need.Entity, Action: need.Action}]; !ok {
+	if !ops[bakery.Op{Entity: need.Entity, Action: need.Action}] {
 		return fmt.Errorf("%w: needs %s", ports.ErrPermissionDenied, need)
 	}
 	return nil
+}
+
+// verify checks the credential in full with the bakery of the current root
+// key and remembers it if it verified.
+func (s *Service) verify(ctx context.Context, b *bakery.Bakery, credential []byte, key [sha256.Size]byte, now time.Time) (map[bakery.Op]bool, error) {
+	var m macaroon.Macaroon
+	if err := m.UnmarshalBinary(credential); err != nil {
+		return nil, fmt.Errorf("%w: not a macaroon", ports.ErrUnauthenticated)
+	}
+	ms := macaroon.Slice{&m}
+	info, err := b.Checker.Auth(ms).Allowed(ctx)
+	if err != nil {
+		// The root key store cannot fail: the id itself is malformed.
+		return nil, fmt.Errorf("%w: %v", ports.ErrUnauthenticated, err)
+	}
+	if len(info.OpIndexes) == 0 {
+		return nil, fmt.Errorf("%w: macaroon not issued by this lnmux, revoked by a rotation, or expired", ports.ErrUnauthenticated)
+	}
+	ops := make(map[bakery.Op]bool, len(info.OpIndexes))
+	for op := range info.OpIndexes {
+		ops[op] = true
+	}
+	expires, hasExpiry := checkers.MacaroonsExpiryTime(checkers.New(nil).Namespace(), ms)
+	s.verified.store(key, b, ops, now, expires, hasExpiry)
+	return ops, nil
 }
 
 // WriteDefaults writes a macaroon for each scope into the data directory

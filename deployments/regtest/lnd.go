@@ -129,6 +129,17 @@ func (n *Node) waitSynced(ctx context.Context, height int64) error {
 	})
 }
 
+// PID is the process id of the running lnd, 0 when it is not running (for
+// load commands that measure its CPU time).
+func (n *Node) PID() int {
+	n.proc.mu.Lock()
+	defer n.proc.mu.Unlock()
+	if n.proc.cmd == nil || n.proc.cmd.Process == nil {
+		return 0
+	}
+	return n.proc.cmd.Process.Pid
+}
+
 // Running reports whether the daemon is up (not stopped, not crashed).
 func (n *Node) Running() bool { return n.proc.running() }
 
