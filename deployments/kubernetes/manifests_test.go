@@ -492,7 +492,6 @@ func TestLnmuxdAcceptsTheMountedConfig(t *testing.T) {
 	}
 }
 
-
 // testIdentityKey is a valid secp256k1 key for the Secret's identity-key.
 const testIdentityKey = "5b8a2f9e4c1d7a3b6e0f8c2d5a9b1e4f7c0a3d6b9e2f5c8a1d4b7e0c3f6a9d2b"
 
