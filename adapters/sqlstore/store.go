@@ -36,7 +36,7 @@ type Store struct {
 	afterInvoiceInsert func(domain.PaymentHash)
 	// beforeBatch, if set, runs on the committer when requests are queued,
 	// before it takes the first batch (tests gather a batch).
-	beforeBatch func()
+	beforeBatch atomic.Pointer[func()]
 }
 
 // Open connects to the database described by cfg and checks that its schema
