@@ -64,6 +64,9 @@ type committer struct {
 	// batches and settles count the transactions run and the requests
 	// they held, for the mean batch size (benchmarks, tests).
 	batches, settles atomic.Int64
+	// oneByOne counts batches whose bulk insert failed and that inserted
+	// request by request.
+	oneByOne atomic.Int64
 
 	wake    chan struct{} // capacity 1: "the queue is not empty"
 	base    context.Context
@@ -323,6 +326,7 @@ func (s *Store) insertFresh(tx *gorm.DB, fresh []*pendingSettle) error {
 	if err := s.insertInvoices(tx, fresh); err == nil {
 		return tx.Exec("RELEASE SAVEPOINT settle_batch").Error
 	}
+	s.settles.oneByOne.Add(1)
 	if err := tx.RollbackTo("settle_batch").Error; err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ func openPostgres(t *testing.T) (*Store, string) {
 }
 
 // openMigrated migrates the database of cfg and opens a store on it.
-func openMigrated(t *testing.T, cfg Config) *Store {
+func openMigrated(t testing.TB, cfg Config) *Store {
 	t.Helper()
 	for _, cmd := range []string{"init", "up"} {
 		if _, err := Migrate(t.Context(), cfg, cmd); err != nil {
@@ -31,7 +31,7 @@ func openMigrated(t *testing.T, cfg Config) *Store {
 
 // openStore opens one more store on the database of cfg, as another lnmux
 // process would.
-func openStore(t *testing.T, cfg Config) *Store {
+func openStore(t testing.TB, cfg Config) *Store {
 	t.Helper()
 	st, err := Open(t.Context(), cfg)
 	if err != nil {
@@ -41,7 +41,7 @@ func openStore(t *testing.T, cfg Config) *Store {
 	return st
 }
 
-func settleRequest(t *testing.T) domain.Invoice {
+func settleRequest(t testing.TB) domain.Invoice {
 	t.Helper()
 	var pre domain.Preimage
 	_, _ = rand.Read(pre[:])
