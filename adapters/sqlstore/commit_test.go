@@ -8,8 +8,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/lnmux/lnmux/adapters/sqlstore"
-	"github.com/lnmux/lnmux/adapters/sqlstore/storetest"
 	"github.com/lnmux/lnmux/domain"
+	"github.com/lnmux/lnmux/ports/storetest"
 )
 
 // blockCommits makes every COMMIT that waits for synchronous replication
