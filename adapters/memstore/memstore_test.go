@@ -11,4 +11,5 @@ import (
 // TestContract holds the memory store to the contract of the SQL stores.
 func TestContract(t *testing.T) {
 	storetest.RunInvoiceStore(t, func(*testing.T) ports.InvoiceStore { return memstore.New() })
+	storetest.RunLeader(t, func(*testing.T) ports.Leader { return memstore.NewLeader() })
 }
