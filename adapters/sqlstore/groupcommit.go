@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,8 +31,13 @@ const defaultMaxSettleBatch = 128
 // htlcInsertChunk bounds the HTLC rows of one INSERT (6 parameters each).
 const htlcInsertChunk = 1000
 
-// errStoreClosed fails requests that find the store closed.
-var errStoreClosed = errors.New("store closed")
+var (
+	// errStoreClosed fails requests that find the store closed.
+	errStoreClosed = errors.New("store closed")
+	// errBulkInsert fails the transaction of a batch whose bulk insert
+	// failed; the batch is then stored one request at a time.
+	errBulkInsert = errors.New("bulk insert of a settle batch failed")
+)
 
 // pendingSettle is one RequestSettle call waiting for its batch.
 type pendingSettle struct {
@@ -60,12 +67,14 @@ type committer struct {
 	mu     sync.Mutex
 	queue  []*pendingSettle
 	closed bool
+	// held makes take return nothing (tests gather a batch: hold).
+	held bool
 
 	// batches and settles count the transactions run and the requests
 	// they held, for the mean batch size (benchmarks, tests).
 	batches, settles atomic.Int64
-	// oneByOne counts batches whose bulk insert failed and that inserted
-	// request by request.
+	// oneByOne counts batches whose bulk insert failed and that were run
+	// again inserting request by request.
 	oneByOne atomic.Int64
 
 	wake    chan struct{} // capacity 1: "the queue is not empty"
@@ -108,6 +117,24 @@ func (c *committer) abandon(r *pendingSettle) bool {
 	return true
 }
 
+// hold makes the committer leave the queue alone until the returned
+// function is called: the requests queued meanwhile form the next batch
+// (tests).
+func (c *committer) hold() (release func()) {
+	c.mu.Lock()
+	c.held = true
+	c.mu.Unlock()
+	return sync.OnceFunc(func() {
+		c.mu.Lock()
+		c.held = false
+		c.mu.Unlock()
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	})
+}
+
 // queued counts the requests waiting for a batch (tests).
 func (c *committer) queued() int {
 	c.mu.Lock()
@@ -148,9 +175,6 @@ func (c *committer) run() {
 			return
 		case <-c.wake:
 		}
-		if hook := c.s.beforeBatch.Load(); hook != nil {
-			(*hook)()
-		}
 		for {
 			batch := c.take()
 			if len(batch) == 0 {
@@ -168,6 +192,9 @@ func (c *committer) run() {
 func (c *committer) take() []*pendingSettle {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.held {
+		return nil
+	}
 	var batch, rest []*pendingSettle
 	hashes := map[domain.PaymentHash]bool{}
 	circuits := map[domain.CircuitKey]bool{}
@@ -251,7 +278,14 @@ func (c *committer) commit(batch []*pendingSettle) {
 	c.batches.Add(1)
 	c.settles.Add(int64(len(batch)))
 	s := c.s
-	err := s.write(ctx, func(tx *gorm.DB) error { return s.settleBatch(tx, batch) })
+	err := s.write(ctx, func(tx *gorm.DB) error { return s.settleBatch(tx, batch, false) })
+	if errors.Is(err, errBulkInsert) {
+		// Rolled back: nothing of the batch was written. Again, each
+		// insert in a savepoint of its own, so that the bad one fails
+		// alone.
+		c.oneByOne.Add(1)
+		err = s.write(ctx, func(tx *gorm.DB) error { return s.settleBatch(tx, batch, true) })
+	}
 	for _, r := range batch {
 		switch {
 		case err == nil, r.found:
@@ -281,9 +315,13 @@ func (r *pendingSettle) wrapErr(s *Store) error {
 // settleBatch is the transaction of one batch, after the fencing check: it
 // takes the sequence lock, reads which hashes are stored already (their
 // requests are answered from the row: idempotent, or ErrConflict), and
-// inserts the others. It fails only for what fails the whole batch; a
-// request's own failure is its err.
-func (s *Store) settleBatch(tx *gorm.DB, batch []*pendingSettle) error {
+// inserts the others: in bulk, failing with errBulkInsert if that fails,
+// or oneByOne, each in a savepoint. It fails only for what fails the whole
+// batch; a request's own failure is its err.
+func (s *Store) settleBatch(tx *gorm.DB, batch []*pendingSettle, oneByOne bool) error {
+	for _, r := range batch {
+		r.out, r.err, r.found, r.inserted = domain.Invoice{}, nil, false, false
+	}
 	if s.c.dialect() == DriverPostgres {
 		// Before the read: writers of every process are serial from here
 		// to COMMIT, so a hash read as missing stays missing until the
@@ -309,30 +347,22 @@ func (s *Store) settleBatch(tx *gorm.DB, batch []*pendingSettle) error {
 		}
 		fresh = append(fresh, r)
 	}
-	return s.insertFresh(tx, fresh)
-}
-
-// insertFresh inserts the invoices of fresh with bulk INSERTs. If that
-// fails, it rolls back to before them and inserts each in a savepoint of
-// its own, so that one bad request (an HTLC stored with another invoice)
-// fails alone.
-func (s *Store) insertFresh(tx *gorm.DB, fresh []*pendingSettle) error {
 	if len(fresh) == 0 {
 		return nil
 	}
-	if err := tx.SavePoint("settle_batch").Error; err != nil {
-		return err
+	if !oneByOne {
+		if err := s.insertInvoices(tx, fresh); err != nil {
+			return fmt.Errorf("%w: %w", errBulkInsert, err)
+		}
+		return nil
 	}
-	if err := s.insertInvoices(tx, fresh); err == nil {
-		return tx.Exec("RELEASE SAVEPOINT settle_batch").Error
-	}
-	s.settles.oneByOne.Add(1)
-	if err := tx.RollbackTo("settle_batch").Error; err != nil {
-		return err
-	}
-	for _, r := range fresh {
-		r.out, r.err, r.inserted = domain.Invoice{}, nil, false
-	}
+	return s.insertOneByOne(tx, fresh)
+}
+
+// insertOneByOne inserts each request of fresh in a savepoint of its own,
+// so that one bad request (an HTLC stored with another invoice) fails
+// alone.
+func (s *Store) insertOneByOne(tx *gorm.DB, fresh []*pendingSettle) error {
 	for _, r := range fresh {
 		if err := tx.SavePoint("settle_one").Error; err != nil {
 			return err
@@ -359,15 +389,43 @@ func (s *Store) insertFresh(tx *gorm.DB, fresh []*pendingSettle) error {
 }
 
 // insertInvoices inserts the rows of rs and sets their out and inserted.
+// The invoices go in one INSERT that returns each one's sequence number
+// with its hash (a multi-row RETURNING need not list rows in VALUES order),
+// the HTLCs in as few as the parameter limits allow.
 func (s *Store) insertInvoices(tx *gorm.DB, rs []*pendingSettle) error {
-	rows := make([]invoiceRow, len(rs))
+	pg := s.c.dialect() == DriverPostgres
+	var q strings.Builder
+	q.WriteString("INSERT INTO invoices (hash, preimage, amount_msat, amount_paid_msat, set_id, status, expiry, settle_requested_at, finalized_at) VALUES ")
+	args := make([]any, 0, 9*len(rs))
 	var htlcs []htlcRow
 	for i, r := range rs {
-		var hs []htlcRow
-		rows[i], hs = fromDomain(r.inv)
+		row, hs := fromDomain(r.inv)
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteByte('(')
+		for j := range 9 {
+			if j > 0 {
+				q.WriteString(", ")
+			}
+			if pg {
+				q.WriteString("$" + strconv.Itoa(len(args)+j+1))
+			} else {
+				q.WriteByte('?')
+			}
+		}
+		q.WriteByte(')')
+		var finalized any
+		if row.FinalizedAt != nil {
+			finalized = *row.FinalizedAt
+		}
+		args = append(args, row.Hash, row.Preimage, row.AmountMsat, row.AmountPaidMsat, row.SetID, row.Status,
+			row.Expiry, row.SettleRequestedAt, finalized)
 		htlcs = append(htlcs, hs...)
 	}
-	if err := tx.Create(&rows).Error; err != nil {
+	q.WriteString(" RETURNING hash, sequence_number")
+	bySeq, err := queryReturning(tx, q.String(), args)
+	if err != nil {
 		return err
 	}
 	if s.afterInvoiceInsert != nil {
@@ -381,28 +439,11 @@ func (s *Store) insertInvoices(tx *gorm.DB, rs []*pendingSettle) error {
 			return err
 		}
 	}
-	// Read the numbers back by hash: a multi-row RETURNING need not list
-	// the rows in VALUES order.
-	hashes := make([][]byte, len(rs))
-	for i, r := range rs {
-		hashes[i] = r.inv.Hash[:]
-	}
-	var seqs []struct {
-		Hash           []byte
-		SequenceNumber int64
-	}
-	if err := tx.Model(&invoiceRow{}).Select("hash", "sequence_number").Where("hash IN ?", hashes).Find(&seqs).Error; err != nil {
-		return err
-	}
-	bySeq := make(map[string]int64, len(seqs))
-	for _, q := range seqs {
-		bySeq[string(q.Hash)] = q.SequenceNumber
-	}
 	for _, r := range rs {
 		row, hs := fromDomain(r.inv)
 		seq, ok := bySeq[string(row.Hash)]
 		if !ok {
-			return fmt.Errorf("invoice %s not found after its insert", r.inv.Hash)
+			return fmt.Errorf("insert of invoice %s returned no sequence number", r.inv.Hash)
 		}
 		row.SequenceNumber = seq
 		out, err := toDomain(row, hs)
@@ -412,6 +453,37 @@ func (s *Store) insertInvoices(tx *gorm.DB, rs []*pendingSettle) error {
 		r.out, r.err, r.inserted = out, nil, true
 	}
 	return nil
+}
+
+// queryReturning runs the invoices INSERT on the transaction's connection
+// itself, with the dialect's placeholders in q (gorm would expand the byte
+// slices among args into lists), and returns the sequence number of each
+// hash. Errors are translated as gorm translates them.
+func queryReturning(tx *gorm.DB, q string, args []any) (map[string]int64, error) {
+	translate := func(err error) error {
+		if tr, ok := tx.Dialector.(gorm.ErrorTranslator); ok {
+			return tr.Translate(err)
+		}
+		return err
+	}
+	rows, err := tx.Statement.ConnPool.QueryContext(tx.Statement.Context, q, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer func() { _ = rows.Close() }()
+	out := map[string]int64{}
+	for rows.Next() {
+		var hash []byte
+		var seq int64
+		if err := rows.Scan(&hash, &seq); err != nil {
+			return nil, err
+		}
+		out[string(hash)] = seq
+	}
+	if err := rows.Err(); err != nil {
+		return nil, translate(err)
+	}
+	return out, nil
 }
 
 // findInvoices reads the stored invoices among hashes, with their HTLCs.

@@ -57,15 +57,30 @@ func eventually(t *testing.T, what string, cond func() (bool, error)) {
 	}
 }
 
-// holdCommitter makes st's committer wait, once requests are queued, until
-// the returned function is called: the requests queued meanwhile form one
-// batch (up to MaxSettleBatch).
-func holdCommitter(st *Store) (release func()) {
-	gate := make(chan struct{})
+// holdCommitter makes st's committer leave its queue alone until the
+// returned function is called: the requests queued meanwhile form one batch
+// (up to MaxSettleBatch).
+func holdCommitter(st *Store) (release func()) { return st.settles.hold() }
+
+// holdInsert makes the next settle batch of st wait, its rows inserted and
+// its transaction open, until proceed is called (at the latest when the
+// test ends, so that closing the store does not wait for it forever).
+func holdInsert(t *testing.T, st *Store) (inFlight <-chan struct{}, proceed func()) {
+	in, gate := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	hook := func() { once.Do(func() { <-gate }) }
-	st.beforeBatch.Store(&hook)
-	return sync.OnceFunc(func() { close(gate) })
+	st.afterInvoiceInsert = func(domain.PaymentHash) { once.Do(func() { close(in); <-gate }) }
+	proceed = sync.OnceFunc(func() { close(gate) })
+	t.Cleanup(proceed)
+	return in, proceed
+}
+
+func waitClosed(t *testing.T, what string, ch <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("still waiting for %s", what)
+	}
 }
 
 type settleResult struct {
@@ -176,8 +191,9 @@ func TestGroupCommitOneBadRequestFailsAlone(t *testing.T) {
 	})
 }
 
-// TestGroupCommitSameHashTwiceInOneQueue: two requests for one hash queued
-// together go to two transactions; the second finds the first's row.
+// TestGroupCommitSameHashTwiceInOneQueue: requests for one hash queued
+// together go to separate transactions; each later one finds the first
+// one's row: the same set gets that row, another set ErrConflict.
 func TestGroupCommitSameHashTwiceInOneQueue(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, cfg Config) {
 		st := openMigrated(t, cfg)
@@ -185,18 +201,28 @@ func TestGroupCommitSameHashTwiceInOneQueue(t *testing.T) {
 		other := inv
 		other.SetID[0] ^= 1
 		release := holdCommitter(st)
-		chans := settleAsync(t.Context(), st, inv, inv, other)
+		batches := st.settles.batches.Load()
+		reqs := []domain.Invoice{inv, inv, other}
+		chans := settleAsync(t.Context(), st, reqs...)
 		eventually(t, "3 queued settle requests", func() (bool, error) { return st.settles.queued() == 3, nil })
 		release()
-		first, second, third := <-chans[0], <-chans[1], <-chans[2]
-		if first.err != nil || second.err != nil {
-			t.Fatalf("request settle twice: errors %v and %v, want none", first.err, second.err)
+		res := []settleResult{<-chans[0], <-chans[1], <-chans[2]}
+		if n := st.settles.batches.Load() - batches; n != 3 {
+			t.Fatalf("3 requests for one hash ran in %d transactions, want 3", n)
 		}
-		if first.inv.Sequence != second.inv.Sequence {
-			t.Fatalf("request settle twice: sequences %d and %d, want the same row", first.inv.Sequence, second.inv.Sequence)
+		stored, err := st.Get(t.Context(), inv.Hash)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if !errors.Is(third.err, domain.ErrConflict) {
-			t.Fatalf("request for the same hash with another set: got %v, want ErrConflict", third.err)
+		// The queue's order decides which set won.
+		for i, r := range res {
+			if reqs[i].SetID == stored.SetID {
+				if r.err != nil || r.inv.Sequence != stored.Sequence {
+					t.Fatalf("request %d, of the stored set: sequence %d, err %v; want the stored row %d", i, r.inv.Sequence, r.err, stored.Sequence)
+				}
+			} else if !errors.Is(r.err, domain.ErrConflict) {
+				t.Fatalf("request %d, of the other set: got %v, want ErrConflict", i, r.err)
+			}
 		}
 	})
 }
@@ -231,9 +257,7 @@ func TestGroupCommitCallerDeadlines(t *testing.T) {
 		}
 
 		// In flight: its batch has inserted the rows and waits.
-		inFlight, proceed := make(chan struct{}), make(chan struct{})
-		var once sync.Once
-		st.afterInvoiceInsert = func(domain.PaymentHash) { once.Do(func() { close(inFlight); <-proceed }) }
+		inFlight, proceed := holdInsert(t, st)
 		release = holdCommitter(st)
 		flightCtx, cancelFlight := context.WithCancel(ctx)
 		a, b := settleRequest(t), settleRequest(t)
@@ -241,13 +265,13 @@ func TestGroupCommitCallerDeadlines(t *testing.T) {
 		bRes := settleAsync(ctx, st, b)[0]
 		eventually(t, "2 queued settle requests", func() (bool, error) { return st.settles.queued() == 2, nil })
 		release()
-		<-inFlight
+		waitClosed(t, "the batch's insert", inFlight)
 		cancelFlight()
 		r = <-aRes
 		if !errors.Is(r.err, domain.ErrOutcomeUnknown) || !errors.Is(r.err, context.Canceled) {
 			t.Fatalf("request cancelled while its batch runs: got %v, want ErrOutcomeUnknown and context.Canceled", r.err)
 		}
-		close(proceed)
+		proceed()
 		if r := <-bRes; r.err != nil {
 			t.Fatalf("request in a batch with a cancelled caller: %v", r.err)
 		}
@@ -277,15 +301,13 @@ func TestGroupCommitFencedMidBatch(t *testing.T) {
 		}
 		old.Fence(leaseA.Epoch)
 
-		inFlight, proceed := make(chan struct{}), make(chan struct{})
-		var once sync.Once
-		old.afterInvoiceInsert = func(domain.PaymentHash) { once.Do(func() { close(inFlight); <-proceed }) }
+		inFlight, proceed := holdInsert(t, old)
 		release := holdCommitter(old)
 		batch := []domain.Invoice{settleRequest(t), settleRequest(t), settleRequest(t)}
 		results := settleAsync(context.Background(), old, batch...)
 		eventually(t, "3 queued settle requests", func() (bool, error) { return old.settles.queued() == 3, nil })
 		release()
-		<-inFlight
+		waitClosed(t, "the batch's insert", inFlight)
 
 		leaseA.Release()
 		cur := openStore(t, cfg)
@@ -319,7 +341,7 @@ func TestGroupCommitFencedMidBatch(t *testing.T) {
 			default:
 			}
 		}
-		close(proceed)
+		proceed()
 		for i, c := range results {
 			if r := <-c; r.err != nil {
 				t.Fatalf("request %d of the batch in flight during the takeover: %v", i, r.err)

@@ -34,9 +34,6 @@ type Store struct {
 	// once its invoice rows are inserted, for each of them (tests hold the
 	// transaction open).
 	afterInvoiceInsert func(domain.PaymentHash)
-	// beforeBatch, if set, runs on the committer when requests are queued,
-	// before it takes the first batch (tests gather a batch).
-	beforeBatch atomic.Pointer[func()]
 }
 
 // Open connects to the database described by cfg and checks that its schema
