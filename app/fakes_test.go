@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/lightningnetwork/lnd/record"
 	"github.com/lightningnetwork/lnd/routing/route"
 
+	"github.com/lnmux/lnmux/adapters/memstore"
 	"github.com/lnmux/lnmux/domain"
 	"github.com/lnmux/lnmux/ports"
 )
@@ -97,10 +97,14 @@ func (n *fakeNode) none(t testing.TB) {
 	}
 }
 
-// memStore is an in-memory ports.InvoiceStore.
+// memStore is the memory store (adapters/memstore, held to the SQL stores'
+// contract) with the faults the tests inject. Every call holds mu, so a
+// test holding it makes the store hang.
 type memStore struct {
 	mu   sync.Mutex
-	seq  uint64
+	core *memstore.Store
+	// invs mirrors what core holds, for the simulation's checks, which read
+	// it directly.
 	invs map[domain.PaymentHash]domain.Invoice
 	// failNext makes the next RequestSettle fail before committing.
 	failNext error
@@ -123,14 +127,11 @@ type memStore struct {
 
 var _ ports.InvoiceStore = (*memStore)(nil)
 
-func newMemStore() *memStore { return &memStore{invs: make(map[domain.PaymentHash]domain.Invoice)} }
-
-func cloneInvoice(inv domain.Invoice) domain.Invoice {
-	inv.HTLCs = slices.Clone(inv.HTLCs)
-	return inv
+func newMemStore() *memStore {
+	return &memStore{core: memstore.New(), invs: make(map[domain.PaymentHash]domain.Invoice)}
 }
 
-func (s *memStore) RequestSettle(_ context.Context, inv domain.Invoice) (domain.Invoice, error) {
+func (s *memStore) RequestSettle(ctx context.Context, inv domain.Invoice) (domain.Invoice, error) {
 	if s.entered != nil {
 		select {
 		case s.entered <- struct{}{}:
@@ -147,15 +148,11 @@ func (s *memStore) RequestSettle(_ context.Context, inv domain.Invoice) (domain.
 	if s.unavailable != nil {
 		return domain.Invoice{}, s.unavailable
 	}
-	if cur, ok := s.invs[inv.Hash]; ok {
-		if cur.SetID != inv.SetID {
-			return domain.Invoice{}, domain.ErrConflict
-		}
-		return cloneInvoice(cur), nil
+	out, err := s.core.RequestSettle(ctx, inv)
+	if err != nil {
+		return domain.Invoice{}, err
 	}
-	s.seq++
-	inv.Sequence = s.seq
-	s.invs[inv.Hash] = cloneInvoice(inv)
+	s.invs[out.Hash] = out
 	if s.ambiguous > 0 {
 		s.ambiguous--
 		err := s.ambiguousErr
@@ -164,17 +161,13 @@ func (s *memStore) RequestSettle(_ context.Context, inv domain.Invoice) (domain.
 		}
 		return domain.Invoice{}, err
 	}
-	return cloneInvoice(inv), nil
+	return out, nil
 }
 
-func (s *memStore) Get(_ context.Context, h domain.PaymentHash) (domain.Invoice, error) {
+func (s *memStore) Get(ctx context.Context, h domain.PaymentHash) (domain.Invoice, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	inv, ok := s.invs[h]
-	if !ok {
-		return domain.Invoice{}, domain.ErrInvoiceNotFound
-	}
-	return cloneInvoice(inv), nil
+	return s.core.Get(ctx, h)
 }
 
 func (s *memStore) Update(ctx context.Context, h domain.PaymentHash, fn func(*domain.Invoice) error) (domain.Invoice, error) {
@@ -194,56 +187,29 @@ func (s *memStore) Update(ctx context.Context, h domain.PaymentHash, fn func(*do
 		s.failUpdates--
 		return domain.Invoice{}, errors.New("database unavailable")
 	}
-	inv, ok := s.invs[h]
-	if !ok {
-		return domain.Invoice{}, domain.ErrInvoiceNotFound
+	out, err := s.core.Update(ctx, h, fn)
+	if err == nil {
+		s.invs[h] = out
 	}
-	inv = cloneInvoice(inv)
-	if err := fn(&inv); err != nil {
-		return domain.Invoice{}, err
-	}
-	s.invs[h] = cloneInvoice(inv)
-	return inv, nil
+	return out, err
 }
 
-func (s *memStore) ListPending(context.Context) ([]domain.Invoice, error) {
+func (s *memStore) ListPending(ctx context.Context) ([]domain.Invoice, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []domain.Invoice
-	for _, inv := range s.invs {
-		if inv.Status == domain.StatusSettleRequested {
-			out = append(out, cloneInvoice(inv))
-		}
-	}
-	return out, nil
+	return s.core.ListPending(ctx)
 }
 
-func (s *memStore) ListUnexpired(_ context.Context, t time.Time) ([]ports.StoredExpiry, error) {
+func (s *memStore) ListUnexpired(ctx context.Context, t time.Time) ([]ports.StoredExpiry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []ports.StoredExpiry
-	for h, inv := range s.invs {
-		if inv.Expiry.After(t) {
-			out = append(out, ports.StoredExpiry{Hash: h, Expiry: inv.Expiry})
-		}
-	}
-	return out, nil
+	return s.core.ListUnexpired(ctx, t)
 }
 
-func (s *memStore) List(_ context.Context, from uint64, limit int) ([]domain.Invoice, error) {
+func (s *memStore) List(ctx context.Context, from uint64, limit int) ([]domain.Invoice, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []domain.Invoice
-	for _, inv := range s.invs {
-		if inv.Sequence >= from {
-			out = append(out, cloneInvoice(inv))
-		}
-	}
-	slices.SortFunc(out, func(a, b domain.Invoice) int { return int(a.Sequence) - int(b.Sequence) })
-	if len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
+	return s.core.List(ctx, from, limit)
 }
 
 // harness is one lnmux over fake nodes, a memory store and a fake clock.

@@ -12,8 +12,8 @@ import (
 
 	"github.com/lnmux/lnmux/adapters/kubelease"
 	"github.com/lnmux/lnmux/adapters/sqlstore"
-	"github.com/lnmux/lnmux/adapters/sqlstore/storetest"
 	"github.com/lnmux/lnmux/domain"
+	"github.com/lnmux/lnmux/ports/storetest"
 )
 
 // sqliteStores opens two stores on one migrated SQLite file, as two lnmuxd

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/lnmux/lnmux/adapters/sqlstore"
-	"github.com/lnmux/lnmux/adapters/sqlstore/storetest"
 	"github.com/lnmux/lnmux/domain"
+	"github.com/lnmux/lnmux/ports/storetest"
 )
 
 var dialects = []struct {

@@ -8,8 +8,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/lnmux/lnmux/adapters/sqlstore"
-	"github.com/lnmux/lnmux/adapters/sqlstore/storetest"
 	"github.com/lnmux/lnmux/domain"
+	"github.com/lnmux/lnmux/ports/storetest"
 )
 
 // blockCommits makes every COMMIT that waits for synchronous replication
@@ -128,6 +128,71 @@ func TestPostgresAmbiguousCommit(t *testing.T) {
 		again, err := st.RequestSettle(ctx, want)
 		if err != nil || again.Sequence != got.Sequence {
 			t.Fatalf("repeated request settle: sequence %d, err %v; want the stored invoice %d", again.Sequence, err, got.Sequence)
+		}
+	}
+}
+
+// TestPostgresAmbiguousCommitOfABatch: a batch of settle requests is in
+// COMMIT when its connection dies. Every caller of the batch must learn
+// that the outcome is unknown; every row is there afterwards, and repeating
+// each request returns it.
+func TestPostgresAmbiguousCommitOfABatch(t *testing.T) {
+	ctx := t.Context()
+	cfg := postgresConfig(t)
+	cfg.DSN += "&synchronous_commit=on"
+	st := migrated(t, cfg)
+	adm := admin(t, cfg.DSN)
+	unblock := blockCommits(t, adm)
+
+	// A first request hangs in COMMIT; the batch behind it gathers.
+	_, plugPID, plugErr := settleUntilCommitHangs(t, context.Background(), st, adm)
+	const n = 6
+	invs := make([]domain.Invoice, n)
+	errs := make([]chan error, n)
+	for i := range invs {
+		invs[i] = storetest.NewInvoice(t, 1+i%3)
+		errs[i] = make(chan error, 1)
+		go func() { _, err := st.RequestSettle(context.Background(), invs[i]); errs[i] <- err }()
+	}
+	waitFor(t, "the batch to queue", func() (bool, error) { return sqlstore.QueuedSettles(st) == n, nil })
+	batches := sqlstore.SettleBatches(st)
+	if _, err := adm.Exec(ctx, "SELECT pg_terminate_backend($1)", plugPID); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-plugErr; !errors.Is(err, domain.ErrOutcomeUnknown) {
+		t.Fatalf("request settle whose connection died in COMMIT: got %v, want ErrOutcomeUnknown", err)
+	}
+	var pid int
+	waitFor(t, "the batch's COMMIT to wait for the missing standby", func() (bool, error) {
+		err := adm.QueryRow(ctx, `SELECT pid FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event = 'SyncRep'`).Scan(&pid)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+	if got := sqlstore.SettleBatches(st) - batches; got != 1 || sqlstore.QueuedSettles(st) != 0 {
+		t.Fatalf("%d requests queued together: %d transactions, %d still queued; want 1 transaction holding all",
+			n, got, sqlstore.QueuedSettles(st))
+	}
+	if _, err := adm.Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
+		t.Fatal(err)
+	}
+	for i := range invs {
+		if err := <-errs[i]; !errors.Is(err, domain.ErrOutcomeUnknown) {
+			t.Fatalf("request %d of a batch whose connection died in COMMIT: got %v, want ErrOutcomeUnknown", i, err)
+		}
+	}
+
+	unblock()
+	for i, want := range invs {
+		got, err := st.Get(ctx, want.Hash)
+		if err != nil {
+			t.Fatalf("invoice %d of the batch whose commit was ambiguous: %v", i, err)
+		}
+		again, err := st.RequestSettle(ctx, want)
+		if err != nil || again.Sequence != got.Sequence || again.SetID != want.SetID {
+			t.Fatalf("repeated request settle %d: sequence %d, err %v; want the stored invoice %d", i, again.Sequence, err, got.Sequence)
 		}
 	}
 }

@@ -48,6 +48,10 @@ type Config struct {
 	// that sets statement_timeout or lock_timeout itself wins.
 	StatementTimeout time.Duration
 	LockTimeout      time.Duration
+	// MaxSettleBatch caps the settle requests stored in one transaction
+	// (docs/store.md, "Group commit"; default 128). 1 commits each on its
+	// own.
+	MaxSettleBatch int
 	// Logger receives gorm's slow-query and error logs, without query
 	// parameters. Nil discards them.
 	Logger *slog.Logger
@@ -94,6 +98,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.LockTimeout <= 0 {
 		c.LockTimeout = defaultLockTimeout
+	}
+	if c.MaxSettleBatch <= 0 {
+		c.MaxSettleBatch = defaultMaxSettleBatch
 	}
 	return c, nil
 }

@@ -9,8 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/lnmux/lnmux/adapters/sqlstore"
-	"github.com/lnmux/lnmux/adapters/sqlstore/storetest"
 	"github.com/lnmux/lnmux/domain"
+	"github.com/lnmux/lnmux/ports/storetest"
 )
 
 // admin connects to the test database as a separate session.
@@ -148,7 +148,7 @@ func TestPostgresFencingAfterTerminate(t *testing.T) {
 	if !slicesContainSettled(got, inv.HTLCs[2].Circuit) {
 		t.Fatal("the new leader does not see the old leader's last committed write")
 	}
-	storetest.AssertFenced(t, old, cur, inv)
+	assertFenced(t, old, cur, inv)
 }
 
 func slicesContainSettled(inv domain.Invoice, c domain.CircuitKey) bool {

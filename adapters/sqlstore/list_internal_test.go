@@ -15,20 +15,33 @@ import (
 func openPostgres(t *testing.T) (*Store, string) {
 	t.Helper()
 	cfg := Config{Driver: DriverPostgres, DSN: pgtest.NewDatabase(t)}
+	return openMigrated(t, cfg), cfg.DSN
+}
+
+// openMigrated migrates the database of cfg and opens a store on it.
+func openMigrated(t testing.TB, cfg Config) *Store {
+	t.Helper()
 	for _, cmd := range []string{"init", "up"} {
 		if _, err := Migrate(t.Context(), cfg, cmd); err != nil {
 			t.Fatalf("migrate %s: %v", cmd, err)
 		}
 	}
+	return openStore(t, cfg)
+}
+
+// openStore opens one more store on the database of cfg, as another lnmux
+// process would.
+func openStore(t testing.TB, cfg Config) *Store {
+	t.Helper()
 	st, err := Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	return st, cfg.DSN
+	return st
 }
 
-func settleRequest(t *testing.T) domain.Invoice {
+func settleRequest(t testing.TB) domain.Invoice {
 	t.Helper()
 	var pre domain.Preimage
 	_, _ = rand.Read(pre[:])
@@ -46,7 +59,9 @@ func settleRequest(t *testing.T) domain.Invoice {
 }
 
 // TestPostgresListSkipsNothing: transaction A inserts its invoice (taking a
-// sequence number) and stays open; B, later, inserts and commits. A client
+// sequence number) and stays open; B, later, inserts and commits. B comes
+// from a second store, as from another process: within one store B would
+// only queue for the next batch of A's committer. A client
 // paging with the last number it saw plus one must still see A's invoice
 // once A commits. Without ordering, the first page returns B alone and the
 // next page, from B+1, never returns A.
@@ -66,8 +81,9 @@ func TestPostgresListSkipsNothing(t *testing.T) {
 	doneA := make(chan error, 1)
 	go func() { _, err := st.RequestSettle(context.Background(), a); doneA <- err }()
 	<-inserted
+	other := openStore(t, Config{Driver: DriverPostgres, DSN: dsn})
 	doneB := make(chan error, 1)
-	go func() { _, err := st.RequestSettle(context.Background(), b); doneB <- err }()
+	go func() { _, err := other.RequestSettle(context.Background(), b); doneB <- err }()
 
 	// B either commits or waits for A (the store orders the commits of
 	// sequence numbers); list once it did one of them.

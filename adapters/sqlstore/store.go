@@ -28,8 +28,11 @@ type Store struct {
 	// epoch is the leader epoch every write must find (Fence); 0 leaves
 	// writes unfenced.
 	epoch atomic.Uint64
-	// afterInvoiceInsert, if set, runs inside RequestSettle's transaction
-	// once the invoice row is inserted (tests hold the transaction open).
+	// settles is the group committer of RequestSettle.
+	settles *committer
+	// afterInvoiceInsert, if set, runs inside a settle batch's transaction
+	// once its invoice rows are inserted, for each of them (tests hold the
+	// transaction open).
 	afterInvoiceInsert func(domain.PaymentHash)
 }
 
@@ -46,7 +49,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		_ = c.close()
 		return nil, err
 	}
-	return &Store{c: c}, nil
+	s := &Store{c: c}
+	s.settles = newCommitter(s, c.cfg.MaxSettleBatch)
+	return s, nil
 }
 
 // Fence makes every later write of the store (RequestSettle, Update) check,
@@ -56,9 +61,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 // anything; without it writes are not fenced.
 func (s *Store) Fence(epoch uint64) { s.epoch.Store(epoch) }
 
-// Close closes the database connections. Leaders acquired through the
-// store hold their own and stay held.
-func (s *Store) Close() error { return s.c.close() }
+// Close stops the settle committer and closes the database connections.
+// Leaders acquired through the store hold their own and stay held.
+func (s *Store) Close() error {
+	s.settles.close()
+	return s.c.close()
+}
 
 // CheckSchema fails unless every migration of this build, and no other, is
 // applied. Open runs it; a long-running process may repeat it.
@@ -172,65 +180,38 @@ func (s *Store) checkEpoch(tx *gorm.DB) error {
 // (docs/store.md, "Sequence numbers").
 const sequenceLockKey int64 = 0x6c6e6d7578_02 // "lnmux", 2
 
-// RequestSettle implements ports.InvoiceStore.
+// RequestSettle implements ports.InvoiceStore. The request joins the next
+// batch of the store's committer (docs/store.md, "Group commit") and the
+// call returns once the transaction holding it has committed, or failed.
+// If ctx ends before a batch took the request, nothing was written and the
+// error wraps ctx's; once taken, the outcome is not known until the batch
+// ends, so the error wraps domain.ErrOutcomeUnknown and ctx's.
 func (s *Store) RequestSettle(ctx context.Context, inv domain.Invoice) (domain.Invoice, error) {
 	if err := validateSettleRequest(inv); err != nil {
 		return domain.Invoice{}, err
 	}
-	row, htlcs := fromDomain(inv)
-	var out domain.Invoice
-	found := false
-	err := s.write(ctx, func(tx *gorm.DB) error {
-		stored, ok, err := findInvoice(tx, inv.Hash, false)
-		if err != nil {
-			return err
-		}
-		if ok {
-			found = true
-			out, err = sameSet(stored, inv)
-			return err
-		}
-		if s.c.dialect() == DriverPostgres {
-			// SQLite needs nothing: its writers are serial, so numbers
-			// are committed in order already.
-			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", sequenceLockKey).Error; err != nil {
-				return err
-			}
-		}
-		if err := tx.Create(&row).Error; err != nil {
-			return err
-		}
-		if s.afterInvoiceInsert != nil {
-			s.afterInvoiceInsert(inv.Hash)
-		}
-		if err := tx.Create(&htlcs).Error; err != nil {
-			return err
-		}
-		out, err = toDomain(row, htlcs)
-		return err
-	})
-	if found && errors.Is(err, domain.ErrOutcomeUnknown) {
-		// Only the read-only end of the transaction failed: the invoice
-		// read was committed before.
-		return out, nil
-	}
-	if errors.Is(err, gorm.ErrDuplicatedKey) {
-		// Lost a race with a concurrent request for the same hash (Postgres
-		// only; SQLite serialises writers), or one of the HTLCs is stored
-		// with another invoice already.
-		stored, getErr := s.Get(ctx, inv.Hash)
-		if errors.Is(getErr, domain.ErrInvoiceNotFound) {
-			return domain.Invoice{}, fmt.Errorf("%w: an htlc of invoice %s is stored with another invoice", domain.ErrConflict, inv.Hash)
-		}
-		if getErr != nil {
-			return domain.Invoice{}, getErr
-		}
-		return sameSet(stored, inv)
-	}
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return domain.Invoice{}, s.wrap(ctx, "request settle", err)
 	}
-	return out, nil
+	r := &pendingSettle{ctx: ctx, inv: inv, done: make(chan struct{})}
+	if err := s.settles.enqueue(r); err != nil {
+		return domain.Invoice{}, s.wrap(ctx, "request settle", err)
+	}
+	select {
+	case <-r.done:
+		return r.out, r.err
+	case <-ctx.Done():
+	}
+	if s.settles.abandon(r) {
+		return domain.Invoice{}, s.wrap(ctx, "request settle", fmt.Errorf("invoice %s not taken into a batch yet: %w", inv.Hash, ctx.Err()))
+	}
+	select {
+	case <-r.done:
+		return r.out, r.err
+	default:
+	}
+	return domain.Invoice{}, fmt.Errorf("%w: request settle of invoice %s: the call ended while its batch's transaction ran: %w",
+		domain.ErrOutcomeUnknown, inv.Hash, ctx.Err())
 }
 
 func validateSettleRequest(inv domain.Invoice) error {

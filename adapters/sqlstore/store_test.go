@@ -15,7 +15,6 @@ import (
 
 	"github.com/lnmux/lnmux/adapters/sqlstore"
 	"github.com/lnmux/lnmux/adapters/sqlstore/pgtest"
-	"github.com/lnmux/lnmux/adapters/sqlstore/storetest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -36,9 +35,9 @@ func postgresConfig(t *testing.T) sqlstore.Config {
 	}
 }
 
-func TestSQLite(t *testing.T) { storetest.Run(t, sqliteConfig) }
+func TestSQLite(t *testing.T) { runSuite(t, sqliteConfig) }
 
-func TestPostgres(t *testing.T) { storetest.Run(t, postgresConfig) }
+func TestPostgres(t *testing.T) { runSuite(t, postgresConfig) }
 
 func migrated(t *testing.T, cfg sqlstore.Config) *sqlstore.Store {
 	t.Helper()

@@ -91,7 +91,17 @@ type Cluster struct {
 }
 
 // Start uses the server of EnvDSN, or initdb's and starts a new one.
-func Start() (*Cluster, error) {
+func Start() (*Cluster, error) { return StartWith(Options{}) }
+
+// Options shape a cluster that StartWith starts.
+type Options struct {
+	// Durable keeps fsync, full_page_writes and synchronous_commit on, as
+	// in production: for benchmarks of commits. Tests leave it off.
+	Durable bool
+}
+
+// StartWith is Start with options; with EnvDSN set they are ignored.
+func StartWith(o Options) (*Cluster, error) {
 	if dsn := os.Getenv(EnvDSN); dsn != "" {
 		u, err := url.Parse(dsn)
 		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
@@ -104,7 +114,7 @@ func Start() (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{pgCtl: filepath.Join(bin, "pg_ctl")}
-	if err := c.init(bin); err != nil {
+	if err := c.init(bin, o); err != nil {
 		if c.dir != "" {
 			_ = os.RemoveAll(c.dir)
 		}
@@ -137,7 +147,7 @@ func findBinDir() (string, error) {
 	return "", errors.New("no initdb found under /usr/lib/postgresql/*/bin or on PATH: " + Hint)
 }
 
-func (c *Cluster) init(bin string) error {
+func (c *Cluster) init(bin string, o Options) error {
 	dir, err := os.MkdirTemp("", "lnmux-pgtest-")
 	if err != nil {
 		return err
@@ -174,8 +184,11 @@ func (c *Cluster) init(bin string) error {
 			return err
 		}
 		// Durability is pointless for a throwaway cluster and slows tests.
-		opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off "+
-			"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200", port, dir)
+		durability := "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+		if o.Durable {
+			durability = "-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+		}
+		opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 %s -c max_connections=200", port, dir, durability)
 		out, err := c.run(c.pgCtl, "-D", data, "-l", filepath.Join(dir, "postgres.log"), "-w", "-t", "60", "-o", opts, "start")
 		if err == nil {
 			c.admin = &url.URL{Scheme: "postgres", User: url.User("postgres"),

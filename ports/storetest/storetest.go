@@ -1,5 +1,15 @@
-// Package storetest is the shared test suite of the persistence adapter:
-// every driver must pass the same behaviour tests.
+// Package storetest is the contract of ports.InvoiceStore and ports.Leader:
+// one suite that every implementation runs (the SQL store on SQLite and on
+// Postgres, the memory store of the app's tests), so that the app's tests
+// and simulation run against a store that behaves as the real ones do.
+//
+// What it holds a store to, beyond the interface's doc comments: times come
+// back in UTC to the microsecond; HTLCs in circuit key order; ListPending,
+// ListUnexpired and List in sequence order; RequestSettle refuses a request
+// that is not SettleRequested, has a preimage not of its hash or no HTLCs
+// (domain.ErrInvalidArgument) and one with an HTLC stored with another
+// invoice (domain.ErrConflict); Update refuses changes to anything but the
+// statuses and FinalizedAt (domain.ErrInvalidArgument).
 package storetest
 
 import (
@@ -8,20 +18,18 @@ import (
 	"errors"
 	"math"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/lnmux/lnmux/adapters/sqlstore"
 	"github.com/lnmux/lnmux/domain"
+	"github.com/lnmux/lnmux/ports"
 )
 
-// Run runs the suite. newConfig must return the configuration of a new,
-// empty database each time it is called.
-func Run(t *testing.T, newConfig func(t *testing.T) sqlstore.Config) {
-	s := suite{newConfig: newConfig}
-	t.Run("Migrate", s.testMigrate)
+// RunInvoiceStore runs the contract of ports.InvoiceStore. open must return
+// a new, empty store each time it is called, closed when t ends.
+func RunInvoiceStore(t *testing.T, open func(t *testing.T) ports.InvoiceStore) {
+	s := suite{open: open}
 	t.Run("RequestSettle", s.testRequestSettle)
 	t.Run("RequestSettleConcurrent", s.testRequestSettleConcurrent)
 	t.Run("RequestSettleInvalid", s.testRequestSettleInvalid)
@@ -34,126 +42,28 @@ func Run(t *testing.T, newConfig func(t *testing.T) sqlstore.Config) {
 	t.Run("ListUnexpired", s.testListUnexpired)
 	t.Run("ListPaging", s.testListPaging)
 	t.Run("LargeIDs", s.testLargeIDs)
-	t.Run("Leader", s.testLeader)
-	t.Run("Fencing", s.testFencing)
-	t.Run("LockedRowDeadline", s.testLockedRowDeadline)
-	t.Run("LockedRowTimeout", s.testLockedRowTimeout)
+}
+
+// RunLeader runs the contract of ports.Leader. newLeader must return the
+// leader lock of a new database (or store) each time it is called; one
+// value stands for every process competing for that lock.
+func RunLeader(t *testing.T, newLeader func(t *testing.T) ports.Leader) {
+	t.Run("Leader", func(t *testing.T) { testLeader(t, newLeader(t)) })
 }
 
 type suite struct {
-	newConfig func(t *testing.T) sqlstore.Config
+	open func(t *testing.T) ports.InvoiceStore
 }
 
-// t0 has nanoseconds and a zone on purpose: the store keeps times in UTC to
+// T0 has nanoseconds and a zone on purpose: the store keeps times in UTC to
 // the microsecond.
-var t0 = time.Date(2030, 1, 2, 3, 4, 5, 123456789, time.FixedZone("UTC+5", 5*3600))
+var T0 = time.Date(2030, 1, 2, 3, 4, 5, 123456789, time.FixedZone("UTC+5", 5*3600))
 
-// open returns a store on a new, migrated database.
-func (s suite) open(t *testing.T) (*sqlstore.Store, sqlstore.Config) {
-	t.Helper()
-	ctx := t.Context()
-	cfg := s.newConfig(t)
-	for _, cmd := range []string{"init", "up"} {
-		if _, err := sqlstore.Migrate(ctx, cfg, cmd); err != nil {
-			t.Fatalf("migrate %s: %v", cmd, err)
-		}
-	}
-	st, err := sqlstore.Open(ctx, cfg)
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := st.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return st, cfg
-}
-
-func (s suite) testMigrate(t *testing.T) {
-	ctx := t.Context()
-	cfg := s.newConfig(t)
-
-	if _, err := sqlstore.Open(ctx, cfg); !errors.Is(err, sqlstore.ErrSchemaNotInitialized) ||
-		!strings.Contains(err.Error(), "lnmuxd migrate init") {
-		t.Fatalf("open before init: got %v, want ErrSchemaNotInitialized naming `lnmuxd migrate init`", err)
-	}
-	m, err := sqlstore.OpenMigrator(ctx, cfg)
-	if err != nil {
-		t.Fatalf("open migrator: %v", err)
-	}
-	defer func() { _ = m.Close() }()
-	if _, err := m.Status(ctx); !errors.Is(err, sqlstore.ErrSchemaNotInitialized) {
-		t.Fatalf("status before init: got %v, want ErrSchemaNotInitialized", err)
-	}
-	if _, err := m.Up(ctx); !errors.Is(err, sqlstore.ErrSchemaNotInitialized) {
-		t.Fatalf("up before init: got %v, want ErrSchemaNotInitialized", err)
-	}
-	for i := range 2 {
-		if err := m.Init(ctx); err != nil {
-			t.Fatalf("init #%d: %v", i+1, err)
-		}
-	}
-	st, err := m.Status(ctx)
-	if err != nil {
-		t.Fatalf("status: %v", err)
-	}
-	if len(st) == 0 {
-		t.Fatal("status lists no migration")
-	}
-	for _, ms := range st {
-		if ms.Applied || !ms.AppliedAt.IsZero() {
-			t.Fatalf("after init, %v is applied", ms)
-		}
-	}
-	if _, err := sqlstore.Open(ctx, cfg); !errors.Is(err, sqlstore.ErrSchemaOutdated) ||
-		!strings.Contains(err.Error(), "lnmuxd migrate up") {
-		t.Fatalf("open before up: got %v, want ErrSchemaOutdated naming `lnmuxd migrate up`", err)
-	}
-
-	applied, err := m.Up(ctx)
-	if err != nil {
-		t.Fatalf("up: %v", err)
-	}
-	if len(applied) != len(st) {
-		t.Fatalf("up applied %d migrations, want %d", len(applied), len(st))
-	}
-	again, err := m.Up(ctx)
-	if err != nil || len(again) != 0 {
-		t.Fatalf("second up: applied %v, err %v; want nothing", again, err)
-	}
-	if err := m.Init(ctx); err != nil {
-		t.Fatalf("init after up: %v", err)
-	}
-	st, err = m.Status(ctx)
-	if err != nil {
-		t.Fatalf("status: %v", err)
-	}
-	for i, ms := range st {
-		if !ms.Applied || ms.AppliedAt.IsZero() || !strings.Contains(ms.String(), "applied") {
-			t.Fatalf("after up, %v is not applied", ms)
-		}
-		if i > 0 && ms.Version <= st[i-1].Version {
-			t.Fatalf("status not in version order: %v", st)
-		}
-	}
-	if _, err := sqlstore.Migrate(ctx, cfg, "down"); err == nil {
-		t.Fatal("migrate down: want an error for an unknown command")
-	}
-
-	store, err := sqlstore.Open(ctx, cfg)
-	if err != nil {
-		t.Fatalf("open after up: %v", err)
-	}
-	defer func() { _ = store.Close() }()
-	if err := store.CheckSchema(ctx); err != nil {
-		t.Fatalf("check schema: %v", err)
-	}
-}
+var t0 = T0
 
 func (s suite) testRequestSettle(t *testing.T) {
 	ctx := t.Context()
-	st, _ := s.open(t)
+	st := s.open(t)
 	inv := newInvoice(t, 3)
 
 	got, err := st.RequestSettle(ctx, inv)
@@ -200,7 +110,7 @@ func (s suite) testRequestSettle(t *testing.T) {
 
 func (s suite) testRequestSettleConcurrent(t *testing.T) {
 	ctx := t.Context()
-	st, _ := s.open(t)
+	st := s.open(t)
 	inv := newInvoice(t, 2)
 	const n = 8
 	results := make([]domain.Invoice, n)
@@ -220,7 +130,7 @@ func (s suite) testRequestSettleConcurrent(t *testing.T) {
 
 func (s suite) testRequestSettleInvalid(t *testing.T) {
 	ctx := t.Context()
-	st, _ := s.open(t)
+	st := s.open(t)
 	for name, mutate := range map[string]func(*domain.Invoice){
 		"status":   func(inv *domain.Invoice) { inv.Status = domain.StatusAccepted },
 		"preimage": func(inv *domain.Invoice) { inv.Preimage[0] ^= 1 },
@@ -236,7 +146,7 @@ func (s suite) testRequestSettleInvalid(t *testing.T) {
 
 func (s suite) testGetNotFound(t *testing.T) {
 	ctx := t.Context()
-	st, _ := s.open(t)
+	st := s.open(t)
 	hash := newInvoice(t, 1).Hash
 	if _, err := st.Get(ctx, hash); !errors.Is(err, domain.ErrInvoiceNotFound) {
 		t.Fatalf("get: got %v, want ErrInvoiceNotFound", err)
@@ -250,6 +160,12 @@ func (s suite) testGetNotFound(t *testing.T) {
 	}
 }
 
+// Final returns an Update function applying lnd's final resolution of one
+// HTLC, for tests of one implementation.
+func Final(c domain.CircuitKey, settled bool, now time.Time) func(*domain.Invoice) error {
+	return settle(c, settled, now)
+}
+
 // settle returns an Update function applying lnd's final resolution of one
 // HTLC.
 func settle(c domain.CircuitKey, settled bool, now time.Time) func(*domain.Invoice) error {
@@ -261,7 +177,7 @@ func settle(c domain.CircuitKey, settled bool, now time.Time) func(*domain.Invoi
 
 func (s suite) testUpdateSettled(t *testing.T) {
 	ctx := t.Context()
-	st, _ := s.open(t)
+	st := s.open(t)
 	inv := newInvoice(t, 2)
 	req, err := st.RequestSettle(ctx, inv)
 	if err != nil {
@@ -299,7 +215,7 @@ func (s suite) testUpdateSettled(t *testing.T) {
 
 func (s suite) testUpdateFailed(t *testing.T) {
 	ctx := t.Context()
-	st, _ := s.open(t)
+	st := s.open(t)
 	inv := newInvoice(t, 2)
 	if _, err := st.RequestSettle(ctx, inv); err != nil {
 		t.Fatalf("request settle: %v", err)
@@ -333,7 +249,7 @@ func (s suite) testUpdateFailed(t *testing.T) {
 
 func (s suite) testUpdateRefused(t *testing.T) {
 	ctx := t.Context()
-	st, _ := s.open(t)
+	st := s.open(t)
 	inv := newInvoice(t, 2)
 	req, err := st.RequestSettle(ctx, inv)
 	if err != nil {
@@ -372,7 +288,7 @@ func (s suite) testUpdateRefused(t *testing.T) {
 
 func (s suite) testUpdateConcurrent(t *testing.T) {
 	ctx := t.Context()
-	st, _ := s.open(t)
+	st := s.open(t)
 	const n = 8
 	inv := newInvoice(t, n)
 	if _, err := st.RequestSettle(ctx, inv); err != nil {
@@ -410,7 +326,7 @@ func (s suite) testUpdateConcurrent(t *testing.T) {
 
 func (s suite) testListPending(t *testing.T) {
 	ctx := t.Context()
-	st, _ := s.open(t)
+	st := s.open(t)
 	if got, err := st.ListPending(ctx); err != nil || len(got) != 0 {
 		t.Fatalf("empty store: got %d invoices, err %v", len(got), err)
 	}
@@ -440,7 +356,7 @@ func (s suite) testListPending(t *testing.T) {
 
 func (s suite) testListUnexpired(t *testing.T) {
 	ctx := t.Context()
-	st, _ := s.open(t)
+	st := s.open(t)
 	var hashes []domain.PaymentHash
 	expiries := map[domain.PaymentHash]time.Time{}
 	for _, d := range []time.Duration{time.Hour, -time.Hour, 2 * time.Hour} {
@@ -487,7 +403,7 @@ func (s suite) testListUnexpired(t *testing.T) {
 
 func (s suite) testListPaging(t *testing.T) {
 	ctx := t.Context()
-	st, _ := s.open(t)
+	st := s.open(t)
 	var all []domain.Invoice
 	for i := range 5 {
 		req, err := st.RequestSettle(ctx, newInvoice(t, 1+i%3))
@@ -537,7 +453,7 @@ func (s suite) testListPaging(t *testing.T) {
 
 func (s suite) testLargeIDs(t *testing.T) {
 	ctx := t.Context()
-	st, _ := s.open(t)
+	st := s.open(t)
 	inv := newInvoice(t, 3)
 	inv.HTLCs[0].Circuit.Chan = math.MaxUint64
 	inv.HTLCs[0].Circuit.HTLC = math.MaxUint64
@@ -564,11 +480,9 @@ func (s suite) testLargeIDs(t *testing.T) {
 	}
 }
 
-func (s suite) testLeader(t *testing.T) {
+func testLeader(t *testing.T, leader ports.Leader) {
 	ctx := t.Context()
-	st, _ := s.open(t)
-
-	lost, release, err := st.Leader().Acquire(ctx)
+	lost, release, err := leader.Acquire(ctx)
 	if err != nil {
 		t.Fatalf("acquire: %v", err)
 	}
@@ -577,7 +491,7 @@ func (s suite) testLeader(t *testing.T) {
 	// A second lnmux waits while the first holds the lock.
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
-	if _, rel, err := st.Leader().Acquire(short); !errors.Is(err, context.DeadlineExceeded) {
+	if _, rel, err := leader.Acquire(short); !errors.Is(err, context.DeadlineExceeded) {
 		if rel != nil {
 			rel()
 		}
@@ -590,7 +504,7 @@ func (s suite) testLeader(t *testing.T) {
 	}
 	second := make(chan result, 1)
 	go func() {
-		_, rel, err := st.Leader().Acquire(ctx)
+		_, rel, err := leader.Acquire(ctx)
 		second <- result{rel, err}
 	}()
 	select {
@@ -617,7 +531,7 @@ func (s suite) testLeader(t *testing.T) {
 	}
 }
 
-func mustGet(t *testing.T, st *sqlstore.Store, hash domain.PaymentHash) domain.Invoice {
+func mustGet(t *testing.T, st ports.InvoiceStore, hash domain.PaymentHash) domain.Invoice {
 	t.Helper()
 	inv, err := st.Get(t.Context(), hash)
 	if err != nil {
@@ -627,11 +541,11 @@ func mustGet(t *testing.T, st *sqlstore.Store, hash domain.PaymentHash) domain.I
 }
 
 // NewInvoice returns a settle request with n HTLCs on distinct nodes, for
-// tests of one driver.
-func NewInvoice(t *testing.T, n int) domain.Invoice { return newInvoice(t, n) }
+// tests of one implementation.
+func NewInvoice(t testing.TB, n int) domain.Invoice { return newInvoice(t, n) }
 
 // newInvoice returns a settle request with n HTLCs on distinct nodes.
-func newInvoice(t *testing.T, n int) domain.Invoice {
+func newInvoice(t testing.TB, n int) domain.Invoice {
 	t.Helper()
 	var pre domain.Preimage
 	_, _ = rand.Read(pre[:])
@@ -687,7 +601,7 @@ func stored(inv domain.Invoice, seq uint64) domain.Invoice {
 	return out
 }
 
-func assertNoChange(t *testing.T, st *sqlstore.Store, want domain.Invoice) {
+func assertNoChange(t *testing.T, st ports.InvoiceStore, want domain.Invoice) {
 	t.Helper()
 	assertInvoice(t, "stored invoice", mustGet(t, st, want.Hash), want)
 }
@@ -742,40 +656,11 @@ func assertInvoice(t *testing.T, what string, got, want domain.Invoice) {
 	}
 }
 
-// testFencing: once another process took the leader lock, the writes of the
-// previous leader's store are refused, its reads still work, and the new
-// leader's writes succeed.
-func (s suite) testFencing(t *testing.T) {
-	ctx := t.Context()
-	old, cfg := s.open(t)
-	leaseA, err := old.Leader().AcquireLease(ctx)
-	if err != nil {
-		t.Fatalf("acquire: %v", err)
-	}
-	old.Fence(leaseA.Epoch)
-	inv := newInvoice(t, 2)
-	if _, err := old.RequestSettle(ctx, inv); err != nil {
-		t.Fatalf("request settle as leader: %v", err)
-	}
-	leaseA.Release()
-
-	cur := openAgain(t, cfg)
-	leaseB, err := cur.Leader().AcquireLease(ctx)
-	if err != nil {
-		t.Fatalf("second acquire: %v", err)
-	}
-	defer leaseB.Release()
-	if leaseB.Epoch <= leaseA.Epoch {
-		t.Fatalf("epoch %d after %d: not increasing", leaseB.Epoch, leaseA.Epoch)
-	}
-	cur.Fence(leaseB.Epoch)
-	AssertFenced(t, old, cur, inv)
-}
-
-// AssertFenced checks that old, the store of a leader that lost its lock,
-// cannot write any more while cur, the new leader's, can. stored is an
-// invoice stored already, with at least two pending HTLCs.
-func AssertFenced(t *testing.T, old, cur *sqlstore.Store, stored domain.Invoice) {
+// AssertFenced checks that old, a store whose leadership cur has taken
+// over (a newer fencing epoch), can no longer write, and that cur can:
+// old's settle request and its update of stored are refused with
+// ErrNotLeader and leave nothing behind; cur's succeed.
+func AssertFenced(t *testing.T, old, cur ports.InvoiceStore, stored domain.Invoice) {
 	t.Helper()
 	ctx := t.Context()
 	fresh := newInvoice(t, 1)
@@ -783,104 +668,18 @@ func AssertFenced(t *testing.T, old, cur *sqlstore.Store, stored domain.Invoice)
 		t.Fatalf("request settle of the old leader: got %v, want ErrNotLeader", err)
 	}
 	if _, err := cur.Get(ctx, fresh.Hash); !errors.Is(err, domain.ErrInvoiceNotFound) {
-		t.Fatalf("refused request settle left a row: %v", err)
+		t.Fatalf("refused request settle of the old leader left a row: got %v, want ErrInvoiceNotFound", err)
 	}
 	if _, err := old.Update(ctx, stored.Hash, settle(stored.HTLCs[0].Circuit, true, t0)); !errors.Is(err, domain.ErrNotLeader) {
 		t.Fatalf("update of the old leader: got %v, want ErrNotLeader", err)
 	}
 	if got := mustGet(t, old, stored.Hash); got.HTLCs[0].Status != domain.HTLCPending && got.HTLCs[1].Status != domain.HTLCPending {
-		t.Fatal("refused update changed the invoice")
+		t.Fatalf("refused update of the old leader changed the invoice: HTLC statuses %v and %v, want both pending", got.HTLCs[0].Status, got.HTLCs[1].Status)
 	}
 	if _, err := cur.RequestSettle(ctx, fresh); err != nil {
 		t.Fatalf("request settle of the new leader: %v", err)
 	}
 	if _, err := cur.Update(ctx, stored.Hash, settle(stored.HTLCs[0].Circuit, true, t0)); err != nil {
 		t.Fatalf("update of the new leader: %v", err)
-	}
-}
-
-// openAgain opens a second store on the database of cfg, as another lnmux
-// process would.
-func openAgain(t *testing.T, cfg sqlstore.Config) *sqlstore.Store {
-	t.Helper()
-	st, err := sqlstore.Open(t.Context(), cfg)
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	return st
-}
-
-// holdRow runs an Update of hash on st that keeps its transaction, and so
-// the invoice's row lock (Postgres) or the write lock (SQLite), until the
-// returned function is called.
-func holdRow(t *testing.T, st *sqlstore.Store, hash domain.PaymentHash) (release func()) {
-	t.Helper()
-	locked := make(chan struct{})
-	unlock := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		_, err := st.Update(context.Background(), hash, func(*domain.Invoice) error {
-			close(locked)
-			<-unlock
-			return nil
-		})
-		done <- err
-	}()
-	select {
-	case <-locked:
-	case err := <-done:
-		t.Fatalf("update holding the lock: %v", err)
-	}
-	return sync.OnceFunc(func() {
-		close(unlock)
-		if err := <-done; err != nil {
-			t.Errorf("update holding the lock: %v", err)
-		}
-	})
-}
-
-// testLockedRowDeadline: a call blocked behind another transaction's lock
-// returns when its context ends, with the context's error.
-func (s suite) testLockedRowDeadline(t *testing.T) {
-	st, cfg := s.open(t)
-	inv := newInvoice(t, 1)
-	if _, err := st.RequestSettle(t.Context(), inv); err != nil {
-		t.Fatalf("request settle: %v", err)
-	}
-	other := openAgain(t, cfg)
-	release := holdRow(t, other, inv.Hash)
-	defer release()
-
-	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
-	defer cancel()
-	_, err := st.Update(ctx, inv.Hash, settle(inv.HTLCs[0].Circuit, true, t0))
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("update behind a lock with a deadline: got %v, want context.DeadlineExceeded", err)
-	}
-	if errors.Is(err, domain.ErrOutcomeUnknown) {
-		t.Fatalf("update that never reached COMMIT: %v says the outcome is unknown", err)
-	}
-	release()
-	// The store is still usable, and the refused update changed nothing.
-	if got := mustGet(t, st, inv.Hash); got.HTLCs[0].Status != domain.HTLCPending {
-		t.Fatalf("htlc is %s after a failed update", got.HTLCs[0].Status)
-	}
-}
-
-// testLockedRowTimeout: without a context deadline, Config.LockTimeout
-// still ends the wait.
-func (s suite) testLockedRowTimeout(t *testing.T) {
-	st, cfg := s.open(t)
-	inv := newInvoice(t, 1)
-	if _, err := st.RequestSettle(t.Context(), inv); err != nil {
-		t.Fatalf("request settle: %v", err)
-	}
-	release := holdRow(t, st, inv.Hash)
-	defer release()
-	cfg.LockTimeout = 200 * time.Millisecond
-	short := openAgain(t, cfg)
-	if _, err := short.Update(context.Background(), inv.Hash, settle(inv.HTLCs[0].Circuit, true, t0)); err == nil {
-		t.Fatal("update behind a lock without a deadline succeeded")
 	}
 }

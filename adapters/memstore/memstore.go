@@ -1,0 +1,241 @@
+// Package memstore is an in-memory ports.InvoiceStore and ports.Leader: the
+// store of the app's tests and simulation. It runs the same contract suite
+// as the SQL store (ports/storetest), so that what the app is tested against
+// behaves as the real stores do. Nothing survives the process: lnmuxd never
+// uses it.
+package memstore
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/lnmux/lnmux/domain"
+	"github.com/lnmux/lnmux/ports"
+)
+
+// Store is an in-memory ports.InvoiceStore. It is safe for concurrent use.
+type Store struct {
+	mu   sync.Mutex
+	seq  uint64
+	invs map[domain.PaymentHash]domain.Invoice
+	// owner is the invoice each stored HTLC belongs to.
+	owner map[domain.CircuitKey]domain.PaymentHash
+}
+
+var _ ports.InvoiceStore = (*Store)(nil)
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{
+		invs:  make(map[domain.PaymentHash]domain.Invoice),
+		owner: make(map[domain.CircuitKey]domain.PaymentHash),
+	}
+}
+
+// RequestSettle implements ports.InvoiceStore.
+func (s *Store) RequestSettle(ctx context.Context, inv domain.Invoice) (domain.Invoice, error) {
+	if err := validateSettleRequest(inv); err != nil {
+		return domain.Invoice{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return domain.Invoice{}, fmt.Errorf("request settle: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.invs[inv.Hash]; ok {
+		if cur.SetID != inv.SetID {
+			return domain.Invoice{}, fmt.Errorf("%w: invoice %s is stored with set %s, not %s", domain.ErrConflict, inv.Hash, cur.SetID, inv.SetID)
+		}
+		return clone(cur), nil
+	}
+	for _, h := range inv.HTLCs {
+		if _, taken := s.owner[h.Circuit]; taken {
+			return domain.Invoice{}, fmt.Errorf("%w: an htlc of invoice %s is stored with another invoice", domain.ErrConflict, inv.Hash)
+		}
+	}
+	s.seq++
+	inv = normalise(inv)
+	inv.Sequence = s.seq
+	s.invs[inv.Hash] = inv
+	for _, h := range inv.HTLCs {
+		s.owner[h.Circuit] = inv.Hash
+	}
+	return clone(inv), nil
+}
+
+// validateSettleRequest refuses what the SQL store refuses
+// (adapters/sqlstore, validateSettleRequest).
+func validateSettleRequest(inv domain.Invoice) error {
+	switch {
+	case inv.Status != domain.StatusSettleRequested:
+		return fmt.Errorf("%w: invoice %s has status %s, want %s", domain.ErrInvalidArgument, inv.Hash, inv.Status, domain.StatusSettleRequested)
+	case inv.Preimage.Hash() != inv.Hash:
+		return fmt.Errorf("%w: preimage does not match invoice %s", domain.ErrInvalidArgument, inv.Hash)
+	case len(inv.HTLCs) == 0:
+		return fmt.Errorf("%w: invoice %s has no htlcs", domain.ErrInvalidArgument, inv.Hash)
+	}
+	return nil
+}
+
+// Get implements ports.InvoiceStore.
+func (s *Store) Get(ctx context.Context, h domain.PaymentHash) (domain.Invoice, error) {
+	if err := ctx.Err(); err != nil {
+		return domain.Invoice{}, fmt.Errorf("get invoice: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inv, ok := s.invs[h]
+	if !ok {
+		return domain.Invoice{}, notFound(h)
+	}
+	return clone(inv), nil
+}
+
+func notFound(h domain.PaymentHash) error { return fmt.Errorf("%w: %s", domain.ErrInvoiceNotFound, h) }
+
+// Update implements ports.InvoiceStore. As in the SQL store only the
+// statuses and FinalizedAt may change; fn's error is returned as is.
+func (s *Store) Update(ctx context.Context, h domain.PaymentHash, fn func(*domain.Invoice) error) (domain.Invoice, error) {
+	if err := ctx.Err(); err != nil {
+		return domain.Invoice{}, fmt.Errorf("update invoice: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	before, ok := s.invs[h]
+	if !ok {
+		return domain.Invoice{}, notFound(h)
+	}
+	after := clone(before)
+	if err := fn(&after); err != nil {
+		return domain.Invoice{}, err
+	}
+	after = normalise(after)
+	if err := checkUpdate(before, after); err != nil {
+		return domain.Invoice{}, err
+	}
+	s.invs[h] = after
+	return clone(after), nil
+}
+
+// checkUpdate refuses the changes the SQL store refuses
+// (adapters/sqlstore, checkUpdate).
+func checkUpdate(before, after domain.Invoice) error {
+	fail := func(what string) error {
+		return fmt.Errorf("%w: update of invoice %s changed %s, which is immutable", domain.ErrInvalidArgument, before.Hash, what)
+	}
+	switch {
+	case after.Hash != before.Hash:
+		return fail("the hash")
+	case after.Preimage != before.Preimage:
+		return fail("the preimage")
+	case after.SetID != before.SetID:
+		return fail("the set id")
+	case after.Amount != before.Amount || after.AmountPaid != before.AmountPaid:
+		return fail("an amount")
+	case !after.Expiry.Equal(before.Expiry) || !after.SettleRequestedAt.Equal(before.SettleRequestedAt):
+		return fail("a time other than FinalizedAt")
+	case after.Sequence != before.Sequence:
+		return fail("the sequence number")
+	case len(after.HTLCs) != len(before.HTLCs):
+		return fail("the htlc set")
+	case !after.Status.IsStored():
+		return fmt.Errorf("%w: invoice %s cannot be stored with status %s", domain.ErrInvalidArgument, before.Hash, after.Status)
+	}
+	// Both are in circuit order (normalise).
+	for i := range after.HTLCs {
+		if after.HTLCs[i].Circuit != before.HTLCs[i].Circuit || after.HTLCs[i].Amount != before.HTLCs[i].Amount {
+			return fail("the htlc set")
+		}
+	}
+	return nil
+}
+
+// ListPending implements ports.InvoiceStore.
+func (s *Store) ListPending(ctx context.Context) ([]domain.Invoice, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("list pending invoices: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []domain.Invoice
+	for _, inv := range s.bySequence() {
+		if inv.Status == domain.StatusSettleRequested {
+			out = append(out, clone(inv))
+		}
+	}
+	return out, nil
+}
+
+// ListUnexpired implements ports.InvoiceStore.
+func (s *Store) ListUnexpired(ctx context.Context, t time.Time) ([]ports.StoredExpiry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("list unexpired invoices: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []ports.StoredExpiry
+	for _, inv := range s.bySequence() {
+		if inv.Expiry.After(t) {
+			out = append(out, ports.StoredExpiry{Hash: inv.Hash, Expiry: inv.Expiry})
+		}
+	}
+	return out, nil
+}
+
+// List implements ports.InvoiceStore. A negative limit is
+// domain.ErrInvalidArgument.
+func (s *Store) List(ctx context.Context, from uint64, limit int) ([]domain.Invoice, error) {
+	if limit < 0 {
+		return nil, fmt.Errorf("%w: negative limit %d", domain.ErrInvalidArgument, limit)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("list invoices: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []domain.Invoice{}
+	for _, inv := range s.bySequence() {
+		if len(out) == limit {
+			break
+		}
+		if inv.Sequence >= from && inv.Sequence <= math.MaxInt64 {
+			out = append(out, clone(inv))
+		}
+	}
+	return out, nil
+}
+
+// bySequence returns the stored invoices in sequence order. s.mu is held.
+func (s *Store) bySequence() []domain.Invoice {
+	out := make([]domain.Invoice, 0, len(s.invs))
+	for _, inv := range s.invs {
+		out = append(out, inv)
+	}
+	slices.SortFunc(out, func(a, b domain.Invoice) int { return cmp.Compare(a.Sequence, b.Sequence) })
+	return out
+}
+
+// normalise gives an invoice the shape the SQL store gives it back: times
+// in UTC to the microsecond (Postgres' precision), HTLCs in circuit order.
+func normalise(inv domain.Invoice) domain.Invoice {
+	inv = clone(inv)
+	inv.Expiry = dbTime(inv.Expiry)
+	inv.SettleRequestedAt = dbTime(inv.SettleRequestedAt)
+	if !inv.FinalizedAt.IsZero() {
+		inv.FinalizedAt = dbTime(inv.FinalizedAt)
+	}
+	slices.SortFunc(inv.HTLCs, func(a, b domain.SettledHTLC) int { return a.Circuit.Compare(b.Circuit) })
+	return inv
+}
+
+func dbTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+func clone(inv domain.Invoice) domain.Invoice {
+	inv.HTLCs = slices.Clone(inv.HTLCs)
+	return inv
+}
