@@ -86,7 +86,7 @@ func (ic *interceptor) send(c domain.CircuitKey, resp *routerrpc.ForwardHtlcInte
 	}
 	if err := ic.stream.Send(resp); err != nil {
 		ic.down = true
-		return fmt.Errorf("%w: %v", ErrInterceptorDown, err)
+		return fmt.Errorf("%w: %v", ErrInterceptorDown, err) //nolint:errorlint // ErrInterceptorDown classifies; the stream error (maybe context.Canceled) must not
 	}
 	delete(ic.offered, c)
 	return nil

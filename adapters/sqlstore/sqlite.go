@@ -118,7 +118,7 @@ func (sqliteDialector) Translate(err error) error {
 	if errors.As(err, &se) {
 		switch se.Code() {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-			return fmt.Errorf("%w: %v", gorm.ErrDuplicatedKey, err)
+			return fmt.Errorf("%w: %v", gorm.ErrDuplicatedKey, err) //nolint:errorlint // gorm.ErrDuplicatedKey classifies, as gorm does for Postgres
 		}
 	}
 	return err
