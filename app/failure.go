@@ -27,7 +27,7 @@ func malformedCode(r domain.FailureReason) (lnwire.FailCode, bool) {
 
 // failureMessage returns the BOLT 4 failure message for the reason.
 func failureMessage(r domain.FailureReason, c domain.FailureContext) lnwire.FailureMessage {
-	amt := lnwire.MilliSatoshi(c.Amount)
+	amt := lnwire.MilliSatoshi(c.Amount) //nolint:gosec // an HTLC amount, positive (domain.Rules refuses others)
 	switch r {
 	case domain.FailIncorrectAmount:
 		return lnwire.NewFinalIncorrectHtlcAmount(amt)

@@ -35,7 +35,7 @@ func newInvoiceFactory(key *btcec.PrivateKey, codec *domain.InvoiceCodec, net *c
 		hints = append(hints, domain.HopHint{
 			Node:      n,
 			ChanID:    domain.VirtualChannelID(n),
-			FeeBase:   uint32(policy.FeeBase),
+			FeeBase:   uint32(policy.FeeBase), //nolint:gosec // RoutingPolicy.Validate bounds FeeBase to 32 bits
 			FeePPM:    policy.FeeRatePPM,
 			CLTVDelta: policy.CLTVDelta,
 		})

@@ -155,8 +155,8 @@ func (n *Node) intercepted(req *routerrpc.ForwardHtlcInterceptRequest) (ports.In
 		h.OutgoingNodeID = &k
 	}
 	h.Forward = domain.Forward{
-		IncomingAmount: domain.Msat(req.IncomingAmountMsat),
-		OutgoingAmount: domain.Msat(req.OutgoingAmountMsat),
+		IncomingAmount: domain.Msat(req.IncomingAmountMsat), //nolint:gosec // lnd reports real HTLC amounts, bounded by channel capacity, far below 2^63 msat
+		OutgoingAmount: domain.Msat(req.OutgoingAmountMsat), //nolint:gosec // lnd reports real HTLC amounts, bounded by channel capacity, far below 2^63 msat
 		IncomingExpiry: req.IncomingExpiry,
 		OutgoingExpiry: req.OutgoingExpiry,
 	}
