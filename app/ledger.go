@@ -280,7 +280,7 @@ func (l *ledger) add(acc domain.Accepted, p addParams) effects {
 	sh, e := l.lock(h.Hash)
 	defer sh.mu.Unlock()
 
-	switch kind, preimage, reason := e.classify(h.Circuit); kind {
+	switch kind, preimage, reason := e.classify(h.Circuit); kind { //nolint:exhaustive // partial on purpose: the values without a case take the path after the switch
 	case circuitSettle:
 		fx.answers = append(fx.answers, answer{hash: h.Hash, circuit: h.Circuit, action: ports.ActionSettle, preimage: preimage})
 		return fx
@@ -308,7 +308,7 @@ func (l *ledger) add(acc domain.Accepted, p addParams) effects {
 	}
 	se := e.set
 	outcome, reason := se.set.Add(h, p.now)
-	switch outcome {
+	switch outcome { //nolint:exhaustive // partial on purpose: the values without a case take the path after the switch
 	case domain.AddReplay:
 		return fx
 	case domain.AddRejected:
@@ -767,7 +767,7 @@ func (l *ledger) status(hash domain.PaymentHash) (ports.InvoiceUpdate, bool) {
 		return ports.InvoiceUpdate{}, false
 	}
 	if e.set != nil {
-		switch e.set.set.State() {
+		switch e.set.set.State() { //nolint:exhaustive // partial on purpose: the values without a case take the path after the switch
 		case domain.SetAccepted, domain.SetSettling:
 			return ports.InvoiceUpdate{Hash: hash, Status: domain.StatusAccepted, SetID: e.set.set.ID()}, true
 		}

@@ -232,7 +232,7 @@ func response(r ports.Resolution) (*routerrpc.ForwardHtlcInterceptResponse, erro
 // message (lnd v0.21 routerrpc forward_interceptor.go); any other ends the
 // stream. Code 0 means temporary_channel_failure, as in lnd.
 func failureCode(c lnwire.FailCode) (lnrpc.Failure_FailureCode, error) {
-	switch c {
+	switch c { //nolint:exhaustive // partial on purpose: the values without a case take the path after the switch
 	case 0, lnwire.CodeTemporaryChannelFailure:
 		return lnrpc.Failure_TEMPORARY_CHANNEL_FAILURE, nil
 	case lnwire.CodeInvalidOnionHmac:

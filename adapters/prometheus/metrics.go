@@ -67,7 +67,7 @@ func New() *Metrics {
 		collector: &stateCollector{},
 	}
 	m.reg.MustRegister(m.htlcs, m.held, m.accepted, m.parts, m.settles, m.finals, m.partials, m.collector,
-		collectors.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

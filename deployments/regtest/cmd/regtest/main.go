@@ -142,10 +142,10 @@ func runLnmuxd(ctx context.Context, c *regtest.Cluster, o options) error {
 	_ = cmd.Process.Signal(syscall.SIGINT)
 	// lnmuxd's exit status after a stop signal says nothing new.
 	select {
-	case <-done:
+	case <-done: //nolint:errcheck // see above
 	case <-time.After(15 * time.Second):
 		_ = cmd.Process.Kill()
-		_ = <-done
+		<-done //nolint:errcheck // see above
 	}
 	return c.Close()
 }
