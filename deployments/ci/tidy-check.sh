@@ -13,5 +13,8 @@ while read -r mod; do
 		echo "$diff" >&2
 		status=1
 	fi
-done < <(git ls-files '*go.mod' | grep -v node_modules)
+# deployments/tools/jaeger only builds the Jaeger binary for the trace
+# tests; tidying it would add the test-only requirements of all of Jaeger's
+# dependencies (hundreds of go.sum lines) that the build never needs.
+done < <(git ls-files '*go.mod' | grep -v -e node_modules -e '^deployments/tools/jaeger/')
 exit $status
