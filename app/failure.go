@@ -14,7 +14,7 @@ import (
 // onion itself could not be used, and false for reasons that need an
 // encrypted failure message.
 func malformedCode(r domain.FailureReason) (lnwire.FailCode, bool) {
-	switch r {
+	switch r { //nolint:exhaustive // partial on purpose: the values without a case take the path after the switch
 	case domain.FailInvalidOnionVersion:
 		return lnwire.CodeInvalidOnionVersion, true
 	case domain.FailInvalidOnionHMAC:
@@ -27,8 +27,9 @@ func malformedCode(r domain.FailureReason) (lnwire.FailCode, bool) {
 
 // failureMessage returns the BOLT 4 failure message for the reason.
 func failureMessage(r domain.FailureReason, c domain.FailureContext) lnwire.FailureMessage {
+	//nolint:gosec // an HTLC amount, positive (domain.Rules refuses others)
 	amt := lnwire.MilliSatoshi(c.Amount)
-	switch r {
+	switch r { //nolint:exhaustive // partial on purpose: the values without a case take the path after the switch
 	case domain.FailIncorrectAmount:
 		return lnwire.NewFinalIncorrectHtlcAmount(amt)
 	case domain.FailIncorrectCLTV:

@@ -33,7 +33,7 @@ func (m *Mux) HTLCIntercepted(ctx context.Context, h ports.InterceptedHTLC) {
 
 	// 3. Replays are recognised before the onion is decoded.
 	kind, preimage, reason := m.ledger.classify(h.Hash, h.Circuit)
-	switch kind {
+	switch kind { //nolint:exhaustive // partial on purpose: the values without a case take the path after the switch
 	case circuitSettle:
 		m.log.InfoContext(ctx, "re-settling replayed htlc", "hash", h.Hash, "circuit", h.Circuit)
 		m.resolve(ctx, ns, ports.Resolution{Circuit: h.Circuit, Action: ports.ActionSettle, Preimage: preimage})

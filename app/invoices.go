@@ -32,12 +32,12 @@ func newInvoiceFactory(key *btcec.PrivateKey, codec *domain.InvoiceCodec, net *c
 	hints := make([]domain.HopHint, 0, len(nodes))
 	for _, n := range nodes {
 		if _, err := btcec.ParsePubKey(n[:]); err != nil {
-			return nil, fmt.Errorf("%w: node key %s: %v", domain.ErrInvalidArgument, n, err)
+			return nil, fmt.Errorf("%w: node key %s: %v", domain.ErrInvalidArgument, n, err) //nolint:errorlint // the sentinel classifies; the cause is text so that errors.Is on it cannot reclassify
 		}
 		hints = append(hints, domain.HopHint{
 			Node:      n,
 			ChanID:    domain.VirtualChannelID(n),
-			FeeBase:   uint32(policy.FeeBase),
+			FeeBase:   uint32(policy.FeeBase), //nolint:gosec // RoutingPolicy.Validate bounds FeeBase to 32 bits
 			FeePPM:    policy.FeeRatePPM,
 			CLTVDelta: policy.CLTVDelta,
 		})

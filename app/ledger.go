@@ -320,7 +320,7 @@ func (l *ledger) add(acc domain.Accepted, p addParams) effects {
 	sh, e := l.lock(h.Hash)
 	defer sh.mu.Unlock()
 
-	switch kind, preimage, reason := e.classify(h.Circuit); kind {
+	switch kind, preimage, reason := e.classify(h.Circuit); kind { //nolint:exhaustive // partial on purpose: the values without a case take the path after the switch
 	case circuitSettle:
 		fx.answers = append(fx.answers, answer{hash: h.Hash, circuit: h.Circuit, action: ports.ActionSettle, preimage: preimage})
 		return fx
@@ -349,7 +349,7 @@ func (l *ledger) add(acc domain.Accepted, p addParams) effects {
 	}
 	se := e.set
 	outcome, reason := se.set.Add(h, p.now)
-	switch outcome {
+	switch outcome { //nolint:exhaustive // partial on purpose: the values without a case take the path after the switch
 	case domain.AddReplay:
 		return fx
 	case domain.AddRejected:

@@ -237,8 +237,6 @@ func TestRestartResettles(t *testing.T) {
 	h.send(sa)
 	h.send(sb)
 	ev := nextAccepted(t, acc)
-	h.store.mu.Lock()
-	h.store.mu.Unlock()
 	if err := h.mux.SettleInvoice(ctx, inv.Hash, ev.SetID); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	sphinx "github.com/lightningnetwork/lightning-onion"
@@ -108,13 +109,25 @@ func (d *onionDecoder) decode(onion []byte, hash domain.PaymentHash) (decodedOni
 	}
 	fwd := payload.ForwardingInfo()
 	out.payload = domain.FinalHop{
-		AmountToForward: domain.Msat(fwd.AmountToForward),
+		AmountToForward: onionMsat(uint64(fwd.AmountToForward)),
 		OutgoingCLTV:    fwd.OutgoingCLTV,
 	}
 	if mpp := payload.MultiPath(); mpp != nil {
-		out.payload.MPP = &domain.MPP{Total: domain.Msat(mpp.TotalMsat()), Addr: mpp.PaymentAddr()}
+		out.payload.MPP = &domain.MPP{Total: onionMsat(uint64(mpp.TotalMsat())), Addr: mpp.PaymentAddr()}
 	}
 	return out, domain.FailNone
+}
+
+// onionMsat converts an amount the payer wrote into the onion. The payer
+// may write any 64-bit value: one beyond what domain.Msat holds saturates,
+// so that it stays larger than every real amount and the domain's checks
+// (docs/design.md, "Checks") refuse it, where a plain conversion would turn
+// it negative and pass "amount to forward ≤ HTLC amount".
+func onionMsat(v uint64) domain.Msat {
+	if v > math.MaxInt64 {
+		return domain.Msat(math.MaxInt64)
+	}
+	return domain.Msat(v)
 }
 
 // onionKey derives a BOLT 4 key (mu, rho, ...) from the shared secret.

@@ -119,8 +119,7 @@ func (m *Mux) writeSettle(t *settleTicket) {
 	cancel()
 	switch {
 	case err == nil && stored.SetID != t.setID:
-		err = domain.ErrConflict
-		fallthrough
+		fallthrough // a conflict like ErrConflict
 	case errors.Is(err, domain.ErrConflict):
 		// Positive: the hash is stored with another set, so this one was
 		// not committed and can never be. Its HTLCs pay an invoice paid

@@ -132,10 +132,9 @@ func (c *simClock) Advance(d time.Duration) {
 
 // lndHTLC is an HTLC as the simulated lnd holds it.
 type lndHTLC struct {
-	sent     sentHTLC
-	state    int // lndHeld, lndSettled, lndFailed
-	byLnd    bool
-	finalOut bool // final resolution reported to the current lnmux
+	sent  sentHTLC
+	state int // lndHeld, lndSettled, lndFailed
+	byLnd bool
 }
 
 const (
@@ -501,8 +500,7 @@ func (s *sim) newPayment() {
 	if len(s.payments) > 0 && s.rng.IntN(5) == 0 {
 		// The same invoice paid again (a payer's retry, or a second payer).
 		prev := s.pick()
-		inv, amt = prev.inv, prev.parts[0].htlc.Forward.OutgoingAmount
-		amt = 0
+		inv, amt = prev.inv, 0
 		for _, p := range prev.parts {
 			amt += p.htlc.Forward.OutgoingAmount
 		}

@@ -97,7 +97,7 @@ func (t *BOLT11Template) Encode(f BOLT11Fields, sign CompactSigner) (string, err
 
 	data := make([]byte, 0, 7+2*55+len(terms.description)*8/5+8+len(t.fixed)+104+6)
 	for i := 6; i >= 0; i-- {
-		data = append(data, byte(ts>>(5*i))&31)
+		data = append(data, byte(ts>>(5*i))&31) //nolint:gosec // the low bits are the point: a 5-bit group
 	}
 	data = appendTag(data, tagPaymentHash, bytesToWords(nil, f.Hash[:]))
 	data = appendTag(data, tagPaymentSecret, bytesToWords(nil, f.PaymentAddr[:]))
@@ -141,7 +141,7 @@ func (t *BOLT11Template) Encode(f BOLT11Fields, sign CompactSigner) (string, err
 // it, which is also the shortest form.
 func encodeAmount(m Msat) string {
 	const msatPerBTC = 100_000_000_000
-	v := uint64(m)
+	v := uint64(m) //nolint:gosec // Encode passes 0 < m ≤ MaxMsat only
 	switch {
 	case v%msatPerBTC == 0:
 		return strconv.FormatUint(v/msatPerBTC, 10)
@@ -158,7 +158,7 @@ func encodeAmount(m Msat) string {
 // appendTag appends a tagged field: type, 10-bit length, data words.
 func appendTag(dst []byte, tag byte, words []byte) []byte {
 	n := len(words)
-	return append(append(dst, tag, byte(n>>5)&31, byte(n)&31), words...)
+	return append(append(dst, tag, byte(n>>5)&31, byte(n)&31), words...) //nolint:gosec // the low bits are the point: a 5-bit group
 }
 
 // uintWords is v in big-endian 5-bit words, without leading zero words
@@ -256,7 +256,7 @@ func bech32Checksum(hrp string, data []byte) [6]byte {
 	v ^= 1
 	var out [6]byte
 	for i := range 6 {
-		out[i] = byte(v>>(5*(5-i))) & 31
+		out[i] = byte(v>>(5*(5-i))) & 31 //nolint:gosec // the low bits are the point: a 5-bit group
 	}
 	return out
 }

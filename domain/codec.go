@@ -113,7 +113,7 @@ func (c *InvoiceCodec) Decode(addr PaymentAddr) (InvoiceMeta, Preimage, error) {
 	if amt > uint64(MaxMsat) || exp == 0 {
 		return InvoiceMeta{}, Preimage{}, ErrUnknownPaymentAddr
 	}
-	meta := InvoiceMeta{Amount: Msat(amt), Expiry: time.Unix(int64(exp), 0).UTC()}
+	meta := InvoiceMeta{Amount: Msat(amt), Expiry: time.Unix(int64(exp), 0).UTC()} //nolint:gosec // amt ≤ MaxMsat is checked above; exp has 56 bits
 	return meta, c.preimage(addr), nil
 }
 

@@ -184,7 +184,7 @@ func finalStatusToProto(s domain.InvoiceStatus) (lnmuxpb.InvoiceStatus, error) {
 // invoiceStatusToProto maps a stored status to the original API's enum.
 // UNKNOWN is never sent.
 func invoiceStatusToProto(s domain.InvoiceStatus) (lnmuxpb.InvoiceStatus, error) {
-	switch s {
+	switch s { //nolint:exhaustive // partial on purpose: the values without a case take the path after the switch
 	case domain.StatusSettleRequested:
 		return lnmuxpb.InvoiceStatus_SETTLE_REQUESTED, nil
 	case domain.StatusSettled:

@@ -54,7 +54,7 @@ func TestToConnect(t *testing.T) {
 		t.Errorf("nil → %v", err)
 	}
 	sendErr := connect.NewError(connect.CodeUnavailable, errors.New("client gone"))
-	if err := s.toConnect(ctx, "/p", fmt.Errorf("send: %w", sendErr)); err != sendErr {
+	if err := s.toConnect(ctx, "/p", fmt.Errorf("send: %w", sendErr)); err != sendErr { //nolint:errorlint // the very error must pass through, not a wrapper
 		t.Errorf("connect error not passed through: %v", err)
 	}
 	err := s.toConnect(ctx, "/p", fmt.Errorf("%w: htlc x", domain.ErrSetNotFound))

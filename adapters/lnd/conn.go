@@ -57,11 +57,11 @@ func (n *Node) checkInfo(info *lnrpc.GetInfoResponse) error {
 		return fmt.Errorf("%w: %s reports identity key %s, configured pubKey is %s",
 			ErrMisconfigured, n.cfg.URL, info.IdentityPubkey, n.cfg.PubKey)
 	}
+	// lnd serves bitcoin alone (hence its deprecated Chain field): the
+	// network is the first chain's.
 	network := ""
-	for _, c := range info.Chains {
-		if c.Chain == "bitcoin" {
-			network = c.Network
-		}
+	if len(info.Chains) > 0 {
+		network = info.Chains[0].Network
 	}
 	if network == "testnet3" {
 		network = "testnet"
@@ -72,7 +72,7 @@ func (n *Node) checkInfo(info *lnrpc.GetInfoResponse) error {
 	}
 	v, err := parseVersion(info.Version)
 	if err != nil {
-		return fmt.Errorf("%w: node %s: %v", ErrMisconfigured, n.cfg.PubKey, err)
+		return fmt.Errorf("%w: node %s: %v", ErrMisconfigured, n.cfg.PubKey, err) //nolint:errorlint // the sentinel classifies; the cause is text so that errors.Is on it cannot reclassify
 	}
 	if less(v, minVersion) {
 		return fmt.Errorf("%w: node %s runs lnd %s, lnmux needs v%d.%d.%d or newer",

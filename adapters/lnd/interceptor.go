@@ -88,7 +88,7 @@ func (ic *interceptor) send(c domain.CircuitKey, resp *routerrpc.ForwardHtlcInte
 	}
 	if err := ic.stream.Send(resp); err != nil {
 		ic.down = true
-		return fmt.Errorf("%w: %v", ErrInterceptorDown, err)
+		return fmt.Errorf("%w: %v", ErrInterceptorDown, err) //nolint:errorlint // ErrInterceptorDown classifies; the stream error (maybe context.Canceled) must not
 	}
 	delete(ic.offered, c)
 	return nil
@@ -230,8 +230,8 @@ func (n *Node) intercepted(req *routerrpc.ForwardHtlcInterceptRequest) (ports.In
 		h.OutgoingNodeID = &k
 	}
 	h.Forward = domain.Forward{
-		IncomingAmount: domain.Msat(req.IncomingAmountMsat),
-		OutgoingAmount: domain.Msat(req.OutgoingAmountMsat),
+		IncomingAmount: domain.Msat(req.IncomingAmountMsat), //nolint:gosec // lnd reports real HTLC amounts, bounded by channel capacity, far below 2^63 msat
+		OutgoingAmount: domain.Msat(req.OutgoingAmountMsat), //nolint:gosec // lnd reports real HTLC amounts, bounded by channel capacity, far below 2^63 msat
 		IncomingExpiry: req.IncomingExpiry,
 		OutgoingExpiry: req.OutgoingExpiry,
 	}
@@ -307,7 +307,7 @@ func response(r ports.Resolution) (*routerrpc.ForwardHtlcInterceptResponse, erro
 // message (lnd v0.21 routerrpc forward_interceptor.go); any other ends the
 // stream. Code 0 means temporary_channel_failure, as in lnd.
 func failureCode(c lnwire.FailCode) (lnrpc.Failure_FailureCode, error) {
-	switch c {
+	switch c { //nolint:exhaustive // partial on purpose: the values without a case take the path after the switch
 	case 0, lnwire.CodeTemporaryChannelFailure:
 		return lnrpc.Failure_TEMPORARY_CHANNEL_FAILURE, nil
 	case lnwire.CodeInvalidOnionHmac:

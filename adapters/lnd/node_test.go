@@ -577,7 +577,7 @@ func TestNodeAgainstLnd(t *testing.T) {
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- n2.Run(rctx, s2) }()
-		defer func() { cancel(); <-done }()
+		defer func() { cancel(); <-done }() //nolint:errcheck // Run's error after cancel is context.Canceled
 		if p := await(t, paid); p.Status != lnrpc.Payment_SUCCEEDED || p.Preimage != pre {
 			t.Errorf("held payment: %v %v", p.Status, p.FailureCode)
 		}

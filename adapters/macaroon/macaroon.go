@@ -279,7 +279,7 @@ func readID(dir string) (uint64, time.Time, error) {
 	if err != nil {
 		return 0, time.Time{}, err
 	}
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(path) //nolint:gosec // the operator configures the path
 	if err != nil {
 		return 0, time.Time{}, err
 	}

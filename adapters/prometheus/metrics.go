@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lnmux/lnmux/domain"
@@ -66,7 +67,7 @@ func New() *Metrics {
 		collector: &stateCollector{},
 	}
 	m.reg.MustRegister(m.htlcs, m.held, m.accepted, m.parts, m.settles, m.finals, m.partials, m.collector,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

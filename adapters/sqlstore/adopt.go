@@ -221,7 +221,7 @@ func adoptedInvoice(o originalInvoice, byHash map[domain.PaymentHash][]originalH
 	}
 	inv.Status = st
 	inv.Amount = domain.Msat(o.AmountMsat)
-	inv.Sequence = uint64(o.SequenceNum)
+	inv.Sequence = uint64(o.SequenceNum) //nolint:gosec // sequence numbers and epochs are positive bigints
 	switch {
 	case o.SettleRequestedAt != nil:
 		inv.SettleRequestedAt = *o.SettleRequestedAt
@@ -246,7 +246,7 @@ func adoptedInvoice(o originalInvoice, byHash map[domain.PaymentHash][]originalH
 		if err := copyExact(c.Node[:], h.Node, "lnmux.htlcs.node"); err != nil {
 			return inv, err
 		}
-		c.Chan, c.HTLC = uint64(h.ChanID), uint64(h.HTLCID)
+		c.Chan, c.HTLC = uint64(h.ChanID), uint64(h.HTLCID) //nolint:gosec // Postgres has no unsigned 64-bit column: it holds the bit pattern, which converts back unchanged
 		hst, ok := originalHTLCStatus[h.Status]
 		if !ok {
 			return inv, fmt.Errorf("%w: htlc %s of invoice %s has status %q", ErrOriginalSchema, c, inv.Hash, h.Status)

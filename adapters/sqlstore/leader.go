@@ -152,7 +152,7 @@ func (l *Leader) acquireAdvisory(ctx context.Context) (*Lease, error) {
 	done := make(chan struct{})
 	// The lock lives as long as the session: a connection that fails has
 	// let it go, and another lnmux may take over.
-	go func() {
+	go func() { //nolint:gosec // the lease outlives the acquiring call's context: it ends on release or loss
 		defer close(done)
 		t := time.NewTicker(l.cfg.LeaderPollInterval)
 		defer t.Stop()
@@ -181,7 +181,7 @@ func (l *Leader) acquireAdvisory(ctx context.Context) (*Lease, error) {
 		_, _ = conn.Exec(uctx, "SELECT pg_advisory_unlock($1)", leaderLockKey)
 		closeConn()
 	})
-	return &Lease{Epoch: uint64(epoch), lost: lost, release: release}, nil
+	return &Lease{Epoch: uint64(epoch), lost: lost, release: release}, nil //nolint:gosec // sequence numbers and epochs are positive bigints
 }
 
 func (l *Leader) acquireFlock(ctx context.Context) (*Lease, error) {
@@ -189,7 +189,7 @@ func (l *Leader) acquireFlock(ctx context.Context) (*Lease, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("leader lock %s: %w", path, err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600) //nolint:gosec // the operator configures the lock file
 	if err != nil {
 		return nil, fmt.Errorf("leader lock %s: %w", path, err)
 	}
@@ -326,5 +326,5 @@ func (l *Leader) bumpSQLiteEpoch(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, c.wrap("take the fencing epoch", err)
 	}
-	return uint64(epoch), nil
+	return uint64(epoch), nil //nolint:gosec // sequence numbers and epochs are positive bigints
 }

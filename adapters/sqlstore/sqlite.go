@@ -63,7 +63,7 @@ func (d sqliteDialector) Migrator(db *gorm.DB) gorm.Migrator {
 
 // DataTypeOf implements gorm.Dialector with SQLite's type affinities.
 func (sqliteDialector) DataTypeOf(f *schema.Field) string {
-	switch f.DataType {
+	switch f.DataType { //nolint:exhaustive // partial on purpose: the values without a case take the path after the switch
 	case schema.Bool, schema.Int, schema.Uint:
 		return "integer"
 	case schema.Float:
@@ -118,7 +118,7 @@ func (sqliteDialector) Translate(err error) error {
 	if errors.As(err, &se) {
 		switch se.Code() {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-			return fmt.Errorf("%w: %v", gorm.ErrDuplicatedKey, err)
+			return fmt.Errorf("%w: %v", gorm.ErrDuplicatedKey, err) //nolint:errorlint // gorm.ErrDuplicatedKey classifies, as gorm does for Postgres
 		}
 	}
 	return err

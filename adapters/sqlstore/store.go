@@ -162,7 +162,7 @@ func (s *Store) checkEpoch(tx *gorm.DB) error {
 	if err := tx.Raw(q).Scan(&epochs).Error; err != nil {
 		return err
 	}
-	if len(epochs) != 1 || uint64(epochs[0]) != want {
+	if len(epochs) != 1 || uint64(epochs[0]) != want { //nolint:gosec // sequence numbers and epochs are positive bigints
 		got := "none"
 		if len(epochs) == 1 {
 			got = strconv.FormatInt(epochs[0], 10)
@@ -306,7 +306,7 @@ func (s *Store) Update(ctx context.Context, hash domain.PaymentHash, fn func(*do
 			return err
 		}
 		row, htlcs := fromDomain(after)
-		row.SequenceNumber = int64(before.Sequence)
+		row.SequenceNumber = int64(before.Sequence) //nolint:gosec // the sequence number came from the bigserial column
 		out, err = toDomain(row, htlcs)
 		return err
 	})
@@ -442,6 +442,7 @@ func (s *Store) List(ctx context.Context, from uint64, limit int) ([]domain.Invo
 	var out []domain.Invoice
 	err := s.readOnly(ctx, func(tx *gorm.DB) error {
 		var rows []invoiceRow
+		//nolint:gosec // from ≤ MaxInt64 is checked above
 		err := tx.Where("sequence_number >= ?", int64(from)).
 			Order("sequence_number").Limit(limit).Find(&rows).Error
 		if err != nil {

@@ -280,7 +280,9 @@ func checkPaymentTrace(t *testing.T, jg *jaeger, d *daemon, env *lnmuxdEnv, clus
 			t.Errorf("htlc span %s: held = %q", s.SpanID, s.tag("lnmux.held"))
 		}
 		var amt int64
-		fmt.Sscan(s.tag("lnmux.amount_msat"), &amt)
+		if _, err := fmt.Sscan(s.tag("lnmux.amount_msat"), &amt); err != nil {
+			t.Errorf("htlc span %s: lnmux.amount_msat = %q, want a number: %v", s.SpanID, s.tag("lnmux.amount_msat"), err)
+		}
 		sum += amt
 		nodes[s.tag("lnmux.node")] = true
 		parts = append(parts, s)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -72,7 +73,7 @@ func startJaeger(t *testing.T) *jaeger {
 	out, err := exec.Command("bash", filepath.Join("..", "..", "deployments", "tools", "jaeger", "build.sh")).Output()
 	if err != nil {
 		var stderr []byte
-		if ee, ok := err.(*exec.ExitError); ok {
+		if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
 			stderr = ee.Stderr
 		}
 		t.Fatalf("build jaeger (deployments/tools/jaeger/build.sh): %v\n%s", err, stderr)

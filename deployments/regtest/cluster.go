@@ -9,6 +9,7 @@ package regtest
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -180,8 +181,12 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		if err := c.Connect(ctx, c.Carol, ch.peer); err != nil {
 			return nil, err
 		}
+		peerKey, err := hex.DecodeString(ch.peer.PubKey)
+		if err != nil {
+			return nil, fmt.Errorf("open channel carol→%s: identity key %q: %w", ch.peer.Name, ch.peer.PubKey, err)
+		}
 		if _, err := c.Carol.Client.OpenChannelSync(ctx, &lnrpc.OpenChannelRequest{
-			NodePubkeyString:   ch.peer.PubKey,
+			NodePubkey:         peerKey,
 			LocalFundingAmount: ch.sat,
 			Private:            opts.PrivateChannels,
 			SatPerVbyte:        2,

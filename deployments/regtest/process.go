@@ -121,14 +121,14 @@ func (p *process) waitFor(ctx context.Context, what string, check func(context.C
 	var last error
 	for {
 		if dead, err := p.exited(); dead {
-			return fmt.Errorf("%s exited while waiting for %s (%v); log: %s", p.name, what, err, p.logPath)
+			return fmt.Errorf("%s exited while waiting for %s (%v); log: %s", p.name, what, err, p.logPath) //nolint:errorlint // err is nil after a clean exit; the text is what matters
 		}
 		if last = check(ctx); last == nil {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s: waiting for %s: %w (last error: %v); log: %s", p.name, what, ctx.Err(), last, p.logPath)
+			return fmt.Errorf("%s: waiting for %s: %w (last error: %v); log: %s", p.name, what, ctx.Err(), last, p.logPath) //nolint:errorlint // the first error is the outcome; the last attempt's is a hint
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -173,7 +173,7 @@ func (c *Cluster) init(bin string, o Options) error {
 	data := filepath.Join(dir, "data")
 	if out, err := c.run(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "-A", "trust",
 		"-E", "UTF8", "--locale=C", "--no-sync"); err != nil {
-		return fmt.Errorf("initdb: %v: %s", err, out)
+		return fmt.Errorf("initdb: %w: %s", err, out)
 	}
 	// A port picked by the kernel can be taken again before postgres binds
 	// it: retry a few times.
@@ -198,7 +198,7 @@ func (c *Cluster) init(bin string, o Options) error {
 			return nil
 		}
 		log, _ := os.ReadFile(filepath.Join(dir, "postgres.log"))
-		lastErr = fmt.Errorf("pg_ctl start: %v: %s\n%s", err, out, lastLines(string(log), 20))
+		lastErr = fmt.Errorf("pg_ctl start: %w: %s\n%s", err, out, lastLines(string(log), 20))
 	}
 	return lastErr
 }
@@ -292,7 +292,7 @@ func (c *Cluster) Stop() error {
 		return rmErr
 	}
 	if err != nil {
-		return fmt.Errorf("pg_ctl stop: %v: %s", err, out)
+		return fmt.Errorf("pg_ctl stop: %w: %s", err, out)
 	}
 	return nil
 }
@@ -315,7 +315,7 @@ func (c *Cluster) Restart() error {
 	out, err := c.run(c.pgCtl, "-D", data, "-l", filepath.Join(c.dir, "postgres.log"), "-m", "fast", "-w", "-t", "60", "restart")
 	if err != nil {
 		log, _ := os.ReadFile(filepath.Join(c.dir, "postgres.log"))
-		return fmt.Errorf("pg_ctl restart: %v: %s\n%s", err, out, lastLines(string(log), 20))
+		return fmt.Errorf("pg_ctl restart: %w: %s\n%s", err, out, lastLines(string(log), 20))
 	}
 	return nil
 }
