@@ -106,7 +106,7 @@ func (t *BOLT11Template) Encode(f BOLT11Fields, sign CompactSigner) (string, err
 	} else {
 		data = appendTag(data, tagDescription, bytesToWords(nil, []byte(terms.description)))
 	}
-	data = appendTag(data, tagExpiry, uintWords(uint64(terms.expiry/time.Second)))
+	data = appendTag(data, tagExpiry, uintWords(uint64(terms.expiry/time.Second))) //nolint:gosec // NewInvoiceTerms keeps the expiry positive and bounded
 	data = append(data, t.fixed...)
 
 	// The signature covers the hrp and the data part regrouped into bytes.
@@ -210,11 +210,11 @@ func regroup(dst, in []byte, from, to uint) []byte {
 		bits += from
 		for bits >= to {
 			bits -= to
-			dst = append(dst, byte(acc>>bits&mask))
+			dst = append(dst, byte(acc>>bits&mask)) //nolint:gosec // masked to the group width (at most 8 bits)
 		}
 	}
 	if bits > 0 {
-		dst = append(dst, byte(acc<<(to-bits)&mask))
+		dst = append(dst, byte(acc<<(to-bits)&mask)) //nolint:gosec // masked to the group width (at most 8 bits)
 	}
 	return dst
 }

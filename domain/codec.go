@@ -81,7 +81,7 @@ func (c *InvoiceCodec) Encode(meta InvoiceMeta, nonce [nonceLen]byte) (PaymentAd
 	}
 	var plain [metaLen]byte
 	plain[0] = metadataVersion
-	binary.BigEndian.PutUint64(plain[1:9], uint64(meta.Amount))
+	binary.BigEndian.PutUint64(plain[1:9], uint64(meta.Amount)) //nolint:gosec // checked positive above (the amount rule of NewInvoiceTerms)
 	var e [8]byte
 	binary.BigEndian.PutUint64(e[:], uint64(exp))
 	copy(plain[9:], e[1:])

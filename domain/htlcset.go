@@ -65,6 +65,7 @@ func (s SetState) InvoiceStatus() InvoiceStatus {
 		return StatusCancelled
 	case SetExpired:
 		return StatusExpired
+	case SetCollecting:
 	}
 	return StatusOpen
 }

@@ -87,7 +87,7 @@ func TestParallelDecodeKeepsStreamOrder(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- node.Run(ctx, s) }()
-	defer func() { cancel(); <-done }()
+	defer func() { cancel(); <-done }() //nolint:errcheck // the test is over: how the run ended was checked where it mattered
 	wctx, wcancel := context.WithTimeout(ctx, waitLong)
 	defer wcancel()
 	if err := srv.WaitInterceptor(wctx); err != nil {

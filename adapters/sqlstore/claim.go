@@ -72,5 +72,5 @@ func (s *Store) claimPostgres(ctx context.Context) (uint64, error) {
 		}
 		return 0, fmt.Errorf("take the fencing epoch (postgres at %s): %w", s.c.pg.where(), s.c.pg.redact(err))
 	}
-	return uint64(epoch), nil
+	return uint64(epoch), nil //nolint:gosec // epochs are positive bigints
 }

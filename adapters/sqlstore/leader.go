@@ -274,7 +274,8 @@ func (s *Store) LeaderRow(ctx context.Context) (LeaderRow, error) {
 		return LeaderRow{}, s.c.wrap("read the leader row", err)
 	}
 	holder, marked := strings.CutSuffix(row.Holder, interceptingMark)
-	return LeaderRow{Epoch: uint64(row.Epoch), Holder: holder, Intercepting: marked}, nil
+	epoch := uint64(row.Epoch) //nolint:gosec // epochs are positive bigints
+	return LeaderRow{Epoch: epoch, Holder: holder, Intercepting: marked}, nil
 }
 
 // MarkIntercepting records in the leader row of epoch that its leader
@@ -284,7 +285,7 @@ func (s *Store) LeaderRow(ctx context.Context) (LeaderRow, error) {
 func (s *Store) MarkIntercepting(ctx context.Context, epoch uint64) error {
 	err := s.c.db.WithContext(ctx).Exec(
 		"UPDATE leader SET holder = holder || ? WHERE id = 1 AND epoch = ? AND holder NOT LIKE ?",
-		interceptingMark, int64(epoch), "%"+interceptingMark).Error
+		interceptingMark, int64(epoch), "%"+interceptingMark).Error //nolint:gosec // epochs are positive bigints
 	return s.c.wrap("mark the leader intercepting", err)
 }
 

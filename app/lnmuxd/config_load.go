@@ -50,7 +50,7 @@ func loadConfig(args []string) (*Config, string, error) {
 	opts := []conf.ParseOption{conf.WithStrictFlags()}
 
 	if path := configPath(args); path != "" {
-		data, err := os.ReadFile(expandHome(path))
+		data, err := os.ReadFile(expandHome(path)) //nolint:gosec // the operator names the config file
 		if err != nil {
 			return nil, "", fmt.Errorf("config file: %w", err)
 		}

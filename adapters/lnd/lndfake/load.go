@@ -162,7 +162,7 @@ func NewRig(ctx context.Context, cfg RigConfig) (*Rig, error) {
 func (r *Rig) Close() {
 	if r.cancel != nil {
 		r.cancel()
-		<-r.done
+		<-r.done //nolint:errcheck // closing: the run's end was reported by Run
 	}
 	for _, s := range r.servers {
 		s.Stop()

@@ -526,7 +526,7 @@ func (d *lnmuxd) waitReady(ctx context.Context, macPath, logPath string) error {
 		case err := <-d.done:
 			d.done <- err
 			log, _ := os.ReadFile(logPath)
-			return fmt.Errorf("lnmuxd exited: %v\n%s", err, log)
+			return fmt.Errorf("lnmuxd exited: %w\n%s", err, log)
 		case <-ctx.Done():
 			return ctx.Err()
 		default:
@@ -581,9 +581,9 @@ func (d *lnmuxd) stop() {
 	}
 	_ = d.cmd.Process.Signal(syscall.SIGINT)
 	select {
-	case <-d.done:
+	case <-d.done: //nolint:errcheck // stopping: how it exited does not matter
 	case <-time.After(15 * time.Second):
 		_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
-		<-d.done
+		<-d.done //nolint:errcheck // killed: how it exited does not matter
 	}
 }
