@@ -39,7 +39,7 @@ func New() *Store {
 
 // RequestSettle implements ports.InvoiceStore.
 func (s *Store) RequestSettle(ctx context.Context, inv domain.Invoice) (domain.Invoice, error) {
-	if err := validateSettleRequest(inv); err != nil {
+	if err := inv.CheckSettleRequest(); err != nil {
 		return domain.Invoice{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -66,20 +66,6 @@ func (s *Store) RequestSettle(ctx context.Context, inv domain.Invoice) (domain.I
 		s.owner[h.Circuit] = inv.Hash
 	}
 	return clone(inv), nil
-}
-
-// validateSettleRequest refuses what the SQL store refuses
-// (adapters/sqlstore, validateSettleRequest).
-func validateSettleRequest(inv domain.Invoice) error {
-	switch {
-	case inv.Status != domain.StatusSettleRequested:
-		return fmt.Errorf("%w: invoice %s has status %s, want %s", domain.ErrInvalidArgument, inv.Hash, inv.Status, domain.StatusSettleRequested)
-	case inv.Preimage.Hash() != inv.Hash:
-		return fmt.Errorf("%w: preimage does not match invoice %s", domain.ErrInvalidArgument, inv.Hash)
-	case len(inv.HTLCs) == 0:
-		return fmt.Errorf("%w: invoice %s has no htlcs", domain.ErrInvalidArgument, inv.Hash)
-	}
-	return nil
 }
 
 // Get implements ports.InvoiceStore.
@@ -115,44 +101,11 @@ func (s *Store) Update(ctx context.Context, h domain.PaymentHash, fn func(*domai
 		return domain.Invoice{}, err
 	}
 	after = normalise(after)
-	if err := checkUpdate(before, after); err != nil {
+	if err := domain.CheckUpdate(before, after); err != nil {
 		return domain.Invoice{}, err
 	}
 	s.invs[h] = after
 	return clone(after), nil
-}
-
-// checkUpdate refuses the changes the SQL store refuses
-// (adapters/sqlstore, checkUpdate).
-func checkUpdate(before, after domain.Invoice) error {
-	fail := func(what string) error {
-		return fmt.Errorf("%w: update of invoice %s changed %s, which is immutable", domain.ErrInvalidArgument, before.Hash, what)
-	}
-	switch {
-	case after.Hash != before.Hash:
-		return fail("the hash")
-	case after.Preimage != before.Preimage:
-		return fail("the preimage")
-	case after.SetID != before.SetID:
-		return fail("the set id")
-	case after.Amount != before.Amount || after.AmountPaid != before.AmountPaid:
-		return fail("an amount")
-	case !after.Expiry.Equal(before.Expiry) || !after.SettleRequestedAt.Equal(before.SettleRequestedAt):
-		return fail("a time other than FinalizedAt")
-	case after.Sequence != before.Sequence:
-		return fail("the sequence number")
-	case len(after.HTLCs) != len(before.HTLCs):
-		return fail("the htlc set")
-	case !after.Status.IsStored():
-		return fmt.Errorf("%w: invoice %s cannot be stored with status %s", domain.ErrInvalidArgument, before.Hash, after.Status)
-	}
-	// Both are in circuit order (normalise).
-	for i := range after.HTLCs {
-		if after.HTLCs[i].Circuit != before.HTLCs[i].Circuit || after.HTLCs[i].Amount != before.HTLCs[i].Amount {
-			return fail("the htlc set")
-		}
-	}
-	return nil
 }
 
 // ListPending implements ports.InvoiceStore.

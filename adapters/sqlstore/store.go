@@ -187,7 +187,7 @@ const sequenceLockKey int64 = 0x6c6e6d7578_02 // "lnmux", 2
 // error wraps ctx's; once taken, the outcome is not known until the batch
 // ends, so the error wraps domain.ErrOutcomeUnknown and ctx's.
 func (s *Store) RequestSettle(ctx context.Context, inv domain.Invoice) (domain.Invoice, error) {
-	if err := validateSettleRequest(inv); err != nil {
+	if err := inv.CheckSettleRequest(); err != nil {
 		return domain.Invoice{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -212,19 +212,6 @@ func (s *Store) RequestSettle(ctx context.Context, inv domain.Invoice) (domain.I
 	}
 	return domain.Invoice{}, fmt.Errorf("%w: request settle of invoice %s: the call ended while its batch's transaction ran: %w",
 		domain.ErrOutcomeUnknown, inv.Hash, ctx.Err())
-}
-
-func validateSettleRequest(inv domain.Invoice) error {
-	switch {
-	case inv.Status != domain.StatusSettleRequested:
-		return fmt.Errorf("%w: invoice %s has status %s, want %s", domain.ErrInvalidArgument, inv.Hash, inv.Status, domain.StatusSettleRequested)
-	case inv.Preimage.Hash() != inv.Hash:
-		// Storing a wrong preimage would have lnmux settle with it forever.
-		return fmt.Errorf("%w: preimage does not match invoice %s", domain.ErrInvalidArgument, inv.Hash)
-	case len(inv.HTLCs) == 0:
-		return fmt.Errorf("%w: invoice %s has no htlcs", domain.ErrInvalidArgument, inv.Hash)
-	}
-	return nil
 }
 
 func sameSet(stored, req domain.Invoice) (domain.Invoice, error) {
@@ -299,7 +286,7 @@ func (s *Store) Update(ctx context.Context, hash domain.PaymentHash, fn func(*do
 		if fnErr = fn(&after); fnErr != nil {
 			return fnErr
 		}
-		if err := checkUpdate(before, after); err != nil {
+		if err := domain.CheckUpdate(before, after); err != nil {
 			return err
 		}
 		if err := persistUpdate(tx, before, after); err != nil {
@@ -317,41 +304,6 @@ func (s *Store) Update(ctx context.Context, hash domain.PaymentHash, fn func(*do
 		return domain.Invoice{}, s.wrap(ctx, "update invoice", err)
 	}
 	return out, nil
-}
-
-// checkUpdate refuses changes the store would not persist: they could only
-// come from a bug, and silently dropping them would hide it.
-func checkUpdate(before, after domain.Invoice) error {
-	fail := func(what string) error {
-		return fmt.Errorf("%w: update of invoice %s changed %s, which is immutable", domain.ErrInvalidArgument, before.Hash, what)
-	}
-	switch {
-	case after.Hash != before.Hash:
-		return fail("the hash")
-	case after.Preimage != before.Preimage:
-		return fail("the preimage")
-	case after.SetID != before.SetID:
-		return fail("the set id")
-	case after.Amount != before.Amount || after.AmountPaid != before.AmountPaid:
-		return fail("an amount")
-	case !after.Expiry.Equal(before.Expiry) || !after.SettleRequestedAt.Equal(before.SettleRequestedAt):
-		return fail("a time other than FinalizedAt")
-	case after.Sequence != before.Sequence:
-		return fail("the sequence number")
-	case len(after.HTLCs) != len(before.HTLCs):
-		return fail("the htlc set")
-	case !after.Status.IsStored():
-		return fmt.Errorf("%w: invoice %s cannot be stored with status %s", domain.ErrInvalidArgument, before.Hash, after.Status)
-	}
-	prev := htlcsByCircuit(before)
-	for _, a := range after.HTLCs {
-		b, ok := prev[a.Circuit]
-		if !ok || a.Amount != b.Amount {
-			return fail("the htlc set")
-		}
-		delete(prev, a.Circuit)
-	}
-	return nil
 }
 
 func htlcsByCircuit(inv domain.Invoice) map[domain.CircuitKey]domain.SettledHTLC {
