@@ -98,9 +98,9 @@ func referencePeel(router *sphinx.Router, onion []byte, hash domain.PaymentHash)
 		return peelResult{reason: domain.FailInvalidPayload}
 	}
 	fwd := payload.ForwardingInfo()
-	out := peelResult{payload: domain.FinalHop{AmountToForward: domain.Msat(fwd.AmountToForward), OutgoingCLTV: fwd.OutgoingCLTV}}
+	out := peelResult{payload: domain.FinalHop{AmountToForward: onionMsat(uint64(fwd.AmountToForward)), OutgoingCLTV: fwd.OutgoingCLTV}}
 	if mpp := payload.MultiPath(); mpp != nil {
-		out.payload.MPP = &domain.MPP{Total: domain.Msat(mpp.TotalMsat()), Addr: mpp.PaymentAddr()}
+		out.payload.MPP = &domain.MPP{Total: onionMsat(uint64(mpp.TotalMsat())), Addr: mpp.PaymentAddr()}
 	}
 	return out
 }
