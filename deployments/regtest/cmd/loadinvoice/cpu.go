@@ -43,25 +43,30 @@ func cpuTime(pid int) (time.Duration, error) {
 	return time.Duration(ut+st) * clockTick, nil
 }
 
-// cpuMeter samples the CPU time of the server and of this load generator.
+// cpuMeter samples the CPU time of the server processes (one, or every
+// replica of a target) and of this load generator.
 type cpuMeter struct {
-	server       int
-	serverBefore time.Duration
+	servers      []int
+	serverBefore []time.Duration
 	selfBefore   time.Duration
 }
 
-func startCPU(server int) cpuMeter {
-	m := cpuMeter{server: server}
-	m.serverBefore, _ = cpuTime(server)
+func startCPU(servers []int) cpuMeter {
+	m := cpuMeter{servers: servers, serverBefore: make([]time.Duration, len(servers))}
+	for i, pid := range servers {
+		m.serverBefore[i], _ = cpuTime(pid)
+	}
 	m.selfBefore, _ = cpuTime(os.Getpid())
 	return m
 }
 
-// stop returns the CPU time used since start by the server and by the
-// generator (0 where it could not be read).
+// stop returns the CPU time used since start by the servers together and
+// by the generator (0 where it could not be read).
 func (m cpuMeter) stop() (server, self time.Duration) {
-	if s, err := cpuTime(m.server); err == nil && m.server > 0 {
-		server = s - m.serverBefore
+	for i, pid := range m.servers {
+		if s, err := cpuTime(pid); err == nil && pid > 0 {
+			server += s - m.serverBefore[i]
+		}
 	}
 	if s, err := cpuTime(os.Getpid()); err == nil {
 		self = s - m.selfBefore

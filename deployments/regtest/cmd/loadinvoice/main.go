@@ -8,7 +8,14 @@
 // p50 and p99 per target and the ratios to lnd.
 //
 //	go run ./deployments/regtest/cmd/loadinvoice [-callers 16] [-rounds 3] [-duration 5s] [-count 50000]
-//	    [-warmup 1s] [-conns 1] [-batch 100] [-cpuprofile lnmuxd.pprof] [-lnmuxd path]
+//	    [-warmup 1s] [-conns 1] [-batch 100] [-replicas 2] [-floor] [-cpuprofile lnmuxd.pprof] [-lnmuxd path]
+//
+// -replicas 2 starts a second lnmuxd on the same database, a hot standby,
+// which answers AddInvoice like the leader (docs/high-availability.md), and
+// adds a target whose calls alternate between the two processes. -floor
+// adds lnmuxd's GetInfo over gRPC: the same server stack and macaroon check
+// without the invoice, the most single calls per second this wire and this
+// generator allow on the machine.
 //
 // Each run first calls for -warmup without recording, then records until
 // -count calls completed or -duration passed, whichever comes first. Every
@@ -67,6 +74,8 @@ type options struct {
 	profiled   string
 	lnmuxd     string
 	timeout    time.Duration
+	replicas   int
+	floor      bool
 }
 
 func run() error {
@@ -82,9 +91,14 @@ func run() error {
 	flag.StringVar(&o.profiled, "profile-target", "lnmuxd gRPC", "the target -cpuprofile profiles")
 	flag.StringVar(&o.lnmuxd, "lnmuxd", "", "lnmuxd binary (default: go build ./app/lnmuxd)")
 	flag.DurationVar(&o.timeout, "call-timeout", 30*time.Second, "deadline of one call")
+	flag.IntVar(&o.replicas, "replicas", 1, "lnmuxd processes (1 or 2); with 2 a standby on the same database also answers AddInvoice")
+	flag.BoolVar(&o.floor, "floor", false, "also measure lnmuxd's GetInfo over gRPC: the wire's and the stack's cost without the invoice")
 	flag.Parse()
 	if o.callers < 1 || o.rounds < 1 || o.conns < 1 || o.count < 1 || o.duration <= 0 {
 		return errors.New("-callers, -rounds, -conns, -count and -duration must be positive")
+	}
+	if o.replicas != 1 && o.replicas != 2 {
+		return errors.New("-replicas must be 1 or 2")
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -121,14 +135,23 @@ func run() error {
 	defer c.Close()
 	logf("cluster up in %s", time.Since(began).Round(time.Second))
 
-	d, err := startLnmuxd(ctx, c, o.lnmuxd, tmp)
+	d, err := startLnmuxd(ctx, c, o.lnmuxd, tmp, nil)
 	if err != nil {
 		return err
 	}
 	defer d.stop()
 	logf("lnmuxd up: api %s, instrumentation %s", d.addr, d.instr)
+	var replica *lnmuxd
+	if o.replicas == 2 {
+		replica, err = startLnmuxd(ctx, c, o.lnmuxd, tmp, d)
+		if err != nil {
+			return err
+		}
+		defer replica.stop()
+		logf("second lnmuxd (standby) up: api %s, instrumentation %s", replica.addr, replica.instr)
+	}
 
-	targets, closeAll, err := newTargets(ctx, c, d, o)
+	targets, closeAll, err := newTargets(ctx, c, d, replica, o)
 	if err != nil {
 		return err
 	}
@@ -138,8 +161,8 @@ func run() error {
 	for _, t := range targets {
 		results[t.name] = &result{}
 	}
-	fmt.Printf("loadinvoice: %d callers, %d connection(s) per target, runs of ≤ %s / ≤ %d calls after %s warm-up, %d rounds, GOMAXPROCS %d, %d CPUs\n",
-		o.callers, o.conns, o.duration, o.count, o.warmup, o.rounds, runtime.GOMAXPROCS(0), runtime.NumCPU())
+	fmt.Printf("loadinvoice: %d callers, %d connection(s) per target and process, runs of ≤ %s / ≤ %d calls after %s warm-up, %d rounds, %d lnmuxd process(es), GOMAXPROCS %d, %d CPUs\n",
+		o.callers, o.conns, o.duration, o.count, o.warmup, o.rounds, o.replicas, runtime.GOMAXPROCS(0), runtime.NumCPU())
 	for round := 1; round <= o.rounds; round++ {
 		for _, t := range targets {
 			if ctx.Err() != nil {
@@ -175,8 +198,8 @@ func run() error {
 type target struct {
 	name string
 	per  int
-	// pid is the server's process, whose CPU time is measured.
-	pid  int
+	// pids are the server processes, whose CPU time is measured.
+	pids []int
 	call func(ctx context.Context) error
 }
 
@@ -283,7 +306,7 @@ func drive(ctx context.Context, t target, o options) *result {
 	}
 	close(start)
 	sleep(ctx, o.warmup)
-	cpu := startCPU(t.pid)
+	cpu := startCPU(t.pids)
 	began := time.Now()
 	recording.Store(true)
 	deadline := time.NewTimer(o.duration)
@@ -359,9 +382,9 @@ func loadAvg() string {
 	return strings.Join(f[:3], " ")
 }
 
-// newTargets dials every target with o.conns connections each; callers
-// take them in turn.
-func newTargets(ctx context.Context, c *regtest.Cluster, d *lnmuxd, o options) ([]target, func(), error) {
+// newTargets dials every target with o.conns connections each (per
+// process for the two-replica target); callers take them in turn.
+func newTargets(ctx context.Context, c *regtest.Cluster, d, replica *lnmuxd, o options) ([]target, func(), error) {
 	var closers []func()
 	closeAll := func() {
 		for _, f := range closers {
@@ -371,22 +394,35 @@ func newTargets(ctx context.Context, c *regtest.Cluster, d *lnmuxd, o options) (
 	req := &lnmuxpb.AddInvoiceRequest{AmtMsat: 20_000, ExpirySecs: 600, Description: "coffee"}
 	mac := hex.EncodeToString(d.macaroon)
 
-	var grpcConns []*grpc.ClientConn
-	for range o.conns {
-		conn, err := grpc.NewClient(d.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			closeAll()
-			return nil, nil, fmt.Errorf("dial lnmuxd over gRPC: %w", err)
+	dialGRPC := func(addr string) ([]*grpc.ClientConn, error) {
+		var conns []*grpc.ClientConn
+		for range o.conns {
+			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				return nil, fmt.Errorf("dial lnmuxd %s over gRPC: %w", addr, err)
+			}
+			closers = append(closers, func() { _ = conn.Close() })
+			conns = append(conns, conn)
 		}
-		closers = append(closers, func() { _ = conn.Close() })
-		grpcConns = append(grpcConns, conn)
+		return conns, nil
 	}
 	var next atomic.Uint64
-	grpcCall := func(ctx context.Context) error {
-		conn := grpcConns[next.Add(1)%uint64(len(grpcConns))]
-		ctx = metadata.AppendToOutgoingContext(ctx, "macaroon", mac)
-		return conn.Invoke(ctx, lnmuxpbconnect.ServiceAddInvoiceProcedure, req, new(lnmuxpb.AddInvoiceResponse))
+	// grpcCaller makes one call per invocation, decoding each answer
+	// into a message of its own.
+	grpcCaller := func(conns []*grpc.ClientConn, method string, in any, out func() any) func(context.Context) error {
+		return func(ctx context.Context) error {
+			conn := conns[next.Add(1)%uint64(len(conns))]
+			ctx = metadata.AppendToOutgoingContext(ctx, "macaroon", mac)
+			return conn.Invoke(ctx, method, in, out())
+		}
 	}
+	addOut := func() any { return new(lnmuxpb.AddInvoiceResponse) }
+	grpcConns, err := dialGRPC(d.addr)
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	grpcCall := grpcCaller(grpcConns, lnmuxpbconnect.ServiceAddInvoiceProcedure, req, addOut)
 
 	var connectClients []lnmuxpbconnect.ServiceClient
 	for range o.conns {
@@ -414,13 +450,32 @@ func newTargets(ctx context.Context, c *regtest.Cluster, d *lnmuxd, o options) (
 	}
 
 	targets := []target{
-		{name: "lnmuxd gRPC", per: 1, pid: d.pid(), call: grpcCall},
-		{name: "lnmuxd Connect", per: 1, pid: d.pid(), call: connectCall},
-		{name: "lnd gRPC", per: 1, pid: c.Alice.PID(), call: lndCall},
+		{name: "lnmuxd gRPC", per: 1, pids: []int{d.pid()}, call: grpcCall},
+		{name: "lnmuxd Connect", per: 1, pids: []int{d.pid()}, call: connectCall},
+		{name: "lnd gRPC", per: 1, pids: []int{c.Alice.PID()}, call: lndCall},
+	}
+	if replica != nil {
+		// The connections of both processes interleaved: consecutive
+		// calls go to alternate processes.
+		second, err := dialGRPC(replica.addr)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		var both []*grpc.ClientConn
+		for i := range grpcConns {
+			both = append(both, grpcConns[i], second[i])
+		}
+		targets = append(targets, target{name: "lnmuxd gRPC 2 processes", per: 1, pids: []int{d.pid(), replica.pid()},
+			call: grpcCaller(both, lnmuxpbconnect.ServiceAddInvoiceProcedure, req, addOut)})
+	}
+	if o.floor {
+		targets = append(targets, target{name: "lnmuxd gRPC GetInfo", per: 1, pids: []int{d.pid()},
+			call: grpcCaller(grpcConns, lnmuxpbconnect.ServiceGetInfoProcedure, &lnmuxpb.GetInfoRequest{}, func() any { return new(lnmuxpb.GetInfoResponse) })})
 	}
 	if o.batch > 0 {
 		t, err := batchTarget(grpcConns, &next, mac, req, o.batch)
-		t.pid = d.pid()
+		t.pids = []int{d.pid()}
 		if err != nil {
 			closeAll()
 			return nil, nil, err
@@ -460,8 +515,11 @@ func freeAddr() (string, error) {
 
 // startLnmuxd runs lnmuxd against Alice and Bob with its defaults (macaroons
 // written, telemetry without an exporter), logging at warn so that the log
-// costs what it costs in production.
-func startLnmuxd(ctx context.Context, c *regtest.Cluster, bin, tmp string) (*lnmuxd, error) {
+// costs what it costs in production. With leader set it starts a second
+// process on the leader's data directory and database (its macaroons, its
+// SQLite file): a hot standby, which waits for the lock and answers
+// AddInvoice meanwhile.
+func startLnmuxd(ctx context.Context, c *regtest.Cluster, bin, tmp string, leader *lnmuxd) (*lnmuxd, error) {
 	dir := filepath.Join(tmp, "data")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -481,20 +539,27 @@ func startLnmuxd(ctx context.Context, c *regtest.Cluster, bin, tmp string) (*lnm
 			n.PubKey, n.RPCAddr, n.MacaroonPath, n.TLSCertPath)
 	}
 	fmt.Fprintf(&b, "dataDir: %s\nlistenAddress: %s\ninstrumentationAddress: %s\nlogging:\n  level: warn\n", dir, addr, instr)
-	cfgPath := filepath.Join(dir, "lnmux.yml")
+	name := "lnmuxd"
+	if leader != nil {
+		name = "lnmuxd-standby"
+	}
+	cfgPath := filepath.Join(dir, name+".yml")
 	if err := os.WriteFile(cfgPath, []byte(b.String()), 0o600); err != nil {
 		return nil, err
 	}
 	// A throwaway identity key of this run only: the cluster dies with it.
 	env := append(os.Environ(), "LNMUX_IDENTITY_KEY="+strings.Repeat("2e", 32))
 	for _, step := range []string{"init", "up"} {
+		if leader != nil {
+			break // the leader's database, migrated
+		}
 		cmd := exec.CommandContext(ctx, bin, "-c", cfgPath, "migrate", step)
 		cmd.Env = env
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("lnmuxd migrate %s: %w\n%s", step, err, out)
 		}
 	}
-	logFile, err := os.Create(filepath.Join(dir, "lnmuxd.log"))
+	logFile, err := os.Create(filepath.Join(dir, name+".log"))
 	if err != nil {
 		return nil, err
 	}
