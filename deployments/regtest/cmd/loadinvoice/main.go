@@ -135,7 +135,7 @@ func run() error {
 	defer c.Close()
 	logf("cluster up in %s", time.Since(began).Round(time.Second))
 
-	d, err := startLnmuxd(ctx, c, o.lnmuxd, tmp, nil)
+	d, err := startLnmuxd(ctx, c, o.lnmuxd, tmp, false)
 	if err != nil {
 		return err
 	}
@@ -143,7 +143,7 @@ func run() error {
 	logf("lnmuxd up: api %s, instrumentation %s", d.addr, d.instr)
 	var replica *lnmuxd
 	if o.replicas == 2 {
-		replica, err = startLnmuxd(ctx, c, o.lnmuxd, tmp, d)
+		replica, err = startLnmuxd(ctx, c, o.lnmuxd, tmp, true)
 		if err != nil {
 			return err
 		}
@@ -475,11 +475,11 @@ func newTargets(ctx context.Context, c *regtest.Cluster, d, replica *lnmuxd, o o
 	}
 	if o.batch > 0 {
 		t, err := batchTarget(grpcConns, &next, mac, req, o.batch)
-		t.pids = []int{d.pid()}
 		if err != nil {
 			closeAll()
 			return nil, nil, err
 		}
+		t.pids = []int{d.pid()}
 		targets = append(targets, t)
 	}
 	// A first call each, so that a broken target fails before the runs.
@@ -515,11 +515,11 @@ func freeAddr() (string, error) {
 
 // startLnmuxd runs lnmuxd against Alice and Bob with its defaults (macaroons
 // written, telemetry without an exporter), logging at warn so that the log
-// costs what it costs in production. With leader set it starts a second
-// process on the leader's data directory and database (its macaroons, its
-// SQLite file): a hot standby, which waits for the lock and answers
+// costs what it costs in production. With standby set it starts a second
+// process on the first one's data directory and database (its macaroons,
+// its SQLite file): a hot standby, which waits for the lock and answers
 // AddInvoice meanwhile.
-func startLnmuxd(ctx context.Context, c *regtest.Cluster, bin, tmp string, leader *lnmuxd) (*lnmuxd, error) {
+func startLnmuxd(ctx context.Context, c *regtest.Cluster, bin, tmp string, standby bool) (*lnmuxd, error) {
 	dir := filepath.Join(tmp, "data")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -540,7 +540,7 @@ func startLnmuxd(ctx context.Context, c *regtest.Cluster, bin, tmp string, leade
 	}
 	fmt.Fprintf(&b, "dataDir: %s\nlistenAddress: %s\ninstrumentationAddress: %s\nlogging:\n  level: warn\n", dir, addr, instr)
 	name := "lnmuxd"
-	if leader != nil {
+	if standby {
 		name = "lnmuxd-standby"
 	}
 	cfgPath := filepath.Join(dir, name+".yml")
@@ -549,9 +549,10 @@ func startLnmuxd(ctx context.Context, c *regtest.Cluster, bin, tmp string, leade
 	}
 	// A throwaway identity key of this run only: the cluster dies with it.
 	env := append(os.Environ(), "LNMUX_IDENTITY_KEY="+strings.Repeat("2e", 32))
+	// A standby shares the first process's database, migrated already.
 	for _, step := range []string{"init", "up"} {
-		if leader != nil {
-			break // the leader's database, migrated
+		if standby {
+			break
 		}
 		cmd := exec.CommandContext(ctx, bin, "-c", cfgPath, "migrate", step)
 		cmd.Env = env
