@@ -70,6 +70,10 @@ func lead(ctx context.Context, d leadDeps) error {
 	// only lnmux on the database, and the store refuses writes once
 	// another process took the lock since (docs/store.md).
 	if err := d.mux.Recover(ctx); err != nil {
+		if ctx.Err() != nil {
+			// Stopped while loading: nothing was intercepted, a clean stop.
+			return nil
+		}
 		return err
 	}
 	recovered := time.Now()

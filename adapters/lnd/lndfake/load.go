@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -321,6 +322,11 @@ func (r *Rig) Run(ctx context.Context, offers []*Offer, rate float64, window int
 	}
 	all := r.all
 	r.mu.Unlock()
+
+	// The offers are the fake lnd's work: label this goroutine as the
+	// fake's server goroutines are (FakeLabels), until Run returns.
+	pprof.SetGoroutineLabels(pprof.WithLabels(ctx, FakeLabels))
+	defer pprof.SetGoroutineLabels(ctx)
 
 	cpu0 := cpuTime()
 	start := time.Now()
