@@ -19,8 +19,9 @@ import (
 	"github.com/lnmux/lnmux/adapters/lnd/lndfake"
 )
 
-// profileTo receives the CPU profile of the first measured run.
-var profileTo *os.File
+// profileTo names the CPU profile of the max-rate run; the fixed-rate run's
+// goes to profileTo+".rate".
+var profileTo string
 
 func main() {
 	var (
@@ -32,18 +33,10 @@ func main() {
 		seconds = flag.Float64("seconds", 10, "length of the fixed-rate run")
 		workers = flag.Int("decode-workers", 0, "onion peeling goroutines per node (0: GOMAXPROCS, -1: none, as before the parallel decode)")
 		timeout = flag.Duration("timeout", 10*time.Minute, "bound on the whole run")
-		profile = flag.String("cpuprofile", "", "write a CPU profile of the measured runs to this file")
+		profile = flag.String("cpuprofile", "", "write the max-rate run's CPU profile to this file, the fixed-rate run's to this file + \".rate\"")
 	)
 	flag.Parse()
-	if *profile != "" {
-		f, err := os.Create(*profile)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "htlcload:", err)
-			os.Exit(1)
-		}
-		defer f.Close()
-		profileTo = f
-	}
+	profileTo = *profile
 	if err := run(*nodes, *parts, *htlcs, *window, *rate, *seconds, *workers, *timeout); err != nil {
 		fmt.Fprintln(os.Stderr, "htlcload:", err)
 		os.Exit(1)
@@ -62,30 +55,42 @@ func run(nodes, parts, htlcs, window int, rate, seconds float64, workers int, ti
 		nodes, parts, runtime.GOMAXPROCS(0), workers)
 
 	// A short warm-up: connections, buffers and the allocator settle.
-	if err := measure(ctx, rig, 200, 0, window, false); err != nil {
+	if err := measure(ctx, rig, 200, 0, window, false, ""); err != nil {
 		return err
 	}
-	if err := measure(ctx, rig, htlcs/parts, 0, window, true); err != nil {
+	if err := measure(ctx, rig, htlcs/parts, 0, window, true, profileTo); err != nil {
 		return err
 	}
 	if rate > 0 {
-		if err := measure(ctx, rig, int(rate*seconds)/parts, rate, window, true); err != nil {
+		rateProfile := ""
+		if profileTo != "" {
+			rateProfile = profileTo + ".rate"
+		}
+		if err := measure(ctx, rig, int(rate*seconds)/parts, rate, window, true, rateProfile); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func measure(ctx context.Context, rig *lndfake.Rig, sets int, rate float64, window int, print bool) error {
+// measure runs sets payments; a warm-up (print false) prints nothing. With
+// profile set the run, not the onion building, is CPU-profiled into that
+// file.
+func measure(ctx context.Context, rig *lndfake.Rig, sets int, rate float64, window int, print bool, profile string) error {
 	offers, err := rig.Build(ctx, sets)
 	if err != nil {
 		return err
 	}
-	if print && profileTo != nil {
-		// Only the measured runs, not the onion building.
-		if err := pprof.StartCPUProfile(profileTo); err == nil {
-			defer pprof.StopCPUProfile()
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return err
 		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	res, err := rig.Run(ctx, offers, rate, window)
 	if err != nil {
