@@ -165,6 +165,7 @@ func TestMemoryPerItem(t *testing.T) {
 			// The database is not lnmux's memory.
 			h.store.mu.Lock()
 			delete(h.store.invs, c.Hash)
+			h.store.core.Forget(c.Hash)
 			h.store.mu.Unlock()
 		})
 		if c := h.mux.ledger.counts(); c.paidOnly != n || c.pending != 0 {

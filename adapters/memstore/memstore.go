@@ -37,6 +37,18 @@ func New() *Store {
 	}
 }
 
+// Forget drops an invoice and its HTLCs, as if it had never been stored. No
+// real store can do that; it lets a memory measurement leave out what the
+// "database" holds (the app's memory tests).
+func (s *Store) Forget(h domain.PaymentHash) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, htlc := range s.invs[h].HTLCs {
+		delete(s.owner, htlc.Circuit)
+	}
+	delete(s.invs, h)
+}
+
 // RequestSettle implements ports.InvoiceStore.
 func (s *Store) RequestSettle(ctx context.Context, inv domain.Invoice) (domain.Invoice, error) {
 	if err := inv.CheckSettleRequest(); err != nil {
