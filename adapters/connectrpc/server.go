@@ -70,7 +70,9 @@ func WithHealthChecker(checker grpchealth.Checker) Option {
 	return func(c *config) { c.checker = checker }
 }
 
-// WithoutTelemetry leaves out the OpenTelemetry interceptor.
+// WithoutTelemetry leaves out the OpenTelemetry interceptor: no spans. With
+// WithTrustedTraceContext the caller's traceparent still reaches the call's
+// context (for log lines), without otelconnect's cost.
 func WithoutTelemetry() Option {
 	return func(c *config) { c.telemetry = false }
 }
@@ -140,6 +142,8 @@ func NewHandler(svc ports.Service, log *slog.Logger, opts ...Option) (*Handler, 
 			return nil, fmt.Errorf("connectrpc: telemetry interceptor: %w", err)
 		}
 		interceptors = append(interceptors, otel)
+	} else if cfg.trustParent {
+		interceptors = append(interceptors, traceContext{})
 	}
 	lim := newLimiter(cfg.limits, log)
 	// Authentication first, so that an anonymous client takes no stream

@@ -140,15 +140,14 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	}
 	rpcOpts := []connectrpc.Option{connectrpc.WithAllowedOrigins(cfg.CORS.AllowedOrigins...),
 		authOpt, connectrpc.WithStreamLimits(cfg.streamLimits()), connectrpc.WithHealthChecker(role.health)}
-	switch {
-	case cfg.Telemetry.TrustTraceParent.On():
-		// Even without an exporter: the caller's trace id then reaches
-		// lnmuxd's log lines (logging.go).
+	if cfg.Telemetry.TrustTraceParent.On() {
 		rpcOpts = append(rpcOpts, connectrpc.WithTrustedTraceContext())
-	case cfg.Telemetry.OTLPEndpoint == "":
-		// Tracing off and no trace to continue: every span would be a
-		// no-op, yet otelconnect still builds its attribute sets, ~7 % of
-		// the server's CPU per call (docs/benchmarks.md).
+	}
+	if cfg.Telemetry.OTLPEndpoint == "" {
+		// Tracing off: every span would be a no-op, yet otelconnect builds
+		// its attribute sets on every call, ~7 % of the server's CPU
+		// (docs/benchmarks.md). A trusted caller's trace id still reaches
+		// the log lines (logging.go) without it.
 		rpcOpts = append(rpcOpts, connectrpc.WithoutTelemetry())
 	}
 	handler, err := connectrpc.NewHandler(guard, log, rpcOpts...)
