@@ -207,6 +207,13 @@ func (m *Mux) resolve(ctx context.Context, ns *nodeState, r ports.Resolution) {
 }
 
 func (m *Mux) send(ctx context.Context, ns *nodeState, r ports.Resolution) {
+	if !m.answers.enter() {
+		// Not the leader any more: lnd keeps the HTLC and offers it to
+		// the next one (leadership.go).
+		m.log.DebugContext(ctx, "answer withheld: not leading", "circuit", r.Circuit, "action", r.Action)
+		return
+	}
+	defer m.answers.leave()
 	if err := ns.node.Resolve(ctx, r); err != nil {
 		// lnd keeps the HTLC and re-offers it after reconnecting; the
 		// replay is answered then (the ledger remembers the decision).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lnmux/lnmux/domain"
@@ -23,19 +24,71 @@ import (
 // Nothing under the lock does I/O. See docs/design.md, "The ledger".
 type ledger struct {
 	shards [numShards]ledgerShard
-	// circuits maps each circuit of a committed settlement that lnd has not
-	// finalised to its hash: lnd's final events name only the circuit. It
-	// is only changed with the hash's shard lock held, and never takes a
-	// shard lock itself.
-	circuitsMu sync.RWMutex
-	circuits   map[domain.CircuitKey]domain.PaymentHash
-	// settling maps the circuits of sets whose settlement is being
-	// written: lnd may report one of them final (it auto-failed it) before
-	// the commit is known, and that word must not be lost.
-	settling map[domain.CircuitKey]domain.PaymentHash
+	// index names the hash of every circuit whose final outcome in lnd
+	// matters to lnmux: lnd's final events and lookups name only the
+	// circuit (docs/design.md, "The ledger").
+	index circuitIndex
 	// maxPaid bounds how many paid hashes without pending circuits are
 	// kept; older ones are answered by the store at settle time.
 	maxPaid int
+	// evictedUntil is the latest expiry (unix nanos) of a paid mark
+	// dropped beyond maxPaid: a hash of an invoice expiring no later may
+	// be paid although memory does not say so.
+	evictedUntil atomic.Int64
+}
+
+// circuitIndex maps each circuit that is held in a set, part of a
+// settlement being written, or part of a committed settlement lnd has not
+// finalised, to its payment hash. One circuit keeps one entry from the
+// moment it joins a set until lnd's final word on it is recorded or lnmux
+// fails it, so a final event finds it whatever the set went through
+// meanwhile (the commit of its settlement does not move it). Entries change
+// only with the hash's shard lock held; an index lock is never held while
+// a shard lock is taken.
+type circuitIndex struct {
+	shards [numShards]circuitShard
+}
+
+type circuitShard struct {
+	mu sync.RWMutex
+	m  map[domain.CircuitKey]domain.PaymentHash
+}
+
+func (x *circuitIndex) shard(c domain.CircuitKey) *circuitShard {
+	return &x.shards[(c.HTLC^c.Chan^uint64(c.Node[32]))%numShards]
+}
+
+func (x *circuitIndex) add(c domain.CircuitKey, h domain.PaymentHash) {
+	s := x.shard(c)
+	s.mu.Lock()
+	s.m[c] = h
+	s.mu.Unlock()
+}
+
+func (x *circuitIndex) remove(c domain.CircuitKey) {
+	s := x.shard(c)
+	s.mu.Lock()
+	delete(s.m, c)
+	s.mu.Unlock()
+}
+
+func (x *circuitIndex) get(c domain.CircuitKey) (domain.PaymentHash, bool) {
+	s := x.shard(c)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	h, ok := s.m[c]
+	return h, ok
+}
+
+func (x *circuitIndex) len() int {
+	n := 0
+	for i := range x.shards {
+		s := &x.shards[i]
+		s.mu.RLock()
+		n += len(s.m)
+		s.mu.RUnlock()
+	}
+	return n
 }
 
 type ledgerShard struct {
@@ -59,6 +112,9 @@ type entry struct {
 	failed map[domain.CircuitKey]failedHTLC
 	// cancelled lists the ids of cancelled sets, for idempotent cancels.
 	cancelled []domain.SetID
+	// lost lists the ids of accepted sets of which lnd failed a part: they
+	// can no longer be settled (the set collects again under a new id).
+	lost []domain.SetID
 }
 
 type failedHTLC struct {
@@ -211,10 +267,10 @@ func (e *effects) fail(h domain.HTLC, held *heldHTLC, reason domain.FailureReaso
 }
 
 func newLedger(maxPaid int) *ledger {
-	l := &ledger{circuits: make(map[domain.CircuitKey]domain.PaymentHash),
-		settling: make(map[domain.CircuitKey]domain.PaymentHash), maxPaid: maxPaid}
+	l := &ledger{maxPaid: maxPaid}
 	for i := range l.shards {
 		l.shards[i].entries = make(map[domain.PaymentHash]*entry)
+		l.index.shards[i].m = make(map[domain.CircuitKey]domain.PaymentHash)
 	}
 	return l
 }
@@ -222,7 +278,7 @@ func newLedger(maxPaid int) *ledger {
 func (l *ledger) shard(h domain.PaymentHash) *ledgerShard { return &l.shards[h[0]%numShards] }
 
 // lock takes the hash's shard lock and returns the shard and the hash's
-// entry (nil if none). The caller unlocks sh.mu, after sh.settle(e) if it
+// entry (nil if none). The caller unlocks sh.mu, after sh.dropIfEmpty(e) if it
 // changed e.
 func (l *ledger) lock(h domain.PaymentHash) (*ledgerShard, *entry) {
 	sh := l.shard(h)
@@ -245,13 +301,14 @@ func (sh *ledgerShard) getOrCreate(h domain.PaymentHash, expiry time.Time) *entr
 
 // isPaidOnly reports an entry that only marks its hash as paid.
 func (sh *ledgerShard) isPaidOnly(e *entry) bool {
-	return e.set == nil && e.settled != nil && len(e.settled.pending) == 0 && len(e.failed) == 0 && len(e.cancelled) == 0
+	return e.set == nil && e.settled != nil && len(e.settled.pending) == 0 && len(e.failed) == 0 &&
+		len(e.cancelled) == 0 && len(e.lost) == 0
 }
 
-// settle is called with sh.mu held after e changed: it drops an entry that
-// holds nothing.
-func (sh *ledgerShard) settle(e *entry) {
-	if e.set == nil && e.settled == nil && len(e.failed) == 0 && len(e.cancelled) == 0 {
+// dropIfEmpty is called with sh.mu held after e changed: it drops an entry
+// that holds nothing.
+func (sh *ledgerShard) dropIfEmpty(e *entry) {
+	if e.set == nil && e.settled == nil && len(e.failed) == 0 && len(e.cancelled) == 0 && len(e.lost) == 0 {
 		delete(sh.entries, e.hash)
 	}
 }
@@ -355,12 +412,13 @@ func (l *ledger) add(acc domain.Accepted, p addParams) effects {
 	case domain.AddRejected:
 		if se.set.Len() == 0 && se.set.State() == domain.SetCollecting {
 			e.set = nil
-			sh.settle(e)
+			sh.dropIfEmpty(e)
 		}
 		fx.fail(h, held, reason, p.height)
 		return fx
 	}
 	se.held = append(se.held, held)
+	l.index.add(h.Circuit, h.Hash)
 	if outcome == domain.AddHeld {
 		hold := min(p.holdTimeout, acc.Meta.Expiry.Sub(p.now))
 		// The closure keeps only what it needs, not p (the timer lives
@@ -407,11 +465,12 @@ func (l *ledger) holdTimeout(hash domain.PaymentHash, c domain.CircuitKey, heigh
 		return fx
 	}
 	held := se.removeHeld(c)
+	l.index.remove(c)
 	e.remember(h, domain.FailMPPTimeout)
 	if se.set.Len() == 0 {
 		e.set = nil
 	}
-	sh.settle(e)
+	sh.dropIfEmpty(e)
 	fx.logf("mpp timeout", "hash", hash, "circuit", c)
 	fx.fail(h, held, domain.FailMPPTimeout, height(c.Node))
 	return fx
@@ -487,6 +546,7 @@ func (l *ledger) cancel(r cancelRequest, height func(domain.NodeKey) uint32) (ef
 	}
 	se.stopTimers()
 	for _, h := range htlcs {
+		l.index.remove(h.Circuit)
 		e.remember(h, r.reason)
 		fx.fail(h, se.heldOf(h.Circuit), r.reason, height(h.Circuit.Node))
 	}
@@ -495,7 +555,7 @@ func (l *ledger) cancel(r cancelRequest, height func(domain.NodeKey) uint32) (ef
 		e.cancelled = append(e.cancelled, id)
 	}
 	e.set = nil
-	sh.settle(e)
+	sh.dropIfEmpty(e)
 	fx.updates = append(fx.updates, ports.InvoiceUpdate{Hash: r.hash, Status: se.set.State().InvoiceStatus(), SetID: id})
 	fx.logf("set cancelled", "hash", r.hash, "set_id", id, "reason", r.reason, "htlcs", len(htlcs))
 	return fx, nil
@@ -553,11 +613,6 @@ func (l *ledger) beginSettle(hash domain.PaymentHash, setID domain.SetID, now ti
 		se.acceptTimer.Stop()
 	}
 	se.ticket = newSettleTicket(inv)
-	l.circuitsMu.Lock()
-	for _, h := range inv.HTLCs {
-		l.settling[h.Circuit] = hash
-	}
-	l.circuitsMu.Unlock()
 	return se.ticket, true, nil
 }
 
@@ -572,14 +627,16 @@ func (l *ledger) commitSettle(t *settleTicket, stored domain.Invoice) effects {
 		e = sh.getOrCreate(t.hash, stored.Expiry)
 	}
 	if e.set != nil && e.set.ticket == t {
-		_ = e.set.set.CommitSettle()
+		if err := e.set.set.CommitSettle(); err != nil {
+			// A ticket's set is Settling until its write ends.
+			panic(fmt.Sprintf("ledger: commit of a set in state %v: %v", e.set.set.State(), err))
+		}
 		e.set.stopTimers()
 		e.set = nil
 	}
-	l.endSettling(t)
 	fx.finals = t.early
 	l.markSettled(e, stored)
-	sh.settle(e)
+	sh.dropIfEmpty(e)
 	for _, h := range stored.HTLCs {
 		if !h.Status.IsFinal() {
 			fx.answers = append(fx.answers, answer{hash: t.hash, circuit: h.Circuit, action: ports.ActionSettle, preimage: stored.Preimage})
@@ -595,14 +652,12 @@ func (l *ledger) markSettled(e *entry, inv domain.Invoice) {
 	st := &settledState{setID: inv.SetID, preimage: inv.Preimage}
 	if inv.Status == domain.StatusSettleRequested {
 		st.pending = make(map[domain.CircuitKey]struct{}, len(inv.HTLCs))
-		l.circuitsMu.Lock()
 		for _, h := range inv.HTLCs {
 			if !h.Status.IsFinal() {
 				st.pending[h.Circuit] = struct{}{}
-				l.circuits[h.Circuit] = inv.Hash
+				l.index.add(h.Circuit, inv.Hash)
 			}
 		}
-		l.circuitsMu.Unlock()
 	}
 	e.settled = st
 	if inv.Expiry.After(e.expiry) {
@@ -620,11 +675,15 @@ func (l *ledger) abortSettle(t *settleTicket, reason domain.FailureReason, heigh
 		return fx
 	}
 	se := e.set
-	l.endSettling(t)
 	se.set.AbortSettle()
-	htlcs, _ := se.set.Cancel()
+	htlcs, err := se.set.Cancel()
+	if err != nil {
+		// AbortSettle returned the set to Accepted, which Cancel ends.
+		panic(fmt.Sprintf("ledger: cancel after abort: %v", err))
+	}
 	se.stopTimers()
 	for _, h := range htlcs {
+		l.index.remove(h.Circuit)
 		e.remember(h, reason)
 		fx.fail(h, se.heldOf(h.Circuit), reason, height(h.Circuit.Node))
 	}
@@ -634,38 +693,10 @@ func (l *ledger) abortSettle(t *settleTicket, reason domain.FailureReason, heigh
 		// Paid by a set this process does not know: the store has it.
 		e.settled = paidByHashOnly
 	}
-	sh.settle(e)
+	sh.dropIfEmpty(e)
 	fx.updates = append(fx.updates, ports.InvoiceUpdate{Hash: t.hash, Status: se.set.State().InvoiceStatus(), SetID: t.setID})
 	fx.logf("settlement refused by the store, set cancelled", "hash", t.hash, "set_id", t.setID, "reason", reason)
 	return fx
-}
-
-// endSettling forgets a ticket's circuits as being settled; the shard lock
-// is held.
-func (l *ledger) endSettling(t *settleTicket) {
-	l.circuitsMu.Lock()
-	for _, h := range t.inv.HTLCs {
-		delete(l.settling, h.Circuit)
-	}
-	l.circuitsMu.Unlock()
-}
-
-// earlyFinal keeps lnd's final word on an HTLC of a set whose settlement is
-// still being written, and reports whether it did.
-func (l *ledger) earlyFinal(r ports.FinalResolution) bool {
-	l.circuitsMu.RLock()
-	hash, ok := l.settling[r.Circuit]
-	l.circuitsMu.RUnlock()
-	if !ok {
-		return false
-	}
-	sh, e := l.lock(hash)
-	defer sh.mu.Unlock()
-	if e == nil || e.set == nil || e.set.ticket == nil || !e.set.set.Has(r.Circuit) {
-		return false
-	}
-	e.set.ticket.early = append(e.set.ticket.early, r)
-	return true
 }
 
 // recover loads a stored invoice at start.
@@ -676,7 +707,7 @@ func (l *ledger) recover(inv domain.Invoice) {
 		e = sh.getOrCreate(inv.Hash, inv.Expiry)
 	}
 	l.markSettled(e, inv)
-	sh.settle(e)
+	sh.dropIfEmpty(e)
 }
 
 // markPaid records a stored invoice known only by hash and expiry.
@@ -690,25 +721,102 @@ func (l *ledger) markPaid(hash domain.PaymentHash, expiry time.Time) {
 		e = sh.getOrCreate(hash, expiry)
 	}
 	e.settled = paidByHashOnly
-	sh.settle(e)
+	sh.dropIfEmpty(e)
 }
 
-// pendingHash returns the hash of a circuit of a committed settlement that
-// lnd has not finalised.
-func (l *ledger) pendingHash(c domain.CircuitKey) (domain.PaymentHash, bool) {
-	l.circuitsMu.RLock()
-	defer l.circuitsMu.RUnlock()
-	h, ok := l.circuits[c]
-	return h, ok
+// finalKind is what lnd's final word on a circuit means to the ledger.
+type finalKind uint8
+
+const (
+	// finalIgnored: nothing lnmux waits for (an ordinary forward, a
+	// circuit lnmux failed itself, a repeat).
+	finalIgnored finalKind = iota
+	// finalRecord: a circuit of a committed settlement: record it.
+	finalRecord
+	// finalKept: a circuit of a settlement being written: kept with the
+	// ticket and recorded once the commit is known.
+	finalKept
+	// finalLost: lnd failed a held part of a set that is not being
+	// settled: the part left the set.
+	finalLost
+)
+
+// rearmFunc starts the hold timer of a part of a set that collects again.
+type rearmFunc func(hash domain.PaymentHash, c domain.CircuitKey, expiry time.Time) ports.Timer
+
+// final classifies lnd's final word on r.Circuit, whose hash the index
+// gave, and applies what it can in the same critical section: the circuit
+// cannot move between the lookup and the decision (review scenario 1 in
+// docs/design.md). It never loses a final lnmux waits for: a committed
+// circuit is recorded, a settling one kept with its ticket, a held one
+// leaves its set.
+func (l *ledger) final(hash domain.PaymentHash, r ports.FinalResolution, rearm rearmFunc) (finalKind, effects) {
+	var fx effects
+	sh, e := l.lock(hash)
+	defer sh.mu.Unlock()
+	if e == nil {
+		return finalIgnored, fx
+	}
+	if e.settled != nil {
+		if _, ok := e.settled.pending[r.Circuit]; ok {
+			return finalRecord, fx
+		}
+	}
+	se := e.set
+	if se == nil || !se.set.Has(r.Circuit) {
+		return finalIgnored, fx
+	}
+	switch st := se.set.State(); st {
+	case domain.SetSettling:
+		se.ticket.early = append(se.ticket.early, r)
+		fx.logf("final htlc resolution before its settlement is committed", "hash", hash, "circuit", r.Circuit, "settled", r.Settled)
+		return finalKept, fx
+	case domain.SetCollecting, domain.SetAccepted:
+		if r.Settled {
+			// No preimage of a set not yet committed ever left lnmux (I1):
+			// another process settled it. Nothing here can be right.
+			fx.logf("lnd reports a held htlc settled that lnmux never settled", "hash", hash, "circuit", r.Circuit)
+			return finalIgnored, fx
+		}
+		id := se.set.ID()
+		se.set.Lost(r.Circuit)
+		if held := se.removeHeld(r.Circuit); held != nil && held.timer != nil {
+			held.timer.Stop()
+		}
+		l.index.remove(r.Circuit)
+		if st == domain.SetAccepted {
+			// Incomplete again: the parts wait for the payer's retry of
+			// the failed one, each under a hold timer, not for a decision.
+			if se.acceptTimer != nil {
+				se.acceptTimer.Stop()
+				se.acceptTimer = nil
+			}
+			se.acceptDeadline = time.Time{}
+			for _, hh := range se.held {
+				hh.timer = rearm(hash, hh.htlc.Circuit, se.set.Meta.Expiry)
+			}
+			e.lost = append(e.lost, id)
+			// Shown as expired: lnd's time for the part ran out (its
+			// auto-fail height) before anyone settled the set.
+			fx.updates = append(fx.updates, ports.InvoiceUpdate{Hash: hash, Status: domain.StatusExpired, SetID: id})
+		}
+		if se.set.Len() == 0 {
+			e.set = nil
+		}
+		sh.dropIfEmpty(e)
+		fx.logf("lnd failed a held htlc: it left its set", "hash", hash, "circuit", r.Circuit, "set_id", id,
+			"was_accepted", st == domain.SetAccepted)
+		return finalLost, fx
+	case domain.SetSettleRequested, domain.SetCancelled, domain.SetExpired:
+	}
+	return finalIgnored, fx
 }
 
 // finalRecorded removes a circuit whose final resolution is stored.
 func (l *ledger) finalRecorded(hash domain.PaymentHash, c domain.CircuitKey) {
 	sh, e := l.lock(hash)
 	defer sh.mu.Unlock()
-	l.circuitsMu.Lock()
-	delete(l.circuits, c)
-	l.circuitsMu.Unlock()
+	l.index.remove(c)
 	if e == nil || e.settled == nil {
 		return
 	}
@@ -718,18 +826,24 @@ func (l *ledger) finalRecorded(hash domain.PaymentHash, c domain.CircuitKey) {
 		// by the invoice's expiry.
 		e.settled.pending = nil
 	}
-	sh.settle(e)
+	sh.dropIfEmpty(e)
 }
 
-// pendingFor lists a node's circuits of committed settlements.
+// pendingFor lists a node's circuits whose final outcome lnmux waits for:
+// held in sets, in settlements being written and in committed ones. The
+// node's adapter looks each up in lnd whenever it (re)subscribes to final
+// events, as lnd sends each event once, to whoever listens then (I3).
 func (l *ledger) pendingFor(node domain.NodeKey) []domain.CircuitKey {
-	l.circuitsMu.RLock()
-	defer l.circuitsMu.RUnlock()
 	var out []domain.CircuitKey
-	for c := range l.circuits {
-		if c.Node == node {
-			out = append(out, c)
+	for i := range l.index.shards {
+		s := &l.index.shards[i]
+		s.mu.RLock()
+		for c := range s.m {
+			if c.Node == node {
+				out = append(out, c)
+			}
 		}
+		s.mu.RUnlock()
 	}
 	slices.SortFunc(out, domain.CircuitKey.Compare)
 	return out
@@ -759,7 +873,7 @@ func (l *ledger) nearAutoFail(node domain.NodeKey, height, margin uint32) []canc
 				}
 			}
 			if changed {
-				sh.settle(e)
+				sh.dropIfEmpty(e)
 			}
 		}
 		sh.mu.Unlock()
@@ -794,9 +908,78 @@ func (l *ledger) prune(now time.Time) {
 			for _, e := range paid[:over] {
 				delete(sh.entries, e.hash)
 			}
+			l.noteEvicted(paid[over-1].expiry)
 		}
 		sh.mu.Unlock()
 	}
+}
+
+// noteEvicted records that paid marks of invoices expiring up to t were
+// dropped.
+func (l *ledger) noteEvicted(t time.Time) {
+	n := t.UnixNano()
+	for {
+		cur := l.evictedUntil.Load()
+		if n <= cur || l.evictedUntil.CompareAndSwap(cur, n) {
+			return
+		}
+	}
+}
+
+// mayBeEvicted reports whether hash may be paid although memory holds no
+// paid mark for it: its mark may have been dropped beyond maxPaid. Only
+// then does a decision on it need the store (review scenario 4).
+func (l *ledger) mayBeEvicted(hash domain.PaymentHash) bool {
+	until := l.evictedUntil.Load()
+	if until == 0 {
+		return false
+	}
+	sh, e := l.lock(hash)
+	defer sh.mu.Unlock()
+	switch {
+	case e == nil:
+		return true
+	case e.settled != nil:
+		return false
+	}
+	return e.expiry.UnixNano() <= until
+}
+
+// paidElsewhere records what the store says of a hash whose paid mark had
+// been dropped: it is paid by inv's set. A set of the hash in memory (the
+// payer paid again) is failed as already paid, unless its settlement is
+// being written: the store refuses that one (ErrConflict) and abortSettle
+// fails it.
+func (l *ledger) paidElsewhere(inv domain.Invoice, height func(domain.NodeKey) uint32) effects {
+	var fx effects
+	sh, e := l.lock(inv.Hash)
+	defer sh.mu.Unlock()
+	if e == nil {
+		e = sh.getOrCreate(inv.Hash, inv.Expiry)
+	}
+	if e.settled == nil || e.settled.setID == (domain.SetID{}) {
+		l.markSettled(e, inv)
+	}
+	if se := e.set; se != nil && se.set.State() != domain.SetSettling {
+		htlcs, err := se.set.Cancel()
+		if err != nil {
+			panic(fmt.Sprintf("ledger: cancel of a set not being settled: %v", err))
+		}
+		se.stopTimers()
+		for _, h := range htlcs {
+			l.index.remove(h.Circuit)
+			e.remember(h, domain.FailAlreadyPaid)
+			fx.fail(h, se.heldOf(h.Circuit), domain.FailAlreadyPaid, height(h.Circuit.Node))
+		}
+		if id := se.set.ID(); id != (domain.SetID{}) {
+			e.cancelled = append(e.cancelled, id)
+		}
+		e.set = nil
+		fx.logf("invoice paid before, its paid mark dropped from memory: new set failed", "hash", inv.Hash,
+			"stored_set_id", inv.SetID, "htlcs", len(htlcs))
+	}
+	sh.dropIfEmpty(e)
+	return fx
 }
 
 // snapshotAccepted lists the sets waiting for a decision.
@@ -835,6 +1018,8 @@ func (l *ledger) status(hash domain.PaymentHash) (ports.InvoiceUpdate, bool) {
 // counts reports sizes for gauges and tests.
 type ledgerCounts struct {
 	entries, sets, pending, paidOnly, failed int
+	// indexed counts the circuits whose final outcome lnmux waits for.
+	indexed int
 }
 
 func (l *ledger) counts() ledgerCounts {
@@ -848,14 +1033,15 @@ func (l *ledger) counts() ledgerCounts {
 				c.sets++
 			}
 			c.failed += len(e.failed)
+			if e.settled != nil {
+				c.pending += len(e.settled.pending)
+			}
 			if sh.isPaidOnly(e) {
 				c.paidOnly++
 			}
 		}
 		sh.mu.Unlock()
 	}
-	l.circuitsMu.RLock()
-	c.pending = len(l.circuits)
-	l.circuitsMu.RUnlock()
+	c.indexed = l.index.len()
 	return c
 }

@@ -139,6 +139,12 @@ type Mux struct {
 	// recoveredAt starts the grace period in which sets are held without a
 	// subscriber (unix nanos).
 	recoveredAt atomic.Int64
+	// answers lets answers out only while this process may answer lnd
+	// (leadership.go).
+	answers answerGate
+	// testHookFinalLookedUp runs in HTLCFinal between the circuit's lookup
+	// and the decision (review_test.go).
+	testHookFinalLookedUp func()
 }
 
 var (
@@ -278,6 +284,7 @@ func (m *Mux) Run(ctx context.Context) error {
 func (m *Mux) fatal(err error) {
 	m.fatalOnce.Do(func() {
 		m.stopping.Store(true)
+		m.answers.close()
 		m.fatalErr = fmt.Errorf("stopped: %w", err)
 		m.log.Error("leadership lost: stopping", "err", err)
 		close(m.fatalCh)

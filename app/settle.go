@@ -64,10 +64,18 @@ func (m *Mux) Recover(ctx context.Context) error {
 // until the store answers (I7): calling again waits for that answer.
 func (m *Mux) SettleInvoice(ctx context.Context, hash domain.PaymentHash, setID domain.SetID) error {
 	t, err := m.startSettle(ctx, hash, setID)
-	if errors.Is(err, errNotInMemory) {
+	switch {
+	case errors.Is(err, errNotInMemory):
 		return m.settleStored(ctx, hash, setID)
-	}
-	if err != nil {
+	case errors.Is(err, domain.ErrSetNotFound) && m.ledger.mayBeEvicted(hash):
+		// Memory does not know this set, and the hash's paid mark may
+		// have been dropped: the store tells whether this very set was
+		// settled before (I6).
+		if serr := m.settleStored(ctx, hash, setID); serr == nil || !errors.Is(serr, domain.ErrInvoiceNotFound) {
+			return serr
+		}
+		return err
+	case err != nil:
 		return err
 	}
 	select {
@@ -192,6 +200,26 @@ func (m *Mux) settleStored(ctx context.Context, hash domain.PaymentHash, setID d
 
 // CancelInvoice implements ports.Service.
 func (m *Mux) CancelInvoice(ctx context.Context, hash domain.PaymentHash, setID domain.SetID) error {
+	if m.stopping.Load() {
+		return fmt.Errorf("%w: not the leader", domain.ErrNotReady)
+	}
+	if m.ledger.mayBeEvicted(hash) {
+		// Memory holds no paid mark, but it may have dropped one: a set in
+		// memory may be a second payment of an invoice stored as paid, and
+		// cancelling it must not read as "never paid" (I6).
+		sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		inv, err := m.store.Get(sctx, hash)
+		cancel()
+		switch {
+		case err == nil:
+			m.apply(ctx, m.ledger.paidElsewhere(inv, m.height))
+			if setID == (domain.SetID{}) || setID == inv.SetID {
+				return domain.ErrSettleRequested
+			}
+		case !errors.Is(err, domain.ErrInvoiceNotFound):
+			return fmt.Errorf("load invoice: %w", err)
+		}
+	}
 	fx, err := m.ledger.cancel(cancelRequest{hash: hash, setID: setID, reason: domain.FailCancelled}, m.height)
 	if err == nil {
 		m.apply(ctx, fx)
@@ -217,17 +245,22 @@ func (m *Mux) PendingCircuits(_ context.Context, node domain.NodeKey) []domain.C
 }
 
 // HTLCFinal implements ports.NodeSink: lnd's final word on an HTLC moves its
-// invoice towards Settled or Failed (I3). The write happens off the node's
-// delivery goroutine and is retried until stored.
+// invoice towards Settled or Failed (I3). lnd sends it once, so it is never
+// dropped while lnmux waits for it: a committed circuit's is written (off
+// the node's delivery goroutine, retried until stored), a settling one's is
+// kept until the commit is known, and a held part that lnd failed leaves its
+// set, which can then not be settled as complete.
 func (m *Mux) HTLCFinal(ctx context.Context, r ports.FinalResolution) {
-	hash, ok := m.ledger.pendingHash(r.Circuit)
+	hash, ok := m.ledger.index.get(r.Circuit)
+	if m.testHookFinalLookedUp != nil {
+		m.testHookFinalLookedUp()
+	}
 	if !ok {
-		// An HTLC of a set being committed (lnd auto-failed it while the
-		// store did not answer) is applied once the commit is known;
-		// anything else is no HTLC of a settle-requested invoice.
-		if m.ledger.earlyFinal(r) {
-			m.log.WarnContext(ctx, "final htlc resolution before its settlement is committed", "circuit", r.Circuit, "settled", r.Settled)
-		}
+		return // an ordinary forward, or nothing lnmux waits for any more
+	}
+	kind, fx := m.ledger.final(hash, r, m.rearmHold)
+	m.apply(ctx, fx)
+	if kind != finalRecord {
 		return
 	}
 	m.finals.Lock()
@@ -238,6 +271,12 @@ func (m *Mux) HTLCFinal(ctx context.Context, r ports.FinalResolution) {
 	m.finalsInFlight[r.Circuit] = struct{}{}
 	m.finals.Unlock()
 	m.cfg.Go(func() { m.writeFinal(hash, r, 1) })
+}
+
+// rearmHold starts the hold timer of a part of a set that collects again.
+func (m *Mux) rearmHold(hash domain.PaymentHash, c domain.CircuitKey, expiry time.Time) ports.Timer {
+	hold := min(m.cfg.HoldTimeout, expiry.Sub(m.clock.Now()))
+	return m.clock.AfterFunc(hold, func() { m.onHoldTimeout(hash, c) })
 }
 
 func (m *Mux) writeFinal(hash domain.PaymentHash, r ports.FinalResolution, attempt int) {

@@ -188,6 +188,31 @@ func (s *HTLCSet) Timeout(c CircuitKey) (HTLC, bool) {
 	return h, true
 }
 
+// Lost handles lnd's report that it failed part c on its own (its
+// auto-fail height, a channel gone on chain): the part leaves the set. A
+// collecting set keeps collecting; an accepted set is no longer complete, so
+// it collects again and loses its id (the payer's retry of the part makes a
+// new set with a new id). A set being settled or settled is not changed:
+// lnd's word on its parts is recorded with the settlement (I3). It reports
+// whether the part left the set.
+func (s *HTLCSet) Lost(c CircuitKey) bool {
+	h, ok := s.parts[c]
+	if !ok {
+		return false
+	}
+	switch s.state {
+	case SetCollecting, SetAccepted:
+	case SetSettling, SetSettleRequested, SetCancelled, SetExpired:
+		return false
+	}
+	delete(s.parts, c)
+	s.sum -= h.Amount
+	s.state = SetCollecting
+	s.id = SetID{}
+	s.acceptedAt = time.Time{}
+	return true
+}
+
 // Cancel ends, because someone decided so, a set that is not being settled
 // and returns the HTLCs to fail. Ending an ended set is a no-op.
 func (s *HTLCSet) Cancel() ([]HTLC, error) { return s.end(SetCancelled) }

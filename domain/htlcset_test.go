@@ -555,3 +555,48 @@ func TestHTLCSetSettleTransitions(t *testing.T) {
 		}
 	})
 }
+
+// TestHTLCSetLost covers lnd failing a part on its own in every state: the
+// part leaves a collecting or accepted set (which then collects again,
+// without an id), and nothing changes a set being settled or ended.
+func TestHTLCSetLost(t *testing.T) {
+	pa := part(nodeA, 1, 1, 40_000)
+	for _, st := range allSetStates {
+		t.Run(st.String(), func(t *testing.T) {
+			s := setIn(t, st)
+			sum, n, id := s.Sum(), s.Len(), s.ID()
+			lost := s.Lost(pa.Circuit)
+			switch st {
+			case SetCollecting, SetAccepted:
+				expect(t, "after the loss",
+					check{name: "lost", got: lost, want: true},
+					check{name: "holds the part", got: s.Has(pa.Circuit), want: false},
+					check{name: "sum", got: s.Sum(), want: sum - pa.Amount},
+					check{name: "parts", got: s.Len(), want: n - 1},
+					check{name: "state", got: s.State(), want: SetCollecting},
+					check{name: "id", got: s.ID(), want: SetID{}},
+				)
+				if st == SetAccepted {
+					if err := s.BeginSettle(id); err == nil {
+						t.Fatal("the old id of a set that lost a part can be settled")
+					}
+					// The payer's retry of the part completes it anew.
+					mustAdd(t, s, part(nodeA, 2, 9, 40_000), AddCompleted)
+					if s.ID() == id || s.ID() == (SetID{}) {
+						t.Fatal("completed again with the old id or none")
+					}
+				}
+				if s.Lost(pa.Circuit) {
+					t.Error("second loss of the same part")
+				}
+			default:
+				if lost || s.State() != st || s.Sum() != sum || s.Len() != n || s.ID() != id {
+					t.Errorf("Lost changed a %v set", st)
+				}
+			}
+			if s.Lost(CircuitKey{Node: nodeB, Chan: 99}) {
+				t.Error("loss of an unknown circuit")
+			}
+		})
+	}
+}

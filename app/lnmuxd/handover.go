@@ -22,7 +22,8 @@ const successorPoll = 2 * time.Millisecond
 //     their writes are durable (or refused) before the lock goes (I1: no
 //     preimage before its settlement is durable; a later write would be
 //     fenced anyway).
-//  3. The lock is released (after checking, on Postgres, that a standby
+//  3. The core is deposed (no answer leaves this process from here on),
+//     then the lock is released (after checking, on Postgres, that a standby
 //     waits; with a Kubernetes Lease one is assumed). A standby takes it,
 //     bumps the epoch (which waits for this instance's last writes) and
 //     recovers the settle-requested state from the store.
@@ -58,6 +59,11 @@ func (d leadDeps) handover(release, stopMux func(), muxDone <-chan struct{}, myE
 		if waiting, err = d.store.StandbyWaiting(ctx); err != nil {
 			d.log.WarnContext(ctx, "hand-over: cannot tell whether a standby waits", "err", err)
 		}
+	}
+	// From the release on another lnmuxd may lead: nothing is answered
+	// here any more (the successor answers what lnd offers it).
+	if err := d.mux.Depose(ctx); err != nil {
+		d.log.WarnContext(ctx, "hand-over: answers still being sent", "err", err)
 	}
 	release()
 	d.log.InfoContext(ctx, "hand-over: leader lock released", "standby_waiting", waiting)

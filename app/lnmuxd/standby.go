@@ -122,7 +122,17 @@ func lead(ctx context.Context, d leadDeps) error {
 	}()
 
 	watch := make(chan error, 1)
-	go func() { watch <- watchLeadership(ctx, d.log, lost, stopMux, muxDone) }()
+	// On a lost lock, no answer may leave this process any more (another
+	// lnmuxd may lead already): depose the core before its streams close.
+	deposeAndStop := func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handoverTimeout)
+		defer cancel()
+		if err := d.mux.Depose(dctx); err != nil {
+			d.log.WarnContext(dctx, "answers still being sent after losing the lock", "err", err)
+		}
+		stopMux()
+	}
+	go func() { watch <- watchLeadership(ctx, d.log, lost, deposeAndStop, muxDone) }()
 	select {
 	case err := <-watch:
 		if err != nil {
