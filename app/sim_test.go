@@ -137,6 +137,15 @@ type lndHTLC struct {
 	byLnd bool
 }
 
+// simFinal is one FinalHtlcEvent in a node's event stream, not yet read by
+// lnmux. lnd sends it once, to the subscribers of that moment
+// (htlcswitch/htlcnotifier.go, NotifyFinalHtlcEvent): if the stream breaks
+// before lnmux reads it, it is gone, and only LookupHtlcResolution tells.
+type simFinal struct {
+	circuit domain.CircuitKey
+	settled bool
+}
+
 const (
 	lndHeld = iota
 	lndSettled
@@ -154,6 +163,11 @@ type sim struct {
 	nodes  []*simNode
 	mux    *Mux
 	epoch  int
+	// deposed marks incarnations that were told they no longer lead: not
+	// one answer may come from them (review scenario 5).
+	deposed map[int]bool
+	// events are each node's FinalHtlcEvents not yet read by lnmux.
+	events map[domain.NodeKey][]simFinal
 	jobs   []simJob
 	htlcs  map[domain.CircuitKey]*lndHTLC
 	height uint32
@@ -204,6 +218,10 @@ func (h simHandle) Run(ctx context.Context, _ ports.NodeSink) error { <-ctx.Done
 
 func (h simHandle) Resolve(_ context.Context, r ports.Resolution) error {
 	s := h.n.s
+	if s.deposed[h.epoch] {
+		s.violate("answer %s for %s from incarnation %d after it was deposed", r.Action, r.Circuit, h.epoch)
+		return nil
+	}
 	if h.epoch != s.epoch || h.n.down {
 		return errors.New("interceptor stream down")
 	}
@@ -226,16 +244,44 @@ func (h simHandle) Resolve(_ context.Context, r ports.Resolution) error {
 			s.violate("I1: preimage of %s left before its settlement was committed", r.Circuit)
 		}
 		l.state = lndSettled
+		s.finalEvent(r.Circuit, true)
 	case ports.ActionFail:
 		if inRow {
 			s.violate("I2: htlc %s of a settle-requested set failed by lnmux", r.Circuit)
 		}
 		l.state = lndFailed
+		s.finalEvent(r.Circuit, false)
 	case ports.ActionResume:
 		s.violate("resume of a virtual-channel htlc %s", r.Circuit)
 	}
 	s.tracef("lnd %s %s", r.Action, r.Circuit)
 	return nil
+}
+
+// finalEvent is lnd resolving an HTLC: one event, into the node's stream
+// if lnmux subscribes now (its node is up), lost otherwise.
+func (s *sim) finalEvent(c domain.CircuitKey, settled bool) {
+	if n := s.nodeOf(c.Node); n != nil && !n.down {
+		s.events[c.Node] = append(s.events[c.Node], simFinal{circuit: c, settled: settled})
+	}
+}
+
+// informed hands lnmux lnd's final word on c (an event read, or a lookup
+// on reconnect) and checks that a held part lnd failed left its set: a set
+// that lost a part must never be settled as complete (review scenario 3).
+func (s *sim) informed(c domain.CircuitKey, settled bool) {
+	l := s.htlcs[c]
+	s.mux.HTLCFinal(context.Background(), ports.FinalResolution{Circuit: c, Settled: settled})
+	if settled || l == nil {
+		return
+	}
+	sh, e := s.mux.ledger.lock(l.sent.htlc.Hash)
+	defer sh.mu.Unlock()
+	if e != nil && e.set != nil && e.set.set.Has(c) {
+		if st := e.set.set.State(); st == domain.SetCollecting || st == domain.SetAccepted {
+			s.violate("lnd failed %s and told lnmux, yet it is still part of a %v set", c, st)
+		}
+	}
 }
 
 func (s *sim) violate(format string, args ...any) {
@@ -313,6 +359,8 @@ func (st simStore) List(ctx context.Context, from uint64, limit int) ([]domain.I
 // start builds a new lnmux incarnation over the same store, nodes and clock,
 // as after a crash: everything the previous one had in flight is lost.
 func (s *sim) start() {
+	// The old process's event streams died with it.
+	clear(s.events)
 	s.epoch++
 	epoch := s.epoch
 	cfg := s.cfg
@@ -348,7 +396,7 @@ func (s *sim) reconnect(n *simNode) {
 	ctx := context.Background()
 	for _, c := range s.mux.PendingCircuits(ctx, n.key) {
 		if l := s.htlcs[c]; l != nil && l.state != lndHeld {
-			s.mux.HTLCFinal(ctx, ports.FinalResolution{Circuit: c, Settled: l.state == lndSettled})
+			s.informed(c, l.state == lndSettled)
 		}
 	}
 	for _, c := range s.sortedCircuits() {
@@ -377,6 +425,8 @@ func runSim(t *testing.T, seed uint64, verbose bool) (err error) {
 		htlcs:         make(map[domain.CircuitKey]*lndHTLC),
 		height:        1000,
 		cancelledSets: make(map[domain.SetID]bool),
+		deposed:       make(map[int]bool),
+		events:        make(map[domain.NodeKey][]simFinal),
 		verbose:       verbose,
 		failBefore:    rng.IntN(300),
 		failAfter:     rng.IntN(300),
@@ -401,6 +451,11 @@ func runSim(t *testing.T, seed uint64, verbose bool) (err error) {
 		AutoSettle:    rng.IntN(4) == 0,
 		// Always someone to decide: the application below.
 		SubscriberGrace: 1000 * time.Hour,
+	}
+	if rng.IntN(4) == 0 {
+		// Few paid marks in memory: decisions on evicted hashes must ask
+		// the store (review scenario 4).
+		s.cfg.MaxPaidInMemory = 1 + rng.IntN(3)
 	}
 	nNodes := 1 + rng.IntN(3)
 	for range nNodes {
@@ -446,6 +501,7 @@ func (s *sim) step() {
 		s.runJob()
 	case x < 60:
 		s.clock.Advance(time.Duration(r.IntN(20000)) * time.Millisecond)
+		s.mux.ledger.prune(s.clock.Now()) // the housekeeping loop's work
 	case x < 70:
 		s.decide()
 	case x < 75:
@@ -457,24 +513,36 @@ func (s *sim) step() {
 		}
 	case x < 80:
 		s.deliverFinal()
-	case x < 83:
+	case x < 82:
 		s.tracef("crash")
 		s.start()
-	case x < 86:
+	case x < 83:
+		// Leadership ends (the lock is lost and noticed, or a hand-over):
+		// the old incarnation is told, then a successor starts. The old
+		// one's timers and queued work still run; none may answer lnd.
+		s.tracef("depose incarnation %d", s.epoch)
+		if err := s.mux.Depose(ctx); err != nil {
+			s.violate("depose: %v", err)
+		}
+		s.deposed[s.epoch] = true
+		s.start()
+	case x < 84:
+		s.lndFailsHeld()
+	case x < 87:
 		s.newBlock()
 	case x < 90:
 		// A late or repeated decision on an old set.
 		if len(s.tickets) > 0 {
 			tk := s.tickets[r.IntN(len(s.tickets))]
-			if r.IntN(2) == 0 {
-				s.settle(tk.hash, tk.setID)
-			} else {
-				s.cancel(tk.hash, tk.setID)
-			}
+			s.repeatDecision(tk)
 		}
 	default:
 		if p := s.pick(); p != nil && !s.cfg.AutoSettle {
+			_, paid := s.store.invs[p.inv.Hash]
 			if err := s.mux.CancelInvoice(ctx, p.inv.Hash, domain.SetID{}); err == nil {
+				if paid {
+					s.violate("I6: cancel of %x reported OK although the invoice was stored as paid", p.inv.Hash[:4])
+				}
 				// Whatever set was there is cancelled; the application
 				// learns its id from the cancelled event in real life.
 				s.tracef("cancel any %x", p.inv.Hash[:4])
@@ -614,20 +682,72 @@ func (s *sim) cancel(hash domain.PaymentHash, id domain.SetID) {
 	s.tracef("cancel %x -> %v", hash[:4], err)
 }
 
-// deliverFinal reports one resolved HTLC's final outcome (maybe again).
+// deliverFinal lets lnmux read the next FinalHtlcEvent of one node's
+// stream: in order, once.
 func (s *sim) deliverFinal() {
-	var done []domain.CircuitKey
-	for _, c := range s.sortedCircuits() {
-		if l := s.htlcs[c]; l.state != lndHeld && !s.nodeOf(c.Node).down {
-			done = append(done, c)
+	var ready []*simNode
+	for _, n := range s.nodes {
+		if len(s.events[n.key]) > 0 && !n.down {
+			ready = append(ready, n)
 		}
 	}
-	if len(done) == 0 {
+	if len(ready) == 0 {
 		return
 	}
-	c := done[s.rng.IntN(len(done))]
+	n := ready[s.rng.IntN(len(ready))]
+	ev := s.events[n.key][0]
+	s.events[n.key] = s.events[n.key][1:]
+	s.informed(ev.circuit, ev.settled)
+}
+
+// lndFailsHeld is lnd failing a held HTLC on its own, as it does when the
+// channel went on chain and the HTLC timed out there, or when lnmux's view
+// of the node's height lags behind lnd's auto_fail_height.
+func (s *sim) lndFailsHeld() {
+	var held []domain.CircuitKey
+	for _, c := range s.sortedCircuits() {
+		if s.htlcs[c].state == lndHeld {
+			held = append(held, c)
+		}
+	}
+	if len(held) == 0 {
+		return
+	}
+	c := held[s.rng.IntN(len(held))]
 	l := s.htlcs[c]
-	s.mux.HTLCFinal(context.Background(), ports.FinalResolution{Circuit: c, Settled: l.state == lndSettled})
+	l.state, l.byLnd = lndFailed, true
+	s.tracef("lnd fails held %s on its own", c)
+	s.finalEvent(c, false)
+}
+
+// repeatDecision is the application repeating, late, a decision it took:
+// a settle that succeeded must succeed again (I6), whatever memory dropped.
+func (s *sim) repeatDecision(tk simTicket) {
+	succeeded := false
+	select {
+	case <-tk.t.done:
+		succeeded = tk.t.err == nil
+	default:
+	}
+	if !succeeded || s.rng.IntN(2) == 0 {
+		if s.rng.IntN(2) == 0 {
+			s.settle(tk.hash, tk.setID)
+		} else {
+			s.cancel(tk.hash, tk.setID)
+		}
+		return
+	}
+	if s.deposed[s.epoch] || s.mux.stopping.Load() {
+		return
+	}
+	if err := s.mux.SettleInvoice(context.Background(), tk.hash, tk.setID); err != nil {
+		s.violate("I6: repeating the successful settle of %x: %v", tk.hash[:4], err)
+	}
+	if !s.cfg.AutoSettle {
+		if err := s.mux.CancelInvoice(context.Background(), tk.hash, tk.setID); !errors.Is(err, domain.ErrSettleRequested) {
+			s.violate("I6: cancel of the settled set of %x: %v, want settle requested", tk.hash[:4], err)
+		}
+	}
 }
 
 // newBlock raises the height; lnd fails held HTLCs at their auto-fail
@@ -639,6 +759,7 @@ func (s *sim) newBlock() {
 		if l.state == lndHeld && s.height >= l.sent.htlc.AutoFailHeight {
 			l.state, l.byLnd = lndFailed, true
 			s.tracef("lnd auto-fails %s", c)
+			s.finalEvent(c, false)
 		}
 	}
 	for _, n := range s.nodes {
@@ -684,9 +805,10 @@ func (s *sim) quiesce() {
 			s.runJob()
 		}
 		s.clock.Advance(2 * time.Minute)
-		for _, c := range s.sortedCircuits() {
-			if l := s.htlcs[c]; l.state != lndHeld {
-				s.mux.HTLCFinal(context.Background(), ports.FinalResolution{Circuit: c, Settled: l.state == lndSettled})
+		// lnmux reads what is in the event streams; nothing is sent twice.
+		for _, n := range s.nodes {
+			for len(s.events[n.key]) > 0 {
+				s.deliverFinal()
 			}
 		}
 		if len(s.jobs) == 0 && len(s.mux.ledger.pendingFor(s.nodes[0].key)) == 0 && s.settledAll() {
