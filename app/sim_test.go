@@ -154,15 +154,15 @@ const (
 
 // sim is one run.
 type sim struct {
-	rng    *rand.Rand
-	clock  *simClock
-	store  *memStore
-	cfg    Config
-	log    *slog.Logger
-	h      *harness // onion building only
-	nodes  []*simNode
-	mux    *Mux
-	epoch  int
+	rng   *rand.Rand
+	clock *simClock
+	store *memStore
+	cfg   Config
+	log   *slog.Logger
+	h     *harness // onion building only
+	nodes []*simNode
+	mux   *Mux
+	epoch int
 	// deposed marks incarnations that were told they no longer lead: not
 	// one answer may come from them (review scenario 5).
 	deposed map[int]bool
