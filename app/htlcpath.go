@@ -22,6 +22,7 @@ func (m *Mux) HTLCIntercepted(ctx context.Context, h ports.InterceptedHTLC) {
 		m.resolve(ctx, ns, ports.Resolution{Circuit: h.Circuit, Action: ports.ActionResume})
 		return
 	}
+	// 2. Not serving (before recovery, after leadership ended).
 	if !m.ready.Load() || m.stopping.Load() {
 		// Never judged before recovery or after leadership is lost; lnd
 		// keeps holding it and the interceptor reconnect re-offers it.
@@ -43,7 +44,7 @@ func (m *Mux) HTLCIntercepted(ctx context.Context, h ports.InterceptedHTLC) {
 		return
 	}
 
-	// 2. Decode the onion, unless the node had it peeled ahead.
+	// 4. Peel the onion, unless the node had it peeled ahead.
 	onion, fail := m.peel(h)
 	if fail != domain.FailNone {
 		m.fail(ctx, ns, answer{hash: h.Hash, circuit: h.Circuit, action: ports.ActionFail, reason: fail, onion: onion, fc: fc})
@@ -56,7 +57,7 @@ func (m *Mux) HTLCIntercepted(ctx context.Context, h ports.InterceptedHTLC) {
 		return
 	}
 	now := m.clock.Now()
-	// 4 and 5. Stateless invoice and the checks.
+	// 5. The stateless invoice and the checks.
 	acc, fail := m.rules.Check(domain.Incoming{
 		Circuit:        h.Circuit,
 		Hash:           h.Hash,

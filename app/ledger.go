@@ -142,7 +142,7 @@ type settledState struct {
 // the domain state: timers, the means to answer each HTLC and the
 // settlement in flight.
 type setEntry struct {
-	set *domain.HTLCSet
+	htlcs *domain.HTLCSet
 	// held lists the set's HTLCs with the means to answer them. A slice,
 	// not a map: sets have few parts, and a Go map's first group alone
 	// costs more than a held HTLC (docs/benchmarks.md, "Memory").
@@ -343,7 +343,7 @@ func (e *entry) classify(c domain.CircuitKey) (replayKind, domain.Preimage, doma
 			return circuitSettle, e.settled.preimage, domain.FailNone
 		}
 	}
-	if e.set != nil && e.set.set.Has(c) {
+	if e.set != nil && e.set.htlcs.Has(c) {
 		return circuitHeld, domain.Preimage{}, domain.FailNone
 	}
 	if f, ok := e.failed[c]; ok {
@@ -402,15 +402,15 @@ func (l *ledger) add(acc domain.Accepted, p addParams) effects {
 			return fx
 		}
 		e = sh.getOrCreate(h.Hash, acc.Meta.Expiry)
-		e.set = &setEntry{set: domain.NewHTLCSet(acc)}
+		e.set = &setEntry{htlcs: domain.NewHTLCSet(acc)}
 	}
 	se := e.set
-	outcome, reason := se.set.Add(h, p.now)
+	outcome, reason := se.htlcs.Add(h, p.now)
 	switch outcome { //nolint:exhaustive // partial on purpose: the values without a case take the path after the switch
 	case domain.AddReplay:
 		return fx
 	case domain.AddRejected:
-		if se.set.Len() == 0 && se.set.State() == domain.SetCollecting {
+		if se.htlcs.Len() == 0 && se.htlcs.State() == domain.SetCollecting {
 			e.set = nil
 			sh.dropIfEmpty(e)
 		}
@@ -427,7 +427,7 @@ func (l *ledger) add(acc domain.Accepted, p addParams) effects {
 		held.timer = p.clock.AfterFunc(hold, func() { onHold(hash, c) })
 		fx.held++
 		fx.logf("htlc held", "hash", h.Hash, "circuit", h.Circuit, "amount", h.Amount,
-			"set_sum", se.set.Sum(), "set_total", se.set.Total)
+			"set_sum", se.htlcs.Sum(), "set_total", se.htlcs.Total)
 		return fx
 	}
 	// Complete: the parts wait for a decision now, not for more parts.
@@ -440,10 +440,10 @@ func (l *ledger) add(acc domain.Accepted, p addParams) effects {
 	se.acceptDeadline = p.now.Add(p.acceptTimeout)
 	hash, onAccept := h.Hash, p.onAccept
 	se.acceptTimer = p.clock.AfterFunc(p.acceptTimeout, func() { onAccept(hash, se) })
-	ev := ports.AcceptedEvent{Hash: h.Hash, SetID: se.set.ID(), Amount: se.set.Sum()}
+	ev := ports.AcceptedEvent{Hash: h.Hash, SetID: se.htlcs.ID(), Amount: se.htlcs.Sum()}
 	fx.accepted = append(fx.accepted, ev)
 	fx.acceptedParts = len(se.held)
-	fx.updates = append(fx.updates, ports.InvoiceUpdate{Hash: h.Hash, Status: se.set.State().InvoiceStatus(), SetID: ev.SetID})
+	fx.updates = append(fx.updates, ports.InvoiceUpdate{Hash: h.Hash, Status: se.htlcs.State().InvoiceStatus(), SetID: ev.SetID})
 	if p.autoSettle {
 		fx.autoSettle = &ev
 	}
@@ -460,14 +460,14 @@ func (l *ledger) holdTimeout(hash domain.PaymentHash, c domain.CircuitKey, heigh
 		return fx
 	}
 	se := e.set
-	h, timedOut := se.set.Timeout(c)
+	h, timedOut := se.htlcs.Timeout(c)
 	if !timedOut {
 		return fx
 	}
 	held := se.removeHeld(c)
 	l.index.remove(c)
 	e.remember(h, domain.FailMPPTimeout)
-	if se.set.Len() == 0 {
+	if se.htlcs.Len() == 0 {
 		e.set = nil
 	}
 	sh.dropIfEmpty(e)
@@ -524,8 +524,8 @@ func (l *ledger) cancel(r cancelRequest, height func(domain.NodeKey) uint32) (ef
 		return fx, errNotInMemory
 	case e.settled != nil && (zero || e.settled.setID == r.setID):
 		return fx, domain.ErrSettleRequested
-	case se != nil && (zero || se.set.ID() == r.setID):
-		if se.set.State() == domain.SetSettling {
+	case se != nil && (zero || se.htlcs.ID() == r.setID):
+		if se.htlcs.State() == domain.SetSettling {
 			// Being committed, or its outcome unknown: untouchable (I7).
 			return fx, domain.ErrSettleRequested
 		}
@@ -536,9 +536,9 @@ func (l *ledger) cancel(r cancelRequest, height func(domain.NodeKey) uint32) (ef
 	default:
 		return fx, domain.ErrSetNotFound
 	}
-	end := se.set.Cancel
+	end := se.htlcs.Cancel
 	if r.expire {
-		end = se.set.Expire
+		end = se.htlcs.Expire
 	}
 	htlcs, err := end()
 	if err != nil {
@@ -550,13 +550,13 @@ func (l *ledger) cancel(r cancelRequest, height func(domain.NodeKey) uint32) (ef
 		e.remember(h, r.reason)
 		fx.fail(h, se.heldOf(h.Circuit), r.reason, height(h.Circuit.Node))
 	}
-	id := se.set.ID()
+	id := se.htlcs.ID()
 	if id != (domain.SetID{}) {
 		e.cancelled = append(e.cancelled, id)
 	}
 	e.set = nil
 	sh.dropIfEmpty(e)
-	fx.updates = append(fx.updates, ports.InvoiceUpdate{Hash: r.hash, Status: se.set.State().InvoiceStatus(), SetID: id})
+	fx.updates = append(fx.updates, ports.InvoiceUpdate{Hash: r.hash, Status: se.htlcs.State().InvoiceStatus(), SetID: id})
 	fx.logf("set cancelled", "hash", r.hash, "set_id", id, "reason", r.reason, "htlcs", len(htlcs))
 	return fx, nil
 }
@@ -592,21 +592,21 @@ func (l *ledger) beginSettle(hash domain.PaymentHash, setID domain.SetID, now ti
 		return nil, false, fmt.Errorf("%w: invoice was settled with another set", domain.ErrSetNotFound)
 	}
 	se := e.set
-	if se == nil || se.set.ID() != setID {
+	if se == nil || se.htlcs.ID() != setID {
 		if slices.Contains(e.cancelled, setID) {
 			return nil, false, fmt.Errorf("%w: set was cancelled", domain.ErrSetNotFound)
 		}
 		return nil, false, domain.ErrSetNotFound
 	}
-	if se.set.State() == domain.SetSettling {
+	if se.htlcs.State() == domain.SetSettling {
 		return se.ticket, false, nil
 	}
-	if err := se.set.BeginSettle(setID); err != nil {
+	if err := se.htlcs.BeginSettle(setID); err != nil {
 		return nil, false, err
 	}
-	inv, err := domain.NewSettleRequest(se.set, now)
+	inv, err := domain.NewSettleRequest(se.htlcs, now)
 	if err != nil {
-		se.set.AbortSettle()
+		se.htlcs.AbortSettle()
 		return nil, false, err
 	}
 	if se.acceptTimer != nil {
@@ -627,9 +627,9 @@ func (l *ledger) commitSettle(t *settleTicket, stored domain.Invoice) effects {
 		e = sh.getOrCreate(t.hash, stored.Expiry)
 	}
 	if e.set != nil && e.set.ticket == t {
-		if err := e.set.set.CommitSettle(); err != nil {
+		if err := e.set.htlcs.CommitSettle(); err != nil {
 			// A ticket's set is Settling until its write ends.
-			panic(fmt.Sprintf("ledger: commit of a set in state %v: %v", e.set.set.State(), err))
+			panic(fmt.Sprintf("ledger: commit of a set in state %v: %v", e.set.htlcs.State(), err))
 		}
 		e.set.stopTimers()
 		e.set = nil
@@ -675,8 +675,8 @@ func (l *ledger) abortSettle(t *settleTicket, reason domain.FailureReason, heigh
 		return fx
 	}
 	se := e.set
-	se.set.AbortSettle()
-	htlcs, err := se.set.Cancel()
+	se.htlcs.AbortSettle()
+	htlcs, err := se.htlcs.Cancel()
 	if err != nil {
 		// AbortSettle returned the set to Accepted, which Cancel ends.
 		panic(fmt.Sprintf("ledger: cancel after abort: %v", err))
@@ -687,14 +687,14 @@ func (l *ledger) abortSettle(t *settleTicket, reason domain.FailureReason, heigh
 		e.remember(h, reason)
 		fx.fail(h, se.heldOf(h.Circuit), reason, height(h.Circuit.Node))
 	}
-	e.cancelled = append(e.cancelled, se.set.ID())
+	e.cancelled = append(e.cancelled, se.htlcs.ID())
 	e.set = nil
 	if e.settled == nil {
 		// Paid by a set this process does not know: the store has it.
 		e.settled = paidByHashOnly
 	}
 	sh.dropIfEmpty(e)
-	fx.updates = append(fx.updates, ports.InvoiceUpdate{Hash: t.hash, Status: se.set.State().InvoiceStatus(), SetID: t.setID})
+	fx.updates = append(fx.updates, ports.InvoiceUpdate{Hash: t.hash, Status: se.htlcs.State().InvoiceStatus(), SetID: t.setID})
 	fx.logf("settlement refused by the store, set cancelled", "hash", t.hash, "set_id", t.setID, "reason", reason)
 	return fx
 }
@@ -763,10 +763,10 @@ func (l *ledger) final(hash domain.PaymentHash, r ports.FinalResolution, rearm r
 		}
 	}
 	se := e.set
-	if se == nil || !se.set.Has(r.Circuit) {
+	if se == nil || !se.htlcs.Has(r.Circuit) {
 		return finalIgnored, fx
 	}
-	switch st := se.set.State(); st {
+	switch st := se.htlcs.State(); st {
 	case domain.SetSettling:
 		se.ticket.early = append(se.ticket.early, r)
 		fx.logf("final htlc resolution before its settlement is committed", "hash", hash, "circuit", r.Circuit, "settled", r.Settled)
@@ -778,8 +778,8 @@ func (l *ledger) final(hash domain.PaymentHash, r ports.FinalResolution, rearm r
 			fx.logf("lnd reports a held htlc settled that lnmux never settled", "hash", hash, "circuit", r.Circuit)
 			return finalIgnored, fx
 		}
-		id := se.set.ID()
-		se.set.Lost(r.Circuit)
+		id := se.htlcs.ID()
+		se.htlcs.Lost(r.Circuit)
 		if held := se.removeHeld(r.Circuit); held != nil && held.timer != nil {
 			held.timer.Stop()
 		}
@@ -793,14 +793,14 @@ func (l *ledger) final(hash domain.PaymentHash, r ports.FinalResolution, rearm r
 			}
 			se.acceptDeadline = time.Time{}
 			for _, hh := range se.held {
-				hh.timer = rearm(hash, hh.htlc.Circuit, se.set.Meta.Expiry)
+				hh.timer = rearm(hash, hh.htlc.Circuit, se.htlcs.Meta.Expiry)
 			}
 			e.lost = append(e.lost, id)
 			// Shown as expired: lnd's time for the part ran out (its
 			// auto-fail height) before anyone settled the set.
 			fx.updates = append(fx.updates, ports.InvoiceUpdate{Hash: hash, Status: domain.StatusExpired, SetID: id})
 		}
-		if se.set.Len() == 0 {
+		if se.htlcs.Len() == 0 {
 			e.set = nil
 		}
 		sh.dropIfEmpty(e)
@@ -864,7 +864,7 @@ func (l *ledger) nearAutoFail(node domain.NodeKey, height, margin uint32) []canc
 					changed = true
 				}
 			}
-			if se := e.set; se != nil && se.set.State() != domain.SetSettling {
+			if se := e.set; se != nil && se.htlcs.State() != domain.SetSettling {
 				for _, h := range se.held {
 					if h.htlc.Circuit.Node == node && h.htlc.AutoFailHeight != 0 && height+margin >= h.htlc.AutoFailHeight {
 						out = append(out, cancelRequest{hash: hash, only: se, reason: domain.FailNearAutoFail, expire: true})
@@ -960,8 +960,8 @@ func (l *ledger) paidElsewhere(inv domain.Invoice, height func(domain.NodeKey) u
 	if e.settled == nil || e.settled.setID == (domain.SetID{}) {
 		l.markSettled(e, inv)
 	}
-	if se := e.set; se != nil && se.set.State() != domain.SetSettling {
-		htlcs, err := se.set.Cancel()
+	if se := e.set; se != nil && se.htlcs.State() != domain.SetSettling {
+		htlcs, err := se.htlcs.Cancel()
 		if err != nil {
 			panic(fmt.Sprintf("ledger: cancel of a set not being settled: %v", err))
 		}
@@ -971,7 +971,7 @@ func (l *ledger) paidElsewhere(inv domain.Invoice, height func(domain.NodeKey) u
 			e.remember(h, domain.FailAlreadyPaid)
 			fx.fail(h, se.heldOf(h.Circuit), domain.FailAlreadyPaid, height(h.Circuit.Node))
 		}
-		if id := se.set.ID(); id != (domain.SetID{}) {
+		if id := se.htlcs.ID(); id != (domain.SetID{}) {
 			e.cancelled = append(e.cancelled, id)
 		}
 		e.set = nil
@@ -989,8 +989,8 @@ func (l *ledger) snapshotAccepted() []ports.AcceptedEvent {
 		sh := &l.shards[i]
 		sh.mu.Lock()
 		for hash, e := range sh.entries {
-			if e.set != nil && e.set.set.State() == domain.SetAccepted {
-				out = append(out, ports.AcceptedEvent{Hash: hash, SetID: e.set.set.ID(), Amount: e.set.set.Sum()})
+			if e.set != nil && e.set.htlcs.State() == domain.SetAccepted {
+				out = append(out, ports.AcceptedEvent{Hash: hash, SetID: e.set.htlcs.ID(), Amount: e.set.htlcs.Sum()})
 			}
 		}
 		sh.mu.Unlock()
@@ -1006,8 +1006,8 @@ func (l *ledger) status(hash domain.PaymentHash) (ports.InvoiceUpdate, bool) {
 		return ports.InvoiceUpdate{}, false
 	}
 	if e.set != nil {
-		if st := e.set.set.State().InvoiceStatus(); st == domain.StatusAccepted {
-			return ports.InvoiceUpdate{Hash: hash, Status: st, SetID: e.set.set.ID()}, true
+		if st := e.set.htlcs.State().InvoiceStatus(); st == domain.StatusAccepted {
+			return ports.InvoiceUpdate{Hash: hash, Status: st, SetID: e.set.htlcs.ID()}, true
 		}
 	}
 	// Collecting, cancelled or stored: the caller asks the store for the

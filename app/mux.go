@@ -102,6 +102,15 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// Defaults is the configuration the core uses for every field left zero.
+// lnmuxd's configuration defaults must agree with it (a test checks that,
+// app/lnmuxd/config_test.go: the config library needs literal defaults).
+func Defaults() Config {
+	var c Config
+	c.setDefaults()
+	return c
+}
+
 // numShards splits the in-memory state so that unrelated invoices do not
 // contend for one lock.
 const numShards = 64

@@ -138,7 +138,7 @@ func (h *harness) setState(hash domain.PaymentHash) domain.SetState {
 	if e == nil || e.set == nil {
 		return domain.SetCancelled
 	}
-	return e.set.set.State()
+	return e.set.htlcs.State()
 }
 
 // Scenario 3: a cancel whose FAIL was not delivered sticks: the re-offered

@@ -277,8 +277,8 @@ func (s *sim) informed(c domain.CircuitKey, settled bool) {
 	}
 	sh, e := s.mux.ledger.lock(l.sent.htlc.Hash)
 	defer sh.mu.Unlock()
-	if e != nil && e.set != nil && e.set.set.Has(c) {
-		if st := e.set.set.State(); st == domain.SetCollecting || st == domain.SetAccepted {
+	if e != nil && e.set != nil && e.set.htlcs.Has(c) {
+		if st := e.set.htlcs.State(); st == domain.SetCollecting || st == domain.SetAccepted {
 			s.violate("lnd failed %s and told lnmux, yet it is still part of a %v set", c, st)
 		}
 	}
@@ -770,7 +770,7 @@ func (s *sim) newBlock() {
 		sh := &s.mux.ledger.shards[i]
 		sh.mu.Lock()
 		for _, e := range sh.entries {
-			if e.set == nil || e.set.set.State() == domain.SetSettling {
+			if e.set == nil || e.set.htlcs.State() == domain.SetSettling {
 				continue
 			}
 			for _, hh := range e.set.held {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -21,8 +22,12 @@ const modulePath = "github.com/lnmux/lnmux"
 type layerRule struct {
 	name    string
 	pattern string // go list pattern of the layer's packages
-	// imports are the non-standard import paths the layer's own packages
-	// may import directly.
+	// depguard names the rule of .golangci.yml whose allow-list says what
+	// the layer's own packages may import directly: one list, read by both
+	// the linter and this test.
+	depguard string
+	// imports are the prefixes of the non-standard import paths the
+	// layer's own packages may import directly (filled from depguard).
 	imports []string
 	// modules are the modules whose packages may appear anywhere in the
 	// layer's transitive dependencies (go list -deps), so that nothing
@@ -34,12 +39,9 @@ var (
 	// The domain is pure: value types and rules, no I/O. It may use pure
 	// value and crypto packages; today it needs none of them.
 	domainRule = layerRule{
-		name:    "domain",
-		pattern: "./domain/...",
-		imports: []string{
-			"github.com/btcsuite/btcd/btcec/v2",
-			"github.com/btcsuite/btcd/chaincfg/chainhash",
-		},
+		name:     "domain",
+		pattern:  "./domain/...",
+		depguard: "domain",
 		modules: []string{
 			"github.com/btcsuite/btcd/btcec/v2",
 			"github.com/btcsuite/btcd/chaincfg/chainhash",
@@ -48,9 +50,9 @@ var (
 	}
 	// The ports are interfaces over domain types.
 	portsRule = layerRule{
-		name:    "ports",
-		pattern: "./ports/...",
-		imports: []string{modulePath + "/domain"},
+		name:     "ports",
+		pattern:  "./ports/...",
+		depguard: "ports",
 	}
 	// The core speaks BOLT 4 (onion peel, failure messages) with lnd's own
 	// libraries rather than a copy of them. lnwire alone brings about 140
@@ -58,19 +60,9 @@ var (
 	// that graph, listed so that it cannot grow unnoticed. It holds no
 	// persistence, RPC or telemetry technology.
 	appRule = layerRule{
-		name:    "app",
-		pattern: "./app",
-		imports: []string{
-			modulePath + "/domain",
-			modulePath + "/ports",
-			"github.com/btcsuite/btcd/btcec/v2",
-			"github.com/btcsuite/btcd/btcec/v2/ecdsa",
-			"github.com/btcsuite/btcd/chaincfg",
-			"github.com/lightningnetwork/lightning-onion",
-			"github.com/lightningnetwork/lnd/htlcswitch/hop",
-			"github.com/lightningnetwork/lnd/lnwire",
-			"golang.org/x/crypto/chacha20",
-		},
+		name:     "app",
+		pattern:  "./app",
+		depguard: "app-core",
 		modules: []string{
 			"github.com/aead/chacha20",
 			"github.com/aead/siphash",
@@ -143,8 +135,16 @@ func TestArchitecture(t *testing.T) {
 	}
 	root := moduleRoot(t, goBin)
 
+	lint, err := os.ReadFile(filepath.Join(root, ".golangci.yml"))
+	if err != nil {
+		t.Fatalf("read the depguard rules: %v", err)
+	}
 	for _, rule := range []layerRule{domainRule, portsRule, appRule} {
 		t.Run(rule.name, func(t *testing.T) {
+			rule.imports = depguardAllow(string(lint), rule.depguard)
+			if len(rule.imports) == 0 {
+				t.Fatalf(".golangci.yml has no depguard rule %q with an allow-list", rule.depguard)
+			}
 			graph, err := listDeps(goBin, root, rule.pattern)
 			if err != nil {
 				t.Fatalf("go list -deps %s: %v", rule.pattern, err)
@@ -227,7 +227,7 @@ func (g depGraph) violations(rule layerRule) []error {
 	for _, r := range g.roots {
 		for _, imp := range g.pkgs[r].imports {
 			p := g.pkgs[imp]
-			if p.std || isRoot[imp] || slices.Contains(rule.imports, imp) {
+			if p.std || isRoot[imp] || importAllowed(rule, imp) {
 				continue
 			}
 			out = append(out, fmt.Errorf("%s: %s imports %s, which is not on %s's import allow-list", rule.name, r, imp, rule.name))
@@ -246,7 +246,7 @@ func (g depGraph) violations(rule layerRule) []error {
 		p := g.pkgs[path]
 		if !p.std && !isRoot[path] && !allowedDep(rule, p) {
 			// A direct import off the import list is reported above already.
-			if !isRoot[prev[path]] || slices.Contains(rule.imports, path) {
+			if !isRoot[prev[path]] || importAllowed(rule, path) {
 				chain := []string{path}
 				for q, ok := prev[path]; ok; q, ok = prev[q] {
 					chain = append([]string{q}, chain...)
@@ -272,7 +272,7 @@ func (g depGraph) violations(rule layerRule) []error {
 // others if their module is allowed.
 func allowedDep(rule layerRule, p pkgInfo) bool {
 	if p.module == modulePath {
-		return slices.Contains(rule.imports, p.path)
+		return importAllowed(rule, p.path)
 	}
 	for _, bad := range forbiddenInAllowedModules {
 		if p.path == bad || strings.HasPrefix(p.path, bad+"/") {
@@ -280,6 +280,66 @@ func allowedDep(rule layerRule, p pkgInfo) bool {
 		}
 	}
 	return slices.Contains(rule.modules, p.module)
+}
+
+// importAllowed reports whether the layer may import path directly. Like
+// depguard, an allow-list entry is a prefix.
+func importAllowed(rule layerRule, path string) bool {
+	for _, a := range rule.imports {
+		if strings.HasPrefix(path, a) {
+			return true
+		}
+	}
+	return false
+}
+
+// depguardAllow returns the allow-list of depguard rule name in the text of
+// .golangci.yml, without $gostd. It reads just the layout that file uses
+// (rules at eight spaces, their keys at ten, list items at twelve), which
+// TestDepguardAllowRead pins.
+func depguardAllow(yml, name string) []string {
+	var out []string
+	inRule, inAllow := false, false
+	for _, line := range strings.Split(yml, "\n") {
+		trimmed := strings.TrimSpace(line)
+		indent := len(line) - len(strings.TrimLeft(line, " "))
+		switch {
+		case trimmed == "" || strings.HasPrefix(trimmed, "#"):
+			continue
+		case indent == 8:
+			inRule, inAllow = trimmed == name+":", false
+		case inRule && indent == 10:
+			inAllow = trimmed == "allow:"
+		case inRule && inAllow && indent == 12 && strings.HasPrefix(trimmed, "- "):
+			item := strings.Trim(strings.TrimSpace(strings.TrimPrefix(trimmed, "- ")), `"'`)
+			if item != "$gostd" {
+				out = append(out, item)
+			}
+		case indent < 8:
+			inRule, inAllow = false, false
+		}
+	}
+	return out
+}
+
+// TestDepguardAllowRead pins what depguardAllow reads from the real file.
+func TestDepguardAllowRead(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("needs the go command")
+	}
+	lint, err := os.ReadFile(filepath.Join(moduleRoot(t, goBin), ".golangci.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := depguardAllow(string(lint), "ports")
+	want := []string{modulePath + "/domain", modulePath + "/ports"}
+	if !slices.Equal(got, want) {
+		t.Errorf("ports allow-list read as %q, want %q", got, want)
+	}
+	if core := depguardAllow(string(lint), "app-core"); !slices.Contains(core, "github.com/lightningnetwork/lnd/lnwire") {
+		t.Errorf("app-core allow-list read as %q", core)
+	}
 }
 
 func moduleRoot(t *testing.T, goBin string) string {

@@ -1,4 +1,4 @@
-// Package postgres is the persistence adapter: it implements
+// Package sqlstore is the persistence adapter: it implements
 // ports.InvoiceStore and ports.Leader with gorm on Postgres or on an embedded
 // SQLite file.
 //

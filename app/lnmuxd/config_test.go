@@ -19,6 +19,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 
 	"github.com/lnmux/lnmux/adapters/redact"
+	"github.com/lnmux/lnmux/app"
 	"github.com/lnmux/lnmux/domain"
 )
 
@@ -97,6 +98,33 @@ func validConfig(t *testing.T) *Config {
 		t.Fatalf("baseline config invalid: %v", err)
 	}
 	return cfg
+}
+
+// TestDefaultsAgreeWithTheCore: the core's defaults (app.Defaults) are the
+// one source; the config library needs them again as literals in the struct
+// tags, and this test keeps the two equal.
+func TestDefaultsAgreeWithTheCore(t *testing.T) {
+	cleanEnv(t)
+	cfg := load(t)
+	core := app.Defaults()
+	checks := []struct {
+		key       string
+		got, want any
+	}{
+		{"invoice.finalCltvDelta", cfg.Invoice.FinalCLTVDelta, core.FinalCLTVDelta},
+		{"invoice.finalCltvRejectDelta", cfg.Invoice.FinalCLTVRejectDelta, core.FinalCLTVRejectDelta},
+		{"invoice.holdTimeout", cfg.Invoice.HoldTimeout, core.HoldTimeout},
+		{"invoice.acceptTimeout", cfg.Invoice.AcceptTimeout, core.AcceptTimeout},
+		{"invoice.autoFailMargin", cfg.Invoice.AutoFailMargin, core.AutoFailMargin},
+		{"routingPolicy.cltvDelta", cfg.RoutingPolicy.Domain().CLTVDelta, core.Policy.CLTVDelta},
+		{"routingPolicy.feeBaseMsat", cfg.RoutingPolicy.Domain().FeeBase, core.Policy.FeeBase},
+		{"routingPolicy.feeRatePpm", cfg.RoutingPolicy.Domain().FeeRatePPM, core.Policy.FeeRatePPM},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: lnmuxd's default %v, the core's %v", c.key, c.got, c.want)
+		}
+	}
 }
 
 func TestDefaults(t *testing.T) {
