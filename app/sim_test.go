@@ -501,6 +501,9 @@ func (s *sim) step() {
 		s.runJob()
 	case x < 60:
 		s.clock.Advance(time.Duration(r.IntN(20000)) * time.Millisecond)
+		if s.cfg.MaxPaidInMemory != 0 && r.IntN(2) == 0 {
+			s.otherPaid()
+		}
 		s.mux.ledger.prune(s.clock.Now()) // the housekeeping loop's work
 	case x < 70:
 		s.decide()
@@ -698,6 +701,19 @@ func (s *sim) deliverFinal() {
 	ev := s.events[n.key][0]
 	s.events[n.key] = s.events[n.key][1:]
 	s.informed(ev.circuit, ev.settled)
+}
+
+// otherPaid stands for the many other invoices an lnmux is paid: a paid
+// mark, expiring later than the run's invoices, in the memory shard of one
+// of them, so that the bound on paid marks drops that invoice's mark.
+func (s *sim) otherPaid() {
+	p := s.pick()
+	if p == nil {
+		return
+	}
+	other := p.inv.Hash
+	other[31] ^= byte(1 + s.rng.IntN(255))
+	s.mux.ledger.markPaid(other, s.clock.Now().Add(90*time.Minute))
 }
 
 // lndFailsHeld is lnd failing a held HTLC on its own, as it does when the
