@@ -166,6 +166,9 @@ type sim struct {
 	// deposed marks incarnations that were told they no longer lead: not
 	// one answer may come from them (review scenario 5).
 	deposed map[int]bool
+	// deposedMuxes are the deposed incarnations, which clients may still
+	// call: they must refuse every decision.
+	deposedMuxes []*Mux
 	// events are each node's FinalHtlcEvents not yet read by lnmux.
 	events map[domain.NodeKey][]simFinal
 	jobs   []simJob
@@ -528,6 +531,7 @@ func (s *sim) step() {
 			s.violate("depose: %v", err)
 		}
 		s.deposed[s.epoch] = true
+		s.deposedMuxes = append(s.deposedMuxes, s.mux)
 		s.start()
 	case x < 84:
 		s.lndFailsHeld()
@@ -538,6 +542,13 @@ func (s *sim) step() {
 		if len(s.tickets) > 0 {
 			tk := s.tickets[r.IntN(len(s.tickets))]
 			s.repeatDecision(tk)
+		}
+		if len(s.deposedMuxes) > 0 && len(s.payments) > 0 {
+			// A client still connected to a deposed incarnation.
+			old := s.deposedMuxes[r.IntN(len(s.deposedMuxes))]
+			if err := old.CancelInvoice(ctx, s.pick().inv.Hash, domain.SetID{}); !errors.Is(err, domain.ErrNotReady) {
+				s.violate("cancel on a deposed incarnation: %v, want not ready", err)
+			}
 		}
 	default:
 		if p := s.pick(); p != nil && !s.cfg.AutoSettle {
