@@ -1,15 +1,9 @@
 package original
 
-// Schema is the Postgres schema all of the original's tables and types
-// are in.
-const Schema = "lnmux"
-
-// VersionTable is where go-pg/migrations, which the original used, records
-// the versions it applied (one row per version, the last is current).
-const VersionTable = Schema + ".migrations"
-
-// Migration is one version of the original's schema: statements that
-// go-pg/migrations ran in one transaction before it recorded Version.
+// Migration is one version of the original's schema (Postgres schema
+// lnmux): statements that go-pg/migrations ran in one transaction before it
+// recorded Version in its table lnmux.migrations (one row per version
+// applied; the last is current).
 type Migration struct {
 	Version    int
 	Name       string

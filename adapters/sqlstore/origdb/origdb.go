@@ -129,8 +129,8 @@ func buildWith(t testing.TB, dsn string, upTo int, invs []Invoice, stmts func(or
 		}
 	}
 	// go-pg/migrations' bookkeeping table, as the original names it.
-	exec(`CREATE SCHEMA ` + original.Schema)
-	exec(`CREATE TABLE ` + original.VersionTable + ` (id serial, version bigint, created_at timestamptz)`)
+	exec(`CREATE SCHEMA lnmux`)
+	exec(`CREATE TABLE lnmux.migrations (id serial, version bigint, created_at timestamptz)`)
 	for _, m := range original.Migrations[:upTo] {
 		tx, err := conn.BeginTx(ctx, nil)
 		if err != nil {
@@ -141,7 +141,7 @@ func buildWith(t testing.TB, dsn string, upTo int, invs []Invoice, stmts func(or
 				t.Fatalf("origdb: migration %d (%s): %v", m.Version, m.Name, err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO `+original.VersionTable+` (version, created_at) VALUES ($1, now())`, m.Version); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO lnmux.migrations (version, created_at) VALUES ($1, now())`, m.Version); err != nil {
 			t.Fatal(err)
 		}
 		if err := tx.Commit(); err != nil {
