@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # check-generated.sh regenerates the API code with buf and fails if that
-# changed anything under proto/, adapters/connectrpc/originaltest/ or in
-# the TypeScript client's adapters/web/client/gen/ (modified, deleted or
-# new untracked files),
+# changed anything under proto/, adapters/connectrpc/originaltest/,
+# internal/original/lnmux_original.proto or in the TypeScript client's
+# adapters/web/client/gen/ (modified, deleted or new untracked files),
 # so committed generated code always matches the .proto sources.
 #
 # Run from anywhere inside the repository. Needs the local plugins in .bin/
@@ -22,13 +22,14 @@ done
 buf=(go tool -modfile=deployments/tools/go.mod buf)
 "${buf[@]}" lint
 "${buf[@]}" generate
-# The test-only client of the original API (adapters/connectrpc/originaltest).
-ref=${LNMUX_REFERENCE_DIR:-$root/../shared/reference}
+# The original API's proto, rendered from internal/original, and its
+# test-only client (adapters/connectrpc/originaltest).
+go run ./internal/original/genproto
 original=adapters/connectrpc/originaltest
-"${buf[@]}" generate --template "$original/buf.gen.yaml" "$ref/lnmux-original.proto"
+"${buf[@]}" generate --template "$original/buf.gen.yaml"
 
 status=0
-if ! git diff --exit-code --stat -- proto/ "$original/" adapters/web/client/gen/; then
+if ! git diff --exit-code --stat -- proto/ "$original/" internal/original/lnmux_original.proto adapters/web/client/gen/; then
 	status=1
 fi
 untracked=$(git ls-files --others --exclude-standard -- 'proto/*.go' "$original/*.go" 'adapters/web/client/gen/*.ts')

@@ -6,21 +6,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
-)
 
-// referenceDir is where the original lnmux's published interfaces are kept,
-// beside the repository (LNMUX_REFERENCE_DIR overrides it).
-func referenceDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("LNMUX_REFERENCE_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "reference")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "lnmux-original.yml.example")); err != nil {
-		t.Fatalf("the original lnmux's config example is missing (%v): put its published interfaces in ../shared/reference beside the repository or set LNMUX_REFERENCE_DIR", err)
-	}
-	return dir
-}
+	"gopkg.in/yaml.v3"
+
+	"github.com/lnmux/lnmux/internal/original"
+)
 
 func warnedKeys(cfg *Config) []string {
 	var keys []string
@@ -31,27 +21,57 @@ func warnedKeys(cfg *Config) []string {
 	return keys
 }
 
-// TestOriginalExampleConfig loads the original lnmux's own example file as
-// an operator who replaces the binary would.
+// TestOriginalExampleConfig loads a file in the shape of the original
+// lnmux's published example (internal/original) as an operator who
+// replaces the binary would, and the published example itself when a copy
+// of the original's files is at hand.
 func TestOriginalExampleConfig(t *testing.T) {
-	cleanEnv(t)
-	cfg := load(t, "-c", filepath.Join(referenceDir(t), "lnmux-original.yml.example"))
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("original example does not validate: %v", err)
+	if originalDefaultListen != original.DefaultListenAddress {
+		t.Fatalf("originalDefaultListen %s, the original's default is %s", originalDefaultListen, original.DefaultListenAddress)
 	}
-	if driver, dsn := cfg.Database(); driver != DriverPostgres || !strings.HasPrefix(dsn, "postgres://") || !strings.Contains(dsn, "/lnmux") {
-		t.Errorf("db.dsn not honoured: %s", driver)
+	check := func(t *testing.T, data []byte) {
+		cleanEnv(t)
+		var want struct {
+			LND struct {
+				Nodes   []NodeConfig `yaml:"nodes"`
+				Network string       `yaml:"network"`
+			} `yaml:"lnd"`
+			IdentityKey string `yaml:"identityKey"`
+			DB          struct {
+				DSN string `yaml:"dsn"`
+			} `yaml:"db"`
+		}
+		if err := yaml.Unmarshal(data, &want); err != nil {
+			t.Fatal(err)
+		}
+		if len(want.LND.Nodes) < 2 || want.DB.DSN == "" || !strings.Contains(want.LND.Nodes[0].TLSCertPath, " ") {
+			t.Fatalf("not a file of the example's shape: %+v", want)
+		}
+		cfg := load(t, "-c", writeFile(t, "lnmux.yml", string(data)))
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("example does not validate: %v", err)
+		}
+		if driver, dsn := cfg.Database(); driver != DriverPostgres || dsn != want.DB.DSN {
+			t.Errorf("db.dsn not honoured: %s", driver)
+		}
+		if !slices.Equal(cfg.LND.Nodes, want.LND.Nodes) || cfg.LND.Network != want.LND.Network || cfg.IdentityKey != want.IdentityKey {
+			t.Errorf("lnd or identity not read as written: %+v", cfg.LND)
+		}
+		if cfg.ListenAddress != originalDefaultListen {
+			t.Errorf("listenAddress = %s, want the original's default %s", cfg.ListenAddress, originalDefaultListen)
+		}
+		if got, want := warnedKeys(cfg), []string{"listenAddress", "lnd.timeout"}; !slices.Equal(got, want) {
+			t.Errorf("warnings for %v, want %v", got, want)
+		}
 	}
-	if len(cfg.LND.Nodes) != 2 || cfg.LND.Network != "regtest" || cfg.LND.Nodes[1].URL != "127.0.0.1:10003" ||
-		!strings.HasSuffix(cfg.LND.Nodes[0].TLSCertPath, "Application Support/Lnd/tls.cert") || cfg.IdentityKey == "" {
-		t.Errorf("lnd or identity not read: %+v", cfg.LND)
-	}
-	if cfg.ListenAddress != originalDefaultListen {
-		t.Errorf("listenAddress = %s, want the original's default %s", cfg.ListenAddress, originalDefaultListen)
-	}
-	if got, want := warnedKeys(cfg), []string{"listenAddress", "lnd.timeout"}; !slices.Equal(got, want) {
-		t.Errorf("warnings for %v, want %v", got, want)
-	}
+	t.Run("repository's example", func(t *testing.T) { check(t, original.ExampleConfig) })
+	t.Run("original's published example", func(t *testing.T) {
+		data, err := os.ReadFile(original.ReferenceFile(t, "lnmux-original.yml.example"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, data)
+	})
 }
 
 // originalFull sets every key the original lnmux knew.
@@ -95,8 +115,48 @@ func originalFile(t *testing.T, extra string) string {
 	return writeFile(t, "lnmux.yml", s+extra)
 }
 
+// yamlKeys lists the keys a yaml document sets, dotted, with [] for the
+// elements of a list.
+func yamlKeys(t *testing.T, data string) []string {
+	t.Helper()
+	var doc any
+	if err := yaml.Unmarshal([]byte(data), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				if prefix != "" {
+					k = prefix + "." + k
+				}
+				walk(k, x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(prefix+"[]", x)
+			}
+		default:
+			keys = append(keys, prefix)
+		}
+	}
+	walk("", doc)
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}
+
 func TestOriginalConfigEveryKey(t *testing.T) {
 	cleanEnv(t)
+	var every []string
+	for _, k := range original.ConfigKeys {
+		every = append(every, k.Path)
+	}
+	slices.Sort(every)
+	if got := yamlKeys(t, originalFull); !slices.Equal(got, every) {
+		t.Fatalf("originalFull sets\n %v\nthe original's keys (internal/original) are\n %v", got, every)
+	}
 	cfg := load(t, "-c", originalFile(t, ""))
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("does not validate: %v", err)
@@ -130,10 +190,19 @@ func TestOriginalConfigEveryKey(t *testing.T) {
 		}
 	}
 
-	// The environment still wins over the file, as for lnmuxd's own keys.
+	// The original's environment variables still win over the file, as for
+	// lnmuxd's own keys.
+	if len(original.EnvVars) != 2 {
+		t.Fatalf("the original read %d variables; check each here", len(original.EnvVars))
+	}
 	t.Setenv("LNMUX_PERSISTENCE_POSTGRES_DSN", unreachableDSN)
-	if cfg := load(t, "-c", originalFile(t, "")); cfg.Persistence.Postgres.DSN != unreachableDSN {
+	t.Setenv("LNMUX_IDENTITY_KEY", otherKey)
+	cfg = load(t, "-c", originalFile(t, ""))
+	if cfg.Persistence.Postgres.DSN != unreachableDSN {
 		t.Error("LNMUX_PERSISTENCE_POSTGRES_DSN does not override db.dsn")
+	}
+	if cfg.IdentityKey != otherKey {
+		t.Error("LNMUX_IDENTITY_KEY does not override identityKey")
 	}
 }
 

@@ -1,48 +1,23 @@
 // Package origdb builds, for tests, a Postgres database as the original
-// lnmux (bottlepay/lnmux) leaves it: its schema "lnmux" from its own
-// published migration files, applied the way go-pg/migrations does (in
-// order, one transaction each, on one session, versions recorded in
-// lnmux.migrations), with invoices and HTLCs in every state it knows.
+// lnmux (bottlepay/lnmux) leaves it: its schema "lnmux" from the
+// repository's statement of its migrations (internal/original), applied the
+// way go-pg/migrations does (in order, one transaction each, versions
+// recorded in lnmux.migrations), with invoices and HTLCs in every state it
+// knows. origdb_test.go cross-checks the schema with the original's own
+// migration files when a copy of them is at hand.
 package origdb
 
 import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
-)
 
-// ReferenceDir returns the directory of the original lnmux's published
-// interfaces: LNMUX_REFERENCE_DIR, or shared/reference beside the
-// repository. It fails the test with a hint when they are missing.
-func ReferenceDir(t testing.TB) string {
-	t.Helper()
-	dir := os.Getenv("LNMUX_REFERENCE_DIR")
-	if dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for root := wd; ; root = filepath.Dir(root) {
-			if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
-				dir = filepath.Join(filepath.Dir(root), "shared", "reference")
-				break
-			}
-			if filepath.Dir(root) == root {
-				t.Fatalf("origdb: no go.mod above %s", wd)
-			}
-		}
-	}
-	if _, err := os.Stat(filepath.Join(dir, "original-migrations")); err != nil {
-		t.Fatalf("origdb: the original lnmux's migrations are missing (%v): put its published interfaces in shared/reference beside the repository or set LNMUX_REFERENCE_DIR", err)
-	}
-	return dir
-}
+	"github.com/lnmux/lnmux/internal/original"
+)
 
 // HTLC is one row of the original's lnmux.htlcs.
 type HTLC struct {
@@ -120,8 +95,18 @@ func Sample() []Invoice {
 // upTo = 4).
 func Build(t testing.TB, dsn string, upTo int, invs []Invoice) {
 	t.Helper()
-	if len(invs) > 0 && upTo < 4 {
-		t.Fatalf("origdb: rows need the schema at version 4, not %d", upTo)
+	buildWith(t, dsn, upTo, invs, func(m original.Migration) []string { return m.Statements })
+}
+
+// buildWith is Build with the statements of each migration from stmts (the
+// original's own files in the cross-check of origdb_test.go).
+func buildWith(t testing.TB, dsn string, upTo int, invs []Invoice, stmts func(original.Migration) []string) {
+	t.Helper()
+	if upTo < 0 || upTo > len(original.Migrations) {
+		t.Fatalf("origdb: no schema version %d", upTo)
+	}
+	if len(invs) > 0 && upTo < len(original.Migrations) {
+		t.Fatalf("origdb: rows need the schema at version %d, not %d", len(original.Migrations), upTo)
 	}
 	ctx := context.Background()
 	db, err := sql.Open("pgx", dsn)
@@ -129,8 +114,8 @@ func Build(t testing.TB, dsn string, upTo int, invs []Invoice) {
 		t.Fatal(err)
 	}
 	defer func() { _ = db.Close() }()
-	// One session, as go-pg/migrations runs: migration 1 sets search_path
-	// and the later files rely on it.
+	// One session, as go-pg/migrations runs: the original's own first
+	// migration sets search_path and its later ones rely on it.
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		t.Fatalf("origdb: %v", err)
@@ -146,21 +131,17 @@ func Build(t testing.TB, dsn string, upTo int, invs []Invoice) {
 	// go-pg/migrations' bookkeeping table, as the original names it.
 	exec(`CREATE SCHEMA lnmux`)
 	exec(`CREATE TABLE lnmux.migrations (id serial, version bigint, created_at timestamptz)`)
-	dir := filepath.Join(ReferenceDir(t), "original-migrations")
-	files := []string{"1_initial.up.sql", "2_add.node.up.sql", "3_add_invoice_seq_num.up.sql", "4_add_status.up.sql"}
-	for v, name := range files[:upTo] {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatalf("origdb: %v", err)
-		}
+	for _, m := range original.Migrations[:upTo] {
 		tx, err := conn.BeginTx(ctx, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tx.ExecContext(ctx, string(b)); err != nil {
-			t.Fatalf("origdb: migration %s: %v", name, err)
+		for _, q := range stmts(m) {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				t.Fatalf("origdb: migration %d (%s): %v", m.Version, m.Name, err)
+			}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO lnmux.migrations (version, created_at) VALUES ($1, now())`, v+1); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO lnmux.migrations (version, created_at) VALUES ($1, now())`, m.Version); err != nil {
 			t.Fatal(err)
 		}
 		if err := tx.Commit(); err != nil {
@@ -174,11 +155,11 @@ func Build(t testing.TB, dsn string, upTo int, invs []Invoice) {
 			fin = inv.FinalizedAt
 		}
 		exec(`INSERT INTO lnmux.invoices (settle_requested_at, hash, preimage, amount_msat, sequence_num, status, finalized_at)
-VALUES ($1, $2, $3, $4, $5, $6::invoice_status, $7)`,
+VALUES ($1, $2, $3, $4, $5, $6::lnmux.invoice_status, $7)`,
 			inv.SettleRequestedAt, h[:], inv.Preimage[:], inv.Amount, inv.Sequence, inv.Status, fin)
 		for _, x := range inv.HTLCs {
 			exec(`INSERT INTO lnmux.htlcs (settle_requested_at, hash, chan_id, htlc_id, amount_msat, node, status, finalized_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7::htlc_status, $8)`,
+VALUES ($1, $2, $3, $4, $5, $6, $7::lnmux.htlc_status, $8)`,
 				inv.SettleRequestedAt, h[:], int64(x.Chan), int64(x.ID), x.Amount, x.Node[:], x.Status, fin)
 		}
 	}
