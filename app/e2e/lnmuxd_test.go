@@ -221,6 +221,17 @@ func (d *daemon) wait() {
 	}
 }
 
+// running reports whether the process is still there.
+func (d *daemon) running() bool {
+	select {
+	case err := <-d.done:
+		d.done <- err
+		return false
+	default:
+		return true
+	}
+}
+
 // exited reports whether the process is gone and how.
 func (d *daemon) exited(timeout time.Duration) (error, bool) {
 	select {

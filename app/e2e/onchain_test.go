@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/btcsuite/btcd/btcutil"
 	"github.com/lightningnetwork/lnd/lnrpc"
 	"github.com/lightningnetwork/lnd/lnrpc/routerrpc"
 
@@ -60,6 +61,12 @@ func TestOnChain(t *testing.T) {
 	}
 	aliceChans = append(aliceChans, more...)
 	bobChan := chanID(t, c, c.Bob)
+	// Alice's claims on chain are swept by lnd's sweeper, which may add
+	// wallet inputs to pay for them (lnd's own on-chain interceptor
+	// itests fund the claiming node too).
+	if err := c.Fund(t.Context(), c.Alice, btcutil.SatoshiPerBitcoin); err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("ONCHAIN cluster with three channels to alice up in %s", time.Since(began).Round(time.Second))
 
 	env := &lnmuxdEnv{root: t, bin: buildLnmuxd(t), dataDir: t.TempDir(), logDir: t.TempDir(), cluster: c}
@@ -159,6 +166,10 @@ func TestOnChain(t *testing.T) {
 	})
 
 	t.Run("held set times out on chain", func(t *testing.T) {
+		if !d.running() {
+			d = env.start(t, opts) // the previous scenario failed with lnmuxd down
+			acc = d.accepted(t)
+		}
 		began, h0 := time.Now(), oc.height(t)
 		inv := d.addInvoice(t, 2*onChainPartSat*1000, 3600)
 		states := watchStates(t, d, inv.Hash)
@@ -206,7 +217,12 @@ func TestOnChain(t *testing.T) {
 		// HTLC for the next interceptor.
 		d.stop()
 		oc.rejectOnChain(t, circuit, expiry)
+		// lnd logs each rejected answer: the checks for none above and
+		// below are not blind.
 		rejected := logCount(c.Alice.LogPath, "on-chain flow")
+		if rejected < 2 {
+			t.Fatalf("alice logged %d rejected answers, want the 2 just sent", rejected)
+		}
 		d = env.start(t, opts)
 		acc = d.accepted(t)
 		// The restarted lnmuxd no longer remembers the set: it judges the
@@ -427,8 +443,10 @@ func (o *onChain) pendingHTLC(t *testing.T, node *regtest.Node, chID uint64, has
 }
 
 // forceClose has Carol force-close her channel chID to Alice, mines the
-// commitment and waits until Alice has moved the held HTLC to her on-chain
-// hold ("Promoting held htlc", htlcswitch/held_htlc_set.go): from then on lnd
+// commitment and then block by block until Alice, once the close is deep
+// enough for her (3 confirmations on regtest: "waiting for 3 confirmations
+// of spend tx" in her log), has moved the held HTLC to her on-chain hold
+// ("Promoting held htlc", htlcswitch/held_htlc_set.go): from then on lnd
 // takes only a SETTLE for it.
 func (o *onChain) forceClose(t *testing.T, chID uint64) {
 	t.Helper()
@@ -438,8 +456,14 @@ func (o *onChain) forceClose(t *testing.T, chID uint64) {
 		t.Fatal(err)
 	}
 	o.mineWith(t, txid)
-	waitLog(t, o.c.Alice.LogPath, promoted+1, "Promoting held htlc")
+	o.mineUntil(t, "alice holds the HTLC on chain", closeBlocks, func() bool {
+		return logCount(o.c.Alice.LogPath, "Promoting held htlc") > promoted
+	})
 }
+
+// closeBlocks bounds the blocks mined after the commitment until Alice
+// acts on the close.
+const closeBlocks = 10
 
 // mineWith mines one block once txid is in the mempool.
 func (o *onChain) mineWith(t *testing.T, txid string) {
