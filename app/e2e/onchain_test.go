@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/btcsuite/btcd/btcutil"
 	"github.com/lightningnetwork/lnd/lnrpc"
 	"github.com/lightningnetwork/lnd/lnrpc/routerrpc"
 
@@ -61,12 +60,8 @@ func TestOnChain(t *testing.T) {
 	}
 	aliceChans = append(aliceChans, more...)
 	bobChan := chanID(t, c, c.Bob)
-	// Alice's claims on chain are swept by lnd's sweeper, which may add
-	// wallet inputs to pay for them (lnd's own on-chain interceptor
-	// itests fund the claiming node too).
-	if err := c.Fund(t.Context(), c.Alice, btcutil.SatoshiPerBitcoin); err != nil {
-		t.Fatal(err)
-	}
+	// Alice has no coins on chain (all channel funds are Carol's): her
+	// claims pay their fee from the HTLC output itself.
 	t.Logf("ONCHAIN cluster with three channels to alice up in %s", time.Since(began).Round(time.Second))
 
 	env := &lnmuxdEnv{root: t, bin: buildLnmuxd(t), dataDir: t.TempDir(), logDir: t.TempDir(), cluster: c}

@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/btcsuite/btcd/btcutil"
-	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/lightningnetwork/lnd/lnrpc"
 )
@@ -164,37 +162,4 @@ func parseChannelPoint(s string) (*lnrpc.ChannelPoint, error) {
 		return nil, fmt.Errorf("channel point %q: %w", s, err)
 	}
 	return &lnrpc.ChannelPoint{FundingTxid: &lnrpc.ChannelPoint_FundingTxidStr{FundingTxidStr: s[:i]}, OutputIndex: uint32(idx)}, nil
-}
-
-// Fund sends sat from btcd's coinbase coins to a new address of node n,
-// mines a block and waits until n sees the coins confirmed.
-func (c *Cluster) Fund(ctx context.Context, n *Node, sat btcutil.Amount) error {
-	before, err := n.Client.WalletBalance(ctx, &lnrpc.WalletBalanceRequest{})
-	if err != nil {
-		return err
-	}
-	res, err := n.Client.NewAddress(ctx, &lnrpc.NewAddressRequest{Type: lnrpc.AddressType_WITNESS_PUBKEY_HASH})
-	if err != nil {
-		return fmt.Errorf("%s new address: %w", n.Name, err)
-	}
-	addr, err := btcutil.DecodeAddress(res.Address, &chaincfg.RegressionNetParams)
-	if err != nil {
-		return err
-	}
-	if _, err := c.btcd.send(map[btcutil.Address]btcutil.Amount{addr: sat}); err != nil {
-		return err
-	}
-	if _, err := c.MineBlocks(ctx, 1); err != nil {
-		return err
-	}
-	return n.proc.waitFor(ctx, "confirmed funds", func(ctx context.Context) error {
-		bal, err := n.Client.WalletBalance(ctx, &lnrpc.WalletBalanceRequest{})
-		if err != nil {
-			return err
-		}
-		if bal.ConfirmedBalance < before.ConfirmedBalance+int64(sat) {
-			return fmt.Errorf("confirmed balance %d", bal.ConfirmedBalance)
-		}
-		return nil
-	})
 }
