@@ -15,6 +15,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/lightningnetwork/lnd/lnrpc"
 	"github.com/lightningnetwork/lnd/lnrpc/routerrpc"
+	"github.com/lightningnetwork/lnd/lnwire"
 
 	"github.com/lnmux/lnmux/deployments/regtest"
 	lnmuxpb "github.com/lnmux/lnmux/proto/lnmux"
@@ -47,14 +48,14 @@ const (
 	settleBlocks = 40
 )
 
-// TestOnChain runs the three on-chain scenarios of docs/on-chain.md on one
+// TestOnChain runs the on-chain scenarios of docs/on-chain.md on one
 // cluster, each on its own channel from Carol to Alice (force-closed by
 // Carol) with a second part through Bob that stays off chain.
 func TestOnChain(t *testing.T) {
 	began := time.Now()
 	c := regtest.StartT(t, regtest.Options{Logf: t.Logf})
 	aliceChans := []uint64{chanID(t, c, c.Alice)}
-	more, err := c.OpenChannels(t.Context(), c.Alice, 1_000_000, 1_000_000)
+	more, err := c.OpenChannels(t.Context(), c.Alice, 1_000_000, 1_000_000, 1_000_000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +63,7 @@ func TestOnChain(t *testing.T) {
 	bobChan := chanID(t, c, c.Bob)
 	// Alice has no coins on chain (all channel funds are Carol's): her
 	// claims pay their fee from the HTLC output itself.
-	t.Logf("ONCHAIN cluster with three channels to alice up in %s", time.Since(began).Round(time.Second))
+	t.Logf("ONCHAIN cluster with four channels to alice up in %s", time.Since(began).Round(time.Second))
 
 	env := &lnmuxdEnv{root: t, bin: buildLnmuxd(t), dataDir: t.TempDir(), logDir: t.TempDir(), cluster: c}
 	// Decisions are the test's: no timer may end a set meanwhile (blocks
@@ -81,7 +82,7 @@ func TestOnChain(t *testing.T) {
 		circuit := oc.pendingHTLC(t, c.Alice, aliceChans[0], inv.Hash)
 		aliceDown := logCount(c.Alice.LogPath, "Interceptor disconnected")
 
-		oc.forceClose(t, aliceChans[0])
+		oc.forceClose(t, circuit)
 		// lnmuxd has the on-chain offer (lnd's second offer of the circuit
 		// on the same stream) before the application decides.
 		waitLog(t, d.logPath, 1, "htlc re-offered while held", "circuit="+circuit.String())
@@ -114,6 +115,49 @@ func TestOnChain(t *testing.T) {
 			time.Since(began).Round(time.Second), mined, oc.height(t)-h0)
 	})
 
+	t.Run("held set settled while its force-close confirms", func(t *testing.T) {
+		began, h0 := time.Now(), oc.height(t)
+		inv := d.addInvoice(t, 2*onChainPartSat*1000, 3600)
+		states := watchStates(t, d, inv.Hash)
+		parts := oc.send(t, inv, []hop{{c.Alice, aliceChans[3]}, {c.Bob, bobChan}})
+		ev := nextAcceptedFor(t, acc, inv.Hash)
+		circuit := oc.pendingHTLC(t, c.Alice, aliceChans[3], inv.Hash)
+		rejected := logCount(c.Alice.LogPath, "HtlcInterceptor]")
+
+		// The commitment is mined but not yet deep enough for Alice to
+		// act on it: lnd still holds the HTLC off chain (the path of lnd
+		// issue 10892). lnmuxd's SETTLE goes to that hold; lnd offers the
+		// HTLC again once it moves it on chain, and lnmuxd settles the
+		// offer again from its committed settlement (or lnd already has
+		// the preimage from the link and never offers it).
+		txid, err := c.ForceClose(t.Context(), c.Carol, aliceChans[3])
+		if err != nil {
+			t.Fatal(err)
+		}
+		oc.mineWith(t, txid)
+		if logCount(c.Alice.LogPath, circuit.promoted()) > 0 {
+			t.Logf("alice moved the HTLC on chain after one confirmation already")
+		}
+		if err := d.settle(t, inv.Hash, ev.SetId); err != nil {
+			t.Fatal(err)
+		}
+		mined := oc.mineUntil(t, "the on-chain part settled", settleBlocks, func() bool {
+			return parts.done() && states.has(lnmuxpb.SubscribeSingleInvoiceResponse_STATE_SETTLED)
+		})
+		parts.wantSettled(t, inv.Preimage)
+		oc.wantPayment(t, inv.Hash, lnrpc.Payment_SUCCEEDED)
+		if got := d.waitFinal(t, inv.Hash); got != lnmuxpb.InvoiceStatus_SETTLED {
+			t.Fatalf("final %v", got)
+		}
+		circuit.wantFinal(t, true)
+		// Which way lnd went, and whether an answer crossed lnd's second
+		// offer (docs/on-chain.md, "One race"): reported, not asserted.
+		t.Logf("ONCHAIN settled while the close confirms: lnmuxd re-settled an on-chain offer %d times, alice rejected %d interceptor answers",
+			logCount(d.logPath, "re-settling replayed htlc", "circuit="+circuit.String()), logCount(c.Alice.LogPath, "HtlcInterceptor]")-rejected)
+		t.Logf("ONCHAIN held set settled while its force-close confirms: %s, %d blocks after the settle (%d in all)",
+			time.Since(began).Round(time.Second), mined, oc.height(t)-h0)
+	})
+
 	t.Run("settle committed, answer lost, then force-closed", func(t *testing.T) {
 		began, h0 := time.Now(), oc.height(t)
 		d.stop()
@@ -134,7 +178,7 @@ func TestOnChain(t *testing.T) {
 		}
 		// lnd moves the held HTLC to its on-chain hold while no
 		// interceptor is connected, and offers it to the next one.
-		oc.forceClose(t, aliceChans[1])
+		oc.forceClose(t, circuit)
 
 		d = env.start(t, opts)
 		acc = d.accepted(t)
@@ -176,7 +220,7 @@ func TestOnChain(t *testing.T) {
 		aliceDown := logCount(c.Alice.LogPath, "Interceptor disconnected")
 		bobDown := logCount(c.Bob.LogPath, "Interceptor disconnected")
 
-		oc.forceClose(t, aliceChans[2])
+		oc.forceClose(t, circuit)
 		waitLog(t, d.logPath, 1, "htlc re-offered while held", "circuit="+circuit.String())
 
 		// No one decides. lnmuxd ends the set autoFailMargin blocks before
@@ -398,6 +442,12 @@ func (c htlcCircuit) String() string {
 	return fmt.Sprintf("%s:%d:%d", c.node.PubKey[:8], c.chID, c.index)
 }
 
+// promoted is the line lnd logs when it moves the HTLC from its off-chain
+// hold to its on-chain hold (htlcswitch/held_htlc_set.go).
+func (c htlcCircuit) promoted() string {
+	return fmt.Sprintf("Promoting held htlc (Chan ID=%v, HTLC ID=%d)", lnwire.NewShortChanIDFromInt(c.chID), c.index)
+}
+
 // wantFinal checks lnd's final resolution of the circuit: settled or not,
 // and on chain.
 func (c htlcCircuit) wantFinal(t *testing.T, settled bool) {
@@ -437,22 +487,20 @@ func (o *onChain) pendingHTLC(t *testing.T, node *regtest.Node, chID uint64, has
 	return htlcCircuit{}
 }
 
-// forceClose has Carol force-close her channel chID to Alice, mines the
-// commitment and then block by block until Alice, once the close is deep
-// enough for her (3 confirmations on regtest: "waiting for 3 confirmations
-// of spend tx" in her log), has moved the held HTLC to her on-chain hold
-// ("Promoting held htlc", htlcswitch/held_htlc_set.go): from then on lnd
-// takes only a SETTLE for it.
-func (o *onChain) forceClose(t *testing.T, chID uint64) {
+// forceClose has Carol force-close the channel of c, mines the commitment
+// and then block by block until Alice, once the close is deep enough for
+// her (at least 3 confirmations: lnwallet/confscale_prod.go), has moved
+// the held HTLC to her on-chain hold: from then on lnd takes only a SETTLE
+// for it.
+func (o *onChain) forceClose(t *testing.T, c htlcCircuit) {
 	t.Helper()
-	promoted := logCount(o.c.Alice.LogPath, "Promoting held htlc")
-	txid, err := o.c.ForceClose(t.Context(), o.c.Carol, chID)
+	txid, err := o.c.ForceClose(t.Context(), o.c.Carol, c.chID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	o.mineWith(t, txid)
 	o.mineUntil(t, "alice holds the HTLC on chain", closeBlocks, func() bool {
-		return logCount(o.c.Alice.LogPath, "Promoting held htlc") > promoted
+		return logCount(o.c.Alice.LogPath, c.promoted()) > 0
 	})
 }
 
