@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -111,7 +113,7 @@ func TestOnChain(t *testing.T) {
 		if l := grepLog(d.logPath, "resolution not delivered"); l != "" {
 			t.Errorf("lnmuxd withheld an answer:\n%s", l)
 		}
-		t.Logf("ONCHAIN held set force-closed then settled: %s, %d blocks after the close (%d in all)",
+		t.Logf("ONCHAIN held set force-closed then settled: %s, %d blocks after the settle (%d in all)",
 			time.Since(began).Round(time.Second), mined, oc.height(t)-h0)
 	})
 
@@ -130,15 +132,15 @@ func TestOnChain(t *testing.T) {
 		// HTLC again once it moves it on chain, and lnmuxd settles the
 		// offer again from its committed settlement (or lnd already has
 		// the preimage from the link and never offers it).
-		txid, err := c.ForceClose(t.Context(), c.Carol, aliceChans[3])
-		if err != nil {
-			t.Fatal(err)
-		}
-		oc.mineWith(t, txid)
-		if logCount(c.Alice.LogPath, circuit.promoted()) > 0 {
-			t.Logf("alice moved the HTLC on chain after one confirmation already")
+		txid := oc.closeAndMine(t, circuit)
+		confs := oc.closeConfs(t, circuit, txid)
+		if confs == 1 {
+			t.Fatal("alice acted on the close's first confirmation: this scenario needs her to wait for more")
 		}
 		if err := d.settle(t, inv.Hash, ev.SetId); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.MineBlocks(t.Context(), confs-1); err != nil {
 			t.Fatal(err)
 		}
 		mined := oc.mineUntil(t, "the on-chain part settled", settleBlocks, func() bool {
@@ -154,7 +156,7 @@ func TestOnChain(t *testing.T) {
 		// offer (docs/on-chain.md, "One race"): reported, not asserted.
 		t.Logf("ONCHAIN settled while the close confirms: lnmuxd re-settled an on-chain offer %d times, alice rejected %d interceptor answers",
 			logCount(d.logPath, "re-settling replayed htlc", "circuit="+circuit.String()), logCount(c.Alice.LogPath, "HtlcInterceptor]")-rejected)
-		t.Logf("ONCHAIN held set settled while its force-close confirms: %s, %d blocks after the settle (%d in all)",
+		t.Logf("ONCHAIN held set settled while its force-close confirms: %s, %d blocks after the close was deep enough (%d in all)",
 			time.Since(began).Round(time.Second), mined, oc.height(t)-h0)
 	})
 
@@ -487,26 +489,62 @@ func (o *onChain) pendingHTLC(t *testing.T, node *regtest.Node, chID uint64, has
 	return htlcCircuit{}
 }
 
-// forceClose has Carol force-close the channel of c, mines the commitment
-// and then block by block until Alice, once the close is deep enough for
-// her (at least 3 confirmations: lnwallet/confscale_prod.go), has moved
-// the held HTLC to her on-chain hold: from then on lnd takes only a SETTLE
-// for it.
+// forceClose has Carol force-close the channel of c, mines the commitment,
+// then the further confirmations Alice waits for before she acts on a
+// close (at least 3: lnwallet/confscale_prod.go; she logs how many), and
+// waits until Alice has moved the held HTLC to her on-chain hold: from then
+// on lnd takes only a SETTLE for it.
 func (o *onChain) forceClose(t *testing.T, c htlcCircuit) {
+	t.Helper()
+	txid := o.closeAndMine(t, c)
+	confs := o.closeConfs(t, c, txid)
+	if confs > 1 {
+		if _, err := o.c.MineBlocks(t.Context(), confs-1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitLog(t, o.c.Alice.LogPath, 1, c.promoted())
+}
+
+// closeAndMine has Carol force-close the channel of c and mines her
+// commitment; it returns the commitment's txid.
+func (o *onChain) closeAndMine(t *testing.T, c htlcCircuit) string {
 	t.Helper()
 	txid, err := o.c.ForceClose(t.Context(), o.c.Carol, c.chID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	o.mineWith(t, txid)
-	o.mineUntil(t, "alice holds the HTLC on chain", closeBlocks, func() bool {
-		return logCount(o.c.Alice.LogPath, c.promoted()) > 0
-	})
+	return txid
 }
 
-// closeBlocks bounds the blocks mined after the commitment until Alice
-// acts on the close.
-const closeBlocks = 10
+// closeConfs returns how many confirmations of the commitment txid Alice
+// waits for ("waiting for N confirmations of spend tx", chain_watcher.go),
+// or 1 when she acted on the first one already.
+func (o *onChain) closeConfs(t *testing.T, c htlcCircuit, txid string) uint32 {
+	t.Helper()
+	re := regexp.MustCompile(`waiting for (\d+) confirmations of spend tx ` + txid)
+	deadline := time.Now().Add(waitLong)
+	for time.Now().Before(deadline) {
+		data, err := os.ReadFile(o.c.Alice.LogPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := re.FindSubmatch(data); m != nil {
+			n, err := strconv.ParseUint(string(m[1]), 10, 32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return uint32(n)
+		}
+		if bytes.Contains(data, []byte(c.promoted())) {
+			return 1
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("alice never acted on the close %s", txid)
+	return 0
+}
 
 // mineWith mines one block once txid is in the mempool.
 func (o *onChain) mineWith(t *testing.T, txid string) {
