@@ -456,19 +456,27 @@ func sendToRouteFee(t *testing.T, c *regtest.Cluster, via *regtest.Node, viaChan
 	return res
 }
 
-// routeVia is the two-hop route Carol → via → lnmux for one part.
+// routeVia is the two-hop route Carol → via → lnmux for one part, with
+// the HTLC expiring at lnmux 80 blocks from now.
 func routeVia(t *testing.T, c *regtest.Cluster, via *regtest.Node, viaChan uint64, inv *lnmuxpb.AddInvoiceResponse, amt, total, fee int64) *lnrpc.Route {
 	t.Helper()
 	info, err := c.Carol.Client.GetInfo(t.Context(), &lnrpc.GetInfoRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return routeExpiring(t, c, via, viaChan, inv, amt, total, fee, info.BlockHeight+80)
+}
+
+// routeExpiring is routeVia with the HTLC expiring at lnmux at height
+// final (via's incoming HTLC then expires at final + 40, the virtual
+// channel's CLTV delta).
+func routeExpiring(t *testing.T, c *regtest.Cluster, via *regtest.Node, viaChan uint64, inv *lnmuxpb.AddInvoiceResponse, amt, total, fee int64, final uint32) *lnrpc.Route {
+	t.Helper()
 	viaKey, err := domain.ParseNodeKey(via.PubKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	lnmuxKey := invoiceDestination(t, c, inv.PaymentRequest)
-	final := info.BlockHeight + 80
 	route := &lnrpc.Route{
 		TotalTimeLock: final + 40,
 		TotalAmtMsat:  amt + fee,

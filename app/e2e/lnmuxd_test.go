@@ -32,6 +32,10 @@ var identityKey = strings.Repeat("1f", 32)
 type daemonOpts struct {
 	autoSettle bool
 	failpoint  string
+	// acceptTimeout and holdTimeout replace the 60 s accept timeout and
+	// the 3 s hold timeout (invoice.acceptTimeout, invoice.holdTimeout).
+	acceptTimeout time.Duration
+	holdTimeout   time.Duration
 }
 
 // daemon is one lnmuxd process.
@@ -43,6 +47,8 @@ type daemon struct {
 	instr  string
 	client lnmuxpbconnect.ServiceClient
 	done   chan error
+	// logPath collects the process's output.
+	logPath string
 }
 
 // lnmuxdEnv builds lnmuxd once per test binary and keeps its data directory
@@ -93,7 +99,14 @@ func (e *lnmuxdEnv) config(addr, instr string, o daemonOpts) string {
 	fmt.Fprintf(&b, "dataDir: %s\nlistenAddress: %s\nautoSettle: %v\n", e.dataDir, addr, o.autoSettle)
 	fmt.Fprintf(&b, "routingPolicy:\n  cltvDelta: 40\n  feeBaseMsat: 100\n  feeRatePpm: 1000\n")
 	// Short hold timeout so the mpp_timeout case does not wait two minutes.
-	fmt.Fprintf(&b, "invoice:\n  holdTimeout: 3s\n  acceptTimeout: 60s\n")
+	hold, accept := 3*time.Second, 60*time.Second
+	if o.holdTimeout > 0 {
+		hold = o.holdTimeout
+	}
+	if o.acceptTimeout > 0 {
+		accept = o.acceptTimeout
+	}
+	fmt.Fprintf(&b, "invoice:\n  holdTimeout: %s\n  acceptTimeout: %s\n", hold, accept)
 	fmt.Fprintf(&b, "logging:\n  level: debug\n")
 	if e.otlp != nil {
 		fmt.Fprintf(&b, "telemetry:\n  otlpEndpoint: %s\n", e.otlp.addr)
@@ -136,7 +149,7 @@ func (e *lnmuxdEnv) start(t *testing.T, o daemonOpts) *daemon {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{t: e.root, cmd: cmd, addr: addr, instr: instr, done: make(chan error, 1)}
+	d := &daemon{t: e.root, cmd: cmd, addr: addr, instr: instr, done: make(chan error, 1), logPath: logPath}
 	go func() { d.done <- cmd.Wait(); logFile.Close() }()
 	e.root.Cleanup(func() {
 		d.kill()
@@ -205,6 +218,17 @@ func (d *daemon) wait() {
 		d.done <- err
 	case <-time.After(30 * time.Second):
 		d.t.Errorf("lnmuxd did not exit")
+	}
+}
+
+// running reports whether the process is still there.
+func (d *daemon) running() bool {
+	select {
+	case err := <-d.done:
+		d.done <- err
+		return false
+	default:
+		return true
 	}
 }
 
