@@ -235,7 +235,7 @@ func (t *Toggle) UnmarshalText(b []byte) error {
 	if s != "" {
 		var err error
 		if v, err = strconv.ParseBool(s); err != nil {
-			return fmt.Errorf("%q is not a bool", s)
+			return errors.New("not a bool") // the value may be a misplaced secret: not quoted
 		}
 	}
 	t.on, t.set = v, true

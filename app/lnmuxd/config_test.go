@@ -370,8 +370,8 @@ func TestDistributedLockToggle(t *testing.T) {
 		t.Error("env true did not beat the file's false")
 	}
 	t.Setenv("LNMUX_DISTRIBUTED_LOCK_ENABLED", "maybe")
-	if err := loadErr(t); !strings.Contains(err.Error(), "maybe") {
-		t.Errorf("bad bool: %v", err)
+	if err := loadErr(t); !strings.Contains(err.Error(), "distributedLock.enabled") || strings.Contains(err.Error(), "maybe") {
+		t.Errorf("bad bool (named, value not echoed): %v", err)
 	}
 }
 
