@@ -44,6 +44,9 @@ func (c *Config) validateSecurity(errs *configErrors) {
 		errs.add("instrumentationAddress", "%v", err)
 	} else if c.InstrumentationAddress == c.ListenAddress {
 		errs.add("instrumentationAddress", "must differ from listenAddress: metrics and pprof get a listener of their own")
+	} else if !c.InstrumentationAllowNonLoopback && !isLoopbackHostPort(c.InstrumentationAddress) {
+		errs.add("instrumentationAddress", "%s is not a loopback address (localhost, 127.0.0.0/8, ::1): whoever reaches it reads heap profiles and goroutine dumps without a macaroon; "+
+			"set instrumentationAllowNonLoopback: true once a firewall or NetworkPolicy keeps it to the scrapers and probes", c.InstrumentationAddress)
 	}
 	if (c.TLS.CertPath == "") != (c.TLS.KeyPath == "") {
 		errs.add("tls", "set both tls.certPath and tls.keyPath, or neither (to use the generated certificate)")
@@ -103,6 +106,10 @@ func apiAuth(ctx context.Context, cfg *Config, log *slog.Logger, identityKey []b
 	default:
 		log.WarnContext(ctx, "API authentication: macaroons optional because the API listens on loopback only (set auth.requireOnLoopback to require them)",
 			"listen", api.String(), "macaroon_dir", cfg.macaroonDir(), "root_key_id", macs.RootKeyID())
+	}
+	if cfg.InstrumentationAllowNonLoopback && !isLoopbackHostPort(cfg.InstrumentationAddress) {
+		log.WarnContext(ctx, "instrumentation listens beyond loopback (instrumentationAllowNonLoopback): /metrics and /debug/pprof need no macaroon, keep the port behind a firewall or NetworkPolicy",
+			"instrumentation", cfg.InstrumentationAddress)
 	}
 	return connectrpc.WithAuthorizer(macs, required), nil
 }
