@@ -96,4 +96,3 @@ func TestInstrumentationPortGuarded(t *testing.T) {
 		t.Errorf("no NetworkPolicy rule lets Prometheus reach the instrumentation port %d", instr)
 	}
 }
-
