@@ -190,4 +190,3 @@ func TestTraceParentOnlyAfterAuthentication(t *testing.T) {
 		}
 	}
 }
-
