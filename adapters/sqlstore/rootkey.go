@@ -53,7 +53,7 @@ ON CONFLICT (id) DO UPDATE SET
 	err := s.retryBusy(ctx, func() error {
 		ids = ids[:0]
 		return s.c.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			if err := tx.Exec(upsert, int64(id), time.Now().UTC().Truncate(time.Microsecond)).Error; err != nil {
+			if err := tx.Exec(upsert, int64(id), time.Now().UTC().Truncate(time.Microsecond)).Error; err != nil { //nolint:gosec // id ≤ MaxInt64, checked above
 				return err
 			}
 			return tx.Raw(selectRootKeyID).Scan(&ids).Error

@@ -112,8 +112,7 @@ func TestRotationSurvivesANewDataDir(t *testing.T) {
 		}
 		if connect.CodeOf(getInfo(hex.EncodeToString(fresh))) != connect.CodeUnavailable {
 			stop()
-			<-done
-			t.Fatal("lnmuxd serves on a database restored from before the rotation")
+			t.Fatalf("lnmuxd serves on a database restored from before the rotation (run: %v)", <-done)
 		}
 	}
 }
