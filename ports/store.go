@@ -42,6 +42,22 @@ type Leader interface {
 	Acquire(ctx context.Context) (lost <-chan struct{}, release func(), err error)
 }
 
+// MacaroonRootKeyStore keeps the id of the API's macaroon root key in the
+// database, so that every replica reads the same one and neither a restart
+// nor a lost data directory can undo a rotation (docs/authentication.md,
+// "Root key"). The id never goes back. Its writes are not fenced: a
+// rotation comes from a process that does not lead, and raising a counter
+// that only grows cannot conflict with a leader.
+type MacaroonRootKeyStore interface {
+	// MacaroonRootKeyID returns the stored id; ok is false when none was
+	// ever stored.
+	MacaroonRootKeyID(ctx context.Context) (id uint64, ok bool, err error)
+	// RaiseMacaroonRootKeyID stores max(stored, id), creating the record
+	// if there is none, and returns what is stored. id above 2^63-1 fails
+	// with domain.ErrInvalidArgument.
+	RaiseMacaroonRootKeyID(ctx context.Context, id uint64) (uint64, error)
+}
+
 // StoredExpiry is when a stored invoice stops being payable.
 type StoredExpiry struct {
 	Hash   domain.PaymentHash

@@ -66,7 +66,8 @@ func (i *authInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		if req.Spec().IsClient {
 			return next(ctx, req)
 		}
-		if err := i.check(ctx, req.Spec().Procedure, req.Header()); err != nil {
+		ctx, err := i.check(ctx, req.Spec().Procedure, req.Header())
+		if err != nil {
 			return nil, err
 		}
 		return next(ctx, req)
@@ -79,41 +80,44 @@ func (i *authInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) 
 
 func (i *authInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		if err := i.check(ctx, conn.Spec().Procedure, conn.RequestHeader()); err != nil {
+		ctx, err := i.check(ctx, conn.Spec().Procedure, conn.RequestHeader())
+		if err != nil {
 			return err
 		}
 		return next(ctx, conn)
 	}
 }
 
-func (i *authInterceptor) check(ctx context.Context, procedure string, h http.Header) error {
+// check authorises the call and returns its context with the caller's
+// principal (principal.go).
+func (i *authInterceptor) check(ctx context.Context, procedure string, h http.Header) (context.Context, error) {
 	cred, present, err := credential(h)
 	if err != nil {
 		i.log.DebugContext(ctx, "rpc unauthenticated", "procedure", procedure, "reason", err)
-		return connect.NewError(connect.CodeUnauthenticated, errBadCredential)
+		return ctx, connect.NewError(connect.CodeUnauthenticated, errBadCredential)
 	}
 	if !present {
 		if i.required {
-			return connect.NewError(connect.CodeUnauthenticated, errNoCredential)
+			return ctx, connect.NewError(connect.CodeUnauthenticated, errNoCredential)
 		}
-		return nil
+		return withPrincipal(ctx, &principal{anonymous: true}), nil
 	}
 	need, ok := permissions[procedure]
 	if !ok {
-		return connect.NewError(connect.CodePermissionDenied, errors.New("permission denied: no permission is defined for "+procedure))
+		return ctx, connect.NewError(connect.CodePermissionDenied, errors.New("permission denied: no permission is defined for "+procedure))
 	}
 	err = i.authorizer.Authorize(ctx, cred, need)
 	switch {
 	case err == nil:
-		return nil
+		return withPrincipal(ctx, &principal{cred: cred, auth: i.authorizer}), nil
 	case errors.Is(err, ports.ErrUnauthenticated):
 		i.log.DebugContext(ctx, "rpc unauthenticated", "procedure", procedure, "reason", err)
-		return connect.NewError(connect.CodeUnauthenticated, errBadCredential)
+		return ctx, connect.NewError(connect.CodeUnauthenticated, errBadCredential)
 	case errors.Is(err, ports.ErrPermissionDenied):
 		i.log.DebugContext(ctx, "rpc permission denied", "procedure", procedure, "reason", err)
-		return connect.NewError(connect.CodePermissionDenied, errors.New("permission denied: the macaroon does not grant "+need.String()))
+		return ctx, connect.NewError(connect.CodePermissionDenied, errors.New("permission denied: the macaroon does not grant "+need.String()))
 	}
-	return internalError(ctx, i.log, procedure, err)
+	return ctx, internalError(ctx, i.log, procedure, err)
 }
 
 // credential finds the credential in the request headers: the macaroon

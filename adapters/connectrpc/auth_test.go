@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/lnmux/lnmux/adapters/macaroon"
+	"github.com/lnmux/lnmux/adapters/memstore"
 	"github.com/lnmux/lnmux/ports"
 	lnmuxpb "github.com/lnmux/lnmux/proto/lnmux"
 	"github.com/lnmux/lnmux/proto/lnmux/lnmuxpbconnect"
@@ -65,7 +66,7 @@ var authTransports = []transport{
 
 func newMacaroons(t *testing.T, identity byte) *macaroon.Service {
 	t.Helper()
-	s, err := macaroon.New(bytes.Repeat([]byte{identity}, 32), t.TempDir())
+	s, err := macaroon.New(t.Context(), bytes.Repeat([]byte{identity}, 32), t.TempDir(), memstore.New())
 	if err != nil {
 		t.Fatal(err)
 	}

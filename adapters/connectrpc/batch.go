@@ -55,12 +55,17 @@ func (s *service) BatchAddInvoice(ctx context.Context, req *connect.Request[lnmu
 		return nil, err
 	}
 	resp := &lnmuxpb.BatchAddInvoiceResponse{Invoices: make([]*lnmuxpb.AddInvoiceResponse, 0, len(in))}
+	preimages := seesPreimages(ctx)
 	for _, r := range in {
 		res, err := s.svc.AddInvoice(ctx, r)
 		if err != nil {
 			return nil, s.toConnect(ctx, req.Spec().Procedure, err)
 		}
-		resp.Invoices = append(resp.Invoices, addInvoiceResultToProto(res))
+		pb := addInvoiceResultToProto(res)
+		if !preimages {
+			pb.Preimage = nil
+		}
+		resp.Invoices = append(resp.Invoices, pb)
 	}
 	return connect.NewResponse(resp), nil
 }

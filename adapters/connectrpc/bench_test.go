@@ -13,6 +13,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/lnmux/lnmux/adapters/macaroon"
+	"github.com/lnmux/lnmux/adapters/memstore"
 	"github.com/lnmux/lnmux/app"
 	"github.com/lnmux/lnmux/ports"
 	lnmuxpb "github.com/lnmux/lnmux/proto/lnmux"
@@ -74,7 +75,7 @@ func BenchmarkAddInvoiceAuth(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	macs, err := macaroon.New(key, b.TempDir())
+	macs, err := macaroon.New(b.Context(), key, b.TempDir(), memstore.New())
 	if err != nil {
 		b.Fatal(err)
 	}

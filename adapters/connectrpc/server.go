@@ -80,7 +80,9 @@ func WithoutTelemetry() Option {
 // WithTrustedTraceContext makes each call's span a child of the caller's
 // W3C traceparent, so that a trace started by a client continues through
 // lnmux. Without it the call starts a trace of its own, linked to the
-// caller's span (otelconnect's default for untrusted callers).
+// caller's span (otelconnect's default for untrusted callers). With
+// WithAuthorizer only callers that sent a valid credential are trusted:
+// an anonymous caller's trace headers are dropped (principal.go).
 func WithTrustedTraceContext() Option {
 	return func(c *config) { c.trustParent = true }
 }
@@ -126,7 +128,14 @@ func NewHandler(svc ports.Service, log *slog.Logger, opts ...Option) (*Handler, 
 		log.ErrorContext(ctx, "rpc panicked", "procedure", spec.Procedure, "error_id", id, "panic", p)
 		return connect.NewError(connect.CodeInternal, fmt.Errorf("%w (error id %s)", errInternal, id))
 	})
+	// Authentication first, so that an anonymous client takes no stream
+	// slot and cannot name the trace of its call (principal.go); the
+	// others see only authorised calls.
 	var interceptors []connect.Interceptor
+	if cfg.auth != nil {
+		cfg.auth.log = log
+		interceptors = append(interceptors, cfg.auth, untrustedTrace{})
+	}
 	if cfg.telemetry {
 		// Spans only: lnmux's RPC metrics are Prometheus's
 		// (adapters/prometheus) and no OpenTelemetry meter provider is ever
@@ -146,12 +155,6 @@ func NewHandler(svc ports.Service, log *slog.Logger, opts ...Option) (*Handler, 
 		interceptors = append(interceptors, traceContext{})
 	}
 	lim := newLimiter(cfg.limits, log)
-	// Authentication first, so that an anonymous client takes no stream
-	// slot; the others see only authorised calls.
-	if cfg.auth != nil {
-		cfg.auth.log = log
-		interceptors = append(interceptors, cfg.auth)
-	}
 	interceptors = append(interceptors, lim)
 	interceptors = append(interceptors, cfg.interceptors...)
 	limited := connect.WithInterceptors(lim)

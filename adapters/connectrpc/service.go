@@ -36,7 +36,15 @@ func (s *service) untilDrained(ctx context.Context) (context.Context, context.Ca
 
 // GetInfo implements lnmuxpbconnect.ServiceHandler.
 func (s *service) GetInfo(ctx context.Context, _ *connect.Request[lnmuxpb.GetInfoRequest]) (*connect.Response[lnmuxpb.GetInfoResponse], error) {
-	return connect.NewResponse(infoToProto(s.svc.Info(ctx))), nil
+	resp := infoToProto(s.svc.Info(ctx))
+	if !seesNodeErrors(ctx) {
+		for _, n := range resp.GetNodes() {
+			if n.LastError != "" {
+				n.LastError = genericNodeError
+			}
+		}
+	}
+	return connect.NewResponse(resp), nil
 }
 
 // AddInvoice implements lnmuxpbconnect.ServiceHandler.
@@ -49,7 +57,11 @@ func (s *service) AddInvoice(ctx context.Context, req *connect.Request[lnmuxpb.A
 	if err != nil {
 		return nil, s.toConnect(ctx, req.Spec().Procedure, err)
 	}
-	return connect.NewResponse(addInvoiceResultToProto(res)), nil
+	resp := addInvoiceResultToProto(res)
+	if !seesPreimages(ctx) {
+		resp.Preimage = nil
+	}
+	return connect.NewResponse(resp), nil
 }
 
 // SubscribeInvoiceAccepted implements lnmuxpbconnect.ServiceHandler.
@@ -124,6 +136,11 @@ func (s *service) ListInvoices(ctx context.Context, req *connect.Request[lnmuxpb
 	resp, err := invoicesToProto(invs)
 	if err != nil {
 		return nil, s.toConnect(ctx, req.Spec().Procedure, err)
+	}
+	if !seesPreimages(ctx) {
+		for _, inv := range resp.GetInvoice() {
+			inv.Preimage = nil
+		}
 	}
 	return connect.NewResponse(resp), nil
 }

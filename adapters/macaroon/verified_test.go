@@ -8,6 +8,7 @@ import (
 
 	"gopkg.in/macaroon-bakery.v2/bakery/checkers"
 
+	"github.com/lnmux/lnmux/adapters/memstore"
 	"github.com/lnmux/lnmux/ports"
 )
 
@@ -20,7 +21,7 @@ func (c *fixedClock) Now() time.Time { return c.t }
 // check would refuse it.
 func TestVerifiedCredentialExpiresWithItsCaveat(t *testing.T) {
 	t.Parallel()
-	s, err := New(bytes.Repeat([]byte{9}, 32), t.TempDir())
+	s, err := New(t.Context(), bytes.Repeat([]byte{9}, 32), t.TempDir(), memstore.New())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,8 @@ type Store struct {
 	invs map[domain.PaymentHash]domain.Invoice
 	// owner is the invoice each stored HTLC belongs to.
 	owner map[domain.CircuitKey]domain.PaymentHash
+	// rootKey is the macaroon root key id (rootkey.go).
+	rootKey rootKey
 }
 
 var _ ports.InvoiceStore = (*Store)(nil)

@@ -12,4 +12,5 @@ import (
 func TestContract(t *testing.T) {
 	storetest.RunInvoiceStore(t, func(*testing.T) ports.InvoiceStore { return memstore.New() })
 	storetest.RunLeader(t, func(*testing.T) ports.Leader { return memstore.NewLeader() })
+	storetest.RunMacaroonRootKeyStore(t, func(*testing.T) ports.MacaroonRootKeyStore { return memstore.New() })
 }

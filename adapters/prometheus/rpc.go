@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	lnmuxpb "github.com/lnmux/lnmux/proto/lnmux"
 )
 
 // rpcPrefix is the path prefix of lnmux.Service's procedures: the same for
@@ -39,8 +41,14 @@ func (m *Metrics) InstrumentRPC(next http.Handler) http.Handler {
 	})
 }
 
-// known lists lnmux.Service's procedures.
-var known = map[string]bool{
-	"GetInfo": true, "AddInvoice": true, "SubscribeInvoiceAccepted": true, "WaitForInvoiceFinalStatus": true,
-	"SettleInvoice": true, "CancelInvoice": true, "ListInvoices": true, "SubscribeSingleInvoice": true,
-}
+// known lists lnmux.Service's procedures, read from the service's
+// descriptor so that a new RPC is measured without anyone remembering to
+// add it here.
+var known = func() map[string]bool {
+	methods := lnmuxpb.File_lnmux_lnmux_proto.Services().ByName("Service").Methods()
+	m := make(map[string]bool, methods.Len())
+	for i := range methods.Len() {
+		m[string(methods.Get(i).Name())] = true
+	}
+	return m
+}()

@@ -29,6 +29,10 @@ func runSuite(t *testing.T, newConfig func(t *testing.T) sqlstore.Config) {
 		st, _ := s.open(t)
 		return st.Leader()
 	})
+	storetest.RunMacaroonRootKeyStore(t, func(t *testing.T) ports.MacaroonRootKeyStore {
+		st, _ := s.open(t)
+		return st
+	})
 	t.Run("Fencing", s.testFencing)
 	t.Run("LockedRowDeadline", s.testLockedRowDeadline)
 	t.Run("LockedRowTimeout", s.testLockedRowTimeout)

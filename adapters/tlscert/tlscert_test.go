@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/x509"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -70,5 +71,37 @@ func TestLoadOrGenerate(t *testing.T) {
 	}
 	if _, err := tlscert.Load(certPath, filepath.Join(dir, "missing")); err == nil {
 		t.Error("Load of a missing key succeeded")
+	}
+}
+
+// TestKeyFileModeDespiteStaleTemp: a leftover tls.key.tmp (a crash, or a
+// file someone else made readable, or a link elsewhere) changes nothing:
+// the key is written through a new file of its own, mode 0600, and the
+// leftover is neither followed nor reused.
+func TestKeyFileModeDespiteStaleTemp(t *testing.T) {
+	dir := t.TempDir()
+	certPath, keyPath := filepath.Join(dir, "tls.cert"), filepath.Join(dir, "tls.key")
+	if err := os.WriteFile(keyPath+".tmp", []byte("stale"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := filepath.Join(t.TempDir(), "outside")
+	if err := os.Symlink(elsewhere, certPath+".tmp"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := tlscert.LoadOrGenerate(certPath, keyPath, nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Lstat(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 || !st.Mode().IsRegular() {
+		t.Errorf("tls.key mode %v, want a regular file with 0600", st.Mode())
+	}
+	if st, err := os.Lstat(certPath); err != nil || !st.Mode().IsRegular() {
+		t.Errorf("tls.cert: %v, want a regular file (err %v)", st.Mode(), err)
+	}
+	if _, err := os.Stat(elsewhere); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the certificate was written through the link: %v", err)
 	}
 }

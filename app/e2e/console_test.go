@@ -138,6 +138,13 @@ func TestConsoleAndTraces(t *testing.T) {
 			strings.NewReader(`{"amt_msat":1000,"expiry_secs":600}`))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("traceparent", fmt.Sprintf("00-%x-%x-01", traceID, spanID))
+		// Only an authenticated caller's traceparent is continued: an
+		// anonymous one's is dropped (docs/authentication.md).
+		mac, err := os.ReadFile(filepath.Join(env.dataDir, "invoice.macaroon"))
+		if err != nil {
+			t.Fatalf("lnmuxd wrote no invoice.macaroon: %v", err)
+		}
+		req.Header.Set("Macaroon", hex.EncodeToString(mac))
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -53,10 +53,12 @@ type Config struct {
 	Console       ConsoleConfig `yaml:"console"`
 
 	// API security and instrumentation: types and checks in security.go.
-	InstrumentationAddress string     `conf:"default:localhost:2112,help:instrumentationAddress: host:port of Prometheus /metrics and /debug/pprof (and gRPC health); keep it off public networks" yaml:"instrumentationAddress"`
-	Auth                   AuthConfig `yaml:"auth"`
-	TLS                    TLSConfig  `yaml:"tls"`
-	API                    APIConfig  `yaml:"api"`
+	InstrumentationAddress string `conf:"default:localhost:2112,help:instrumentationAddress: host:port of Prometheus /metrics and /debug/pprof (and gRPC health); keep it off public networks" yaml:"instrumentationAddress"`
+	// InstrumentationAllowNonLoopback: security.go.
+	InstrumentationAllowNonLoopback bool       `conf:"default:false,help:instrumentationAllowNonLoopback: accept an instrumentationAddress other than localhost/127.0.0.0/8/::1 (pprof and metrics need no macaroon: put a firewall or NetworkPolicy in front)" yaml:"instrumentationAllowNonLoopback"`
+	Auth                            AuthConfig `yaml:"auth"`
+	TLS                             TLSConfig  `yaml:"tls"`
+	API                             APIConfig  `yaml:"api"`
 
 	RoutingPolicy   RoutingPolicyConfig   `yaml:"routingPolicy"`
 	Invoice         InvoiceConfig         `yaml:"invoice"`
@@ -235,7 +237,7 @@ func (t *Toggle) UnmarshalText(b []byte) error {
 	if s != "" {
 		var err error
 		if v, err = strconv.ParseBool(s); err != nil {
-			return fmt.Errorf("%q is not a bool", s)
+			return errors.New("not a bool") // the value may be a misplaced secret: not quoted
 		}
 	}
 	t.on, t.set = v, true

@@ -73,7 +73,7 @@ func loadConfig(args []string) (*Config, string, error) {
 	case errors.Is(err, conf.ErrVersionWanted):
 		return nil, text, err
 	case err != nil:
-		return nil, "", err
+		return nil, "", hideBadValue(err, args)
 	}
 	cfg.normalize()
 	return &cfg, "", nil

@@ -62,9 +62,9 @@ func checkYAML(data []byte) error {
 			var line int
 			if _, scanErr := fmt.Sscanf(msg, "line %d:", &line); scanErr == nil && w.lines[line] != "" {
 				_, problem, _ := strings.Cut(msg, ": ")
-				errs = append(errs, &configError{Key: w.lines[line], Line: line, Problem: problem})
+				errs = append(errs, &configError{Key: w.lines[line], Line: line, Problem: hideQuoted(problem)})
 			} else {
-				errs = append(errs, errors.New("config file: "+msg))
+				errs = append(errs, errors.New("config file: "+hideQuoted(msg)))
 			}
 		}
 		return errs

@@ -130,7 +130,7 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddress, err)
 	}
 	defer ln.Close()
-	authOpt, err := apiAuth(ctx, cfg, log, key, ln.Addr())
+	authOpt, err := apiAuth(ctx, cfg, log, key, ln.Addr(), store)
 	if err != nil {
 		return err
 	}

@@ -52,7 +52,7 @@ Commands:
   check-config    validate the configuration as run does, without connecting anywhere; print OK
   macaroon bake --scope admin|readonly|invoice[,...] [--valid-for 24h] [--out file]
                   print (hex) or write a new API macaroon
-  macaroon rotate invalidate every macaroon and rewrite the three in dataDir
+  macaroon rotate invalidate every macaroon (the id is kept in the database) and rewrite the three in dataDir
   version         print the version
   help            print this help
 

@@ -21,7 +21,7 @@ func newNodes(cfg *Config, log *slog.Logger) ([]*lnd.Node, error) {
 			TLSCertPath:  nc.TLSCertPath, // ~ expanded by Config.normalize
 			MacaroonPath: nc.MacaroonPath,
 			Network:      cfg.LND.Network,
-			Logger:       log.With("node", keys[i].String()),
+			Logger:       log, // the adapter adds node= (and lnd=) itself
 		})
 		if err != nil {
 			return nil, err

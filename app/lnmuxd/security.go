@@ -15,6 +15,7 @@ import (
 
 	"github.com/lnmux/lnmux/adapters/connectrpc"
 	"github.com/lnmux/lnmux/adapters/macaroon"
+	"github.com/lnmux/lnmux/adapters/sqlstore"
 	"github.com/lnmux/lnmux/adapters/tlscert"
 	"github.com/lnmux/lnmux/ports"
 )
@@ -44,6 +45,9 @@ func (c *Config) validateSecurity(errs *configErrors) {
 		errs.add("instrumentationAddress", "%v", err)
 	} else if c.InstrumentationAddress == c.ListenAddress {
 		errs.add("instrumentationAddress", "must differ from listenAddress: metrics and pprof get a listener of their own")
+	} else if !c.InstrumentationAllowNonLoopback && !isLoopbackHostPort(c.InstrumentationAddress) {
+		errs.add("instrumentationAddress", "%s is not a loopback address (localhost, 127.0.0.0/8, ::1): whoever reaches it reads heap profiles and goroutine dumps without a macaroon; "+
+			"set instrumentationAllowNonLoopback: true once a firewall or NetworkPolicy keeps it to the scrapers and probes", c.InstrumentationAddress)
 	}
 	if (c.TLS.CertPath == "") != (c.TLS.KeyPath == "") {
 		errs.add("tls", "set both tls.certPath and tls.keyPath, or neither (to use the generated certificate)")
@@ -79,21 +83,25 @@ func (c *Config) streamLimits() connectrpc.StreamLimits {
 // macaroonDir is where the macaroons and their root key id live.
 func (c *Config) macaroonDir() string { return c.DataDir }
 
-// apiAuth opens the macaroon service, writes the default macaroons on
-// first start, and decides from the address the API actually listens on
-// whether they are required.
-func apiAuth(ctx context.Context, cfg *Config, log *slog.Logger, identityKey []byte, api net.Addr) (connectrpc.Option, error) {
-	macs, err := macaroon.New(identityKey, cfg.macaroonDir())
+// rootKeyIDPoll is how often lnmuxd reads the macaroon root key id from
+// the database, so that a rotation made by another lnmuxd of the database
+// applies here too (docs/authentication.md, "Root key").
+const rootKeyIDPoll = 5 * time.Second
+
+// apiAuth opens the macaroon service (its root key id kept in ids, the
+// database), writes the default macaroons on first start and after a
+// rotation elsewhere, follows the database's id until ctx ends, and
+// decides from the address the API actually listens on whether macaroons
+// are required.
+func apiAuth(ctx context.Context, cfg *Config, log *slog.Logger, identityKey []byte, api net.Addr, ids ports.MacaroonRootKeyStore) (connectrpc.Option, error) {
+	macs, err := macaroon.New(ctx, identityKey, cfg.macaroonDir(), ids)
 	if err != nil {
 		return nil, err
 	}
-	written, err := macs.WriteDefaults(ctx, time.Now(), false)
-	if err != nil {
-		return nil, fmt.Errorf("write macaroons: %w", err)
+	if err := writeDefaultMacaroons(ctx, log, macs); err != nil {
+		return nil, err
 	}
-	for _, p := range written {
-		log.InfoContext(ctx, "macaroon written", "path", p)
-	}
+	go followRootKeyID(ctx, log, macs)
 	loopback := isLoopback(api)
 	required := cfg.Auth.RequireOnLoopback || !loopback
 	switch {
@@ -104,7 +112,50 @@ func apiAuth(ctx context.Context, cfg *Config, log *slog.Logger, identityKey []b
 		log.WarnContext(ctx, "API authentication: macaroons optional because the API listens on loopback only (set auth.requireOnLoopback to require them)",
 			"listen", api.String(), "macaroon_dir", cfg.macaroonDir(), "root_key_id", macs.RootKeyID())
 	}
+	if cfg.InstrumentationAllowNonLoopback && !isLoopbackHostPort(cfg.InstrumentationAddress) {
+		log.WarnContext(ctx, "instrumentation listens beyond loopback (instrumentationAllowNonLoopback): /metrics and /debug/pprof need no macaroon, keep the port behind a firewall or NetworkPolicy",
+			"instrumentation", cfg.InstrumentationAddress)
+	}
 	return connectrpc.WithAuthorizer(macs, required), nil
+}
+
+func writeDefaultMacaroons(ctx context.Context, log *slog.Logger, macs *macaroon.Service) error {
+	written, err := macs.WriteDefaults(ctx, time.Now(), false)
+	if err != nil {
+		return fmt.Errorf("write macaroons: %w", err)
+	}
+	for _, p := range written {
+		log.InfoContext(ctx, "macaroon written", "path", p, "root_key_id", macs.RootKeyID())
+	}
+	return nil
+}
+
+// followRootKeyID keeps the root key id in step with the database until
+// ctx ends, logging what changes and, once, a database it cannot read.
+func followRootKeyID(ctx context.Context, log *slog.Logger, macs *macaroon.Service) {
+	failing := false
+	macs.Follow(ctx, rootKeyIDPoll, func(res macaroon.SyncResult, err error) {
+		if err != nil {
+			if !failing {
+				log.WarnContext(ctx, "macaroon root key id: cannot check the database; the id in use stays", "root_key_id", res.ID, "err", err)
+			}
+			failing = true
+			return
+		}
+		if failing {
+			log.InfoContext(ctx, "macaroon root key id: database readable again", "root_key_id", res.ID)
+			failing = false
+		}
+		if res.Restored {
+			log.ErrorContext(ctx, "macaroon root key id: the database held a lower id (restored from a backup?); raised it back to the id in use", "root_key_id", res.ID)
+		}
+		if res.Adopted {
+			log.InfoContext(ctx, "macaroon root key rotated by another lnmuxd of the database: every macaroon baked before is refused from now on", "root_key_id", res.ID)
+			if err := writeDefaultMacaroons(ctx, log, macs); err != nil {
+				log.ErrorContext(ctx, "macaroon root key id: rewriting the default macaroons failed", "err", err)
+			}
+		}
+	})
 }
 
 // isLoopback reports whether addr is a loopback address: only processes
@@ -162,12 +213,23 @@ func runMacaroon(ctx context.Context, cfg *Config, log *slog.Logger, args []stri
 		return err
 	}
 	switch args[0] {
+	case "bake", "rotate":
+	default:
+		return fmt.Errorf("unknown macaroon subcommand %q: want bake or rotate", args[0])
+	}
+	// The root key id is kept in the database.
+	store, err := sqlstore.Open(ctx, cfg.storeConfig(log))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	switch args[0] {
 	case "bake":
 		opts, err := parseBakeArgs(args[1:])
 		if err != nil {
 			return err
 		}
-		macs, err := macaroon.New(key, cfg.macaroonDir())
+		macs, err := macaroon.New(ctx, key, cfg.macaroonDir(), store)
 		if err != nil {
 			return err
 		}
@@ -187,11 +249,11 @@ func runMacaroon(ctx context.Context, cfg *Config, log *slog.Logger, args []stri
 		if len(args) > 1 {
 			return fmt.Errorf("unexpected argument %q after macaroon rotate", args[1])
 		}
-		id, err := macaroon.Rotate(cfg.macaroonDir())
+		id, err := macaroon.Rotate(ctx, key, cfg.macaroonDir(), store)
 		if err != nil {
 			return err
 		}
-		macs, err := macaroon.New(key, cfg.macaroonDir())
+		macs, err := macaroon.New(ctx, key, cfg.macaroonDir(), store)
 		if err != nil {
 			return err
 		}
@@ -199,11 +261,11 @@ func runMacaroon(ctx context.Context, cfg *Config, log *slog.Logger, args []stri
 		if err != nil {
 			return err
 		}
-		log.InfoContext(ctx, "macaroon root key rotated: every macaroon baked before is refused from now on, by a running lnmuxd too",
+		log.InfoContext(ctx, "macaroon root key rotated: every macaroon baked before is refused from now on, by a running lnmuxd on this host at once and by every other lnmuxd of the database within "+rootKeyIDPoll.String(),
 			"root_key_id", id, "rewritten", strings.Join(written, ","))
 		return nil
 	}
-	return fmt.Errorf("unknown macaroon subcommand %q: want bake or rotate", args[0])
+	return nil
 }
 
 type bakeOpts struct {

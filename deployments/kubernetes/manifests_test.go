@@ -21,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -76,6 +77,7 @@ type manifests struct {
 	roles           map[string]*rbacv1.Role
 	roleBindings    []*rbacv1.RoleBinding
 	pdbs            []*policyv1.PodDisruptionBudget
+	networkPolicies []*networkingv1.NetworkPolicy
 }
 
 // strictDecoder fails on unknown and duplicate fields.
@@ -165,6 +167,8 @@ func (m *manifests) add(t *testing.T, obj runtime.Object) {
 		m.roleBindings = append(m.roleBindings, o)
 	case *policyv1.PodDisruptionBudget:
 		m.pdbs = append(m.pdbs, o)
+	case *networkingv1.NetworkPolicy:
+		m.networkPolicies = append(m.networkPolicies, o)
 	default:
 		t.Fatalf("unexpected kind %T: extend the test to check it", obj)
 	}
@@ -619,6 +623,9 @@ func (m *manifests) objects() []interface {
 		out = append(out, r)
 	}
 	for _, p := range m.pdbs {
+		out = append(out, p)
+	}
+	for _, p := range m.networkPolicies {
 		out = append(out, p)
 	}
 	return out
