@@ -97,6 +97,7 @@ type Handler struct {
 
 	log         *slog.Logger
 	limiter     *limiter
+	anonLimiter *limiter
 	slowDropped atomic.Uint64
 	health      http.Handler
 }
@@ -154,10 +155,14 @@ func NewHandler(svc ports.Service, log *slog.Logger, opts ...Option) (*Handler, 
 	}
 	interceptors = append(interceptors, lim)
 	interceptors = append(interceptors, cfg.interceptors...)
-	limited := connect.WithInterceptors(lim)
+	// Health and reflection need no macaroon: their streams count against
+	// a cap of their own, so that anonymous callers never take the API's
+	// slots.
+	anonLim := newAnonymousLimiter(cfg.limits, log)
+	limited := connect.WithInterceptors(anonLim)
 
 	draining, drain := context.WithCancel(context.Background())
-	h := &Handler{static: static, draining: draining, drain: drain, log: log, limiter: lim}
+	h := &Handler{static: static, draining: draining, drain: drain, log: log, limiter: lim, anonLimiter: anonLim}
 
 	mux := http.NewServeMux()
 	svcPath, svcHandler := lnmuxpbconnect.NewServiceHandler(
