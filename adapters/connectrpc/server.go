@@ -47,6 +47,7 @@ type config struct {
 	trustParent  bool
 	auth         *authInterceptor
 	limits       StreamLimits
+	bodyTimeout  time.Duration
 }
 
 // WithAllowedOrigins lets browsers on these origins (e.g.
@@ -112,7 +113,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.next.Ser
 // them before calling NewHandler if possible (the global delegates pick up
 // providers set later).
 func NewHandler(svc ports.Service, log *slog.Logger, opts ...Option) (*Handler, error) {
-	cfg := config{telemetry: true, limits: DefaultStreamLimits}
+	cfg := config{telemetry: true, limits: DefaultStreamLimits, bodyTimeout: DefaultBodyReadTimeout}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -179,7 +180,7 @@ func NewHandler(svc ports.Service, log *slog.Logger, opts ...Option) (*Handler, 
 	healthMux := http.NewServeMux()
 	healthMux.Handle(healthPath, healthHandler)
 	healthMux.Handle(healthPath+"Watch", h.drainable(healthHandler))
-	h.health = h.slowReaders(healthMux, cfg.limits.SlowReaderTimeout)
+	h.health = bodyDeadline(h.slowReaders(healthMux, cfg.limits.SlowReaderTimeout), cfg.bodyTimeout)
 	mux.Handle(healthPath, healthMux)
 
 	reflector := grpcreflect.NewStaticReflector(lnmuxpbconnect.ServiceName, grpchealth.HealthV1ServiceName)
@@ -198,6 +199,7 @@ func NewHandler(svc ports.Service, log *slog.Logger, opts ...Option) (*Handler, 
 			MaxAge:         7200,
 		}).Handler(h.next)
 	}
+	h.next = bodyDeadline(h.next, cfg.bodyTimeout)
 	return h, nil
 }
 
