@@ -84,22 +84,23 @@ type hostGuard struct {
 
 func (g *hostGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !g.hostAllowed(r.Host) {
-		g.refuse(w, r, "host", fmt.Sprintf("lnmuxd: Host %q is not allowed here (DNS rebinding protection): "+
-			"call it as localhost or 127.0.0.1, or add the name to api.allowedHosts\n", truncate(r.Host)))
+		g.refuse(w, r, "host", "lnmuxd: this Host is not allowed here (DNS rebinding protection): "+
+			"call it as localhost or 127.0.0.1, or add the name to api.allowedHosts\n")
 		return
 	}
 	if g.origins != nil {
 		if err := g.origins.Check(r); err != nil {
-			g.refuse(w, r, "origin", fmt.Sprintf("lnmuxd: cross-origin request from %q refused: "+
-				"only the page lnmuxd serves itself may call it here\n", truncate(r.Header.Get("Origin"))))
+			g.refuse(w, r, "origin", "lnmuxd: cross-origin request refused: "+
+				"only the pages lnmuxd serves itself may call it here\n")
 			return
 		}
 	}
 	g.next.ServeHTTP(w, r)
 }
 
-// refuse answers 403 and logs the 1st, 2nd, 4th, 8th… refusal, so that a
-// page hammering the port cannot flood the log.
+// refuse answers 403 with msg (which never quotes the request) and logs
+// the 1st, 2nd, 4th, 8th… refusal, so that a page hammering the port
+// cannot flood the log.
 func (g *hostGuard) refuse(w http.ResponseWriter, r *http.Request, what, msg string) {
 	if n := g.refused.Add(1); n&(n-1) == 0 {
 		g.log.WarnContext(r.Context(), "request refused: not from an allowed host or origin (DNS rebinding or cross-site request?)",
