@@ -19,13 +19,22 @@ import (
 // StreamLimits bounds what long-lived calls may hold: the subscriptions,
 // WaitForInvoiceFinalStatus, health Watch and the reflection streams. Each
 // open one costs a goroutine, HTTP/2 stream buffers and, for the
-// subscriptions, an event buffer in the application (docs/limits.md).
+// subscriptions, an event buffer in the application
+// (docs/authentication.md, "Limits"). The API's calls and the anonymous
+// ones (health Watch and reflection, which need no macaroon) count against
+// separate caps, so that anonymous callers can never take the slots of
+// authenticated ones.
 type StreamLimits struct {
-	// Total caps the long-lived calls open at once; 0 means no cap.
+	// Total caps the API's long-lived calls open at once; 0 means no cap.
 	Total int
 	// PerClient caps them per client IP address; 0 means no cap. Behind a
 	// reverse proxy every client has the proxy's address.
 	PerClient int
+	// Anonymous caps the health Watch and reflection streams open at once;
+	// 0 means no cap (they still never count against Total).
+	Anonymous int
+	// AnonymousPerClient caps those per client IP address; 0 means no cap.
+	AnonymousPerClient int
 	// SlowReaderTimeout ends a call whose client has not accepted a
 	// response write for this long (its flow-control window stayed full);
 	// 0 turns the check off. It applies to every response write, unary or
@@ -35,7 +44,8 @@ type StreamLimits struct {
 
 // DefaultStreamLimits are the limits NewHandler applies unless
 // WithStreamLimits says otherwise.
-var DefaultStreamLimits = StreamLimits{Total: 4096, PerClient: 1024, SlowReaderTimeout: 30 * time.Second}
+var DefaultStreamLimits = StreamLimits{Total: 4096, PerClient: 1024, Anonymous: 64, AnonymousPerClient: 16,
+	SlowReaderTimeout: 30 * time.Second}
 
 // WithStreamLimits replaces DefaultStreamLimits.
 func WithStreamLimits(l StreamLimits) Option {
@@ -44,10 +54,17 @@ func WithStreamLimits(l StreamLimits) Option {
 
 // Stats counts what the limits did, for tests and metrics.
 type Stats struct {
-	// OpenStreams is the number of long-lived calls open now.
+	// OpenStreams is the number of the API's long-lived calls open now.
 	OpenStreams int
-	// RefusedStreams counts the calls refused with RESOURCE_EXHAUSTED.
+	// RefusedStreams counts the API's calls refused with
+	// RESOURCE_EXHAUSTED.
 	RefusedStreams uint64
+	// OpenAnonymousStreams is the number of health Watch and reflection
+	// streams open now.
+	OpenAnonymousStreams int
+	// RefusedAnonymousStreams counts those refused with
+	// RESOURCE_EXHAUSTED.
+	RefusedAnonymousStreams uint64
 	// SlowReadersDropped counts the calls ended because their client did
 	// not read.
 	SlowReadersDropped uint64
@@ -56,9 +73,11 @@ type Stats struct {
 // Stats reports the limits' counters.
 func (h *Handler) Stats() Stats {
 	return Stats{
-		OpenStreams:        h.limiter.open(),
-		RefusedStreams:     h.limiter.refused.Load(),
-		SlowReadersDropped: h.slowDropped.Load(),
+		OpenStreams:             h.limiter.open(),
+		RefusedStreams:          h.limiter.refused.Load(),
+		OpenAnonymousStreams:    h.anonLimiter.open(),
+		RefusedAnonymousStreams: h.anonLimiter.refused.Load(),
+		SlowReadersDropped:      h.slowDropped.Load(),
 	}
 }
 
@@ -67,9 +86,11 @@ var longLived = map[string]bool{lnmuxpbconnect.ServiceWaitForInvoiceFinalStatusP
 
 var errTooManyStreams = errors.New("too many concurrent streams")
 
-// limiter counts long-lived calls in total and per client address.
+// limiter counts long-lived calls in total and per client address, with
+// the Total and PerClient of its limits.
 type limiter struct {
 	limits  StreamLimits
+	pool    string // "api" or "anonymous", for the log
 	log     *slog.Logger
 	refused atomic.Uint64
 
@@ -81,7 +102,15 @@ type limiter struct {
 var _ connect.Interceptor = (*limiter)(nil)
 
 func newLimiter(l StreamLimits, log *slog.Logger) *limiter {
-	return &limiter{limits: l, log: log, byClient: make(map[string]int)}
+	return &limiter{limits: l, pool: "api", log: log, byClient: make(map[string]int)}
+}
+
+// newAnonymousLimiter counts the health Watch and reflection streams
+// against l.Anonymous and l.AnonymousPerClient, apart from the API's.
+func newAnonymousLimiter(l StreamLimits, log *slog.Logger) *limiter {
+	lim := newLimiter(StreamLimits{Total: l.Anonymous, PerClient: l.AnonymousPerClient}, log)
+	lim.pool = "anonymous"
+	return lim
 }
 
 func (l *limiter) open() int {
@@ -104,7 +133,7 @@ func (l *limiter) acquire(ctx context.Context, procedure, client string) (releas
 	if limit != "" {
 		if n := l.refused.Add(1); n&(n-1) == 0 { // log the 1st, 2nd, 4th, 8th… refusal
 			l.log.WarnContext(ctx, "long-lived call refused: stream limit reached", "procedure", procedure,
-				"client", client, "limit", limit, "refused_total", n)
+				"client", client, "pool", l.pool, "limit", limit, "refused_total", n)
 		}
 		return nil, connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("%w: at most %s", errTooManyStreams, limit))
 	}

@@ -47,6 +47,7 @@ type config struct {
 	trustParent  bool
 	auth         *authInterceptor
 	limits       StreamLimits
+	bodyTimeout  time.Duration
 }
 
 // WithAllowedOrigins lets browsers on these origins (e.g.
@@ -99,6 +100,7 @@ type Handler struct {
 
 	log         *slog.Logger
 	limiter     *limiter
+	anonLimiter *limiter
 	slowDropped atomic.Uint64
 	health      http.Handler
 }
@@ -113,7 +115,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.next.Ser
 // them before calling NewHandler if possible (the global delegates pick up
 // providers set later).
 func NewHandler(svc ports.Service, log *slog.Logger, opts ...Option) (*Handler, error) {
-	cfg := config{telemetry: true, limits: DefaultStreamLimits}
+	cfg := config{telemetry: true, limits: DefaultStreamLimits, bodyTimeout: DefaultBodyReadTimeout}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -157,10 +159,14 @@ func NewHandler(svc ports.Service, log *slog.Logger, opts ...Option) (*Handler, 
 	lim := newLimiter(cfg.limits, log)
 	interceptors = append(interceptors, lim)
 	interceptors = append(interceptors, cfg.interceptors...)
-	limited := connect.WithInterceptors(lim)
+	// Health and reflection need no macaroon: their streams count against
+	// a cap of their own, so that anonymous callers never take the API's
+	// slots.
+	anonLim := newAnonymousLimiter(cfg.limits, log)
+	limited := connect.WithInterceptors(anonLim)
 
 	draining, drain := context.WithCancel(context.Background())
-	h := &Handler{static: static, draining: draining, drain: drain, log: log, limiter: lim}
+	h := &Handler{static: static, draining: draining, drain: drain, log: log, limiter: lim, anonLimiter: anonLim}
 
 	mux := http.NewServeMux()
 	svcPath, svcHandler := lnmuxpbconnect.NewServiceHandler(
@@ -177,7 +183,7 @@ func NewHandler(svc ports.Service, log *slog.Logger, opts ...Option) (*Handler, 
 	healthMux := http.NewServeMux()
 	healthMux.Handle(healthPath, healthHandler)
 	healthMux.Handle(healthPath+"Watch", h.drainable(healthHandler))
-	h.health = h.slowReaders(healthMux, cfg.limits.SlowReaderTimeout)
+	h.health = bodyDeadline(h.slowReaders(healthMux, cfg.limits.SlowReaderTimeout), cfg.bodyTimeout)
 	mux.Handle(healthPath, healthMux)
 
 	reflector := grpcreflect.NewStaticReflector(lnmuxpbconnect.ServiceName, grpchealth.HealthV1ServiceName)
@@ -196,6 +202,7 @@ func NewHandler(svc ports.Service, log *slog.Logger, opts ...Option) (*Handler, 
 			MaxAge:         7200,
 		}).Handler(h.next)
 	}
+	h.next = bodyDeadline(h.next, cfg.bodyTimeout)
 	return h, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,17 +33,18 @@ const writeDocsEnv = "LNMUX_WRITE_DOCS"
 
 // TestConsoleAndTraces runs the web console in headless Chromium against
 // lnmuxd on a regtest cluster (settle, cancel, a bad amount, a phone-sized
-// screen, another origin over each browser protocol), the TypeScript
-// client's own tests, and then reads the traces of a multi-part payment and
-// of a client-started call back from Jaeger.
+// screen, each browser protocol; only from its own origin: the macaroon
+// never leaves for another, and a page reaching lnmuxd by a rebound name is
+// refused), the TypeScript client's own tests, and then reads the traces of
+// a multi-part payment and of a client-started call back from Jaeger.
 func TestConsoleAndTraces(t *testing.T) {
 	jg := startJaeger(t)
 	cluster := regtest.StartT(t, regtest.Options{AliceChannelSat: channelSat, BobChannelSat: channelSat, Logf: t.Logf})
 
-	// The same build served from another origin, allowed by CORS.
+	// The same build served from another origin: lnmuxd allows no origin
+	// (CORS needs macaroons required, and they are optional on loopback).
 	other := httptest.NewServer(http.FileServerFS(web.Assets()))
 	t.Cleanup(other.Close)
-	t.Setenv("LNMUX_CORS_ALLOWED_ORIGINS", other.URL)
 
 	env := &lnmuxdEnv{root: t, bin: buildLnmuxd(t), dataDir: t.TempDir(), logDir: t.TempDir(), cluster: cluster,
 		otlp: &collector{addr: jg.otlp}}
@@ -110,12 +113,20 @@ func TestConsoleAndTraces(t *testing.T) {
 	})
 
 	for _, proto := range []string{"connect", "connect-json", "grpc-web"} {
-		t.Run("from another origin over "+proto, func(t *testing.T) {
-			u := other.URL + "/?api=" + origin + "&protocol=" + proto
-			b.Step(t, "open from "+other.URL+" "+proto, chromedp.Navigate(u), waitNodes(2))
+		t.Run("over "+proto, func(t *testing.T) {
+			u := origin + "/console/?protocol=" + proto
+			b.Step(t, "open over "+proto, chromedp.Navigate(u), waitNodes(2))
 			createInvoice(t, b, "7", proto)
 		})
 	}
+
+	t.Run("only from its own origin: the macaroon never leaves", func(t *testing.T) {
+		consoleOnlyFromItsOrigin(t, origin, other.URL)
+	})
+
+	t.Run("a page reaching lnmuxd by a rebound name is refused", func(t *testing.T) {
+		rebindingRefused(t, d.addr)
+	})
 
 	t.Run("TypeScript client tests", func(t *testing.T) {
 		mac, err := os.ReadFile(filepath.Join(env.dataDir, "readonly.macaroon"))
@@ -165,6 +176,73 @@ func TestConsoleAndTraces(t *testing.T) {
 		}
 	})
 	_ = settledHash
+}
+
+// consoleOnlyFromItsOrigin: the console sends the tab's macaroon to its
+// own lnmuxd, refuses an api= naming another server (which sees no request
+// at all), and served from another origin reaches no lnmuxd.
+func consoleOnlyFromItsOrigin(t *testing.T, origin, otherOrigin string) {
+	var spied, leaked atomic.Int64
+	spy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		spied.Add(1)
+		if r.Header.Get("macaroon") != "" || r.Header.Get("Authorization") != "" {
+			leaked.Add(1)
+		}
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Header().Set("Access-Control-Allow-Headers", "*")
+		http.Error(w, "spy", http.StatusNotFound)
+	}))
+	t.Cleanup(spy.Close)
+
+	tab := browsertest.New(t, 1200, 900)
+	// A macaroon lnmuxd refuses: the banner shows that the console sent
+	// it to its own origin.
+	const badMacaroon = "0201036c6e64"
+	tab.Step(t, "a macaroon in the tab goes to the console's own lnmuxd",
+		chromedp.Navigate(origin+"/console/"), waitNodes(2),
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`sessionStorage.setItem("lnmux.macaroon", %q)`, badMacaroon)),
+		chromedp.Reload(),
+		pollJS(`!document.querySelector('#banner').hidden && document.querySelector('#banner').textContent.includes('macaroon')`))
+	tab.Step(t, "api= naming another server is refused",
+		chromedp.Navigate(origin+"/console/?api="+spy.URL),
+		pollJS(`document.querySelector('#banner').dataset.reason === 'foreign-api'`),
+		pollJS(`document.querySelector('#create-invoice').disabled`))
+	tab.Step(t, "served from another origin, pointed at lnmuxd",
+		chromedp.Navigate(otherOrigin+"/?api="+origin),
+		pollJS(`document.querySelector('#banner').dataset.reason === 'foreign-api'`))
+	tab.Step(t, "served from another origin, it reaches no lnmuxd",
+		chromedp.Navigate(otherOrigin+"/"),
+		pollJS(`!document.querySelector('#banner').hidden`),
+		pollJS(`document.querySelectorAll('#nodes-list li[data-pubkey]').length === 0`))
+	if n, l := spied.Load(), leaked.Load(); n != 0 || l != 0 {
+		t.Errorf("the server named by api= got %d requests, %d with a macaroon; want none", n, l)
+	}
+}
+
+// rebindingRefused plays a DNS rebinding attack: the browser resolves
+// rebind.test to 127.0.0.1, so a page at http://rebind.test:<lnmuxd's
+// port>/ is same-origin with lnmuxd. lnmuxd refuses the page and the
+// calls of a script running in that origin.
+func rebindingRefused(t *testing.T, addr string) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rebound := "http://rebind.test:" + port
+	tab := browsertest.New(t, 1200, 900, browsertest.MapHost("rebind.test", "127.0.0.1"))
+	tab.Step(t, "the console by a rebound name",
+		chromedp.Navigate(rebound+"/console/"),
+		pollJS(`document.body.innerText.includes('DNS rebinding protection')`),
+		pollJS(`!document.querySelector('#create-invoice')`))
+	for _, proc := range []string{"ListInvoices", "SettleInvoice", "SubscribeInvoiceAccepted"} {
+		js := fmt.Sprintf(`fetch('/lnmux.Service/%s', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{}'}).then(r => r.status)`, proc)
+		ctx, cancel := context.WithTimeout(tab.Context(), time.Minute)
+		status, err := chromedp.Run(ctx, chromedp.Evaluate[int](js, chromedp.EvalAwaitPromise))
+		cancel()
+		if err != nil || status != http.StatusForbidden {
+			t.Errorf("%s from a page at %s: status %d, %v; want 403", proc, rebound, status, err)
+		}
+	}
 }
 
 func mustHex(t *testing.T, s string) []byte {

@@ -156,6 +156,9 @@ func TestDefaults(t *testing.T) {
 		{"telemetry.serviceName", cfg.Telemetry.ServiceName, "lnmuxd"},
 		{"telemetry.sampleRatio", cfg.Telemetry.SampleRatio, 1.0},
 		{"distributedLock.enabled", cfg.DistributedLock.Enabled.On(), true},
+		{"api", cfg.API, APIConfig{MaxStreams: 4096, MaxStreamsPerClient: 1024, MaxAnonymousStreams: 64,
+			MaxAnonymousStreamsPerClient: 16, SlowReaderTimeout: 30 * time.Second, BodyReadTimeout: 10 * time.Second,
+			MaxConnections: 8192, MaxConnectionsPerClient: 2048}},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {
@@ -511,6 +514,12 @@ var keyTable = []struct {
 	{"api.maxStreams", "LNMUX_API_MAX_STREAMS", "--api-max-streams", "9", "9", func(c *Config) string { return fmt.Sprint(c.API.MaxStreams) }},
 	{"api.maxStreamsPerClient", "LNMUX_API_MAX_STREAMS_PER_CLIENT", "--api-max-streams-per-client", "8", "8", func(c *Config) string { return fmt.Sprint(c.API.MaxStreamsPerClient) }},
 	{"api.slowReaderTimeout", "LNMUX_API_SLOW_READER_TIMEOUT", "--api-slow-reader-timeout", "9s", "9s", func(c *Config) string { return fmt.Sprint(c.API.SlowReaderTimeout) }},
+	{"api.maxAnonymousStreams", "LNMUX_API_MAX_ANONYMOUS_STREAMS", "--api-max-anonymous-streams", "7", "7", func(c *Config) string { return fmt.Sprint(c.API.MaxAnonymousStreams) }},
+	{"api.maxAnonymousStreamsPerClient", "LNMUX_API_MAX_ANONYMOUS_STREAMS_PER_CLIENT", "--api-max-anonymous-streams-per-client", "3", "3", func(c *Config) string { return fmt.Sprint(c.API.MaxAnonymousStreamsPerClient) }},
+	{"api.bodyReadTimeout", "LNMUX_API_BODY_READ_TIMEOUT", "--api-body-read-timeout", "250ms", "250ms", func(c *Config) string { return fmt.Sprint(c.API.BodyReadTimeout) }},
+	{"api.maxConnections", "LNMUX_API_MAX_CONNECTIONS", "--api-max-connections", "99", "99", func(c *Config) string { return fmt.Sprint(c.API.MaxConnections) }},
+	{"api.maxConnectionsPerClient", "LNMUX_API_MAX_CONNECTIONS_PER_CLIENT", "--api-max-connections-per-client", "11", "11", func(c *Config) string { return fmt.Sprint(c.API.MaxConnectionsPerClient) }},
+	{"api.allowedHosts", "LNMUX_API_ALLOWED_HOSTS", "--api-allowed-hosts", "lnmux.lan;10.0.0.5", "[lnmux.lan 10.0.0.5]", func(c *Config) string { return fmt.Sprint(c.API.AllowedHosts) }},
 }
 
 // leafKeys lists the yaml paths of the settings conf sees as single values,
@@ -709,6 +718,19 @@ func TestValidationErrors(t *testing.T) {
 		}, "persistence.sqlite.path", []string{testPass}},
 		{"listen", func(c *Config) { c.ListenAddress = "localhost" }, "listenAddress", nil},
 		{"cors", func(c *Config) { c.CORS.AllowedOrigins = []string{"https://ok.example", "https://shop.example/path"} }, "cors.allowedOrigins[1]", nil},
+		{"cors * without macaroons", func(c *Config) { c.CORS.AllowedOrigins = []string{"*"} }, "auth.requireOnLoopback", nil},
+		{"cors without macaroons", func(c *Config) {
+			c.ListenAddress = "127.0.0.1:9190"
+			c.CORS.AllowedOrigins = []string{"https://shop.example"}
+		}, "cors.allowedOrigins: is allowed only when macaroons are required", nil},
+		{"allowed host with port", func(c *Config) { c.API.AllowedHosts = []string{"lnmux.lan", "lnmux.lan:9190"} }, "api.allowedHosts[1]", nil},
+		{"allowed host url", func(c *Config) { c.API.AllowedHosts = []string{"http://lnmux.lan"} }, "api.allowedHosts[0]", nil},
+		{"allowed host wildcard", func(c *Config) { c.API.AllowedHosts = []string{"*"} }, "api.allowedHosts[0]", nil},
+		{"anonymous streams", func(c *Config) { c.API.MaxAnonymousStreams = 0 }, "api.maxAnonymousStreams", nil},
+		{"anonymous streams per client", func(c *Config) { c.API.MaxAnonymousStreamsPerClient = 0 }, "api.maxAnonymousStreamsPerClient", nil},
+		{"body read timeout", func(c *Config) { c.API.BodyReadTimeout = 0 }, "api.bodyReadTimeout", nil},
+		{"connections", func(c *Config) { c.API.MaxConnections = 0 }, "api.maxConnections", nil},
+		{"connections per client", func(c *Config) { c.API.MaxConnectionsPerClient = -1 }, "api.maxConnectionsPerClient", nil},
 		{"policy cltv", func(c *Config) { c.RoutingPolicy.CLTVDelta = 0 }, "cltvDelta", nil},
 		{"policy ppm", func(c *Config) { c.RoutingPolicy.FeeRatePPM = 1_000_001 }, "feeRatePpm", nil},
 		{"final cltv", func(c *Config) { c.Invoice.FinalCLTVDelta = 19 }, "invoice.finalCltvDelta", nil},

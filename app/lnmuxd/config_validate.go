@@ -104,6 +104,7 @@ func (c *Config) Validate() error {
 	}
 
 	c.validateSecurity(&errs)
+	c.validateExposure(&errs)
 
 	if err := c.RoutingPolicy.Domain().Validate(); err != nil {
 		errs.add("routingPolicy", "%v", err)

@@ -130,6 +130,10 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddress, err)
 	}
 	defer ln.Close()
+	required := authRequired(cfg, ln.Addr())
+	if err := checkCORS(cfg, required); err != nil {
+		return err
+	}
 	authOpt, err := apiAuth(ctx, cfg, log, key, ln.Addr(), store)
 	if err != nil {
 		return err
@@ -139,7 +143,8 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		return err
 	}
 	rpcOpts := []connectrpc.Option{connectrpc.WithAllowedOrigins(cfg.CORS.AllowedOrigins...),
-		authOpt, connectrpc.WithStreamLimits(cfg.streamLimits()), connectrpc.WithHealthChecker(role.health)}
+		authOpt, connectrpc.WithStreamLimits(cfg.streamLimits()), connectrpc.WithHealthChecker(role.health),
+		cfg.bodyReadTimeout()}
 	if cfg.Telemetry.TrustTraceParent.On() {
 		rpcOpts = append(rpcOpts, connectrpc.WithTrustedTraceContext())
 	}
@@ -163,13 +168,22 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	if err != nil {
 		return err
 	}
-	srv.Handler = routes
+	// Browsers reach the port only by its own names while macaroons are
+	// optional (exposure.go).
+	if srv.Handler, err = exposeAPI(ctx, cfg, log, routes, required); err != nil {
+		return err
+	}
 	// Metrics, pprof, health and the probes on a listener of their own
 	// (instrumentation.go).
 	instr, instrLn, err := newInstrumentation(cfg.InstrumentationAddress, metrics.Handler(), handler.Health(), role.readyz(), livez())
 	if err != nil {
 		return err
 	}
+	if err := exposeInstrumentation(ctx, cfg, log, instr, instrLn); err != nil {
+		_ = instrLn.Close()
+		return err
+	}
+	apiLn := limitConns(cfg, log, ln)
 	pub := mux.PubKey()
 	log.InfoContext(ctx, "lnmuxd serving", "listen", ln.Addr().String(), "tls", tlsCfg != nil,
 		"instrumentation", instrLn.Addr().String(), "pubkey", pub.String(),
@@ -186,9 +200,9 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	g.Go(func() error {
 		var err error
 		if tlsCfg != nil {
-			err = srv.ServeTLS(ln, "", "") // certificates from srv.TLSConfig
+			err = srv.ServeTLS(apiLn, "", "") // certificates from srv.TLSConfig
 		} else {
-			err = srv.Serve(ln)
+			err = srv.Serve(apiLn)
 		}
 		if !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("api server: %w", err)

@@ -33,11 +33,18 @@ type TLSConfig struct {
 	ExtraDomains []string `conf:"help:tls.extraDomains: DNS names or IP addresses the generated certificate is valid for besides localhost/127.0.0.1/::1; semicolon-separated in env and flags" yaml:"extraDomains"`
 }
 
-// APIConfig bounds the resources clients may hold.
+// APIConfig bounds the resources clients may hold, and names the hosts
+// browsers may reach the listeners by (exposure.go).
 type APIConfig struct {
-	MaxStreams          int           `conf:"default:4096,help:api.maxStreams: long-lived calls (subscriptions and WaitForInvoiceFinalStatus) open at once; more are refused with RESOURCE_EXHAUSTED" yaml:"maxStreams"`
-	MaxStreamsPerClient int           `conf:"default:1024,help:api.maxStreamsPerClient: long-lived calls open at once per client IP address" yaml:"maxStreamsPerClient"`
-	SlowReaderTimeout   time.Duration `conf:"default:30s,help:api.slowReaderTimeout: end a call whose client has not taken a response for this long" yaml:"slowReaderTimeout"`
+	MaxStreams                   int           `conf:"default:4096,help:api.maxStreams: long-lived calls (subscriptions and WaitForInvoiceFinalStatus) open at once; more are refused with RESOURCE_EXHAUSTED" yaml:"maxStreams"`
+	MaxStreamsPerClient          int           `conf:"default:1024,help:api.maxStreamsPerClient: long-lived calls open at once per client IP address" yaml:"maxStreamsPerClient"`
+	MaxAnonymousStreams          int           `conf:"default:64,help:api.maxAnonymousStreams: gRPC health Watch and reflection streams (which need no macaroon) open at once; they never take the slots of api.maxStreams" yaml:"maxAnonymousStreams"`
+	MaxAnonymousStreamsPerClient int           `conf:"default:16,help:api.maxAnonymousStreamsPerClient: health Watch and reflection streams open at once per client IP address" yaml:"maxAnonymousStreamsPerClient"`
+	SlowReaderTimeout            time.Duration `conf:"default:30s,help:api.slowReaderTimeout: end a call whose client has not taken a response for this long" yaml:"slowReaderTimeout"`
+	BodyReadTimeout              time.Duration `conf:"default:10s,help:api.bodyReadTimeout: time a request body may take to arrive after its headers; a slower call fails and its HTTP/1.1 connection is closed" yaml:"bodyReadTimeout"`
+	MaxConnections               int           `conf:"default:8192,help:api.maxConnections: connections to the API port open at once; more are closed as soon as they are accepted" yaml:"maxConnections"`
+	MaxConnectionsPerClient      int           `conf:"default:2048,help:api.maxConnectionsPerClient: connections to the API port open at once per client IP address" yaml:"maxConnectionsPerClient"`
+	AllowedHosts                 []string      `conf:"help:api.allowedHosts: names (or IP addresses) besides localhost and the loopback addresses and the listen host by which browsers may reach a listener that serves without a macaroon (the API while macaroons are optional; the console; a loopback instrumentation port); semicolon-separated in env and flags" yaml:"allowedHosts"`
 }
 
 func (c *Config) validateSecurity(errs *configErrors) {
@@ -74,9 +81,11 @@ func (c *Config) validateSecurity(errs *configErrors) {
 // streamLimits converts the api.* keys.
 func (c *Config) streamLimits() connectrpc.StreamLimits {
 	return connectrpc.StreamLimits{
-		Total:             c.API.MaxStreams,
-		PerClient:         c.API.MaxStreamsPerClient,
-		SlowReaderTimeout: c.API.SlowReaderTimeout,
+		Total:              c.API.MaxStreams,
+		PerClient:          c.API.MaxStreamsPerClient,
+		Anonymous:          c.API.MaxAnonymousStreams,
+		AnonymousPerClient: c.API.MaxAnonymousStreamsPerClient,
+		SlowReaderTimeout:  c.API.SlowReaderTimeout,
 	}
 }
 
@@ -102,8 +111,7 @@ func apiAuth(ctx context.Context, cfg *Config, log *slog.Logger, identityKey []b
 		return nil, err
 	}
 	go followRootKeyID(ctx, log, macs)
-	loopback := isLoopback(api)
-	required := cfg.Auth.RequireOnLoopback || !loopback
+	required := authRequired(cfg, api)
 	switch {
 	case required:
 		log.InfoContext(ctx, "API authentication: macaroons required", "listen", api.String(),

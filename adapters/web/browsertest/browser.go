@@ -43,9 +43,10 @@ func chromium(t testing.TB) string {
 }
 
 // New starts Chromium for the test with a phone-sized or desktop window
-// (width × height in CSS pixels). It stops with the test. On failure the
-// screenshots of every step are copied to ArtifactsDir.
-func New(t testing.TB, width, height int) *Browser {
+// (width × height in CSS pixels) and the extra options given (MapHost, for
+// example). It stops with the test. On failure the screenshots of every
+// step are copied to ArtifactsDir.
+func New(t testing.TB, width, height int, extra ...chromedp.ExecAllocatorOption) *Browser {
 	t.Helper()
 	profile := t.TempDir()
 	opts := []chromedp.ExecAllocatorOption{
@@ -63,6 +64,7 @@ func New(t testing.TB, width, height int) *Browser {
 		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(width, height),
 	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
 	// The first run starts the browser: no timeout on it (it would stop
@@ -81,6 +83,14 @@ func New(t testing.TB, width, height int) *Browser {
 		}
 	})
 	return b
+}
+
+// MapHost makes the browser resolve name to ip (Chromium's
+// host-resolver-rules), as a DNS answer would: a page at http://name:port/
+// then reaches the server listening on ip:port, with name in its Host
+// header and origin. It lets a test play a DNS rebinding attack.
+func MapHost(name, ip string) chromedp.ExecAllocatorOption {
+	return chromedp.Flag("host-resolver-rules", "MAP "+name+" "+ip)
 }
 
 // Context is the browser tab's context, for chromedp calls of one's own.

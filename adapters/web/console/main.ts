@@ -1,8 +1,11 @@
 // The lnmux web console: one page over the TypeScript client (../client).
+// It talks only to the lnmuxd that served it (its own origin), so that the
+// macaroon kept in the tab never leaves for another server
+// (docs/authentication.md, "Who can reach what").
 // Query parameters (all optional):
-//   api=<url>        lnmuxd's base URL (default: the page's own origin)
 //   protocol=connect|connect-json|grpc-web (default connect, binary)
 //   carol=<url>      the regtest dev command's "pay as Carol" helper
+//   api=<url>        refused unless it names the page's own origin
 import { renderSVG } from "uqr";
 import {
   createLnmuxClient,
@@ -17,17 +20,43 @@ import {
   type LnmuxClient,
   type Protocol,
 } from "../client/index.js";
+import type { Interceptor } from "@connectrpc/connect";
 
 const params = new URLSearchParams(location.search);
-const apiBase = params.get("api") ?? location.origin;
 const protocol = (params.get("protocol") ?? "connect") as Protocol;
 const carolURL = params.get("carol");
 
+// sameOrigin reports whether url (absolute or relative to the page) is on
+// the page's own origin.
+function sameOrigin(url: string): boolean {
+  try {
+    return new URL(url, location.href).origin === location.origin;
+  } catch {
+    return false;
+  }
+}
+
+// The API is the page's own origin. An api= naming another server is
+// refused rather than followed: a link could otherwise make this tab send
+// its macaroon there.
+const apiParam = params.get("api");
+const foreignAPI = apiParam !== null && !sameOrigin(apiParam);
+
 const macaroonKey = "lnmux.macaroon";
+
+// ownOriginMacaroon adds the tab's macaroon to calls to the page's own
+// origin only, whatever the transport's base URL (a second check of the
+// rule above).
+const ownOriginMacaroon: Interceptor = (next) => async (req) => {
+  const mac = sessionStorage.getItem(macaroonKey);
+  if (mac && sameOrigin(req.url)) req.header.set("macaroon", mac);
+  return next(req);
+};
+
 const client: LnmuxClient = createLnmuxClient({
-  baseUrl: apiBase,
+  baseUrl: location.origin,
   protocol,
-  macaroon: () => sessionStorage.getItem(macaroonKey) ?? undefined,
+  interceptors: [ownOriginMacaroon],
 });
 
 function $<T extends HTMLElement = HTMLElement>(id: string): T {
@@ -408,6 +437,16 @@ async function loadInvoices(): Promise<void> {
 // ---------------------------------------------------------------------------
 
 function start(): void {
+  if (foreignAPI) {
+    // No call at all: the page says why and stops.
+    banner(`api=${apiParam} is another origin: this console talks only to the lnmuxd that served it ` +
+      `(${location.origin}), so that the macaroon kept in this tab is never sent elsewhere. ` +
+      `Open the console that lnmuxd serves at /console/ instead.`);
+    $("banner").dataset.reason = "foreign-api";
+    $("identity").textContent = "not connected";
+    for (const b of document.querySelectorAll<HTMLButtonElement>("button")) b.disabled = true;
+    return;
+  }
   const mac = $<HTMLInputElement>("macaroon");
   mac.value = sessionStorage.getItem(macaroonKey) ?? "";
   mac.addEventListener("change", () => {

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/lnmux/lnmux/adapters/connectrpc"
+)
+
+// What browsers and greedy clients may do with the ports lnmuxd opens
+// (docs/authentication.md, "Who can reach what"): the Host names a
+// listener that serves without a macaroon answers (DNS rebinding), CORS
+// only where macaroons are required, and the cap on the API's connections.
+
+// authRequired reports whether the API requires macaroons: always, unless
+// it listens on loopback only (decided from the address actually bound)
+// and auth.requireOnLoopback is off.
+func authRequired(cfg *Config, api net.Addr) bool {
+	return cfg.Auth.RequireOnLoopback || !isLoopback(api)
+}
+
+// errCORSWithoutMacaroons explains why cors.allowedOrigins is refused
+// while macaroons are optional.
+const errCORSWithoutMacaroons = "is allowed only when macaroons are required: the API listens on loopback, " +
+	"where calls without a macaroon are let through, so a page of an allowed origin could settle and cancel payments " +
+	"in the operator's browser; set auth.requireOnLoopback: true (pages then send a macaroon) or leave cors.allowedOrigins empty"
+
+// validateExposure checks the api.* keys of this file and that browsers of
+// other origins are allowed only where macaroons are required.
+func (c *Config) validateExposure(errs *configErrors) {
+	for i, h := range c.API.AllowedHosts {
+		if err := checkAllowedHost(h); err != nil {
+			errs.add(fmt.Sprintf("api.allowedHosts[%d]", i), "%v", err)
+		}
+	}
+	if len(c.CORS.AllowedOrigins) > 0 && !c.Auth.RequireOnLoopback && isLoopbackHostPort(c.ListenAddress) {
+		errs.add("cors.allowedOrigins", "%s", errCORSWithoutMacaroons)
+	}
+	if c.API.MaxAnonymousStreams < 1 {
+		errs.add("api.maxAnonymousStreams", "must be at least 1")
+	}
+	if c.API.MaxAnonymousStreamsPerClient < 1 {
+		errs.add("api.maxAnonymousStreamsPerClient", "must be at least 1")
+	}
+	if c.API.BodyReadTimeout <= 0 {
+		errs.add("api.bodyReadTimeout", "must be positive")
+	}
+	if c.API.MaxConnections < 1 {
+		errs.add("api.maxConnections", "must be at least 1")
+	}
+	if c.API.MaxConnectionsPerClient < 1 {
+		errs.add("api.maxConnectionsPerClient", "must be at least 1")
+	}
+}
+
+// checkAllowedHost accepts a DNS name or an IP address, without port.
+func checkAllowedHost(h string) error {
+	bare := strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	if net.ParseIP(bare) != nil {
+		return nil
+	}
+	if h == "" || strings.ContainsAny(h, " /\\@*?#:[]") {
+		return fmt.Errorf("%q is neither a DNS name nor an IP address (write it without scheme and port)", h)
+	}
+	return nil
+}
+
+// checkCORS applies the rule of validateExposure to the address actually
+// bound: a host name that resolves to loopback passes validation.
+func checkCORS(cfg *Config, required bool) error {
+	if len(cfg.CORS.AllowedOrigins) > 0 && !required {
+		return &configError{Key: "cors.allowedOrigins", Problem: errCORSWithoutMacaroons}
+	}
+	return nil
+}
+
+// connLimits converts the api.maxConnections* keys.
+func (c *Config) connLimits() connectrpc.ConnLimits {
+	return connectrpc.ConnLimits{Total: c.API.MaxConnections, PerClient: c.API.MaxConnectionsPerClient}
+}
+
+// guardHosts puts the Host and Origin checks in front of a listener that
+// serves without a macaroon, and says so in the log. name is the
+// listener's, addr its configured address.
+func guardHosts(ctx context.Context, cfg *Config, log *slog.Logger, name, addr string, next http.Handler) (http.Handler, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s %q: %w", name, addr, err)
+	}
+	g, err := connectrpc.GuardHosts(next, connectrpc.HostPolicy{
+		ListenHost:     host,
+		AllowedHosts:   cfg.API.AllowedHosts,
+		AllowedOrigins: cfg.CORS.AllowedOrigins,
+	}, log)
+	if err != nil {
+		return nil, err
+	}
+	log.InfoContext(ctx, "DNS rebinding protection: "+name+" answers only requests for localhost, the loopback addresses, "+
+		"the listen host and api.allowedHosts, and no cross-origin page",
+		"listen", addr, "allowed_hosts", strings.Join(cfg.API.AllowedHosts, ","))
+	return g, nil
+}
+
+// exposeAPI decides what the API port lets through: with macaroons
+// optional, only requests for its own names (guardHosts); with them
+// required, every Host (clients reach it by whatever name the network
+// gives it, and a page cannot send a macaroon it does not have).
+func exposeAPI(ctx context.Context, cfg *Config, log *slog.Logger, routes http.Handler, required bool) (http.Handler, error) {
+	if len(cfg.CORS.AllowedOrigins) > 0 {
+		log.InfoContext(ctx, "CORS: pages of these origins may call the API, with a macaroon",
+			"allowed_origins", strings.Join(cfg.CORS.AllowedOrigins, ","))
+	}
+	if required {
+		return routes, nil
+	}
+	return guardHosts(ctx, cfg, log, "the API port", cfg.ListenAddress, routes)
+}
+
+// exposeInstrumentation guards the instrumentation port when it listens on
+// loopback, where the operator's browser reaches it (it never asks for a
+// macaroon). Elsewhere it must be kept on a trusted network: Prometheus and
+// the kubelet reach it by addresses and names guardHosts cannot know.
+func exposeInstrumentation(ctx context.Context, cfg *Config, log *slog.Logger, srv *http.Server, ln net.Listener) error {
+	if !isLoopback(ln.Addr()) {
+		return nil
+	}
+	h, err := guardHosts(ctx, cfg, log, "the instrumentation port", cfg.InstrumentationAddress, srv.Handler)
+	if err != nil {
+		return err
+	}
+	srv.Handler = h
+	return nil
+}
+
+// limitConns caps the API listener's connections (api.maxConnections*).
+func limitConns(cfg *Config, log *slog.Logger, ln net.Listener) net.Listener {
+	return connectrpc.LimitListener(ln, cfg.connLimits(), log)
+}
+
+// bodyReadTimeout is api.bodyReadTimeout as an option of the API handler.
+func (c *Config) bodyReadTimeout() connectrpc.Option {
+	return connectrpc.WithBodyReadTimeout(c.API.BodyReadTimeout)
+}
