@@ -65,6 +65,9 @@ func (s *sink) HTLCIntercepted(ctx context.Context, h ports.InterceptedHTLC) {
 	}
 }
 
+// PrepareHTLC implements ports.NodeSink: nothing to prepare.
+func (s *sink) PrepareHTLC(ports.InterceptedHTLC) any { return nil }
+
 func (s *sink) BlockHeight(_ context.Context, _ domain.NodeKey, h uint32) {
 	s.record(func() { s.heights = append(s.heights, h) })
 }
