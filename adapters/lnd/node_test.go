@@ -599,6 +599,13 @@ func TestNodeAgainstLnd(t *testing.T) {
 			t.Error("a circuit lnd does not know was reported final")
 		}
 	})
+
+	t.Run("replays every held htlc to a restarted interceptor", func(t *testing.T) {
+		// Its own interceptors on Alice: the one above has stopped. As
+		// many HTLCs as one channel takes; `task held-replay` runs the
+		// same on many channels (held_test.go).
+		heldReplay(t, c, 1, maxHeldPerChannel)
+	})
 }
 
 // checkIntercepted checks what the adapter reports of an HTLC Carol sent
