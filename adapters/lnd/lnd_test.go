@@ -63,7 +63,7 @@ func TestCheckInfo(t *testing.T) {
 			StoreFinalHtlcResolutions: true,
 		}
 	}
-	if err := n.checkInfo(ok()); err != nil {
+	if err := n.checkInfo(t.Context(), ok()); err != nil {
 		t.Fatal(err)
 	}
 	for name, tc := range map[string]struct {
@@ -72,16 +72,45 @@ func TestCheckInfo(t *testing.T) {
 	}{
 		"key":         {func(i *lnrpc.GetInfoResponse) { i.IdentityPubkey = testKey(2).String() }, "configured pubKey"},
 		"network":     {func(i *lnrpc.GetInfoResponse) { i.Chains[0].Network = "mainnet" }, `network "mainnet"`},
-		"old":         {func(i *lnrpc.GetInfoResponse) { i.Version = "0.15.5-beta commit=v0.15.5-beta" }, "v0.16.0 or newer"},
+		"old":         {func(i *lnrpc.GetInfoResponse) { i.Version = "0.15.5-beta commit=v0.15.5-beta" }, "v0.21.1 or newer"},
+		"unsafe":      {func(i *lnrpc.GetInfoResponse) { i.Version = "0.21.0-beta commit=v0.21.0-beta" }, "lnd issue 10892"},
 		"garbage":     {func(i *lnrpc.GetInfoResponse) { i.Version = "dev" }, "cannot read lnd version"},
 		"interceptor": {func(i *lnrpc.GetInfoResponse) { i.RequireHtlcInterceptor = false }, "--requireinterceptor"},
 		"final":       {func(i *lnrpc.GetInfoResponse) { i.StoreFinalHtlcResolutions = false }, "--store-final-htlc-resolutions"},
 	} {
 		info := ok()
 		tc.mod(info)
-		err := n.checkInfo(info)
+		err := n.checkInfo(t.Context(), info)
 		if !errors.Is(err, ErrMisconfigured) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want ErrMisconfigured mentioning %q", name, err, tc.want)
+		}
+	}
+}
+
+// TestCheckInfoUnsafeVersion: with lnd.allowUnsafeVersion a node from
+// v0.16.0 up to v0.21.0 is accepted (a loud log line says why it should
+// not be), nothing older is, and v0.21.1 needs no switch.
+func TestCheckInfoUnsafeVersion(t *testing.T) {
+	info := func(v string) *lnrpc.GetInfoResponse {
+		return &lnrpc.GetInfoResponse{IdentityPubkey: testKey(1).String(), Version: v,
+			Chains:                 []*lnrpc.Chain{{Chain: "bitcoin", Network: "regtest"}},
+			RequireHtlcInterceptor: true, StoreFinalHtlcResolutions: true}
+	}
+	strict := newTestNode(t)
+	if err := strict.checkInfo(t.Context(), info("0.21.1-beta")); err != nil {
+		t.Errorf("v0.21.1: %v", err)
+	}
+	n, err := New(Config{PubKey: testKey(1), URL: "127.0.0.1:10009", TLSCertPath: "c", MacaroonPath: "m", Network: "regtest", AllowUnsafeVersion: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v, ok := range map[string]bool{"0.16.0-beta": true, "0.19.3-beta": true, "0.21.0-beta": true, "0.15.5-beta": false} {
+		err := n.checkInfo(t.Context(), info(v))
+		if ok && err != nil {
+			t.Errorf("%s with allowUnsafeVersion: %v, want accepted", v, err)
+		}
+		if !ok && !errors.Is(err, ErrMisconfigured) {
+			t.Errorf("%s with allowUnsafeVersion: %v, want ErrMisconfigured", v, err)
 		}
 	}
 }

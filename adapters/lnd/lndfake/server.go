@@ -61,6 +61,9 @@ type Options struct {
 	// NoFinalEvents: do not report a FinalHtlcEvent after SETTLE or FAIL
 	// (the settlements then stay pending in lnmux).
 	NoFinalEvents bool
+	// Version is the lnd version GetInfo reports (default
+	// "0.21.3-beta commit=lndfake").
+	Version string
 	// Coupled models lnd's interceptable switch, whose one run loop sends
 	// every offer on the interceptor stream and applies every answer
 	// (lnd htlcswitch/interceptable_switch.go, run; the stream's reader in
@@ -224,13 +227,20 @@ func (s *Server) GetInfo(context.Context, *lnrpc.GetInfoRequest) (*lnrpc.GetInfo
 	s.mu.Unlock()
 	return &lnrpc.GetInfoResponse{
 		IdentityPubkey:            s.key.String(),
-		Version:                   "0.21.3-beta commit=lndfake",
+		Version:                   s.version(),
 		BlockHeight:               h,
 		Chains:                    []*lnrpc.Chain{{Chain: "bitcoin", Network: "regtest"}},
 		RequireHtlcInterceptor:    true,
 		StoreFinalHtlcResolutions: true,
 		SyncedToChain:             true,
 	}, nil
+}
+
+func (s *Server) version() string {
+	if s.opts.Version != "" {
+		return s.opts.Version
+	}
+	return "0.21.3-beta commit=lndfake"
 }
 
 // GetVersion lists the build tags the adapter checks.
