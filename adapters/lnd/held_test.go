@@ -139,6 +139,8 @@ func heldReplay(t *testing.T, c *regtest.Cluster, channels, perChannel int) {
 	go func() { secondDone <- second.Run(r2ctx, answerer) }()
 	defer func() { stopSecond(); <-secondDone }() //nolint:errcheck // Run returns nil on cancel
 
+	answerer.waitFor(t, fmt.Sprintf("%d htlcs replayed", n), wait, func(s *sink) bool { return len(s.circuitsOn(v.scid)) >= n })
+	t.Logf("%d held htlcs replayed to the next interceptor %s after it started (each answered as it arrived)", n, time.Since(restarted).Round(time.Millisecond))
 	answerer.waitFor(t, fmt.Sprintf("%d htlcs reported settled by lnd", n), wait, func(s *sink) bool {
 		settled := 0
 		for _, f := range s.finals {
