@@ -20,8 +20,8 @@ type InterceptedHTLC struct {
 	AutoFailHeight uint32
 	// Onion is the onion packet for the next hop (lnmux).
 	Onion []byte
-	// Prepared is what the sink's PrepareHTLC returned for this HTLC, if
-	// the node called it (HTLCPreparer); opaque to the node.
+	// Prepared is what the sink's PrepareHTLC returned for this HTLC;
+	// opaque to the node.
 	Prepared any
 }
 
@@ -78,7 +78,13 @@ type NodeStatus struct {
 // NodeSink receives what a node reports. The application implements it; a
 // node calls it from its own goroutines, so the sink must never block for
 // long on one node's behalf.
+//
+// PrepareHTLC is part of the port, not an optional extension found by a
+// type assertion: a wrapper of a sink (lnmuxd's hand-over gate) then cannot
+// hide it without failing to compile, and a node always prepares HTLCs in
+// parallel when the application can.
 type NodeSink interface {
+	HTLCPreparer
 	// HTLCIntercepted hands over an HTLC. lnd re-offers held HTLCs after a
 	// reconnect, so the same circuit can arrive more than once.
 	HTLCIntercepted(ctx context.Context, h InterceptedHTLC)
@@ -95,12 +101,13 @@ type NodeSink interface {
 	NodeStatusChanged(ctx context.Context, s NodeStatus)
 }
 
-// HTLCPreparer is an optional NodeSink extension. PrepareHTLC does the part
-// of handling an HTLC that depends on the HTLC alone and on no state (for
-// lnmux: peeling the onion, one ECDH), so a node may call it for many HTLCs
-// at once, on any goroutine, in any order. The node then sets the result as
-// the HTLC's Prepared field and calls HTLCIntercepted in arrival order, as
-// without a preparer: everything that reads or changes state stays ordered.
+// HTLCPreparer is the part of NodeSink a node may call out of order.
+// PrepareHTLC does the part of handling an HTLC that depends on the HTLC
+// alone and on no state (for lnmux: peeling the onion, one ECDH), so a node
+// calls it for many HTLCs at once, on any goroutine, in any order. The node
+// then sets the result as the HTLC's Prepared field and calls
+// HTLCIntercepted in arrival order: everything that reads or changes state
+// stays ordered. A sink with nothing to prepare returns nil.
 type HTLCPreparer interface {
 	PrepareHTLC(h InterceptedHTLC) any
 }

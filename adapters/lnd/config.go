@@ -37,6 +37,11 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Now defaults to time.Now; it only stamps status changes.
 	Now func() time.Time
+	// AllowUnsafeVersion accepts an lnd from v0.16.0 that predates
+	// v0.21.1, whose interceptor cannot settle an HTLC on chain, logging
+	// an error at every connect; without it such a node is refused
+	// (ErrMisconfigured).
+	AllowUnsafeVersion bool
 	// DecodeWorkers is the number of goroutines that peel HTLC onions
 	// ahead of the node's ordered delivery (queue.go); 0 means GOMAXPROCS,
 	// a negative number none (each onion is peeled on the delivery
@@ -44,9 +49,15 @@ type Config struct {
 	DecodeWorkers int
 }
 
-// Minimum lnd version: the interceptor's auto_fail_height and final HTLC
-// resolutions appeared in v0.16.0.
-var minVersion = [3]int{0, 16, 0}
+// minVersion is the oldest lnd lnmux trusts: before v0.21.1 lnd's
+// interceptor could not settle an HTLC on chain (lnd issue 10892, fixed by
+// PR 10895; docs/lnd-behaviour.md, "lnd versions").
+var minVersion = [3]int{0, 21, 1}
+
+// minUnsafeVersion is the oldest lnd AllowUnsafeVersion accepts: the
+// interceptor's auto_fail_height and the final HTLC resolutions lnmux
+// relies on appeared in v0.16.0.
+var minUnsafeVersion = [3]int{0, 16, 0}
 
 // networks maps each network name of lnmux.yml (lnd.network) to the chain
 // parameters of its invoices, in the order NetworkNames lists them. It is

@@ -52,7 +52,7 @@ func (macaroon) RequireTransportSecurity() bool { return true }
 func (macaroon) String() string { return "macaroon(xxxxxx)" }
 
 // checkInfo refuses a node that lnmux cannot use safely.
-func (n *Node) checkInfo(info *lnrpc.GetInfoResponse) error {
+func (n *Node) checkInfo(ctx context.Context, info *lnrpc.GetInfoResponse) error {
 	if info.IdentityPubkey != n.cfg.PubKey.String() {
 		return fmt.Errorf("%w: %s reports identity key %s, configured pubKey is %s",
 			ErrMisconfigured, n.cfg.URL, info.IdentityPubkey, n.cfg.PubKey)
@@ -74,9 +74,16 @@ func (n *Node) checkInfo(info *lnrpc.GetInfoResponse) error {
 	if err != nil {
 		return fmt.Errorf("%w: node %s: %v", ErrMisconfigured, n.cfg.PubKey, err) //nolint:errorlint // the sentinel classifies; the cause is text so that errors.Is on it cannot reclassify
 	}
-	if less(v, minVersion) {
-		return fmt.Errorf("%w: node %s runs lnd %s, lnmux needs v%d.%d.%d or newer",
-			ErrMisconfigured, n.cfg.PubKey, info.Version, minVersion[0], minVersion[1], minVersion[2])
+	switch {
+	case less(v, minUnsafeVersion):
+		return fmt.Errorf("%w: node %s runs lnd %s, lnmux needs %s or newer (%s at the very least, with lnd.allowUnsafeVersion)",
+			ErrMisconfigured, n.cfg.PubKey, info.Version, versionString(minVersion), versionString(minUnsafeVersion))
+	case less(v, minVersion) && !n.cfg.AllowUnsafeVersion:
+		return fmt.Errorf("%w: node %s runs lnd %s, lnmux needs %s or newer: %s (set lnd.allowUnsafeVersion to accept it anyway)",
+			ErrMisconfigured, n.cfg.PubKey, info.Version, versionString(minVersion), unsafeVersionRisk)
+	case less(v, minVersion):
+		n.log.ErrorContext(ctx, "UNSAFE lnd version accepted (lnd.allowUnsafeVersion): upgrade to "+versionString(minVersion)+" or newer",
+			"version", info.Version, "risk", unsafeVersionRisk)
 	}
 	var missing []string
 	if !info.RequireHtlcInterceptor {
@@ -91,6 +98,14 @@ func (n *Node) checkInfo(info *lnrpc.GetInfoResponse) error {
 	}
 	return nil
 }
+
+// unsafeVersionRisk says why lnmux refuses lnd older than minVersion.
+const unsafeVersionRisk = "before v0.21.1 lnd cannot settle an HTLC on chain: once the HTLC's channel is force-closed " +
+	"lnd drops it from the interceptor's held set one block later, lnmux's SETTLE fails with \"fwd not found\" " +
+	"and the payer takes the HTLC back on chain although lnmux recorded the payment as settled " +
+	"(lnd issue 10892, fixed by lnd PR 10895 in v0.21.1)"
+
+func versionString(v [3]int) string { return fmt.Sprintf("v%d.%d.%d", v[0], v[1], v[2]) }
 
 // parseVersion reads "0.21.3-beta commit=v0.21.3-beta" as [0 21 3].
 func parseVersion(s string) ([3]int, error) {

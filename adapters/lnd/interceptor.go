@@ -3,6 +3,7 @@ package lnd
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -24,12 +25,38 @@ const failureMessageLen = lnwire.FailureMessageLength + 2 + 2 + 32
 // answer it cannot apply (unknown circuit, unsupported failure code, wrong
 // failure length, RESUME or FAIL of an HTLC already on chain), so answers
 // are only sent for HTLCs this stream was offered and has not answered.
+//
+// lnd couples the stream's two directions: the loop that sends the offers
+// is the one that applies the answers, so while it sends (the replay of
+// every held HTLC when an interceptor registers) it reads no answer. The
+// stream's receive loop therefore never waits for an answer to be written:
+// Resolve checks an answer and queues it, a sender goroutine of the stream
+// writes the queue in order, and no lock is held across a network call
+// (docs/lnd-behaviour.md, "The interceptor stream's two directions").
 type interceptor struct {
 	stream routerrpc.Router_HtlcInterceptorClient
+	log    *slog.Logger
 
-	mu      sync.Mutex // serialises Send; guards offered and down
+	mu      sync.Mutex // guards what follows; never held across a network call
 	offered map[domain.CircuitKey]offer
-	down    bool
+	// out holds the answers accepted and not written yet, in order. Each
+	// took its HTLC out of offered, so there are never more than the
+	// HTLCs this stream was offered.
+	out    []queuedAnswer
+	height uint32 // the best height expire saw
+	down   bool
+	wake   chan struct{} // capacity 1: out grew or down was set
+}
+
+// queuedAnswer is an answer waiting for the sender.
+type queuedAnswer struct {
+	circuit  domain.CircuitKey
+	deadline uint32 // the offer's, see offer
+	resp     *routerrpc.ForwardHtlcInterceptResponse
+}
+
+func newInterceptor(stream routerrpc.Router_HtlcInterceptorClient, log *slog.Logger) *interceptor {
+	return &interceptor{stream: stream, log: log, offered: map[domain.CircuitKey]offer{}, wake: make(chan struct{}, 1)}
 }
 
 // offer is what the stream remembers of an HTLC it was offered.
@@ -55,43 +82,124 @@ func (ic *interceptor) offer(h ports.InterceptedHTLC) {
 	ic.mu.Unlock()
 }
 
+// expired tells whether lnd, at height, no longer holds an HTLC with this
+// deadline: it fails it (off-chain) or drops it (on-chain) by itself.
+func expired(deadline, height uint32) bool { return deadline != 0 && deadline <= height }
+
 // expire forgets HTLCs lnd fails (off-chain) or drops (on-chain) by itself
-// at this height.
+// at this height; answers still queued for them are not sent.
 func (ic *interceptor) expire(height uint32) {
 	ic.mu.Lock()
 	defer ic.mu.Unlock()
+	ic.height = max(ic.height, height)
 	for c, o := range ic.offered {
-		if o.deadline != 0 && o.deadline <= height {
+		if expired(o.deadline, height) {
 			delete(ic.offered, c)
 		}
 	}
 }
 
+// close marks the stream down: Resolve refuses answers and the sender
+// drops what is queued (lnd re-offers those HTLCs to the next stream).
 func (ic *interceptor) close() {
 	ic.mu.Lock()
 	ic.down = true
 	ic.mu.Unlock()
+	ic.signal()
 }
 
-func (ic *interceptor) send(c domain.CircuitKey, resp *routerrpc.ForwardHtlcInterceptResponse) error {
+func (ic *interceptor) signal() {
+	select {
+	case ic.wake <- struct{}{}:
+	default:
+	}
+}
+
+// queue accepts an answer for the sender, or refuses one lnd would end the
+// stream for. It never waits for the network.
+func (ic *interceptor) queue(c domain.CircuitKey, resp *routerrpc.ForwardHtlcInterceptResponse) error {
 	ic.mu.Lock()
-	defer ic.mu.Unlock()
 	if ic.down {
+		ic.mu.Unlock()
 		return ErrInterceptorDown
 	}
 	o, ok := ic.offered[c]
 	if !ok {
+		ic.mu.Unlock()
 		return fmt.Errorf("%w: %s", ErrNotHeld, c)
 	}
 	if o.onChain && resp.Action != routerrpc.ResolveHoldForwardAction_SETTLE {
+		ic.mu.Unlock()
 		return fmt.Errorf("%w: %s", ErrOnChain, c)
 	}
-	if err := ic.stream.Send(resp); err != nil {
-		ic.down = true
-		return fmt.Errorf("%w: %v", ErrInterceptorDown, err) //nolint:errorlint // ErrInterceptorDown classifies; the stream error (maybe context.Canceled) must not
-	}
-	delete(ic.offered, c)
+	delete(ic.offered, c) // answered: a second answer would end the stream
+	ic.out = append(ic.out, queuedAnswer{circuit: c, deadline: o.deadline, resp: resp})
+	ic.mu.Unlock()
+	ic.signal()
 	return nil
+}
+
+// sendLoop writes the queued answers in order until the stream is down or
+// ctx ends. An answer whose HTLC lnd no longer holds (its deadline passed
+// while it waited) is dropped: lnd would end the stream for it.
+func (ic *interceptor) sendLoop(ctx context.Context) {
+	var batch []queuedAnswer
+	for {
+		ic.mu.Lock()
+		down := ic.down
+		batch, ic.out = ic.out, batch[:0]
+		ic.mu.Unlock()
+		if down {
+			ic.dropped(ctx, len(batch))
+			return
+		}
+		for i, a := range batch {
+			ic.mu.Lock()
+			down, height := ic.down, ic.height
+			ic.mu.Unlock()
+			if down {
+				ic.dropped(ctx, len(batch)-i)
+				return
+			}
+			if expired(a.deadline, height) {
+				ic.log.WarnContext(ctx, "answer not sent: lnd no longer holds the htlc", "circuit", a.circuit,
+					"deadline", a.deadline, "height", height)
+				continue
+			}
+			if err := ic.stream.Send(a.resp); err != nil {
+				// The stream is gone; its receive loop reports why.
+				ic.mu.Lock()
+				ic.down = true
+				ic.mu.Unlock()
+				ic.log.DebugContext(ctx, "interceptor stream send failed", "err", err)
+				ic.dropped(ctx, len(batch)-i)
+				return
+			}
+		}
+		clear(batch) // the responses may go
+		if len(batch) > 0 {
+			continue
+		}
+		select {
+		case <-ic.wake:
+		case <-ctx.Done():
+			ic.mu.Lock()
+			ic.down = true
+			n := len(ic.out)
+			ic.mu.Unlock()
+			ic.dropped(ctx, n)
+			return
+		}
+	}
+}
+
+// dropped logs answers left unsent when the stream ended. lnd still holds
+// their HTLCs and offers them to the next stream, whose answers follow
+// from the same decisions; they are never sent on another stream.
+func (ic *interceptor) dropped(ctx context.Context, n int) {
+	if n > 0 {
+		ic.log.WarnContext(ctx, "interceptor stream ended with answers unsent: lnd offers their htlcs again", "answers", n)
+	}
 }
 
 // intercept runs the HtlcInterceptor stream. lnd allows one interceptor per
@@ -143,14 +251,25 @@ func isAlreadyExists(err error) bool {
 }
 
 // interceptStream runs one HtlcInterceptor stream: each request is
-// recorded as offered, then queued for the sink; the receive loop never
-// waits for it.
+// recorded as offered, then queued for the sink, and the stream's answers
+// are written by a sender goroutine of its own; the receive loop waits for
+// neither.
 func (n *Node) interceptStream(ctx context.Context, conn grpc.ClientConnInterface, sink ports.NodeSink, q *queue) error {
+	// The stream's context ends with it, so that a Send waiting for lnd
+	// returns.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	stream, err := routerrpc.NewRouterClient(conn).HtlcInterceptor(ctx)
 	if err != nil {
 		return fmt.Errorf("htlc interceptor: %w", err)
 	}
-	ic := &interceptor{stream: stream, offered: map[domain.CircuitKey]offer{}}
+	ic := newInterceptor(stream, n.log)
+	var sender sync.WaitGroup
+	sender.Go(func() { ic.sendLoop(ctx) })
+	defer func() {
+		cancel()
+		sender.Wait()
+	}()
 	n.mu.Lock()
 	n.icpt = ic
 	n.mu.Unlock()
@@ -199,13 +318,9 @@ func (n *Node) interceptStream(ctx context.Context, conn grpc.ClientConnInterfac
 			defer n.endHTLC(h, span)
 			sink.HTLCIntercepted(ctx, h)
 		}
-		if prep, ok := sink.(ports.HTLCPreparer); ok {
-			// The onion is peeled on the queue's workers; the HTLC is
-			// still delivered in stream order (queue.go).
-			q.pushPrepared(func() { h.Prepared = prep.PrepareHTLC(h) }, deliver)
-		} else {
-			q.push(deliver)
-		}
+		// The onion is peeled on the queue's workers; the HTLC is still
+		// delivered in stream order (queue.go).
+		q.pushPrepared(func() { h.Prepared = sink.PrepareHTLC(h) }, deliver)
 	}
 }
 
@@ -242,9 +357,13 @@ func (n *Node) intercepted(req *routerrpc.ForwardHtlcInterceptRequest) (ports.In
 	return h, nil
 }
 
-// Resolve implements ports.Node. It returns once the answer is written to
-// the stream; lnd applies it asynchronously. If lnd rejects it anyway, the
-// stream ends, the node reconnects and lnd offers the HTLC again.
+// Resolve implements ports.Node. It checks the answer against the open
+// stream (which must have offered the HTLC and not had it answered) and
+// queues it there; it never waits for the network. The stream's sender
+// writes the answers in order and lnd applies them asynchronously. If the
+// stream ends first, or lnd rejects an answer anyway (which ends the
+// stream), lnd still holds the HTLC and offers it to the next stream: an
+// answer is never carried over to another stream.
 func (n *Node) Resolve(ctx context.Context, r ports.Resolution) (err error) {
 	_, end := n.traceResolution(ctx, r)
 	defer func() { end(err) }()
@@ -261,7 +380,7 @@ func (n *Node) Resolve(ctx context.Context, r ports.Resolution) (err error) {
 	if ic == nil {
 		return ErrInterceptorDown
 	}
-	return ic.send(r.Circuit, resp)
+	return ic.queue(r.Circuit, resp)
 }
 
 // response builds lnd's answer, refusing what lnd would reject by ending the

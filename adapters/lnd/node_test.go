@@ -65,6 +65,9 @@ func (s *sink) HTLCIntercepted(ctx context.Context, h ports.InterceptedHTLC) {
 	}
 }
 
+// PrepareHTLC implements ports.NodeSink: nothing to prepare.
+func (s *sink) PrepareHTLC(ports.InterceptedHTLC) any { return nil }
+
 func (s *sink) BlockHeight(_ context.Context, _ domain.NodeKey, h uint32) {
 	s.record(func() { s.heights = append(s.heights, h) })
 }
@@ -595,6 +598,13 @@ func TestNodeAgainstLnd(t *testing.T) {
 		if _, ok := s2.final(unknown); ok {
 			t.Error("a circuit lnd does not know was reported final")
 		}
+	})
+
+	t.Run("replays every held htlc to a restarted interceptor", func(t *testing.T) {
+		// Its own interceptors on Alice: the one above has stopped. As
+		// many HTLCs as one channel takes; `task held-replay` runs the
+		// same on many channels (held_test.go).
+		heldReplay(t, c, 1, maxHeldPerChannel)
 	})
 }
 

@@ -48,7 +48,7 @@ func (n *Node) check(ctx context.Context, conn *grpc.ClientConn) (*lnrpc.GetInfo
 	if err != nil {
 		return nil, fmt.Errorf("getinfo: %w", err)
 	}
-	if err := n.checkInfo(info); err != nil {
+	if err := n.checkInfo(ctx, info); err != nil {
 		return nil, err
 	}
 	bctx, cancel := context.WithTimeout(ctx, 15*time.Second)

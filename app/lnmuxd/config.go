@@ -75,6 +75,10 @@ type Config struct {
 type LNDConfig struct {
 	Network string       `conf:"default:regtest,help:lnd.network: bitcoin network of the nodes and invoices: mainnet|testnet|testnet4|signet|regtest|simnet" yaml:"network"`
 	Nodes   []NodeConfig `conf:"help:lnd.nodes: the cluster nodes; in env and flags each node is pubKey@host:port then macaroonPath and tlsCertPath separated by commas; nodes separated by semicolons" yaml:"nodes"`
+	// AllowUnsafeVersion accepts nodes older than lnd v0.21.1 (from
+	// v0.16.0), whose interceptor cannot settle an HTLC on chain
+	// (docs/lnd-behaviour.md, "lnd versions").
+	AllowUnsafeVersion bool `conf:"default:false,help:lnd.allowUnsafeVersion: accept lnd nodes older than v0.21.1 (down to v0.16.0) although their interceptor cannot settle an HTLC on chain (lnd issue 10892); an error is logged at every connect" yaml:"allowUnsafeVersion"`
 }
 
 // NodeConfig is one LND node of the cluster. PubKey guards against

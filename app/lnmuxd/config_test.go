@@ -471,6 +471,7 @@ var keyTable = []struct {
 	get             func(*Config) string
 }{
 	{"lnd.network", "LNMUX_LND_NETWORK", "--lnd-network", "mainnet", "mainnet", func(c *Config) string { return c.LND.Network }},
+	{"lnd.allowUnsafeVersion", "LNMUX_LND_ALLOW_UNSAFE_VERSION", "--lnd-allow-unsafe-version", "true", "true", func(c *Config) string { return fmt.Sprint(c.LND.AllowUnsafeVersion) }},
 	{"lnd.nodes", "LNMUX_LND_NODES", "--lnd-nodes", "02aa@h:1,/m,/t", "02aa@h:1,/m,/t", func(c *Config) string { return fmt.Sprint(c.LND.Nodes[0]) }},
 	{"identityKey", "LNMUX_IDENTITY_KEY", "--identity-key", testKey, testKey, func(c *Config) string { return c.IdentityKey }},
 	{"dataDir", "LNMUX_DATA_DIR", "--data-dir", "/var/lib/lnmux", "/var/lib/lnmux", func(c *Config) string { return c.DataDir }},

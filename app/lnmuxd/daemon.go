@@ -16,6 +16,7 @@ import (
 	lnmuxprom "github.com/lnmux/lnmux/adapters/prometheus"
 	"github.com/lnmux/lnmux/adapters/sqlstore"
 	"github.com/lnmux/lnmux/app"
+	"github.com/lnmux/lnmux/app/lnmuxd/wiring"
 	"github.com/lnmux/lnmux/ports"
 )
 
@@ -99,14 +100,9 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	if err != nil {
 		return err
 	}
-	gate := newNodeGate(lndNodes)
-	nodes := make([]ports.Node, len(lndNodes))
-	for i, n := range lndNodes {
-		nodes[i] = gate.wrap(n)
-	}
-	mux, err := app.New(app.Config{
+	// The HTLC path as the wire benchmarks measure it (wiring.NewMux).
+	mux, gate, err := wiring.NewMux(wiring.Options{App: app.Config{
 		IdentityKey:          key,
-		Tracer:               lnmuxotel.Settlements{},
 		Network:              chain,
 		Policy:               cfg.RoutingPolicy.Domain(),
 		FinalCLTVDelta:       cfg.Invoice.FinalCLTVDelta,
@@ -115,13 +111,11 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		AcceptTimeout:        cfg.Invoice.AcceptTimeout,
 		AutoFailMargin:       cfg.Invoice.AutoFailMargin,
 		AutoSettle:           cfg.AutoSettle,
-		Metrics:              metrics,
 		AfterSettleCommit:    failpoint(log),
-	}, nodes, lnmuxotel.Store(store), app.SystemClock{}, log)
+	}, Nodes: lndNodes, Store: store, Metrics: metrics, Log: log})
 	if err != nil {
 		return err
 	}
-	metrics.SetStats(mux.Stats)
 
 	role := newRole(store)
 	guard := connectrpc.LeaderOnly(mux, role)
@@ -187,7 +181,7 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	pub := mux.PubKey()
 	log.InfoContext(ctx, "lnmuxd serving", "listen", ln.Addr().String(), "tls", tlsCfg != nil,
 		"instrumentation", instrLn.Addr().String(), "pubkey", pub.String(),
-		"network", chain.Name, "nodes", len(nodes), "auto_settle", cfg.AutoSettle, "console", console,
+		"network", chain.Name, "nodes", len(lndNodes), "auto_settle", cfg.AutoSettle, "console", console,
 		"leader_lock", leader != nil)
 
 	g, gctx := errgroup.WithContext(ctx)

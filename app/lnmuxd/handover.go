@@ -36,7 +36,7 @@ func (d leadDeps) handover(release, stopMux func(), muxDone <-chan struct{}, myE
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), handoverTimeout)
 	defer cancel()
-	d.gate.drain()
+	d.gate.Drain()
 	d.role.setLeading(false)
 	d.log.InfoContext(ctx, "hand-over: new HTLCs stay with lnd for the next leader")
 	if err := d.guard.Wait(ctx); err != nil {

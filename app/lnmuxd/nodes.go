@@ -21,7 +21,9 @@ func newNodes(cfg *Config, log *slog.Logger) ([]*lnd.Node, error) {
 			TLSCertPath:  nc.TLSCertPath, // ~ expanded by Config.normalize
 			MacaroonPath: nc.MacaroonPath,
 			Network:      cfg.LND.Network,
-			Logger:       log, // the adapter adds node= (and lnd=) itself
+			// Refused below lnd v0.21.1 unless the operator accepts the risk.
+			AllowUnsafeVersion: cfg.LND.AllowUnsafeVersion,
+			Logger:             log, // the adapter adds node= (and lnd=) itself
 		})
 		if err != nil {
 			return nil, err

@@ -11,6 +11,7 @@ import (
 	"github.com/lnmux/lnmux/adapters/lnd"
 	"github.com/lnmux/lnmux/adapters/sqlstore"
 	"github.com/lnmux/lnmux/app"
+	"github.com/lnmux/lnmux/app/lnmuxd/wiring"
 	"github.com/lnmux/lnmux/ports"
 )
 
@@ -30,7 +31,7 @@ type leadDeps struct {
 	leader ports.Leader // nil without distributedLock.enabled
 	mux    *app.Mux
 	nodes  []*lnd.Node
-	gate   *nodeGate
+	gate   *wiring.Gate
 	role   *role
 	guard  *connectrpc.Guard
 }
@@ -111,7 +112,7 @@ func lead(ctx context.Context, d leadDeps) error {
 			}
 		}
 		select {
-		case <-d.gate.intercepting():
+		case <-d.gate.Intercepting():
 			now := time.Now()
 			// The takeover's end, measured from the lock (see
 			// docs/high-availability.md and TestTakeoverDrill).

@@ -24,7 +24,9 @@ import (
 	"github.com/lightningnetwork/lnd/routing/route"
 
 	"github.com/lnmux/lnmux/adapters/lnd"
+	lnmuxprom "github.com/lnmux/lnmux/adapters/prometheus"
 	"github.com/lnmux/lnmux/app"
+	"github.com/lnmux/lnmux/app/lnmuxd/wiring"
 	"github.com/lnmux/lnmux/domain"
 	"github.com/lnmux/lnmux/ports"
 )
@@ -46,7 +48,10 @@ type RigConfig struct {
 }
 
 // Rig is lnmux's real application core (auto-settle, in-memory store)
-// behind the real lnd adapter, connected to fake lnd nodes over TLS gRPC.
+// behind the real lnd adapter, assembled as lnmuxd assembles it
+// (app/lnmuxd/wiring: every node behind the hand-over gate, the store and
+// settlements traced, metrics fed), connected to fake lnd nodes over TLS
+// gRPC.
 type Rig struct {
 	cfg     RigConfig
 	Mux     *app.Mux
@@ -112,7 +117,7 @@ func NewRig(ctx context.Context, cfg RigConfig) (*Rig, error) {
 			r.Close()
 		}
 	}()
-	var nodes []ports.Node
+	var nodes []*lnd.Node
 	for i := range cfg.Nodes {
 		d := fmt.Sprintf("%s/node%d", dir, i)
 		if err := os.Mkdir(d, 0o700); err != nil {
@@ -137,7 +142,12 @@ func NewRig(ctx context.Context, cfg RigConfig) (*Rig, error) {
 		return nil, fmt.Errorf("rig: identity key: %w", err)
 	}
 	key := idKey.Serialize()
-	m, err := app.New(app.Config{IdentityKey: key, Policy: r.policy, AutoSettle: true}, nodes, r.Store, app.SystemClock{}, cfg.Logger)
+	// lnmuxd's own assembly of the HTLC path (the hand-over gate, traced
+	// store, metrics): what is measured is what runs.
+	m, _, err := wiring.NewMux(wiring.Options{
+		App:   app.Config{IdentityKey: key, Policy: r.policy, AutoSettle: true},
+		Nodes: nodes, Store: r.Store, Metrics: lnmuxprom.New(), Log: cfg.Logger,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("rig: lnmux: %w", err)
 	}

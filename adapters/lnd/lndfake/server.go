@@ -30,6 +30,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -60,6 +61,27 @@ type Options struct {
 	// NoFinalEvents: do not report a FinalHtlcEvent after SETTLE or FAIL
 	// (the settlements then stay pending in lnmux).
 	NoFinalEvents bool
+	// Version is the lnd version GetInfo reports (default
+	// "0.21.3-beta commit=lndfake").
+	Version string
+	// Coupled models lnd's interceptable switch, whose one run loop sends
+	// every offer on the interceptor stream and applies every answer
+	// (lnd htlcswitch/interceptable_switch.go, run; the stream's reader in
+	// lnrpc/routerrpc/forward_interceptor.go hands each answer to that loop
+	// and waits). Here one lock stands for the loop: Offer holds it across
+	// its Send, a newly registered stream is offered every held HTLC again
+	// under it in one go (lnd's setInterceptor → forEach), and the stream's
+	// reader takes it to apply each answer. While offers are being sent the
+	// answers are therefore not read, and the adapter may send only what
+	// the stream's flow-control window holds (Window). Offered and
+	// unanswered HTLCs stay held across streams, as with
+	// --requireinterceptor.
+	Coupled bool
+	// Window, if set, fixes the server's HTTP/2 flow-control windows at this
+	// many bytes (at least 64 KiB; gRPC's dynamic window is then off), so
+	// that what the adapter can send while its answers are not read is
+	// bounded by a known amount.
+	Window int32
 }
 
 // Server is one fake lnd node.
@@ -75,11 +97,16 @@ type Server struct {
 	lis      net.Listener
 	grpc     *grpc.Server
 
+	// sw stands for lnd's switch loop in Coupled mode: held while offers
+	// are sent and while an answer is applied.
+	sw sync.Mutex
+
 	mu        sync.Mutex
 	stream    *icptStream // the open interceptor stream, nil if none
 	streamUp  chan struct{}
-	sent      map[circuit]time.Time // offered and not answered
-	finals    map[circuit]bool      // settled?
+	sent      map[circuit]time.Time                              // offered and not answered
+	held      map[circuit]*routerrpc.ForwardHtlcInterceptRequest // the same, for the replay (Coupled)
+	finals    map[circuit]bool                                   // settled?
 	eventSubs map[chan *routerrpc.HtlcEvent]struct{}
 	height    uint32
 	epochSubs map[chan uint32]struct{}
@@ -118,14 +145,23 @@ func Start(opts Options) (*Server, error) {
 		lis:       lis,
 		streamUp:  make(chan struct{}),
 		sent:      make(map[circuit]time.Time),
+		held:      make(map[circuit]*routerrpc.ForwardHtlcInterceptRequest),
 		finals:    make(map[circuit]bool),
 		eventSubs: make(map[chan *routerrpc.HtlcEvent]struct{}),
 		epochSubs: make(map[chan uint32]struct{}),
 		height:    opts.Height,
 	}
 	copy(s.key[:], k.PubKey().SerializeCompressed())
-	s.grpc = grpc.NewServer(
+	var window []grpc.ServerOption
+	if opts.Window > 0 {
+		window = []grpc.ServerOption{grpc.InitialWindowSize(opts.Window), grpc.InitialConnWindowSize(opts.Window)}
+	}
+	s.grpc = grpc.NewServer(append(window,
 		grpc.Creds(credentials.NewServerTLSFromCert(&cert)),
+		// lnd's default ping policy (lnd.go, config.go
+		// grpc.client-ping-min-wait): gRPC's own would send the adapter's
+		// keepalive pings away with too_many_pings.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			if err := s.authorize(ctx); err != nil {
 				return nil, err
@@ -138,7 +174,7 @@ func Start(opts Options) (*Server, error) {
 			}
 			return h(srv, ss)
 		}),
-	)
+	)...)
 	lnrpc.RegisterLightningServer(s.grpc, s)
 	routerrpc.RegisterRouterServer(s.grpc, s)
 	chainrpc.RegisterChainNotifierServer(s.grpc, s)
@@ -191,13 +227,20 @@ func (s *Server) GetInfo(context.Context, *lnrpc.GetInfoRequest) (*lnrpc.GetInfo
 	s.mu.Unlock()
 	return &lnrpc.GetInfoResponse{
 		IdentityPubkey:            s.key.String(),
-		Version:                   "0.21.3-beta commit=lndfake",
+		Version:                   s.version(),
 		BlockHeight:               h,
 		Chains:                    []*lnrpc.Chain{{Chain: "bitcoin", Network: "regtest"}},
 		RequireHtlcInterceptor:    true,
 		StoreFinalHtlcResolutions: true,
 		SyncedToChain:             true,
 	}, nil
+}
+
+func (s *Server) version() string {
+	if s.opts.Version != "" {
+		return s.opts.Version
+	}
+	return "0.21.3-beta commit=lndfake"
 }
 
 // GetVersion lists the build tags the adapter checks.
@@ -285,16 +328,32 @@ func (s *Server) SubscribeHtlcEvents(_ *routerrpc.SubscribeHtlcEventsRequest, st
 }
 
 // HtlcInterceptor takes the one interceptor stream lnd allows and reads its
-// answers.
+// answers. In Coupled mode the held HTLCs are offered to it again first,
+// as lnd does when an interceptor registers.
 func (s *Server) HtlcInterceptor(st routerrpc.Router_HtlcInterceptorServer) error {
 	is := &icptStream{s: st}
+	if s.opts.Coupled {
+		// The loop takes the registration and replays before it applies
+		// any answer of this stream.
+		s.sw.Lock()
+	}
 	s.mu.Lock()
 	if s.stream != nil {
 		s.mu.Unlock()
+		if s.opts.Coupled {
+			s.sw.Unlock()
+		}
 		return status.Error(codes.AlreadyExists, "interceptor already registered")
 	}
 	s.stream = is
 	close(s.streamUp)
+	var replay []*routerrpc.ForwardHtlcInterceptRequest
+	if s.opts.Coupled {
+		for c, req := range s.held {
+			s.sent[c] = time.Now()
+			replay = append(replay, req)
+		}
+	}
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -302,44 +361,76 @@ func (s *Server) HtlcInterceptor(st routerrpc.Router_HtlcInterceptorServer) erro
 		s.streamUp = make(chan struct{})
 		s.mu.Unlock()
 	}()
+	var replaying sync.WaitGroup
+	defer replaying.Wait() // ends with the stream: Send returns then
+	if s.opts.Coupled {
+		replaying.Go(func() {
+			defer s.sw.Unlock()
+			for _, req := range replay {
+				is.mu.Lock()
+				err := st.Send(req)
+				is.mu.Unlock()
+				if err != nil {
+					return // lnd logs it and waits for the next interceptor
+				}
+			}
+		})
+	}
 	for {
 		resp, err := st.Recv()
 		if err != nil {
 			return nil
 		}
-		now := time.Now()
-		c := circuit{resp.GetIncomingCircuitKey().GetChanId(), resp.GetIncomingCircuitKey().GetHtlcId()}
-		s.mu.Lock()
-		sentAt, ok := s.sent[c]
-		delete(s.sent, c)
-		var subs []chan *routerrpc.HtlcEvent
-		final := resp.Action == routerrpc.ResolveHoldForwardAction_SETTLE || resp.Action == routerrpc.ResolveHoldForwardAction_FAIL
-		if ok && final {
-			s.finals[c] = resp.Action == routerrpc.ResolveHoldForwardAction_SETTLE
-			if !s.opts.NoFinalEvents {
-				for ch := range s.eventSubs {
-					subs = append(subs, ch)
-				}
-			}
+		if s.opts.Coupled {
+			s.sw.Lock()
 		}
-		s.mu.Unlock()
-		if !ok {
-			// lnd ends the stream on an answer for an HTLC it does not hold.
-			return status.Errorf(codes.InvalidArgument, "answer for unknown circuit %d:%d", c.chanID, c.htlcID)
+		err = s.apply(resp)
+		if s.opts.Coupled {
+			s.sw.Unlock()
 		}
-		for _, ch := range subs {
-			ev := &routerrpc.HtlcEvent{IncomingChannelId: c.chanID, IncomingHtlcId: c.htlcID,
-				Event: &routerrpc.HtlcEvent_FinalHtlcEvent{FinalHtlcEvent: &routerrpc.FinalHtlcEvent{
-					Settled: resp.Action == routerrpc.ResolveHoldForwardAction_SETTLE, Offchain: true}}}
-			select {
-			case ch <- ev:
-			default: // a subscriber that falls behind loses events, as in lnd
-			}
-		}
-		if s.opts.OnAnswer != nil {
-			s.opts.OnAnswer(Answer{Chan: c.chanID, HTLC: c.htlcID, Action: resp.Action, Preimage: resp.Preimage, Latency: now.Sub(sentAt)})
+		if err != nil {
+			return err
 		}
 	}
+}
+
+// apply carries out one answer as lnd's switch does; an error ends the
+// stream.
+func (s *Server) apply(resp *routerrpc.ForwardHtlcInterceptResponse) error {
+	now := time.Now()
+	c := circuit{resp.GetIncomingCircuitKey().GetChanId(), resp.GetIncomingCircuitKey().GetHtlcId()}
+	s.mu.Lock()
+	sentAt, ok := s.sent[c]
+	delete(s.sent, c)
+	delete(s.held, c)
+	var subs []chan *routerrpc.HtlcEvent
+	final := resp.Action == routerrpc.ResolveHoldForwardAction_SETTLE || resp.Action == routerrpc.ResolveHoldForwardAction_FAIL
+	if ok && final {
+		s.finals[c] = resp.Action == routerrpc.ResolveHoldForwardAction_SETTLE
+		if !s.opts.NoFinalEvents {
+			for ch := range s.eventSubs {
+				subs = append(subs, ch)
+			}
+		}
+	}
+	s.mu.Unlock()
+	if !ok {
+		// lnd ends the stream on an answer for an HTLC it does not hold.
+		return status.Errorf(codes.InvalidArgument, "answer for unknown circuit %d:%d", c.chanID, c.htlcID)
+	}
+	for _, ch := range subs {
+		ev := &routerrpc.HtlcEvent{IncomingChannelId: c.chanID, IncomingHtlcId: c.htlcID,
+			Event: &routerrpc.HtlcEvent_FinalHtlcEvent{FinalHtlcEvent: &routerrpc.FinalHtlcEvent{
+				Settled: resp.Action == routerrpc.ResolveHoldForwardAction_SETTLE, Offchain: true}}}
+		select {
+		case ch <- ev:
+		default: // a subscriber that falls behind loses events, as in lnd
+		}
+	}
+	if s.opts.OnAnswer != nil {
+		s.opts.OnAnswer(Answer{Chan: c.chanID, HTLC: c.htlcID, Action: resp.Action, Preimage: resp.Preimage, Latency: now.Sub(sentAt)})
+	}
+	return nil
 }
 
 // WaitInterceptor waits until the adapter has opened its interceptor stream.
@@ -359,11 +450,19 @@ func (s *Server) WaitInterceptor(ctx context.Context) error {
 var ErrNoStream = errors.New("lndfake: no interceptor stream")
 
 // Offer sends an HTLC on the interceptor stream, as lnd does for an HTLC
-// that would leave over the requested channel.
+// that would leave over the requested channel. In Coupled mode the HTLC is
+// held even if no stream is open (and then offered to the next one).
 func (s *Server) Offer(req *routerrpc.ForwardHtlcInterceptRequest) error {
 	c := circuit{req.IncomingCircuitKey.GetChanId(), req.IncomingCircuitKey.GetHtlcId()}
+	if s.opts.Coupled {
+		s.sw.Lock()
+		defer s.sw.Unlock()
+	}
 	s.mu.Lock()
 	is := s.stream
+	if s.opts.Coupled {
+		s.held[c] = req
+	}
 	if is == nil {
 		s.mu.Unlock()
 		return ErrNoStream
@@ -377,4 +476,11 @@ func (s *Server) Offer(req *routerrpc.ForwardHtlcInterceptRequest) error {
 		return fmt.Errorf("lndfake: offer %d:%d: %w", c.chanID, c.htlcID, err)
 	}
 	return nil
+}
+
+// Held counts the HTLCs offered and not answered (Coupled mode).
+func (s *Server) Held() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.held)
 }

@@ -1,7 +1,8 @@
 // Command htlcload measures HTLCs through lnmux's real lnd adapter and
 // application core from the wire: fake lnd nodes (package lndfake) offer
 // HTLCs with real sphinx onions on their HtlcInterceptor streams, lnmux
-// (auto-settle, in-memory store) answers, and the time from each offer's
+// answers as lnmuxd assembles it (app/lnmuxd/wiring, with the hand-over gate;
+// auto-settle, in-memory store), and the time from each offer's
 // Send to its answer's Recv is measured. It prints the throughput at the
 // highest rate the machine sustains and the latency at a fixed offered
 // rate. See docs/benchmarks.md.
@@ -51,7 +52,7 @@ func run(nodes, parts, htlcs, window int, rate, seconds float64, workers int, ti
 		return err
 	}
 	defer rig.Close()
-	fmt.Printf("lnmux behind the real lnd adapter, %d fake lnd nodes over TLS gRPC, %d parts per payment, GOMAXPROCS=%d, decode workers %d\n",
+	fmt.Printf("lnmux as lnmuxd assembles it (wiring.NewMux: hand-over gate, traced store, metrics) behind the real lnd adapter, %d fake lnd nodes over TLS gRPC, %d parts per payment, GOMAXPROCS=%d, decode workers %d\n",
 		nodes, parts, runtime.GOMAXPROCS(0), workers)
 
 	// A short warm-up: connections, buffers and the allocator settle.

@@ -1,4 +1,4 @@
-package main
+package wiring
 
 import (
 	"context"
@@ -10,12 +10,12 @@ import (
 	"github.com/lnmux/lnmux/ports"
 )
 
-// nodeGate stands between the lnd nodes and the multiplexer. During a
+// Gate stands between the lnd nodes and the multiplexer. During a
 // hand-over it keeps the HTLCs lnd offers from the multiplexer: they stay
 // unanswered, held by lnd (--requireinterceptor), which offers them again
 // to the next leader's interceptor once this one's streams close. It also
 // watches the nodes' status, to tell when every interceptor is active.
-type nodeGate struct {
+type Gate struct {
 	draining atomic.Bool
 
 	mu       sync.Mutex
@@ -24,24 +24,25 @@ type nodeGate struct {
 	allReady chan struct{} // closed once every node intercepts
 }
 
-func newNodeGate(nodes []*lnd.Node) *nodeGate {
-	g := &nodeGate{active: map[domain.NodeKey]bool{}, n: len(nodes), allReady: make(chan struct{})}
+// NewGate returns the gate of these nodes.
+func NewGate(nodes []*lnd.Node) *Gate {
+	g := &Gate{active: map[domain.NodeKey]bool{}, n: len(nodes), allReady: make(chan struct{})}
 	if g.n == 0 {
 		close(g.allReady)
 	}
 	return g
 }
 
-// wrap returns the ports.Node the multiplexer runs for n.
-func (g *nodeGate) wrap(n *lnd.Node) ports.Node { return gatedNode{Node: n, g: g} }
+// Wrap returns the ports.Node the multiplexer runs for n.
+func (g *Gate) Wrap(n *lnd.Node) ports.Node { return gatedNode{Node: n, g: g} }
 
-// drain stops handing new HTLCs to the multiplexer.
-func (g *nodeGate) drain() { g.draining.Store(true) }
+// Drain stops handing new HTLCs to the multiplexer.
+func (g *Gate) Drain() { g.draining.Store(true) }
 
-// intercepting is closed once every node's interceptor is active.
-func (g *nodeGate) intercepting() <-chan struct{} { return g.allReady }
+// Intercepting is closed once every node's interceptor is active.
+func (g *Gate) Intercepting() <-chan struct{} { return g.allReady }
 
-func (g *nodeGate) observe(s ports.NodeStatus) {
+func (g *Gate) observe(s ports.NodeStatus) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.active[s.Node] = s.InterceptorActive
@@ -62,7 +63,7 @@ func (g *nodeGate) observe(s ports.NodeStatus) {
 
 type gatedNode struct {
 	*lnd.Node
-	g *nodeGate
+	g *Gate
 }
 
 // Run implements ports.Node.
@@ -70,9 +71,13 @@ func (n gatedNode) Run(ctx context.Context, sink ports.NodeSink) error {
 	return n.Node.Run(ctx, gateSink{NodeSink: sink, g: n.g})
 }
 
+// gateSink passes everything on to the multiplexer except what the gate
+// holds back. PrepareHTLC (part of ports.NodeSink) is passed on by the
+// embedded sink: the adapter peels onions on its workers through it
+// (docs/design.md, "Parallel decode, ordered delivery").
 type gateSink struct {
 	ports.NodeSink
-	g *nodeGate
+	g *Gate
 }
 
 // HTLCIntercepted hands the HTLC on unless the gate drains.
