@@ -85,8 +85,9 @@ func (c *Config) connLimits() connectrpc.ConnLimits {
 
 // guardHosts puts the Host and Origin checks in front of a listener that
 // serves without a macaroon, and says so in the log. name is the
-// listener's, addr its configured address.
-func guardHosts(ctx context.Context, cfg *Config, log *slog.Logger, name, addr string, next http.Handler) (http.Handler, error) {
+// listener's, addr its configured address, origins the ones CORS allows
+// there.
+func guardHosts(ctx context.Context, cfg *Config, log *slog.Logger, name, addr string, origins []string, next http.Handler) (http.Handler, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s %q: %w", name, addr, err)
@@ -94,7 +95,7 @@ func guardHosts(ctx context.Context, cfg *Config, log *slog.Logger, name, addr s
 	g, err := connectrpc.GuardHosts(next, connectrpc.HostPolicy{
 		ListenHost:     host,
 		AllowedHosts:   cfg.API.AllowedHosts,
-		AllowedOrigins: cfg.CORS.AllowedOrigins,
+		AllowedOrigins: origins,
 	}, log)
 	if err != nil {
 		return nil, err
@@ -117,7 +118,7 @@ func exposeAPI(ctx context.Context, cfg *Config, log *slog.Logger, routes http.H
 	if required {
 		return routes, nil
 	}
-	return guardHosts(ctx, cfg, log, "the API port", cfg.ListenAddress, routes)
+	return guardHosts(ctx, cfg, log, "the API port", cfg.ListenAddress, cfg.CORS.AllowedOrigins, routes)
 }
 
 // exposeInstrumentation guards the instrumentation port when it listens on
@@ -128,7 +129,8 @@ func exposeInstrumentation(ctx context.Context, cfg *Config, log *slog.Logger, s
 	if !isLoopback(ln.Addr()) {
 		return nil
 	}
-	h, err := guardHosts(ctx, cfg, log, "the instrumentation port", cfg.InstrumentationAddress, srv.Handler)
+	// No CORS there: no page of another origin may call it.
+	h, err := guardHosts(ctx, cfg, log, "the instrumentation port", cfg.InstrumentationAddress, nil, srv.Handler)
 	if err != nil {
 		return err
 	}
