@@ -103,7 +103,7 @@ func heldReplay(t *testing.T, c *regtest.Cluster, channels, perChannel int) {
 			results <- heldResult{i: i, p: p, err: err}
 		}()
 	}
-	holder.waitFor(t, fmt.Sprintf("%d htlcs held", n), wait, func(s *sink) bool { return len(s.circuitsOn(v.scid)) >= n })
+	waitHeld(t, holder, v.scid, n, began, wait)
 	t.Logf("%d htlcs held by alice on %d channels after %s", n, channels, time.Since(began).Round(time.Millisecond))
 	holder.mu.Lock()
 	heldCircuits := map[domain.CircuitKey]bool{}
@@ -184,6 +184,33 @@ func heldReplay(t *testing.T, c *regtest.Cluster, channels, perChannel int) {
 		if st.LastError != "" {
 			t.Errorf("second interceptor's stream failed: %+v", st)
 		}
+	}
+}
+
+// waitHeld waits until the sink holds n HTLCs for scid, logging the count
+// now and then: building a held set of thousands takes minutes.
+func waitHeld(t *testing.T, s *sink, scid uint64, n int, began time.Time, wait time.Duration) {
+	t.Helper()
+	held := func() int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.circuitsOn(scid))
+	}
+	deadline := time.Now().Add(wait)
+	next := time.Now().Add(time.Minute)
+	for {
+		k := held()
+		if k >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d htlcs held after %s", k, n, time.Since(began).Round(time.Second))
+		}
+		if time.Now().After(next) {
+			t.Logf("%d of %d htlcs held after %s", k, n, time.Since(began).Round(time.Second))
+			next = next.Add(time.Minute)
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 }
 

@@ -450,8 +450,8 @@ func (s *Server) WaitInterceptor(ctx context.Context) error {
 var ErrNoStream = errors.New("lndfake: no interceptor stream")
 
 // Offer sends an HTLC on the interceptor stream, as lnd does for an HTLC
-// that would leave over the requested channel. In Coupled mode the HTLC is
-// held even if no stream is open (and then offered to the next one).
+// that would leave over the requested channel. In Coupled mode it stays
+// held until answered, and is offered again to the next stream.
 func (s *Server) Offer(req *routerrpc.ForwardHtlcInterceptRequest) error {
 	c := circuit{req.IncomingCircuitKey.GetChanId(), req.IncomingCircuitKey.GetHtlcId()}
 	if s.opts.Coupled {
@@ -460,12 +460,14 @@ func (s *Server) Offer(req *routerrpc.ForwardHtlcInterceptRequest) error {
 	}
 	s.mu.Lock()
 	is := s.stream
-	if s.opts.Coupled {
-		s.held[c] = req
-	}
 	if is == nil {
+		// lnd with --requireinterceptor fails a new HTLC at once while no
+		// interceptor is registered (docs/lnd-behaviour.md, fact 1).
 		s.mu.Unlock()
 		return ErrNoStream
+	}
+	if s.opts.Coupled {
+		s.held[c] = req
 	}
 	s.sent[c] = time.Now()
 	s.mu.Unlock()
