@@ -6,8 +6,7 @@
 # (docs/compatibility.md). No rule is excepted.
 #
 # Cross-check, optional: when a copy of the original's published files is at
-# hand (the directory LNMUX_REFERENCE_DIR names, else shared/reference beside
-# the repository root, if it exists), proto/ is also checked against its
+# hand (the directory LNMUX_REFERENCE_DIR names), proto/ is also checked against its
 # lnmux-original.proto, and that file and ours must state the same contract
 # (`buf breaking` both ways with the PACKAGE rules: same messages, fields,
 # numbers, names, types, enum values, services and RPCs). Without a copy the
@@ -26,10 +25,8 @@ if [[ -n ${LNMUX_REFERENCE_DIR:-} ]]; then
 		echo "check-original: LNMUX_REFERENCE_DIR=$ref is not a directory (unset it to check against the repository's own data only)" >&2
 		exit 1
 	fi
-elif [[ -d $root/../shared/reference ]]; then
-	ref=$root/../shared/reference
 else
-	echo "check-original: checked against $ours (no copy of the original's files to cross-check with)"
+	echo "check-original: checked against $ours (LNMUX_REFERENCE_DIR unset: no copy of the original's files to cross-check with)"
 	exit 0
 fi
 theirs=$ref/lnmux-original.proto

@@ -14,8 +14,7 @@
 //
 // The facts are restated in this repository's own form so that the
 // compatibility tests run on any clone. A copy of the original's files,
-// when one is at hand (LNMUX_REFERENCE_DIR, or shared/reference beside the
-// repository), is an optional cross-check: see Reference and
+// named by LNMUX_REFERENCE_DIR, is an optional cross-check: see Reference and
 // docs/compatibility.md.
 //
 // For tests and their tools only.

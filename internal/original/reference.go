@@ -15,8 +15,7 @@ const ReferenceEnv = "LNMUX_REFERENCE_DIR"
 // Reference returns the directory of a copy of the original's files for
 // the optional cross-check of this package's data against them: the
 // directory ReferenceEnv names (the test fails if it does not exist: it was
-// asked for), else shared/reference beside the module's root when it
-// exists. ok is false when there is none; the tests then rest on this
+// asked for). ok is false when it is unset; the tests then rest on this
 // package's data alone.
 func Reference(t testing.TB) (dir string, ok bool) {
 	t.Helper()
@@ -26,15 +25,7 @@ func Reference(t testing.TB) (dir string, ok bool) {
 		}
 		return dir, true
 	}
-	root, err := moduleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir = filepath.Join(filepath.Dir(root), "shared", "reference")
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return "", false
-	}
-	return dir, true
+	return "", false
 }
 
 // ReferenceFile returns the path of name in the reference copy, or skips
@@ -43,7 +34,7 @@ func ReferenceFile(t testing.TB, name string) string {
 	t.Helper()
 	dir, ok := Reference(t)
 	if !ok {
-		t.Skipf("no copy of the original's files (%s, or shared/reference beside the repository): nothing to cross-check; the other tests use the repository's own statement of them", ReferenceEnv)
+		t.Skipf("no copy of the original's files (%s unset): nothing to cross-check; the other tests use the repository's own statement of them", ReferenceEnv)
 	}
 	p := filepath.Join(dir, name)
 	if _, err := os.Stat(p); err != nil {
