@@ -31,6 +31,7 @@ import (
 	"gopkg.in/macaroon-bakery.v2/bakery/checkers"
 	"gopkg.in/macaroon.v2"
 
+	"github.com/lnmux/lnmux/adapters/atomicfile"
 	"github.com/lnmux/lnmux/domain"
 	"github.com/lnmux/lnmux/ports"
 )
@@ -431,30 +432,7 @@ func Rotate(ctx context.Context, identityKey []byte, dir string, ids ports.Macar
 
 // WriteFile writes a secret file with mode 0600, atomically.
 func WriteFile(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, data, 0o600)
 }
 
 // readID reads the id file; ok is false when there is none.
