@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lnmux/lnmux/app/core"
 	"github.com/lnmux/lnmux/domain"
 	"github.com/lnmux/lnmux/ports"
 )
@@ -23,9 +24,7 @@ type hub struct {
 	invoices map[domain.PaymentHash]map[uint64]chan ports.InvoiceUpdate
 	// acceptedCount is read on the HTLC path without the lock.
 	acceptedCount atomic.Int64
-	// lastGone is when the last accepted subscriber left (unix nanos).
-	lastGone atomic.Int64
-	now      func() time.Time
+	now func() time.Time
 }
 
 func newHub(now func() time.Time) *hub {
@@ -37,6 +36,8 @@ func newHub(now func() time.Time) *hub {
 }
 
 func (h *hub) hasAcceptedSubscribers() bool { return h.acceptedCount.Load() > 0 }
+
+func (h *hub) acceptedSubscribers() int { return int(h.acceptedCount.Load()) }
 
 func (h *hub) subscribeAccepted() (uint64, chan ports.AcceptedEvent) {
 	h.mu.Lock()
@@ -60,9 +61,7 @@ func (h *hub) unsubscribeAccepted(id uint64) {
 func (h *hub) dropAccepted(id uint64, ch chan ports.AcceptedEvent) {
 	delete(h.accepted, id)
 	close(ch)
-	if h.acceptedCount.Add(-1) == 0 {
-		h.lastGone.Store(h.now().UnixNano())
-	}
+	h.acceptedCount.Add(-1)
 }
 
 func (h *hub) publishAccepted(ev ports.AcceptedEvent) {
@@ -127,12 +126,23 @@ var errSubscriberLagged = fmt.Errorf("%w: subscriber fell behind and was dropped
 
 // SubscribeAccepted implements ports.Service.
 func (m *Mux) SubscribeAccepted(ctx context.Context, send func(ports.AcceptedEvent) error) error {
-	id, ch := m.hub.subscribeAccepted()
-	defer m.hub.unsubscribeAccepted(id)
-	// Sets accepted before the subscription are still waiting for a
-	// decision; a reconnecting application must hear of them. An event may
-	// therefore arrive twice: deciding is idempotent.
-	for _, ev := range m.ledger.snapshotAccepted() {
+	// Subscribing and listing the sets waiting for a decision happen in
+	// one step of the machine: no set is missed between the two. A
+	// reconnecting application hears again of sets it was told of before:
+	// deciding is idempotent.
+	var id uint64
+	var ch chan ports.AcceptedEvent
+	var waiting []ports.AcceptedEvent
+	m.do(ctx, func(c *core.Machine, now time.Time) {
+		id, ch = m.hub.subscribeAccepted()
+		waiting = c.AcceptedSets()
+		c.Subscribers(now, m.hub.acceptedSubscribers())
+	})
+	defer m.do(context.WithoutCancel(ctx), func(c *core.Machine, now time.Time) {
+		m.hub.unsubscribeAccepted(id)
+		c.Subscribers(now, m.hub.acceptedSubscribers())
+	})
+	for _, ev := range waiting {
 		if err := send(ev); err != nil {
 			return err
 		}

@@ -233,10 +233,9 @@ func newHarness(t testing.TB, nNodes int, mod func(*Config)) *harness {
 	for range nNodes {
 		h.nodes = append(h.nodes, newFakeNode(t))
 	}
-	// Background work runs inline: the tests are deterministic. Tests of
-	// the asynchronous paths set Go back to nil (a goroutine each).
-	h.cfg = Config{IdentityKey: h.key, Policy: domain.RoutingPolicy{FeeBase: 1000, FeeRatePPM: 100, CLTVDelta: 40},
-		Go: func(f func()) { f() }}
+	// Store writes and reads run on their own goroutines, as in
+	// production: a caller waits for its reply, which comes after them.
+	h.cfg = Config{IdentityKey: h.key, Policy: domain.RoutingPolicy{FeeBase: 1000, FeeRatePPM: 100, CLTVDelta: 40}}
 	if mod != nil {
 		mod(&h.cfg)
 	}

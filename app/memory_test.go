@@ -114,8 +114,8 @@ func TestMemoryPerItem(t *testing.T) {
 			// Each HTLC is the first of two parts: its set stays incomplete.
 			return h.sameOnionParts(h.invoice(2000, time.Hour), 2, 1, 1000)[0]
 		}, func(c ports.InterceptedHTLC) { h.mux.HTLCIntercepted(ctx, c) })
-		if c := h.mux.ledger.counts(); c.sets != n {
-			t.Fatalf("%d sets in memory, want %d held", c.sets, n)
+		if c := h.mux.counts(); c.Sets != n {
+			t.Fatalf("%d sets in memory, want %d held", c.Sets, n)
 		}
 		t.Logf("MEMORY per held htlc (own incomplete set): %.0f bytes", per)
 		if per > 2000 {
@@ -132,8 +132,8 @@ func TestMemoryPerItem(t *testing.T) {
 				h.mux.HTLCIntercepted(ctx, c)
 			}
 		})
-		if c := h.mux.ledger.counts(); c.sets != n {
-			t.Fatalf("%d sets in memory, want %d accepted", c.sets, n)
+		if c := h.mux.counts(); c.Sets != n {
+			t.Fatalf("%d sets in memory, want %d accepted", c.Sets, n)
 		}
 		t.Logf("MEMORY per accepted set of 4 htlcs: %.0f bytes (%.0f per htlc)", per, per/4)
 	})
@@ -145,7 +145,7 @@ func TestMemoryPerItem(t *testing.T) {
 			copy(hash[:], fmt.Appendf(nil, "%032d", i))
 			hash[0] = byte(i) // spread over the shards
 			return hash
-		}, func(hash domain.PaymentHash) { h.mux.ledger.markPaid(hash, expiry) })
+		}, func(hash domain.PaymentHash) { h.mux.markPaid(hash, expiry) })
 		t.Logf("MEMORY per paid hash loaded by hash only: %.0f bytes (MaxPaidInMemory %d: at most %.0f MB)",
 			per, defaultMaxPaid, per*defaultMaxPaid/1e6)
 	})
@@ -157,6 +157,7 @@ func TestMemoryPerItem(t *testing.T) {
 			// Settled at once (auto-settle), then reported final by lnd.
 			h.mux.HTLCIntercepted(ctx, c)
 			h.mux.HTLCFinal(ctx, ports.FinalResolution{Circuit: c.Circuit, Settled: true})
+			h.quiet()
 			for _, nd := range h.nodes {
 				nd.mu.Lock()
 				nd.res = nil
@@ -168,7 +169,7 @@ func TestMemoryPerItem(t *testing.T) {
 			h.store.core.Forget(c.Hash)
 			h.store.mu.Unlock()
 		})
-		if c := h.mux.ledger.counts(); c.paidOnly != n || c.pending != 0 {
+		if c := h.mux.counts(); c.PaidOnly != n || c.Pending != 0 {
 			t.Fatalf("ledger holds %+v, want %d paid marks and nothing pending", c, n)
 		}
 		t.Logf("MEMORY per settled invoice remembered until its expiry: %.0f bytes", per)
@@ -197,8 +198,8 @@ func TestMemoryInFlight(t *testing.T) {
 	}
 	after := heapAlloc()
 	runtime.KeepAlive(sets)
-	if c := h.mux.ledger.counts(); c.sets != n/4 {
-		t.Fatalf("%d sets in memory, want %d", c.sets, n/4)
+	if c := h.mux.counts(); c.Sets != n/4 {
+		t.Fatalf("%d sets in memory, want %d", c.Sets, n/4)
 	}
 	held := float64(int64(after) - int64(before))
 	t.Logf("MEMORY %d htlcs in flight (%d accepted sets of 4): %.1f MB, %.0f bytes per htlc", n, n/4, held/1e6, held/float64(n))
@@ -233,9 +234,9 @@ func TestYearOfSettledInvoicesIsBounded(t *testing.T) {
 			n.res = nil
 			n.mu.Unlock()
 		}
-		maxEntries = max(maxEntries, h.mux.ledger.counts().entries)
+		maxEntries = max(maxEntries, h.mux.counts().Entries)
 		h.clock.Advance(24 * time.Hour)
-		h.mux.ledger.prune(h.clock.Now())
+		h.mux.pruneAll()
 		// The database is not lnmux's memory: forget what it holds.
 		h.store.mu.Lock()
 		for hash, inv := range h.store.invs {
@@ -245,8 +246,8 @@ func TestYearOfSettledInvoicesIsBounded(t *testing.T) {
 			delete(h.store.invs, hash)
 		}
 		h.store.mu.Unlock()
-		c := h.mux.ledger.counts()
-		if c.entries > 2*perDay || c.pending != 0 || c.sets != 0 {
+		c := h.mux.counts()
+		if c.Entries > 2*perDay || c.Pending != 0 || c.Sets != 0 {
 			t.Fatalf("day %d: ledger holds %+v, want at most %d entries (two days of payments) and nothing pending", day, c, 2*perDay)
 		}
 		if day == 30 {
@@ -268,23 +269,17 @@ func TestPaidMarksCappedAtMaxPaidInMemory(t *testing.T) {
 	for i := range 5000 {
 		var hash domain.PaymentHash
 		hash[0], hash[1], hash[2] = byte(i), byte(i>>8), 1
-		h.mux.ledger.markPaid(hash, now.Add(time.Duration(i+1)*time.Hour))
+		h.mux.markPaid(hash, now.Add(time.Duration(i+1)*time.Hour))
 	}
-	h.mux.ledger.prune(now)
-	if c := h.mux.ledger.counts(); c.paidOnly > maxPaid {
-		t.Fatalf("%d paid hashes kept, want at most MaxPaidInMemory = %d", c.paidOnly, maxPaid)
+	h.mux.pruneAll()
+	if c := h.mux.counts(); c.PaidOnly > maxPaid {
+		t.Fatalf("%d paid hashes kept, want at most MaxPaidInMemory = %d", c.PaidOnly, maxPaid)
 	}
 	// The ones kept are those expiring last.
 	var last domain.PaymentHash
 	lastI := 4999
 	last[0], last[1], last[2] = byte(lastI), byte(lastI>>8), 1
-	if kind, _, _ := h.mux.ledger.classify(last, domain.CircuitKey{}); kind != circuitNew {
-		t.Fatalf("classify = %v", kind)
-	}
-	sh, e := h.mux.ledger.lock(last)
-	kept := e != nil && e.settled != nil
-	sh.mu.Unlock()
-	if !kept {
+	if !h.mux.paid(last) {
 		t.Fatal("the paid hash expiring last was dropped, want the ones expiring first dropped")
 	}
 }

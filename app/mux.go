@@ -18,6 +18,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/chaincfg"
 
+	"github.com/lnmux/lnmux/app/core"
 	"github.com/lnmux/lnmux/domain"
 	"github.com/lnmux/lnmux/ports"
 )
@@ -111,49 +112,44 @@ func Defaults() Config {
 	return c
 }
 
-// numShards splits the in-memory state so that unrelated invoices do not
-// contend for one lock.
-const numShards = 64
-
 // defaultMaxPaid bounds the paid hashes kept in memory (docs/design.md,
 // "Memory").
 const defaultMaxPaid = 1 << 20
 
-// Mux is the multiplexer. It implements ports.NodeSink for the nodes and
-// ports.Service for the API.
+// Mux is the multiplexer: the driver of the settlement machine (package
+// core, docs/design.md "The machine"). It implements ports.NodeSink for the
+// nodes and ports.Service for the API. Every input reaches the machine
+// through one loop goroutine (driver.go), which also executes what the
+// machine decided: it sends answers, publishes events, starts store writes
+// and reads on their own goroutines and feeds their outcomes back.
 type Mux struct {
 	cfg     Config
 	log     *slog.Logger
 	clock   ports.Clock
 	store   ports.InvoiceStore
 	pubKey  domain.NodeKey
-	rules   domain.Rules
 	onion   *onionDecoder
 	invoice *invoiceFactory
 	nodes   map[domain.NodeKey]*nodeState
 	hub     *hub
-	ledger  *ledger
-	// finalsInFlight dedupes lnd's final resolutions being written.
-	finals         sync.Mutex
-	finalsInFlight map[domain.CircuitKey]struct{}
-	// ready is set once recovery from the store is done: before that no
-	// HTLC may be judged (a replay of a settled HTLC would look new).
-	ready atomic.Bool
-	// stopping is set when leadership is lost: nothing is judged or
-	// written any more.
-	stopping  atomic.Bool
+	// core is the machine; only the loop touches it (or the caller, when
+	// inline: the simulation drives it from its one goroutine).
+	core   *core.Machine
+	inline bool
+	inbox  chan job
+	loop   sync.Once
+	// Owned by the loop.
+	timer    ports.Timer
+	timerAt  time.Time
+	nextReq  core.ReqID
+	replies  map[core.ReqID]chan error
+	traces   map[traceKey]settleTrace
+	stepCtx  context.Context //nolint:containedctx // the context of the input being stepped, for trace parents
+	// ready is set once recovery from the store is done.
+	ready     atomic.Bool
 	fatalOnce sync.Once
 	fatalErr  error
 	fatalCh   chan struct{}
-	// recoveredAt starts the grace period in which sets are held without a
-	// subscriber (unix nanos).
-	recoveredAt atomic.Int64
-	// answers lets answers out only while this process may answer lnd
-	// (leadership.go).
-	answers answerGate
-	// testHookFinalLookedUp runs in HTLCFinal between the circuit's lookup
-	// and the decision (review_test.go).
-	testHookFinalLookedUp func()
 }
 
 var (
@@ -168,6 +164,7 @@ type nodeState struct {
 	// node: its invoices, and settlements adopted from its database, arrive
 	// there (docs/compatibility.md).
 	originalChanID uint64
+	// height is the node's best height as last reported, for Info.
 	height         atomic.Uint32
 	mu             sync.Mutex
 	status         ports.NodeStatus
@@ -192,19 +189,28 @@ func New(cfg Config, nodes []ports.Node, store ports.InvoiceStore, clock ports.C
 		log:   log,
 		clock: clock,
 		store: store,
-		rules: domain.Rules{
-			Codec:                codec,
-			Policy:               cfg.Policy,
-			FinalCLTVRejectDelta: cfg.FinalCLTVRejectDelta,
-			FinalCLTVDelta:       cfg.FinalCLTVDelta,
-		},
-		onion:  newOnionDecoder(key),
-		nodes:  make(map[domain.NodeKey]*nodeState, len(nodes)),
-		hub:    newHub(clock.Now),
-		ledger: newLedger(cfg.MaxPaidInMemory),
-
-		finalsInFlight: make(map[domain.CircuitKey]struct{}),
-		fatalCh:        make(chan struct{}),
+		onion: newOnionDecoder(key),
+		nodes: make(map[domain.NodeKey]*nodeState, len(nodes)),
+		hub:   newHub(clock.Now),
+		core: core.New(core.Config{
+			Rules: domain.Rules{
+				Codec:                codec,
+				Policy:               cfg.Policy,
+				FinalCLTVRejectDelta: cfg.FinalCLTVRejectDelta,
+				FinalCLTVDelta:       cfg.FinalCLTVDelta,
+			},
+			HoldTimeout:     cfg.HoldTimeout,
+			AcceptTimeout:   cfg.AcceptTimeout,
+			SubscriberGrace: cfg.SubscriberGrace,
+			AutoFailMargin:  cfg.AutoFailMargin,
+			AutoSettle:      cfg.AutoSettle,
+			MaxPaidInMemory: cfg.MaxPaidInMemory,
+		}),
+		inbox:   make(chan job, 256),
+		replies: make(map[core.ReqID]chan error),
+		traces:  make(map[traceKey]settleTrace),
+		stepCtx: context.Background(),
+		fatalCh: make(chan struct{}),
 	}
 	copy(m.pubKey[:], pub.SerializeCompressed())
 	keys := make([]domain.NodeKey, 0, len(nodes))
@@ -236,8 +242,9 @@ func (noMetrics) InvoiceFinal(domain.InvoiceStatus, bool)         {}
 
 // Stats reports the in-memory state for gauges.
 func (m *Mux) Stats() ports.Stats {
-	c := m.ledger.counts()
-	return ports.Stats{Nodes: m.Info(context.Background()).Nodes, Sets: c.sets, PendingSettleHTLCs: c.pending}
+	var c core.Counts
+	m.do(context.Background(), func(mc *core.Machine, _ time.Time) { c = mc.Counts() })
+	return ports.Stats{Nodes: m.Info(context.Background()).Nodes, Sets: c.Sets, PendingSettleHTLCs: c.Pending}
 }
 
 // PubKey is the virtual node's public key.
@@ -276,9 +283,10 @@ func (m *Mux) Run(ctx context.Context) error {
 			}
 		})
 	}
-	wg.Go(func() { m.housekeeping(ctx) })
 	wg.Wait()
-	m.shutdown()
+	// Nothing answers lnd any more: it holds what is not answered and
+	// offers it to the next lnmux.
+	m.do(context.Background(), func(c *core.Machine, _ time.Time) { c.Depose("stopped") })
 	select {
 	case <-m.fatalCh:
 		return m.fatalErr
@@ -287,14 +295,11 @@ func (m *Mux) Run(ctx context.Context) error {
 	}
 }
 
-// fatal stops the multiplexer for good: leadership was lost, so another
-// lnmux may be writing. Nothing more is judged, answered or written; Run
-// returns err.
+// fatal stops the multiplexer for good: a write was fenced, so another
+// lnmux leads. The machine is deposed already; Run returns err.
 func (m *Mux) fatal(err error) {
 	m.fatalOnce.Do(func() {
-		m.stopping.Store(true)
-		m.answers.close()
-		m.fatalErr = fmt.Errorf("stopped: %w", err)
+		m.fatalErr = err
 		m.log.Error("leadership lost: stopping", "err", err)
 		close(m.fatalCh)
 	})
@@ -302,35 +307,6 @@ func (m *Mux) fatal(err error) {
 
 // Fatal is closed when the multiplexer stopped for good (see fatal).
 func (m *Mux) Fatal() <-chan struct{} { return m.fatalCh }
-
-// housekeeping prunes the paid index of invoices that can no longer be paid.
-func (m *Mux) housekeeping(ctx context.Context) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			m.ledger.prune(m.clock.Now())
-		}
-	}
-}
-
-// shutdown stops every timer. Held HTLCs stay held in lnd, which re-offers
-// them to the next lnmux.
-func (m *Mux) shutdown() {
-	for i := range m.ledger.shards {
-		sh := &m.ledger.shards[i]
-		sh.mu.Lock()
-		for _, e := range sh.entries {
-			if e.set != nil {
-				e.set.stopTimers()
-			}
-		}
-		sh.mu.Unlock()
-	}
-}
 
 func (ns *nodeState) setStatus(f func(*ports.NodeStatus)) {
 	ns.mu.Lock()
@@ -378,20 +354,10 @@ func (m *Mux) NodeStatusChanged(ctx context.Context, s ports.NodeStatus) {
 	ns.setStatus(func(cur *ports.NodeStatus) { *cur = s })
 	if s.Height > 0 {
 		ns.height.Store(s.Height)
+		m.do(ctx, func(c *core.Machine, _ time.Time) { c.Height(s.Node, s.Height) })
 	}
 	m.log.InfoContext(ctx, "node status", "node", s.Node, "connected", s.Connected,
 		"interceptor", s.InterceptorActive, "last_error", s.LastError)
-}
-
-// mayHoldNewSet reports whether someone can decide on a new set: auto-settle,
-// an accepted subscriber, or the grace period after start or after the last
-// subscriber left, in which the application is expected back.
-func (m *Mux) mayHoldNewSet(now time.Time) bool {
-	if m.cfg.AutoSettle || m.hub.hasAcceptedSubscribers() {
-		return true
-	}
-	since := max(m.recoveredAt.Load(), m.hub.lastGone.Load())
-	return now.Sub(time.Unix(0, since)) < m.cfg.SubscriberGrace
 }
 
 func sortNodes(ns []ports.NodeStatus) {

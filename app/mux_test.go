@@ -12,6 +12,7 @@ import (
 	"github.com/lightningnetwork/lnd/lnwire"
 	"github.com/lightningnetwork/lnd/zpay32"
 
+	"github.com/lnmux/lnmux/app/core"
 	"github.com/lnmux/lnmux/domain"
 	"github.com/lnmux/lnmux/ports"
 )
@@ -125,6 +126,7 @@ func TestMultiPartAcrossNodes(t *testing.T) {
 		t.Fatalf("status after one final: %s", stored.Status)
 	}
 	h.mux.HTLCFinal(ctx, ports.FinalResolution{Circuit: rb.Circuit, Settled: false})
+	h.quiet()
 	st, err := h.mux.WaitForFinalStatus(ctx, inv.Hash)
 	if err != nil || st != domain.StatusFailed {
 		t.Fatalf("final %v %v", st, err)
@@ -291,7 +293,7 @@ func TestSettleStoreFailureKeepsSet(t *testing.T) {
 	}
 	n.none(t) // I1: no preimage left
 	// The write is retried until the store answers.
-	h.clock.Advance(retryMin)
+	h.clock.Advance(core.Backoff(1))
 	if r := n.next(t); r.Action != ports.ActionSettle {
 		t.Fatalf("resolution %+v, want settle", r)
 	}
@@ -633,6 +635,7 @@ func TestMetricsAndStats(t *testing.T) {
 	// One part settled, the other failed on chain: a partial settlement.
 	h.mux.HTLCFinal(ctx, ports.FinalResolution{Circuit: ra.Circuit, Settled: true})
 	h.mux.HTLCFinal(ctx, ports.FinalResolution{Circuit: rb.Circuit, Settled: false})
+	h.quiet()
 	h.send(h.build(inv, part{node: a, amount: 10000, chanID: 99}))
 	a.next(t)
 	for k, want := range map[string]int{
@@ -658,14 +661,11 @@ func TestConcurrentSettleCallsShareTheOutcome(t *testing.T) {
 	errs := make(chan error, 3)
 	go func() { errs <- h.mux.SettleInvoice(ctx, inv.Hash, ev.SetID) }()
 	waitEntered(t, entered, "the first settle call's write")
-	// Two more calls while the write hangs join its attempt: startSettle is
+	// Two more calls while the write hangs join its attempt: startCall is
 	// SettleInvoice up to the wait, so the joining is done when it returns.
 	for range 2 {
-		ticket, err := h.mux.startSettle(ctx, inv.Hash, ev.SetID)
-		if err != nil {
-			t.Fatalf("concurrent settle: %v", err)
-		}
-		go func() { <-ticket.done; errs <- ticket.err }()
+		ticket := h.mux.startCall(settleCall(inv.Hash, ev.SetID))
+		go func() { errs <- <-ticket.ch }()
 	}
 	h.store.mu.Unlock()
 	for range 3 {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/lightningnetwork/lnd/lnwire"
 
+	"github.com/lnmux/lnmux/app/core"
 	"github.com/lnmux/lnmux/domain"
 	"github.com/lnmux/lnmux/ports"
 )
@@ -37,6 +38,7 @@ func TestAmbiguousSettleCommitNeverSplits(t *testing.T) {
 	if err := h.mux.SettleInvoice(cancelled(), inv.Hash, ev.SetID); !errors.Is(err, domain.ErrOutcomeUnknown) {
 		t.Fatalf("settle: %v, want outcome unknown", err)
 	}
+	h.quiet()
 	h.store.mu.Lock()
 	h.store.unavailable = errors.New("connection refused")
 	h.store.mu.Unlock()
@@ -53,11 +55,13 @@ func TestAmbiguousSettleCommitNeverSplits(t *testing.T) {
 	if err := h.mux.SettleInvoice(cancelled(), inv.Hash, ev.SetID); !errors.Is(err, domain.ErrOutcomeUnknown) {
 		t.Fatalf("second settle: %v, want outcome unknown", err)
 	}
+	h.quiet()
 	// The store answers again: the committed row leads to settling.
 	h.store.mu.Lock()
 	h.store.unavailable = nil
 	h.store.mu.Unlock()
-	h.clock.Advance(retryMax)
+	h.clock.Advance(core.Backoff(100))
+	h.quiet()
 	if r := a.next(t); r.Action != ports.ActionSettle {
 		t.Fatalf("node a: %+v, want settle", r)
 	}
@@ -85,6 +89,7 @@ func TestRestartDuringUnknownOutcomeSettles(t *testing.T) {
 	if err := h.mux.SettleInvoice(cancelled(), inv.Hash, ev.SetID); !errors.Is(err, domain.ErrOutcomeUnknown) {
 		t.Fatalf("settle: %v", err)
 	}
+	h.quiet()
 	n.none(t)
 	h.restart()
 	h.send(p)
@@ -133,12 +138,11 @@ func TestReplayDuringSettleCommit(t *testing.T) {
 }
 
 func (h *harness) setState(hash domain.PaymentHash) domain.SetState {
-	sh, e := h.mux.ledger.lock(hash)
-	defer sh.mu.Unlock()
-	if e == nil || e.set == nil {
+	v, ok := h.mux.setOf(hash)
+	if !ok {
 		return domain.SetCancelled
 	}
-	return e.set.htlcs.State()
+	return v.State
 }
 
 // Scenario 3: a cancel whose FAIL was not delivered sticks: the re-offered
@@ -212,8 +216,10 @@ func TestFinalResolutionRetried(t *testing.T) {
 	h.store.failUpdates = 3
 	h.mux.HTLCFinal(ctx, ports.FinalResolution{Circuit: p.htlc.Circuit, Settled: true})
 	for range 5 {
-		h.clock.Advance(retryMax)
+		h.quiet()
+		h.clock.Advance(core.Backoff(100))
 	}
+	h.quiet()
 	got, err := h.store.Get(ctx, inv.Hash)
 	if err != nil || got.Status != domain.StatusSettled {
 		t.Fatalf("invoice %v after retries (%v), want settled", got.Status, err)
@@ -295,11 +301,12 @@ func TestSettleWaitersShareTheRetriedOutcome(t *testing.T) {
 	if err := h.mux.SettleInvoice(cancelled(), inv.Hash, ev.SetID); !errors.Is(err, domain.ErrOutcomeUnknown) {
 		t.Fatal(err)
 	}
+	h.quiet()
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() { errc <- h.mux.SettleInvoice(wctx, inv.Hash, ev.SetID) }()
-	h.clock.Advance(retryMin)
+	h.clock.Advance(core.Backoff(1))
 	if err := <-errc; err != nil {
 		t.Fatalf("waiter: %v", err)
 	}
@@ -345,12 +352,12 @@ func TestMinFinalCLTVEnforced(t *testing.T) {
 // paid marks kept in memory are bounded; an evicted paid hash is still
 // never paid twice (the store refuses the second set).
 func TestMemoryBounded(t *testing.T) {
-	h := newHarness(t, 1, func(c *Config) { c.MaxPaidInMemory = numShards })
+	h := newHarness(t, 1, func(c *Config) { c.MaxPaidInMemory = coreShards })
 	acc := h.subscribe()
 	n := h.nodes[0]
 
 	var first ports.AddInvoiceResult
-	for i := range 4 * numShards {
+	for i := range 4 * coreShards {
 		inv := h.invoice(1000, time.Hour)
 		if i == 0 {
 			first = inv
@@ -364,8 +371,8 @@ func TestMemoryBounded(t *testing.T) {
 		n.next(t)
 		h.mux.HTLCFinal(ctx, ports.FinalResolution{Circuit: p.htlc.Circuit, Settled: true})
 	}
-	h.mux.ledger.prune(h.clock.Now())
-	if c := h.mux.ledger.counts(); c.paidOnly > 2*numShards || c.pending != 0 {
+	h.mux.pruneAll()
+	if c := h.mux.counts(); c.PaidOnly > 2*64 || c.Pending != 0 {
 		t.Fatalf("ledger after pruning: %+v", c)
 	}
 	// Pay the first invoice again, with a new set.
@@ -424,11 +431,13 @@ func TestFinalBeforeCommitIsKept(t *testing.T) {
 	if err := h.mux.SettleInvoice(cancelled(), inv.Hash, ev.SetID); !errors.Is(err, domain.ErrOutcomeUnknown) {
 		t.Fatal(err)
 	}
+	h.quiet()
 	h.mux.HTLCFinal(ctx, ports.FinalResolution{Circuit: p.htlc.Circuit, Settled: false})
 	h.store.mu.Lock()
 	h.store.unavailable = nil
 	h.store.mu.Unlock()
-	h.clock.Advance(retryMax)
+	h.clock.Advance(core.Backoff(100))
+	h.quiet()
 	got, err := h.store.Get(ctx, inv.Hash)
 	if err != nil || got.Status != domain.StatusFailed {
 		t.Fatalf("invoice %v (%v), want failed from lnd's early final", got.Status, err)

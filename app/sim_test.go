@@ -16,6 +16,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 
+	"github.com/lnmux/lnmux/app/core"
 	"github.com/lnmux/lnmux/domain"
 	"github.com/lnmux/lnmux/ports"
 )
@@ -190,7 +191,7 @@ type simJob struct {
 }
 
 type simTicket struct {
-	t     *settleTicket
+	t     *pendingCall
 	hash  domain.PaymentHash
 	setID domain.SetID
 	epoch int
@@ -278,11 +279,9 @@ func (s *sim) informed(c domain.CircuitKey, settled bool) {
 	if settled || l == nil {
 		return
 	}
-	sh, e := s.mux.ledger.lock(l.sent.htlc.Hash)
-	defer sh.mu.Unlock()
-	if e != nil && e.set != nil && e.set.htlcs.Has(c) {
-		if st := e.set.htlcs.State(); st == domain.SetCollecting || st == domain.SetAccepted {
-			s.violate("lnd failed %s and told lnmux, yet it is still part of a %v set", c, st)
+	if v, ok := s.mux.core.Set(l.sent.htlc.Hash); ok && slices.Contains(v.Circuits, c) {
+		if v.State == domain.SetCollecting || v.State == domain.SetAccepted {
+			s.violate("lnd failed %s and told lnmux, yet it is still part of a %v set", c, v.State)
 		}
 	}
 }
@@ -377,6 +376,8 @@ func (s *sim) start() {
 		s.violate("new: %v", err)
 		return
 	}
+	// One goroutine drives the machine: the simulation's.
+	m.inline = true
 	if err := m.Recover(context.Background()); err != nil {
 		s.violate("recover: %v", err)
 		return
@@ -507,7 +508,8 @@ func (s *sim) step() {
 		if s.cfg.MaxPaidInMemory != 0 && r.IntN(2) == 0 {
 			s.otherPaid()
 		}
-		s.mux.ledger.prune(s.clock.Now()) // the housekeeping loop's work
+		// The machine prunes a shard per tick; sometimes all at once.
+		s.mux.do(context.Background(), func(c *core.Machine, now time.Time) { c.PruneAll(now) })
 	case x < 70:
 		s.decide()
 	case x < 75:
@@ -546,14 +548,14 @@ func (s *sim) step() {
 		if len(s.deposedMuxes) > 0 && len(s.payments) > 0 {
 			// A client still connected to a deposed incarnation.
 			old := s.deposedMuxes[r.IntN(len(s.deposedMuxes))]
-			if err := old.CancelInvoice(ctx, s.pick().inv.Hash, domain.SetID{}); !errors.Is(err, domain.ErrNotReady) {
+			if err := s.callSync(old, cancelCall(s.pick().inv.Hash, domain.SetID{})); !errors.Is(err, domain.ErrNotReady) {
 				s.violate("cancel on a deposed incarnation: %v, want not ready", err)
 			}
 		}
 	default:
 		if p := s.pick(); p != nil && !s.cfg.AutoSettle {
 			_, paid := s.store.invs[p.inv.Hash]
-			if err := s.mux.CancelInvoice(ctx, p.inv.Hash, domain.SetID{}); err == nil {
+			if err := s.callSync(s.mux, cancelCall(p.inv.Hash, domain.SetID{})); err == nil {
 				if paid {
 					s.violate("I6: cancel of %x reported OK although the invoice was stored as paid", p.inv.Hash[:4])
 				}
@@ -657,11 +659,10 @@ func (s *sim) runJob() {
 
 // decide is the application: settle or cancel a waiting set.
 func (s *sim) decide() {
-	acc := s.mux.ledger.snapshotAccepted()
+	acc := s.mux.core.AcceptedSets()
 	if len(acc) == 0 {
 		return
 	}
-	slices.SortFunc(acc, func(a, b ports.AcceptedEvent) int { return slices.Compare(a.Hash[:], b.Hash[:]) })
 	ev := acc[s.rng.IntN(len(acc))]
 	if s.rng.IntN(4) == 0 {
 		s.cancel(ev.Hash, ev.SetID)
@@ -678,8 +679,8 @@ func (s *sim) settle(hash domain.PaymentHash, id domain.SetID) {
 		s.cancel(hash, id)
 		return
 	}
-	t, err := s.mux.startSettle(context.Background(), hash, id)
-	if err != nil {
+	t := s.mux.startCall(settleCall(hash, id))
+	if done, err := t.poll(); done && err != nil {
 		return
 	}
 	s.tickets = append(s.tickets, simTicket{t: t, hash: hash, setID: id, epoch: s.epoch})
@@ -689,7 +690,7 @@ func (s *sim) cancel(hash domain.PaymentHash, id domain.SetID) {
 	if s.cfg.AutoSettle {
 		return // with auto-settle there is no application to decide
 	}
-	err := s.mux.CancelInvoice(context.Background(), hash, id)
+	err := s.callSync(s.mux, cancelCall(hash, id))
 	if err == nil {
 		s.cancelledSets[id] = true
 	}
@@ -724,7 +725,8 @@ func (s *sim) otherPaid() {
 	}
 	other := p.inv.Hash
 	other[31] ^= byte(1 + s.rng.IntN(255))
-	s.mux.ledger.markPaid(other, s.clock.Now().Add(90*time.Minute))
+	expiry := s.clock.Now().Add(90 * time.Minute)
+	s.mux.do(context.Background(), func(c *core.Machine, _ time.Time) { c.MarkPaid(other, expiry) })
 }
 
 // lndFailsHeld is lnd failing a held HTLC on its own, as it does when the
@@ -750,12 +752,8 @@ func (s *sim) lndFailsHeld() {
 // repeatDecision is the application repeating, late, a decision it took:
 // a settle that succeeded must succeed again (I6), whatever memory dropped.
 func (s *sim) repeatDecision(tk simTicket) {
-	succeeded := false
-	select {
-	case <-tk.t.done:
-		succeeded = tk.t.err == nil
-	default:
-	}
+	done, err := tk.t.poll()
+	succeeded := done && err == nil
 	if !succeeded || s.rng.IntN(2) == 0 {
 		if s.rng.IntN(2) == 0 {
 			s.settle(tk.hash, tk.setID)
@@ -764,14 +762,14 @@ func (s *sim) repeatDecision(tk simTicket) {
 		}
 		return
 	}
-	if s.deposed[s.epoch] || s.mux.stopping.Load() {
+	if dep, _ := s.mux.core.Deposed(); s.deposed[s.epoch] || dep {
 		return
 	}
-	if err := s.mux.SettleInvoice(context.Background(), tk.hash, tk.setID); err != nil {
+	if err := s.callSync(s.mux, settleCall(tk.hash, tk.setID)); err != nil {
 		s.violate("I6: repeating the successful settle of %x: %v", tk.hash[:4], err)
 	}
 	if !s.cfg.AutoSettle {
-		if err := s.mux.CancelInvoice(context.Background(), tk.hash, tk.setID); !errors.Is(err, domain.ErrSettleRequested) {
+		if err := s.callSync(s.mux, cancelCall(tk.hash, tk.setID)); !errors.Is(err, domain.ErrSettleRequested) {
 			s.violate("I6: cancel of the settled set of %x: %v, want settle requested", tk.hash[:4], err)
 		}
 	}
@@ -793,21 +791,16 @@ func (s *sim) newBlock() {
 		s.mux.BlockHeight(context.Background(), n.key, s.height)
 	}
 	// I4: nothing held that no one can decide on past the margin.
-	for i := range s.mux.ledger.shards {
-		sh := &s.mux.ledger.shards[i]
-		sh.mu.Lock()
-		for _, e := range sh.entries {
-			if e.set == nil || e.set.htlcs.State() == domain.SetSettling {
-				continue
-			}
-			for _, hh := range e.set.held {
-				if hh.htlc.AutoFailHeight != 0 && s.height+s.mux.cfg.AutoFailMargin >= hh.htlc.AutoFailHeight {
-					s.violate("I4: %s held at height %d, auto-fail %d", hh.htlc.Circuit, s.height, hh.htlc.AutoFailHeight)
-				}
+	s.mux.core.Sets(func(_ domain.PaymentHash, v core.SetView) {
+		if v.State == domain.SetSettling {
+			return
+		}
+		for i, af := range v.AutoFail {
+			if af != 0 && s.height+s.mux.cfg.AutoFailMargin >= af {
+				s.violate("I4: %s held at height %d, auto-fail %d", v.Circuits[i], s.height, af)
 			}
 		}
-		sh.mu.Unlock()
-	}
+	})
 }
 
 // quiesce ends the faults and lets everything settle down: nodes up, all
@@ -825,7 +818,7 @@ func (s *sim) quiesce() {
 			s.runJob()
 		}
 		// Settle whatever waits, so that accepted sets end.
-		for _, ev := range s.mux.ledger.snapshotAccepted() {
+		for _, ev := range s.mux.core.AcceptedSets() {
 			s.settle(ev.Hash, ev.SetID)
 		}
 		for len(s.jobs) > 0 {
@@ -838,7 +831,7 @@ func (s *sim) quiesce() {
 				s.deliverFinal()
 			}
 		}
-		if len(s.jobs) == 0 && len(s.mux.ledger.pendingFor(s.nodes[0].key)) == 0 && s.settledAll() {
+		if len(s.jobs) == 0 && len(s.mux.core.Pending(s.nodes[0].key)) == 0 && s.settledAll() {
 			break
 		}
 	}
@@ -846,7 +839,7 @@ func (s *sim) quiesce() {
 
 func (s *sim) settledAll() bool {
 	for _, n := range s.nodes {
-		if len(s.mux.ledger.pendingFor(n.key)) > 0 {
+		if len(s.mux.core.Pending(n.key)) > 0 {
 			return false
 		}
 	}
@@ -895,15 +888,14 @@ func (s *sim) checkEnd() {
 		}
 	}
 	for _, tk := range s.tickets {
-		select {
-		case <-tk.t.done:
-		default:
+		done, err := tk.t.poll()
+		if !done {
 			if tk.epoch == s.epoch {
 				s.violate("settle of %x never answered", tk.hash[:4])
 			}
 			continue
 		}
-		if tk.t.err != nil {
+		if err != nil {
 			continue
 		}
 		inv, ok := s.store.invs[tk.hash]
@@ -928,8 +920,61 @@ func (s *sim) checkEnd() {
 	}
 	// Memory: after every invoice expired, nothing is left.
 	s.clock.Advance(2 * time.Hour)
-	s.mux.ledger.prune(s.clock.Now())
-	if c := s.mux.ledger.counts(); c.entries != 0 || c.pending != 0 {
+	s.mux.do(context.Background(), func(c *core.Machine, now time.Time) { c.PruneAll(now) })
+	if c := s.mux.core.Counts(); c.Entries != 0 || c.Pending != 0 {
 		s.violate("memory not released after expiry: %+v", c)
+	}
+}
+
+// pendingCall is a request's reply, once it came (the simulation polls it
+// between its steps).
+type pendingCall struct {
+	ch   chan error
+	done bool
+	err  error
+}
+
+func (p *pendingCall) poll() (bool, error) {
+	if !p.done {
+		select {
+		case err := <-p.ch:
+			p.done, p.err = true, err
+		default:
+		}
+	}
+	return p.done, p.err
+}
+
+type callFunc func(*core.Machine, time.Time, core.ReqID)
+
+func settleCall(hash domain.PaymentHash, id domain.SetID) callFunc {
+	return func(c *core.Machine, now time.Time, req core.ReqID) { c.Settle(now, req, hash, id) }
+}
+
+func cancelCall(hash domain.PaymentHash, id domain.SetID) callFunc {
+	return func(c *core.Machine, _ time.Time, req core.ReqID) { c.Cancel(req, hash, id) }
+}
+
+// startCall makes a request without waiting for its reply.
+func (m *Mux) startCall(f callFunc) *pendingCall {
+	_, ch := m.request(context.Background(), f)
+	return &pendingCall{ch: ch}
+}
+
+// callSync makes a request of incarnation m and, as a caller waiting for
+// its reply would, lets the queued work run (in order) until it comes.
+func (s *sim) callSync(m *Mux, f callFunc) error {
+	p := m.startCall(f)
+	for {
+		if done, err := p.poll(); done {
+			return err
+		}
+		if len(s.jobs) == 0 {
+			s.violate("a request was never answered")
+			return errors.New("sim: no reply")
+		}
+		j := s.jobs[0]
+		s.jobs = s.jobs[1:]
+		j.f()
 	}
 }
