@@ -24,7 +24,7 @@ type hub struct {
 	invoices map[domain.PaymentHash]map[uint64]chan ports.InvoiceUpdate
 	// acceptedCount is read on the HTLC path without the lock.
 	acceptedCount atomic.Int64
-	now func() time.Time
+	now           func() time.Time
 }
 
 func newHub(now func() time.Time) *hub {

@@ -139,12 +139,12 @@ type Mux struct {
 	inbox  chan job
 	loop   sync.Once
 	// Owned by the loop.
-	timer    ports.Timer
-	timerAt  time.Time
-	nextReq  core.ReqID
-	replies  map[core.ReqID]chan error
-	traces   map[traceKey]settleTrace
-	stepCtx  context.Context //nolint:containedctx // the context of the input being stepped, for trace parents
+	timer   ports.Timer
+	timerAt time.Time
+	nextReq core.ReqID
+	replies map[core.ReqID]chan error
+	traces  map[traceKey]settleTrace
+	stepCtx context.Context //nolint:containedctx // the context of the input being stepped, for trace parents
 	// ready is set once recovery from the store is done.
 	ready     atomic.Bool
 	fatalOnce sync.Once
@@ -165,9 +165,9 @@ type nodeState struct {
 	// there (docs/compatibility.md).
 	originalChanID uint64
 	// height is the node's best height as last reported, for Info.
-	height         atomic.Uint32
-	mu             sync.Mutex
-	status         ports.NodeStatus
+	height atomic.Uint32
+	mu     sync.Mutex
+	status ports.NodeStatus
 }
 
 // New builds the multiplexer. Call Recover before handing it to nodes.
