@@ -54,6 +54,12 @@ var (
 		pattern:  "./ports/...",
 		depguard: "ports",
 	}
+	// The settlement machine: the domain and the ports' types only.
+	machineRule = layerRule{
+		name:     "machine",
+		pattern:  "./app/core",
+		depguard: "machine",
+	}
 	// The core speaks BOLT 4 (onion peel, failure messages) with lnd's own
 	// libraries rather than a copy of them. lnwire alone brings about 140
 	// packages (btcwallet, neutrino, tor, testify …): the modules below are
@@ -139,7 +145,7 @@ func TestArchitecture(t *testing.T) {
 	if err != nil {
 		t.Fatalf("read the depguard rules: %v", err)
 	}
-	for _, rule := range []layerRule{domainRule, portsRule, appRule} {
+	for _, rule := range []layerRule{domainRule, portsRule, machineRule, appRule} {
 		t.Run(rule.name, func(t *testing.T) {
 			rule.imports = depguardAllow(string(lint), rule.depguard)
 			if len(rule.imports) == 0 {
