@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -22,6 +23,8 @@ type invoiceFactory struct {
 	codec    *domain.InvoiceCodec
 	template *domain.BOLT11Template
 	clock    ports.Clock
+	// entropy makes the invoices' nonces; nil means crypto/rand.
+	entropy io.Reader
 	// workers run create's encoding and signature (invoiceworkers.go).
 	workers invoiceWorkers
 }
@@ -79,7 +82,11 @@ func (f *invoiceFactory) createNow(req ports.AddInvoiceRequest) (ports.AddInvoic
 	meta := domain.InvoiceMeta{Amount: terms.Amount(), Expiry: now.Add(terms.Expiry())}
 
 	var nonce [16]byte
-	if _, err := rand.Read(nonce[:]); err != nil {
+	entropy := f.entropy
+	if entropy == nil {
+		entropy = rand.Reader
+	}
+	if _, err := io.ReadFull(entropy, nonce[:]); err != nil {
 		return ports.AddInvoiceResult{}, fmt.Errorf("read nonce: %w", err)
 	}
 	addr, preimage, err := f.codec.Encode(meta, nonce)

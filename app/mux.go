@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -59,6 +60,10 @@ type Config struct {
 	Go func(func())
 	// Tracer marks settlements in the traces; nil traces nothing.
 	Tracer ports.Tracer
+	// Entropy makes the nonces of new invoices (their payment secrets and
+	// preimages); nil means crypto/rand. The simulation gives a seeded
+	// one, to replay a run exactly. Never set it in production.
+	Entropy io.Reader
 	// MaxPaidInMemory bounds the paid hashes without pending HTLCs kept in
 	// memory; 0 means 1<<20.
 	MaxPaidInMemory int
@@ -228,6 +233,7 @@ func New(cfg Config, nodes []ports.Node, store ports.InvoiceStore, clock ports.C
 	if err != nil {
 		return nil, err
 	}
+	m.invoice.entropy = cfg.Entropy
 	return m, nil
 }
 

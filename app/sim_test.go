@@ -2,12 +2,14 @@ package app
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"sort"
 	"sync"
@@ -136,6 +138,11 @@ type lndHTLC struct {
 	sent  sentHTLC
 	state int // lndHeld, lndSettled, lndFailed
 	byLnd bool
+	// onChain: its channel was force-closed. lnd re-offers it to the
+	// interceptor and takes only a SETTLE for it; any other answer ends
+	// the interceptor stream (v0.21.3: htlcswitch/held_htlc_set.go
+	// onChainHeld, lnrpc/routerrpc/forward_interceptor.go).
+	onChain bool
 }
 
 // simFinal is one FinalHtlcEvent in a node's event stream, not yet read by
@@ -170,6 +177,8 @@ type sim struct {
 	// deposedMuxes are the deposed incarnations, which clients may still
 	// call: they must refuse every decision.
 	deposedMuxes []*Mux
+	// muxes are every incarnation, by epoch.
+	muxes map[int]*Mux
 	// events are each node's FinalHtlcEvents not yet read by lnmux.
 	events map[domain.NodeKey][]simFinal
 	jobs   []simJob
@@ -183,6 +192,8 @@ type sim struct {
 	cancelledSets                     map[domain.SetID]bool
 	trace                             []string
 	verbose                           bool
+	// record, if set, receives the run's trace and final store.
+	record *simRecord
 }
 
 type simJob struct {
@@ -208,6 +219,22 @@ type simNode struct {
 	s    *sim
 	key  domain.NodeKey
 	down bool
+	// holder is the incarnation whose interceptor stream lnd has
+	// registered: one per node, and a second registration is refused
+	// until the first stream's handler returned
+	// (htlcswitch/interceptable_switch.go setInterceptor). A deposed
+	// incarnation on a partitioned host keeps it until lnd's keepalive
+	// notices; lnd offers it new HTLCs meanwhile, which it must not answer.
+	holder int
+	// window holds the answers sent on the stream that lnd has not read
+	// yet: lnd reads them on its own schedule (offers and answers share
+	// the stream's flow-control window), and they are lost if the stream
+	// breaks first; lnd then offers the HTLC again.
+	window []ports.Resolution
+	// offered are the HTLCs offered on the current stream and not yet
+	// answered: the adapter refuses an answer for any other (lnd would
+	// end the stream for it: adapters/lnd/interceptor.go queue).
+	offered map[domain.CircuitKey]bool
 }
 
 // simHandle binds a node to one lnmux incarnation: a dead or fenced
@@ -226,7 +253,7 @@ func (h simHandle) Resolve(_ context.Context, r ports.Resolution) error {
 		s.violate("answer %s for %s from incarnation %d after it was deposed", r.Action, r.Circuit, h.epoch)
 		return nil
 	}
-	if h.epoch != s.epoch || h.n.down {
+	if h.epoch != s.epoch || h.n.down || h.n.holder != h.epoch {
 		return errors.New("interceptor stream down")
 	}
 	l := s.htlcs[r.Circuit]
@@ -234,9 +261,17 @@ func (h simHandle) Resolve(_ context.Context, r ports.Resolution) error {
 		s.violate("answer for a circuit lnd never offered: %s", r.Circuit)
 		return nil
 	}
-	if l.state != lndHeld {
-		return nil // lnd ignores answers for resolved HTLCs
+	if !h.n.offered[r.Circuit] {
+		return errors.New("not held on this stream")
 	}
+	if l.onChain && r.Action != ports.ActionSettle {
+		// The adapter refuses it: lnd would end the stream.
+		return errors.New("on-chain htlc takes only a settle")
+	}
+	delete(h.n.offered, r.Circuit)
+	// What leaves lnmux is judged when it leaves: a preimage out before
+	// its commit, or a FAIL of a committed HTLC, is wrong even if lnd
+	// never reads it.
 	stored, committed := s.store.invs[l.sent.htlc.Hash]
 	inRow := committed && slices.ContainsFunc(stored.HTLCs, func(x domain.SettledHTLC) bool { return x.Circuit == r.Circuit })
 	switch r.Action {
@@ -247,25 +282,59 @@ func (h simHandle) Resolve(_ context.Context, r ports.Resolution) error {
 		if !inRow {
 			s.violate("I1: preimage of %s left before its settlement was committed", r.Circuit)
 		}
-		l.state = lndSettled
-		s.finalEvent(r.Circuit, true)
 	case ports.ActionFail:
 		if inRow {
 			s.violate("I2: htlc %s of a settle-requested set failed by lnmux", r.Circuit)
 		}
-		l.state = lndFailed
-		s.finalEvent(r.Circuit, false)
 	case ports.ActionResume:
 		s.violate("resume of a virtual-channel htlc %s", r.Circuit)
 	}
-	s.tracef("lnd %s %s", r.Action, r.Circuit)
+	h.n.window = append(h.n.window, r)
 	return nil
+}
+
+// lndReads is lnd reading up to k answers of a node's stream, in order.
+func (s *sim) lndReads(n *simNode, k int) {
+	for ; k > 0 && len(n.window) > 0 && !n.down; k-- {
+		r := n.window[0]
+		n.window = n.window[1:]
+		l := s.htlcs[r.Circuit]
+		if l == nil || l.state != lndHeld {
+			continue // lnd ignores answers for resolved HTLCs
+		}
+		if l.onChain && r.Action != ports.ActionSettle {
+			// lnd v0.21.3 ends the stream on a FAIL or RESUME of an
+			// on-chain re-offer; the HTLC stays held on chain.
+			s.tracef("lnd ends the stream of %x: %s of on-chain %s", n.key[:3], r.Action, r.Circuit)
+			s.breakStream(n)
+			return
+		}
+		switch r.Action {
+		case ports.ActionSettle:
+			l.state = lndSettled
+			s.finalEvent(r.Circuit, true)
+		case ports.ActionFail:
+			l.state = lndFailed
+			s.finalEvent(r.Circuit, false)
+		case ports.ActionResume:
+		}
+		s.tracef("lnd %s %s", r.Action, r.Circuit)
+	}
+}
+
+// breakStream is a node's streams going down: unread answers and unread
+// final events are lost.
+func (s *sim) breakStream(n *simNode) {
+	n.down = true
+	n.window = nil
+	clear(n.offered)
+	delete(s.events, n.key)
 }
 
 // finalEvent is lnd resolving an HTLC: one event, into the node's stream
 // if lnmux subscribes now (its node is up), lost otherwise.
 func (s *sim) finalEvent(c domain.CircuitKey, settled bool) {
-	if n := s.nodeOf(c.Node); n != nil && !n.down {
+	if n := s.nodeOf(c.Node); n != nil && !n.down && n.holder == s.epoch {
 		s.events[c.Node] = append(s.events[c.Node], simFinal{circuit: c, settled: settled})
 	}
 }
@@ -293,7 +362,7 @@ func (s *sim) violate(format string, args ...any) {
 }
 
 func (s *sim) tracef(format string, args ...any) {
-	if s.verbose {
+	if s.verbose || s.record != nil {
 		s.trace = append(s.trace, fmt.Sprintf("%s ", s.clock.Now().Format("15:04:05.000"))+fmt.Sprintf(format, args...))
 	}
 }
@@ -361,8 +430,13 @@ func (st simStore) List(ctx context.Context, from uint64, limit int) ([]domain.I
 // start builds a new lnmux incarnation over the same store, nodes and clock,
 // as after a crash: everything the previous one had in flight is lost.
 func (s *sim) start() {
-	// The old process's event streams died with it.
+	// The old process's event streams died with it, and what it sent that
+	// lnd had not read.
 	clear(s.events)
+	for _, n := range s.nodes {
+		n.window = nil
+		clear(n.offered)
+	}
 	s.epoch++
 	epoch := s.epoch
 	cfg := s.cfg
@@ -383,15 +457,73 @@ func (s *sim) start() {
 		return
 	}
 	s.mux = m
+	s.muxes[epoch] = m
 	for _, n := range s.nodes {
 		m.BlockHeight(context.Background(), n.key, s.height)
 	}
 	s.tracef("lnmux incarnation %d started", epoch)
 	for _, n := range s.nodes {
+		if s.deposed[n.holder] && n.holder == epoch-1 && s.rng.IntN(2) == 0 {
+			// The deposed incarnation's stream is still registered (its
+			// host was cut off): lnd refuses this one's until it ends.
+			s.tracef("node %x still held by deposed incarnation %d", n.key[:3], n.holder)
+			continue
+		}
+		n.holder = epoch
 		if !n.down {
 			s.reconnect(n)
 		}
 	}
+}
+
+// staleStreamEnds is lnd noticing that a deposed incarnation's stream is
+// dead (keepalive): the current incarnation registers and lnd re-offers
+// what it holds.
+func (s *sim) staleStreamEnds() {
+	for _, n := range s.nodes {
+		if n.holder != s.epoch {
+			s.tracef("node %x: stale stream of incarnation %d ends", n.key[:3], n.holder)
+			n.holder = s.epoch
+			n.window = nil
+			clear(n.offered)
+			if !n.down {
+				s.reconnect(n)
+			}
+			return
+		}
+	}
+}
+
+// forceClose is a payer force-closing the channel of a held HTLC: lnd
+// re-offers it as an on-chain HTLC, which takes only a SETTLE.
+func (s *sim) forceClose() {
+	var held []domain.CircuitKey
+	for _, c := range s.sortedCircuits() {
+		if l := s.htlcs[c]; l.state == lndHeld && !l.onChain {
+			held = append(held, c)
+		}
+	}
+	if len(held) == 0 {
+		return
+	}
+	c := held[s.rng.IntN(len(held))]
+	l := s.htlcs[c]
+	l.onChain = true
+	s.tracef("force-close: %s on chain", c)
+	if n := s.nodeOf(c.Node); !n.down {
+		s.offer(n, l.sent.htlc)
+	}
+}
+
+// offer is lnd offering an HTLC to the incarnation that holds the node's
+// interceptor.
+func (s *sim) offer(n *simNode, h ports.InterceptedHTLC) {
+	m := s.muxes[n.holder]
+	if m == nil {
+		return
+	}
+	n.offered[h.Circuit] = true
+	m.HTLCIntercepted(context.Background(), h)
 }
 
 // reconnect is what lnd does when its interceptor (re)connects: re-offer
@@ -406,7 +538,7 @@ func (s *sim) reconnect(n *simNode) {
 	for _, c := range s.sortedCircuits() {
 		l := s.htlcs[c]
 		if c.Node == n.key && l.state == lndHeld {
-			s.mux.HTLCIntercepted(ctx, l.sent.htlc)
+			s.offer(n, l.sent.htlc)
 		}
 	}
 }
@@ -420,7 +552,17 @@ func (s *sim) sortedCircuits() []domain.CircuitKey {
 	return keys
 }
 
-func runSim(t *testing.T, seed uint64, verbose bool) (err error) {
+// simRecord is what a run did, to compare two runs of one seed.
+type simRecord struct {
+	trace []string
+	store []domain.Invoice
+}
+
+func runSim(t *testing.T, seed uint64, verbose bool) error {
+	return runSimRecord(t, seed, verbose, nil)
+}
+
+func runSimRecord(t *testing.T, seed uint64, verbose bool, rec *simRecord) (err error) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	s := &sim{
 		rng:           rng,
@@ -430,13 +572,22 @@ func runSim(t *testing.T, seed uint64, verbose bool) (err error) {
 		height:        1000,
 		cancelledSets: make(map[domain.SetID]bool),
 		deposed:       make(map[int]bool),
+		muxes:         make(map[int]*Mux),
 		events:        make(map[domain.NodeKey][]simFinal),
 		verbose:       verbose,
+		record:        rec,
 		failBefore:    rng.IntN(300),
 		failAfter:     rng.IntN(300),
 		failUpdate:    rng.IntN(300),
 	}
 	defer func() {
+		if rec != nil {
+			rec.trace = s.trace
+			for _, inv := range s.store.invs {
+				rec.store = append(rec.store, inv)
+			}
+			slices.SortFunc(rec.store, func(a, b domain.Invoice) int { return slices.Compare(a.Hash[:], b.Hash[:]) })
+		}
 		if err != nil && verbose {
 			for _, l := range s.trace {
 				t.Log(l)
@@ -456,6 +607,9 @@ func runSim(t *testing.T, seed uint64, verbose bool) (err error) {
 		// Always someone to decide: the application below.
 		SubscriberGrace: 1000 * time.Hour,
 	}
+	var chachaSeed [32]byte
+	binary.LittleEndian.PutUint64(chachaSeed[:], seed)
+	s.cfg.Entropy = rand.NewChaCha8(chachaSeed)
 	if rng.IntN(4) == 0 {
 		// Few paid marks in memory: decisions on evicted hashes must ask
 		// the store (review scenario 4).
@@ -468,7 +622,7 @@ func runSim(t *testing.T, seed uint64, verbose bool) (err error) {
 			k[i] = byte(rng.UintN(256))
 		}
 		k[0] |= 1
-		n := &simNode{s: s}
+		n := &simNode{s: s, offered: make(map[domain.CircuitKey]bool)}
 		n.key = nodeKeyFrom(k)
 		s.nodes = append(s.nodes, n)
 	}
@@ -514,13 +668,20 @@ func (s *sim) step() {
 		s.decide()
 	case x < 75:
 		n := s.nodes[r.IntN(len(s.nodes))]
-		n.down = !n.down
-		s.tracef("node %x down=%v", n.key[:3], n.down)
-		if !n.down {
-			s.reconnect(n)
+		if n.down {
+			n.down = false
+			if n.holder == s.epoch {
+				s.reconnect(n)
+			}
+		} else {
+			s.breakStream(n)
 		}
+		s.tracef("node %x down=%v", n.key[:3], n.down)
 	case x < 80:
 		s.deliverFinal()
+		// lnd reads what it was sent, some of it.
+		n := s.nodes[r.IntN(len(s.nodes))]
+		s.lndReads(n, 1+r.IntN(4))
 	case x < 82:
 		s.tracef("crash")
 		s.start()
@@ -537,6 +698,12 @@ func (s *sim) step() {
 		s.start()
 	case x < 84:
 		s.lndFailsHeld()
+	case x < 85:
+		if r.IntN(2) == 0 {
+			s.forceClose()
+		} else {
+			s.staleStreamEnds()
+		}
 	case x < 87:
 		s.newBlock()
 	case x < 90:
@@ -631,7 +798,7 @@ func (s *sim) sendPart() {
 		return
 	}
 	s.htlcs[c] = &lndHTLC{sent: part}
-	s.mux.HTLCIntercepted(context.Background(), part.htlc)
+	s.offer(n, part.htlc)
 }
 
 func (s *sim) nodeOf(k domain.NodeKey) *simNode {
@@ -702,7 +869,7 @@ func (s *sim) cancel(hash domain.PaymentHash, id domain.SetID) {
 func (s *sim) deliverFinal() {
 	var ready []*simNode
 	for _, n := range s.nodes {
-		if len(s.events[n.key]) > 0 && !n.down {
+		if len(s.events[n.key]) > 0 && !n.down && n.holder == s.epoch {
 			ready = append(ready, n)
 		}
 	}
@@ -808,6 +975,12 @@ func (s *sim) newBlock() {
 func (s *sim) quiesce() {
 	s.failBefore, s.failAfter, s.failUpdate = 0, 0, 0
 	for _, n := range s.nodes {
+		if n.holder != s.epoch {
+			n.holder = s.epoch
+			n.window = nil
+			clear(n.offered)
+			n.down = true
+		}
 		if n.down {
 			n.down = false
 			s.reconnect(n)
@@ -825,7 +998,21 @@ func (s *sim) quiesce() {
 			s.runJob()
 		}
 		s.clock.Advance(2 * time.Minute)
-		// lnmux reads what is in the event streams; nothing is sent twice.
+		if round >= 3 {
+			// Blocks go on: HTLCs that only lnd can end (on chain, or
+			// held by a stream lnmux lost) reach their deadlines.
+			s.newBlock()
+		}
+		// lnd reads every answer; lnmux reads what is in the event
+		// streams; nothing is sent twice.
+		for _, n := range s.nodes {
+			s.lndReads(n, len(n.window))
+			if n.down {
+				// lnd ended the stream (an on-chain FAIL): it comes back.
+				n.down = false
+				s.reconnect(n)
+			}
+		}
 		for _, n := range s.nodes {
 			for len(s.events[n.key]) > 0 {
 				s.deliverFinal()
@@ -976,5 +1163,31 @@ func (s *sim) callSync(m *Mux, f callFunc) error {
 		j := s.jobs[0]
 		s.jobs = s.jobs[1:]
 		j.f()
+	}
+}
+
+// TestSimulationIsDeterministic runs seeds twice: the same inputs must
+// give the same run, step for step, or a failing seed could not be
+// replayed (and the machine would depend on something besides its inputs,
+// such as Go's random map order).
+func TestSimulationIsDeterministic(t *testing.T) {
+	for seed := uint64(1); seed <= 40; seed++ {
+		var a, b simRecord
+		errA := runSimRecord(t, seed, false, &a)
+		errB := runSimRecord(t, seed, false, &b)
+		if fmt.Sprint(errA) != fmt.Sprint(errB) {
+			t.Fatalf("seed %d: %v, then %v", seed, errA, errB)
+		}
+		if !slices.Equal(a.trace, b.trace) {
+			for i := range min(len(a.trace), len(b.trace)) {
+				if a.trace[i] != b.trace[i] {
+					t.Fatalf("seed %d: runs differ at step %d:\n  %s\n  %s", seed, i, a.trace[i], b.trace[i])
+				}
+			}
+			t.Fatalf("seed %d: runs differ in length: %d and %d steps", seed, len(a.trace), len(b.trace))
+		}
+		if !reflect.DeepEqual(a.store, b.store) {
+			t.Fatalf("seed %d: the store differs between two runs", seed)
+		}
 	}
 }
