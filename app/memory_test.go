@@ -234,6 +234,7 @@ func TestYearOfSettledInvoicesIsBounded(t *testing.T) {
 			n.res = nil
 			n.mu.Unlock()
 		}
+		h.quiet()
 		maxEntries = max(maxEntries, h.mux.counts().Entries)
 		h.clock.Advance(24 * time.Hour)
 		h.mux.pruneAll()

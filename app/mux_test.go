@@ -291,9 +291,11 @@ func TestSettleStoreFailureKeepsSet(t *testing.T) {
 	if err := h.mux.SettleInvoice(cancelled(), inv.Hash, ev.SetID); !errors.Is(err, domain.ErrOutcomeUnknown) {
 		t.Fatalf("settle with a failing store: %v, want outcome unknown", err)
 	}
+	h.quiet()
 	n.none(t) // I1: no preimage left
 	// The write is retried until the store answers.
 	h.clock.Advance(core.Backoff(1))
+	h.quiet()
 	if r := n.next(t); r.Action != ports.ActionSettle {
 		t.Fatalf("resolution %+v, want settle", r)
 	}

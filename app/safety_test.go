@@ -371,6 +371,7 @@ func TestMemoryBounded(t *testing.T) {
 		n.next(t)
 		h.mux.HTLCFinal(ctx, ports.FinalResolution{Circuit: p.htlc.Circuit, Settled: true})
 	}
+	h.quiet()
 	h.mux.pruneAll()
 	if c := h.mux.counts(); c.PaidOnly > 2*64 || c.Pending != 0 {
 		t.Fatalf("ledger after pruning: %+v", c)
