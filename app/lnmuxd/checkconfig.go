@@ -26,7 +26,7 @@ func runCheckConfig(cfg *Config, cmd conf.Args, stdout io.Writer) error {
 		return err
 	}
 	for _, w := range cfg.compat {
-		if _, err := fmt.Fprintf(stdout, "warning: %s (config file line %d): %s\n", w.Key, w.Line, w.Message); err != nil {
+		if _, err := fmt.Fprintf(stdout, "warning: %s\n", w); err != nil {
 			return err
 		}
 	}

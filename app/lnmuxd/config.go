@@ -66,6 +66,9 @@ type Config struct {
 	Telemetry       TelemetryConfig       `yaml:"telemetry"`
 	DistributedLock DistributedLockConfig `yaml:"distributedLock"`
 
+	// DB is the original lnmux's database section (config_compat.go).
+	DB *originalDB `conf:"-" yaml:"db"`
+
 	// compat lists the original lnmux keys of the file read differently
 	// (config_compat.go); logged once at start.
 	compat []compatWarning
@@ -79,6 +82,8 @@ type LNDConfig struct {
 	// v0.16.0), whose interceptor cannot settle an HTLC on chain
 	// (docs/lnd-behaviour.md, "lnd versions").
 	AllowUnsafeVersion bool `conf:"default:false,help:lnd.allowUnsafeVersion: accept lnd nodes older than v0.21.1 (down to v0.16.0) although their interceptor cannot settle an HTLC on chain (lnd issue 10892); an error is logged at every connect" yaml:"allowUnsafeVersion"`
+	// Timeout is the original lnmux's key, ignored (config_compat.go).
+	Timeout any `conf:"-" yaml:"timeout"`
 }
 
 // NodeConfig is one LND node of the cluster. PubKey guards against
@@ -88,6 +93,8 @@ type NodeConfig struct {
 	MacaroonPath string `yaml:"macaroonPath"`
 	TLSCertPath  string `yaml:"tlsCertPath"`
 	URL          string `yaml:"lndUrl"`
+	// Priority is the original lnmux's key, ignored (config_compat.go).
+	Priority any `yaml:"priority"`
 }
 
 // UnmarshalText reads a node from its env/flag form
@@ -177,6 +184,9 @@ type LoggingConfig struct {
 	Format string `conf:"default:text,help:logging.format: text|json" yaml:"format"`
 	// WithCaller is the original lnmux's key.
 	WithCaller bool `conf:"default:false,help:logging.withCaller: add the source file and line of each log call" yaml:"withCaller"`
+	// The original lnmux's keys, ignored (config_compat.go).
+	GrpcLogging        any `conf:"-" yaml:"grpcLogging"`
+	GrpcPayloadLogging any `conf:"-" yaml:"grpcPayloadLogging"`
 }
 
 // TelemetryConfig configures OpenTelemetry tracing.

@@ -177,9 +177,6 @@ func TestOriginalConfigEveryKey(t *testing.T) {
 		"db.idleTimeout", "db.maxConnAge", "db.minIdleConns", "db.poolSize", "db.poolTimeout",
 		"lnd.nodes[0].priority", "lnd.timeout", "logging.grpcLogging", "logging.grpcPayloadLogging", "logging.level",
 	}
-	if !configHasKey("instrumentationAddress") {
-		want = append(want, "instrumentationAddress")
-	}
 	slices.Sort(want)
 	if got := warnedKeys(cfg); !slices.Equal(got, want) {
 		t.Errorf("warnings for\n %v\nwant\n %v", got, want)
@@ -277,5 +274,25 @@ func TestRunOriginalConfig(t *testing.T) {
 		if strings.Contains(logs, testPass) || strings.Contains(logs, testKey) {
 			t.Errorf("%q: secret in logs", args)
 		}
+	}
+}
+
+// TestOriginalConfigLines: errors and warnings about an original file name
+// the lines of the file as written (it used to be rewritten first, which
+// moved them).
+func TestOriginalConfigLines(t *testing.T) {
+	cleanEnv(t)
+	orig := "db:\n  dsn: postgres://a@b/c\n  poolSize: 5\nlogging:\n  grpcLogging: true\n"
+	cfg := load(t, "-c", writeFile(t, "lnmux.yml", orig))
+	lines := map[string]int{}
+	for _, w := range cfg.compat {
+		lines[w.Key] = w.Line
+	}
+	if lines["db.poolSize"] != 3 || lines["logging.grpcLogging"] != 5 {
+		t.Errorf("warning lines %v, want db.poolSize 3 and logging.grpcLogging 5", lines)
+	}
+	err := loadErr(t, "-c", writeFile(t, "lnmux.yml", orig+"  grpcLoging: true\n"))
+	if !strings.Contains(err.Error(), "logging.grpcLoging (config file line 6): unknown key") {
+		t.Errorf("typo in an original file: %v", err)
 	}
 }

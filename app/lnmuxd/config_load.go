@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -11,11 +10,10 @@ import (
 	"sync"
 
 	"github.com/ardanlabs/conf/v3"
-	confyaml "github.com/ardanlabs/conf/v3/yaml"
 )
 
-// Reading the configuration: conf parses flags, environment and the yaml
-// file (checked first by checkYAML, config_yaml.go) over the defaults.
+// Reading the configuration: the yaml file (config_yaml.go), then conf
+// applies the defaults, the environment and the flags.
 
 // osArgsMu serialises parses: conf v3 (v3.10 checked) reads its flags
 // from os.Args and offers no option to pass them, so loadConfig swaps
@@ -47,25 +45,17 @@ func usageInfo(cfg *Config) (string, error) {
 // normalised but not validated: each command validates what it needs.
 func loadConfig(args []string) (*Config, string, error) {
 	cfg := Config{Version: conf.Version{Build: buildVersion(), Desc: description}}
-	opts := []conf.ParseOption{conf.WithStrictFlags()}
-
 	if path := configPath(args); path != "" {
 		data, err := os.ReadFile(expandHome(path)) //nolint:gosec // the operator names the config file
 		if err != nil {
 			return nil, "", fmt.Errorf("config file: %w", err)
 		}
-		data, cfg.compat, err = translateOriginal(data)
-		if err != nil {
+		if err := readYAML(data, &cfg); err != nil {
 			return nil, "", err
 		}
-		if err := checkYAML(data); err != nil {
-			return nil, "", err
-		}
-		opts = append(opts, conf.WithParser(confyaml.WithReader(bytes.NewReader(data))))
 	}
-
 	text, err := withOSArgs(args, func() (string, error) {
-		return conf.ParseWithOptions(envPrefix, &cfg, opts...)
+		return conf.ParseWithOptions(envPrefix, &cfg, conf.WithStrictFlags())
 	})
 	switch {
 	case errors.Is(err, conf.ErrHelpWanted):
@@ -79,26 +69,17 @@ func loadConfig(args []string) (*Config, string, error) {
 	return &cfg, "", nil
 }
 
-// configPath finds -c/--config in args the way conf tokenises flags (it
-// stops at the first argument that is not a flag; a flag without "=" takes
-// the next argument unless that looks like a flag), then falls back to
-// LNMUX_CONFIG. conf needs the file before it parses, so this runs first.
+// configPath returns -c/--config, else LNMUX_CONFIG: a first parse by conf
+// of that setting alone, since the file must be read before the real one.
+// On a bad flag or --help it returns "" and the real parse reports.
 func configPath(args []string) string {
-	for len(args) > 0 {
-		s := args[0]
-		if len(s) < 2 || s[0] != '-' || s == "--" {
-			break
-		}
-		args = args[1:]
-		name, value, hasValue := strings.Cut(strings.TrimLeft(s, "-"), "=")
-		if !hasValue && len(args) > 0 && args[0] != "" && args[0][0] != '-' {
-			value, args = args[0], args[1:]
-		}
-		if name == "c" || name == "config" {
-			return value
-		}
+	var pre struct {
+		ConfigFile string `conf:"short:c,flag:config,env:CONFIG"`
 	}
-	return os.Getenv(envPrefix + "_CONFIG")
+	if _, err := withOSArgs(args, func() (string, error) { return conf.Parse(envPrefix, &pre) }); err != nil {
+		return ""
+	}
+	return pre.ConfigFile
 }
 
 func (c *Config) normalize() {

@@ -529,6 +529,9 @@ func leafKeys(t reflect.Type, prefix string) map[string]reflect.StructField {
 	out := map[string]reflect.StructField{}
 	textUnmarshaler := reflect.TypeFor[interface{ UnmarshalText([]byte) error }]()
 	for name, f := range yamlFields(t) {
+		if f.Tag.Get("conf") == "-" { // the original lnmux's keys (config_compat.go)
+			continue
+		}
 		key := joinKey(prefix, name)
 		if f.Type.Kind() == reflect.Struct && !reflect.PointerTo(f.Type).Implements(textUnmarshaler) {
 			for k, v := range leafKeys(f.Type, key) {

@@ -3,12 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"go/token"
+	"maps"
 	"os"
 	"reflect"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/ardanlabs/conf/v3"
@@ -25,30 +26,17 @@ import (
 // name.
 func hideBadValue(err error, args []string) error {
 	if fe, ok := errors.AsType[*conf.FieldError](err); ok {
-		// conf keeps the field, type and value unexported, and its
-		// message quotes the value, its parser's error often again
-		// (conf v3.10 checked; the test fails if a later version moves
-		// them).
-		v := reflect.ValueOf(fe).Elem()
-		name, typ, value := v.FieldByName("fieldName"), v.FieldByName("typeName"), v.FieldByName("value")
-		if name.Kind() != reflect.String || typ.Kind() != reflect.String || value.Kind() != reflect.String {
+		// conf names the field by its Go name only, and quotes the value
+		// after it (v3.10: "conf: error assigning to field NAME: converting
+		// 'VALUE' to type …"); keep the name, drop the rest.
+		rest, _ := strings.CutPrefix(fe.Error(), "conf: error assigning to field ")
+		name, _, _ := strings.Cut(rest, ":")
+		if !token.IsIdentifier(name) {
 			return errors.New("a setting has a value that cannot be read (not shown: it may be a secret)")
 		}
-		problem := fmt.Sprintf("the value given (flag, environment or file) is not a valid %s", typeWord(typ.String()))
-		prefix := fmt.Sprintf("conf: error assigning to field %s: converting '%s' to type %s. details: ", name, value, typ)
-		if details, ok := strings.CutPrefix(fe.Error(), prefix); ok && value.String() != "" {
-			// Quoted as the parsers quote it; bare only when long enough
-			// not to match ordinary words of the message.
-			for _, form := range []string{value.String(), strings.TrimSpace(value.String())} {
-				details = strings.ReplaceAll(details, strconv.Quote(form), `"`+masked+`"`)
-				details = strings.ReplaceAll(details, "'"+form+"'", "'"+masked+"'")
-				if len(form) >= 6 {
-					details = strings.ReplaceAll(details, form, masked)
-				}
-			}
-			problem += " (" + details + ")"
-		}
-		return &configError{Key: settingKeys(name.String(), args), Problem: problem + "; the value is not shown, as it may be a secret"}
+		keys, typ := settingKeys(name, args)
+		return &configError{Key: keys, Problem: "the value given (flag or environment) is not a valid " + typeWord(typ) +
+			"; the value is not shown, as it may be a secret"}
 	}
 	msg := err.Error()
 	if i := strings.Index(msg, "bad flag syntax: "); i >= 0 {
@@ -62,47 +50,41 @@ func hideBadValue(err error, args []string) error {
 }
 
 // settingKeys returns the key of the Config field with the Go name name
-// (conf names a field by that alone). When several have it, those given by
-// a flag in args or by an environment variable are kept, and named "a or
-// b" if still more than one.
-func settingKeys(name string, args []string) string {
-	var keys []string
+// (conf names a field by that alone), and its type. When several have it,
+// those given by a flag in args or by an environment variable are kept,
+// and named "a or b" if still more than one.
+func settingKeys(name string, args []string) (string, reflect.Type) {
+	fields := map[string]reflect.Type{}
 	var walk func(t reflect.Type, path string)
 	walk = func(t reflect.Type, path string) {
 		for key, f := range yamlFields(t) {
-			ft := f.Type
-			for ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
+			if f.Tag.Get("conf") == "-" {
+				continue
 			}
 			if f.Name == name {
-				keys = append(keys, joinKey(path, key))
-			} else if ft.Kind() == reflect.Struct && f.Tag.Get("conf") != "-" {
-				walk(ft, joinKey(path, key))
+				fields[joinKey(path, key)] = f.Type
+			} else if f.Type.Kind() == reflect.Struct {
+				walk(f.Type, joinKey(path, key))
 			}
 		}
 	}
 	walk(reflect.TypeFor[Config](), "")
+	keys := slices.Sorted(maps.Keys(fields))
 	if len(keys) == 0 {
-		return name
+		return name, nil
 	}
-	if len(keys) > 1 {
-		var given []string
-		for _, k := range keys {
-			flag := keyFlag(k)
-			env := envPrefix + "_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
-			if _, set := os.LookupEnv(env); set || slices.ContainsFunc(args, func(a string) bool {
-				a = strings.TrimLeft(a, "-")
-				return a == flag || strings.HasPrefix(a, flag+"=")
-			}) {
-				given = append(given, k)
-			}
-		}
-		if len(given) > 0 {
-			keys = given
-		}
+	if given := slices.DeleteFunc(slices.Clone(keys), func(k string) bool {
+		flag := keyFlag(k)
+		env := envPrefix + "_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+		_, set := os.LookupEnv(env)
+		return !set && !slices.ContainsFunc(args, func(a string) bool {
+			a = strings.TrimLeft(a, "-")
+			return a == flag || strings.HasPrefix(a, flag+"=")
+		})
+	}); len(given) > 0 {
+		keys = given
 	}
-	slices.Sort(keys)
-	return strings.Join(keys, " or ")
+	return strings.Join(keys, " or "), fields[keys[0]]
 }
 
 // keyFlag is the flag of a key as conf derives it: api.maxStreams →
@@ -126,27 +108,25 @@ func keyFlag(key string) string {
 }
 
 // typeWord describes a field type for an operator.
-func typeWord(typ string) string {
-	switch typ {
-	case "time.Duration":
-		return "duration (like 30s or 5m)"
-	case "main.Toggle", "bool":
+func typeWord(t reflect.Type) string {
+	switch t {
+	case nil:
+		return "value"
+	case reflect.TypeFor[Toggle]():
 		return "bool (true or false)"
-	case "[]main.NodeConfig":
-		return "list of nodes"
-	case "float32", "float64":
-		return "number"
-	case "int", "int32", "int64", "uint", "uint32", "uint64", "uint16", "int16":
-		return "integer"
+	case reflect.TypeFor[[]NodeConfig]():
+		return "list of nodes, each pubKey@host:port,macaroonPath,tlsCertPath (separated by semicolons)"
+	case reflect.TypeFor[time.Duration]():
+		return "duration (like 30s or 5m)"
 	}
-	return typ
-}
-
-// quotedValue matches what yaml.v3 quotes of a scalar in a type error
-// ("cannot unmarshal !!str `3f9d2c6...` into int").
-var quotedValue = regexp.MustCompile("`[^`]*`")
-
-// hideQuoted removes quoted values from a yaml decode message.
-func hideQuoted(msg string) string {
-	return quotedValue.ReplaceAllString(msg, "(value not shown)")
+	switch t.Kind() {
+	case reflect.Bool:
+		return "bool (true or false)"
+	case reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.Int, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "integer"
+	default:
+		return t.String()
+	}
 }
