@@ -254,11 +254,10 @@ func parseIdentityKey(s string) (*btcec.PrivateKey, error) {
 	}
 	// PrivKeyFromBytes reduces modulo the curve order without a word, so
 	// check the range first: a key ≥ n would silently be another key.
-	var k btcec.ModNScalar
-	if overflow := k.SetByteSlice(b); overflow || k.IsZero() {
+	if domain.ValidateIdentityKey(b) != nil {
+		clear(b)
 		return nil, &configError{Key: "identityKey", Problem: "is not a valid secp256k1 private key (it must be above 0 and below the curve order)"}
 	}
-	k.Zero()
 	priv, _ := btcec.PrivKeyFromBytes(b)
 	clear(b)
 	return priv, nil
