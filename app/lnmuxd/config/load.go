@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -24,27 +24,29 @@ func withOSArgs[T any](args []string, f func() (T, error)) (T, error) {
 	osArgsMu.Lock()
 	defer osArgsMu.Unlock()
 	saved := os.Args
-	os.Args = append([]string{progName}, args...)
+	os.Args = append([]string{"lnmuxd"}, args...)
 	defer func() { os.Args = saved }()
 	return f()
 }
 
-// usageInfo is conf's usage text. conf reads os.Args[0] for its first
-// line only, which withUsageHeader replaces, so os.Args need not be swapped;
-// the lock keeps that read apart from a concurrent parse's swap.
-func usageInfo(cfg *Config) (string, error) {
+// Usage is conf's usage text: every setting with its flag, environment
+// variable, default and help. conf reads os.Args[0] for its first line
+// only, which lnmuxd replaces, so os.Args need not be swapped; the lock
+// keeps that read apart from a concurrent parse's swap.
+func Usage(cfg *Config) (string, error) {
 	osArgsMu.Lock()
 	defer osArgsMu.Unlock()
 	return conf.UsageInfo(envPrefix, cfg)
 }
 
-// loadConfig reads the configuration from the yaml file named by -c/--config
+// Load reads the configuration from the yaml file named by -c/--config
 // (or LNMUX_CONFIG), the environment and args (the command line without the
-// program name). On --help or --version it returns conf.ErrHelpWanted or
-// conf.ErrVersionWanted together with the text to print. The result is
-// normalised but not validated: each command validates what it needs.
-func loadConfig(args []string) (*Config, string, error) {
-	cfg := Config{Version: conf.Version{Build: buildVersion(), Desc: description}}
+// program name); version is what --version prints. On --help or --version
+// it returns conf.ErrHelpWanted or conf.ErrVersionWanted together with the
+// text to print (conf's usage or version). The result is normalised but
+// not validated: each command validates what it needs.
+func Load(args []string, version conf.Version) (*Config, string, error) {
+	cfg := Config{Version: version}
 	if path := configPath(args); path != "" {
 		data, err := os.ReadFile(expandHome(path)) //nolint:gosec // the operator names the config file
 		if err != nil {
@@ -58,9 +60,7 @@ func loadConfig(args []string) (*Config, string, error) {
 		return conf.ParseWithOptions(envPrefix, &cfg, conf.WithStrictFlags())
 	})
 	switch {
-	case errors.Is(err, conf.ErrHelpWanted):
-		return nil, withUsageHeader(text), err
-	case errors.Is(err, conf.ErrVersionWanted):
+	case errors.Is(err, conf.ErrHelpWanted), errors.Is(err, conf.ErrVersionWanted):
 		return nil, text, err
 	case err != nil:
 		return nil, "", hideBadValue(err, args)
@@ -117,7 +117,7 @@ func expandHome(p string) string {
 
 // knownEnv lists the environment variables conf reads, taken from its usage.
 func knownEnv(cfg *Config) ([]string, error) {
-	u, err := usageInfo(cfg)
+	u, err := Usage(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -131,10 +131,10 @@ func knownEnv(cfg *Config) ([]string, error) {
 	return names, nil
 }
 
-// unknownEnv returns the LNMUX_ variables in environ that no setting reads
+// UnknownEnv returns the LNMUX_ variables in environ that no setting reads
 // (typically a typo: LNMUX_IDENTITYKEY would leave the file's key in use).
 // LNMUX_TEST_ variables belong to the test suites.
-func unknownEnv(cfg *Config, environ []string) []string {
+func UnknownEnv(cfg *Config, environ []string) []string {
 	known, err := knownEnv(cfg)
 	if err != nil {
 		return nil

@@ -1,9 +1,10 @@
-package main
+package config
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -71,7 +72,7 @@ type Config struct {
 
 	// compat lists the original lnmux keys of the file read differently
 	// (config_compat.go); logged once at start.
-	compat []compatWarning
+	compat []Warning
 }
 
 // LNDConfig describes the cluster.
@@ -150,6 +151,33 @@ type SQLiteConfig struct {
 // CORSConfig lets browsers call the API.
 type CORSConfig struct {
 	AllowedOrigins []string `conf:"help:cors.allowedOrigins: browser origins allowed to call the API (scheme://host[:port] or *); semicolon-separated in env and flags" yaml:"allowedOrigins"`
+}
+
+// AuthConfig controls the macaroons of the API (docs/authentication.md).
+type AuthConfig struct {
+	RequireOnLoopback bool `conf:"default:false,help:auth.requireOnLoopback: require macaroons even when the API listens on loopback only (they are always required on any other address)" yaml:"requireOnLoopback"`
+}
+
+// TLSConfig controls TLS on the API port.
+type TLSConfig struct {
+	Enabled      bool     `conf:"default:false,help:tls.enabled: serve the API over TLS (gRPC gets HTTP/2 by ALPN)" yaml:"enabled"`
+	CertPath     string   `conf:"help:tls.certPath: PEM certificate of the API (with tls.keyPath); when both are empty a self-signed one is generated as <dataDir>/tls.cert" yaml:"certPath"`
+	KeyPath      string   `conf:"help:tls.keyPath: PEM private key of tls.certPath (default <dataDir>/tls.key)" yaml:"keyPath"`
+	ExtraDomains []string `conf:"help:tls.extraDomains: DNS names or IP addresses the generated certificate is valid for besides localhost/127.0.0.1/::1; semicolon-separated in env and flags" yaml:"extraDomains"`
+}
+
+// APIConfig bounds the resources clients may hold, and names the hosts
+// browsers may reach the listeners by (exposure.go).
+type APIConfig struct {
+	MaxStreams                   int           `conf:"default:4096,help:api.maxStreams: long-lived calls (subscriptions and WaitForInvoiceFinalStatus) open at once; more are refused with RESOURCE_EXHAUSTED" yaml:"maxStreams"`
+	MaxStreamsPerClient          int           `conf:"default:1024,help:api.maxStreamsPerClient: long-lived calls open at once per client IP address" yaml:"maxStreamsPerClient"`
+	MaxAnonymousStreams          int           `conf:"default:64,help:api.maxAnonymousStreams: gRPC health Watch and reflection streams (which need no macaroon) open at once; they never take the slots of api.maxStreams" yaml:"maxAnonymousStreams"`
+	MaxAnonymousStreamsPerClient int           `conf:"default:16,help:api.maxAnonymousStreamsPerClient: health Watch and reflection streams open at once per client IP address" yaml:"maxAnonymousStreamsPerClient"`
+	SlowReaderTimeout            time.Duration `conf:"default:30s,help:api.slowReaderTimeout: end a call whose client has not taken a response for this long" yaml:"slowReaderTimeout"`
+	BodyReadTimeout              time.Duration `conf:"default:10s,help:api.bodyReadTimeout: time a request body may take to arrive after its headers; a slower call fails and its HTTP/1.1 connection is closed" yaml:"bodyReadTimeout"`
+	MaxConnections               int           `conf:"default:8192,help:api.maxConnections: connections to the API port open at once; more are closed as soon as they are accepted" yaml:"maxConnections"`
+	MaxConnectionsPerClient      int           `conf:"default:2048,help:api.maxConnectionsPerClient: connections to the API port open at once per client IP address" yaml:"maxConnectionsPerClient"`
+	AllowedHosts                 []string      `conf:"help:api.allowedHosts: names (or IP addresses) besides localhost and the loopback addresses and the listen host by which browsers may reach a listener that serves without a macaroon (the API while macaroons are optional; the console; a loopback instrumentation port); semicolon-separated in env and flags" yaml:"allowedHosts"`
 }
 
 // RoutingPolicyConfig is the policy of the virtual channels, published in
@@ -313,4 +341,38 @@ func (c *Config) SQLitePath() string {
 		return c.Persistence.SQLite.Path
 	}
 	return filepath.Join(c.DataDir, "lnmux.db")
+}
+
+// ConsoleConfig turns the web console (adapters/web) on or off.
+type ConsoleConfig struct {
+	Enabled string `conf:"default:auto,help:console.enabled: serve the web console at /console/ on the API port: auto (only when listenAddress is a loopback address)|true|false" yaml:"enabled"`
+}
+
+// ConsoleOn decides whether the console is served. "auto" serves it only on
+// a loopback listener: the page lets whoever reaches it create invoices and
+// settle payments, which elsewhere should be a deliberate choice.
+func (c *Config) ConsoleOn() (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(c.Console.Enabled)) {
+	case "", "auto":
+		return IsLoopbackHostPort(c.ListenAddress), nil
+	case "true", "on", "yes", "1":
+		return true, nil
+	case "false", "off", "no", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("console.enabled: %q is not auto, true or false", c.Console.Enabled)
+}
+
+// IsLoopbackHostPort reports whether host:port names only loopback addresses
+// (localhost, 127.0.0.0/8, ::1). An empty host listens everywhere.
+func IsLoopbackHostPort(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"cmp"
@@ -47,15 +47,15 @@ var originalIgnored = map[string]string{
 	"logging.grpcPayloadLogging": "payloads are never logged: they carry preimages",
 }
 
-// compatWarning is one original key lnmuxd reads differently, logged once
-// at start.
-type compatWarning struct {
+// Warning is one original key lnmuxd reads differently, logged once at
+// start (Config.Warnings).
+type Warning struct {
 	Key     string
 	Line    int
 	Message string
 }
 
-func (w compatWarning) order() int {
+func (w Warning) order() int {
 	if w.Line == 0 {
 		return math.MaxInt
 	}
@@ -63,9 +63,13 @@ func (w compatWarning) order() int {
 }
 
 // String is "key (config file line N): message", as errors are written.
-func (w compatWarning) String() string {
+func (w Warning) String() string {
 	return (&configError{Key: w.Key, Line: w.Line, Problem: w.Message}).Error()
 }
+
+// Warnings lists the original lnmux's keys of the file read differently
+// here, in file order.
+func (c *Config) Warnings() []Warning { return c.compat }
 
 var listIndex = regexp.MustCompile(`\[\d+\]`)
 
@@ -78,7 +82,7 @@ func (c *Config) readOriginal(keys map[string]int) error {
 	for key, line := range keys {
 		if why, ok := originalIgnored[listIndex.ReplaceAllString(key, "[]")]; ok {
 			original = true
-			c.compat = append(c.compat, compatWarning{Key: key, Line: line, Message: "ignored: " + why})
+			c.compat = append(c.compat, Warning{Key: key, Line: line, Message: "ignored: " + why})
 		}
 	}
 	// The ignored values are dropped: nothing reads them.
@@ -106,16 +110,16 @@ func (c *Config) readOriginal(keys map[string]int) error {
 	switch l := strings.ToLower(strings.TrimSpace(c.Logging.Level)); l {
 	case "dpanic", "panic", "fatal":
 		c.Logging.Level = "error"
-		c.compat = append(c.compat, compatWarning{Key: "logging.level", Line: keys["logging.level"], Message: fmt.Sprintf("level %q is logged as error", l)})
+		c.compat = append(c.compat, Warning{Key: "logging.level", Line: keys["logging.level"], Message: fmt.Sprintf("level %q is logged as error", l)})
 	}
 	// The original listened on another port by default: keep its clients
 	// working unless the file says where to listen.
 	if _, set := keys["listenAddress"]; !set {
 		c.ListenAddress = originalDefaultListen
-		c.compat = append(c.compat, compatWarning{Key: "listenAddress", Message: "not set in an original lnmux config: listening on the original's default " +
+		c.compat = append(c.compat, Warning{Key: "listenAddress", Message: "not set in an original lnmux config: listening on the original's default " +
 			originalDefaultListen + " instead of lnmuxd's localhost:9190; set listenAddress to choose"})
 	}
 	// In file order; listenAddress, absent from the file, last.
-	slices.SortFunc(c.compat, func(a, b compatWarning) int { return cmp.Compare(a.order(), b.order()) })
+	slices.SortFunc(c.compat, func(a, b Warning) int { return cmp.Compare(a.order(), b.order()) })
 	return nil
 }
