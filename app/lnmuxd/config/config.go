@@ -28,9 +28,9 @@ const envPrefix = "LNMUX"
 // masked replaces secrets in config dumps and logs.
 const masked = redact.Mask
 
-// The configuration's schema and defaults. Reading it: config_load.go and
-// config_yaml.go; checking it: config_validate.go; printing it with the
-// secrets masked: config_dump.go.
+// The configuration's schema and defaults. Reading it: load.go and
+// yaml.go; checking it: validate.go; printing it with the secrets masked:
+// dump.go.
 
 // Config is lnmuxd's whole configuration: one struct parsed by conf with the
 // precedence flags > environment > yaml file > defaults. Help texts start
@@ -53,9 +53,9 @@ type Config struct {
 	CORS          CORSConfig    `yaml:"cors"`
 	Console       ConsoleConfig `yaml:"console"`
 
-	// API security and instrumentation: types and checks in security.go.
+	// API security and instrumentation: types below, checks in validate.go.
 	InstrumentationAddress string `conf:"default:localhost:2112,help:instrumentationAddress: host:port of Prometheus /metrics and /debug/pprof (and gRPC health); keep it off public networks" yaml:"instrumentationAddress"`
-	// InstrumentationAllowNonLoopback: security.go.
+	// InstrumentationAllowNonLoopback: validate.go (validateSecurity).
 	InstrumentationAllowNonLoopback bool       `conf:"default:false,help:instrumentationAllowNonLoopback: accept an instrumentationAddress other than localhost/127.0.0.0/8/::1 (pprof and metrics need no macaroon: put a firewall or NetworkPolicy in front)" yaml:"instrumentationAllowNonLoopback"`
 	Auth                            AuthConfig `yaml:"auth"`
 	TLS                             TLSConfig  `yaml:"tls"`
@@ -67,11 +67,11 @@ type Config struct {
 	Telemetry       TelemetryConfig       `yaml:"telemetry"`
 	DistributedLock DistributedLockConfig `yaml:"distributedLock"`
 
-	// DB is the original lnmux's database section (config_compat.go).
+	// DB is the original lnmux's database section (compat.go).
 	DB *originalDB `conf:"-" yaml:"db"`
 
 	// compat lists the original lnmux keys of the file read differently
-	// (config_compat.go); logged once at start.
+	// (compat.go); logged once at start.
 	compat []Warning
 }
 
@@ -83,7 +83,7 @@ type LNDConfig struct {
 	// v0.16.0), whose interceptor cannot settle an HTLC on chain
 	// (docs/lnd-behaviour.md, "lnd versions").
 	AllowUnsafeVersion bool `conf:"default:false,help:lnd.allowUnsafeVersion: accept lnd nodes older than v0.21.1 (down to v0.16.0) although their interceptor cannot settle an HTLC on chain (lnd issue 10892); an error is logged at every connect" yaml:"allowUnsafeVersion"`
-	// Timeout is the original lnmux's key, ignored (config_compat.go).
+	// Timeout is the original lnmux's key, ignored (compat.go).
 	Timeout any `conf:"-" yaml:"timeout"`
 }
 
@@ -94,7 +94,7 @@ type NodeConfig struct {
 	MacaroonPath string `yaml:"macaroonPath"`
 	TLSCertPath  string `yaml:"tlsCertPath"`
 	URL          string `yaml:"lndUrl"`
-	// Priority is the original lnmux's key, ignored (config_compat.go).
+	// Priority is the original lnmux's key, ignored (compat.go).
 	Priority any `yaml:"priority"`
 }
 
@@ -167,7 +167,8 @@ type TLSConfig struct {
 }
 
 // APIConfig bounds the resources clients may hold, and names the hosts
-// browsers may reach the listeners by (exposure.go).
+// browsers may reach the listeners by (validateExposure; app/lnmuxd/exposure.go
+// applies them).
 type APIConfig struct {
 	MaxStreams                   int           `conf:"default:4096,help:api.maxStreams: long-lived calls (subscriptions and WaitForInvoiceFinalStatus) open at once; more are refused with RESOURCE_EXHAUSTED" yaml:"maxStreams"`
 	MaxStreamsPerClient          int           `conf:"default:1024,help:api.maxStreamsPerClient: long-lived calls open at once per client IP address" yaml:"maxStreamsPerClient"`
@@ -178,6 +179,11 @@ type APIConfig struct {
 	MaxConnections               int           `conf:"default:8192,help:api.maxConnections: connections to the API port open at once; more are closed as soon as they are accepted" yaml:"maxConnections"`
 	MaxConnectionsPerClient      int           `conf:"default:2048,help:api.maxConnectionsPerClient: connections to the API port open at once per client IP address" yaml:"maxConnectionsPerClient"`
 	AllowedHosts                 []string      `conf:"help:api.allowedHosts: names (or IP addresses) besides localhost and the loopback addresses and the listen host by which browsers may reach a listener that serves without a macaroon (the API while macaroons are optional; the console; a loopback instrumentation port); semicolon-separated in env and flags" yaml:"allowedHosts"`
+}
+
+// ConsoleConfig turns the web console (adapters/web) on or off.
+type ConsoleConfig struct {
+	Enabled string `conf:"default:auto,help:console.enabled: serve the web console at /console/ on the API port: auto (only when listenAddress is a loopback address)|true|false" yaml:"enabled"`
 }
 
 // RoutingPolicyConfig is the policy of the virtual channels, published in
@@ -212,7 +218,7 @@ type LoggingConfig struct {
 	Format string `conf:"default:text,help:logging.format: text|json" yaml:"format"`
 	// WithCaller is the original lnmux's key.
 	WithCaller bool `conf:"default:false,help:logging.withCaller: add the source file and line of each log call" yaml:"withCaller"`
-	// The original lnmux's keys, ignored (config_compat.go).
+	// The original lnmux's keys, ignored (compat.go).
 	GrpcLogging        any `conf:"-" yaml:"grpcLogging"`
 	GrpcPayloadLogging any `conf:"-" yaml:"grpcPayloadLogging"`
 }
@@ -341,11 +347,6 @@ func (c *Config) SQLitePath() string {
 		return c.Persistence.SQLite.Path
 	}
 	return filepath.Join(c.DataDir, "lnmux.db")
-}
-
-// ConsoleConfig turns the web console (adapters/web) on or off.
-type ConsoleConfig struct {
-	Enabled string `conf:"default:auto,help:console.enabled: serve the web console at /console/ on the API port: auto (only when listenAddress is a loopback address)|true|false" yaml:"enabled"`
 }
 
 // ConsoleOn decides whether the console is served. "auto" serves it only on

@@ -529,7 +529,7 @@ func leafKeys(t reflect.Type, prefix string) map[string]reflect.StructField {
 	out := map[string]reflect.StructField{}
 	textUnmarshaler := reflect.TypeFor[interface{ UnmarshalText([]byte) error }]()
 	for name, f := range yamlFields(t) {
-		if f.Tag.Get("conf") == "-" { // the original lnmux's keys (config_compat.go)
+		if f.Tag.Get("conf") == "-" { // the original lnmux's keys (compat.go)
 			continue
 		}
 		key := joinKey(prefix, name)

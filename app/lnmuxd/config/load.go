@@ -12,12 +12,12 @@ import (
 	"github.com/ardanlabs/conf/v3"
 )
 
-// Reading the configuration: the yaml file (config_yaml.go), then conf
+// Reading the configuration: the yaml file (yaml.go), then conf
 // applies the defaults, the environment and the flags.
 
 // osArgsMu serialises parses: conf v3 (v3.10 checked) reads its flags
-// from os.Args and offers no option to pass them, so loadConfig swaps
-// os.Args for the duration of a parse to keep run(ctx, args, …) testable.
+// from os.Args and offers no option to pass them, so Load swaps os.Args
+// for the duration of a parse to read the args it is given.
 var osArgsMu sync.Mutex
 
 func withOSArgs[T any](args []string, f func() (T, error)) (T, error) {

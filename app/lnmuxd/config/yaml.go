@@ -28,7 +28,7 @@ var legacyKeys = map[string]string{
 
 // readYAML decodes a yaml config file into cfg, reporting every unknown
 // key, zero value for a default and type error at once, then applies the
-// original lnmux's keys (config_compat.go).
+// original lnmux's keys (compat.go).
 func readYAML(data []byte, cfg *Config) error {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
