@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"github.com/ardanlabs/conf/v3"
+
+	"github.com/lnmux/lnmux/app/lnmuxd/config"
 )
 
 // runCheckConfig is "lnmuxd [options] check-config": it loads and validates
@@ -18,19 +20,19 @@ import (
 // run would log (original keys read differently, unknown LNMUX_
 // variables) are printed before OK. Keep the checks in step with "run" in
 // main.go.
-func runCheckConfig(cfg *Config, cmd conf.Args, stdout io.Writer) error {
+func runCheckConfig(cfg *config.Config, cmd conf.Args, stdout io.Writer) error {
 	if err := noMoreArgs(cmd, 1); err != nil {
 		return err
 	}
 	if err := errors.Join(cfg.Validate(), cfg.ValidateRun()); err != nil {
 		return err
 	}
-	for _, w := range cfg.compat {
-		if _, err := fmt.Fprintf(stdout, "warning: %s (config file line %d): %s\n", w.Key, w.Line, w.Message); err != nil {
+	for _, w := range cfg.Warnings() {
+		if _, err := fmt.Fprintf(stdout, "warning: %s\n", w); err != nil {
 			return err
 		}
 	}
-	for _, name := range unknownEnv(cfg, os.Environ()) {
+	for _, name := range config.UnknownEnv(cfg, os.Environ()) {
 		if _, err := fmt.Fprintf(stdout, "warning: ignoring unknown environment variable %s\n", name); err != nil {
 			return err
 		}

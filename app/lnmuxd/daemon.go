@@ -16,6 +16,7 @@ import (
 	lnmuxprom "github.com/lnmux/lnmux/adapters/prometheus"
 	"github.com/lnmux/lnmux/adapters/sqlstore"
 	"github.com/lnmux/lnmux/app"
+	"github.com/lnmux/lnmux/app/lnmuxd/config"
 	"github.com/lnmux/lnmux/app/lnmuxd/wiring"
 	"github.com/lnmux/lnmux/ports"
 )
@@ -24,14 +25,14 @@ import (
 // of pending spans.
 const shutdownTimeout = 10 * time.Second
 
-func (c *Config) storeConfig(log *slog.Logger) sqlstore.Config {
+func storeConfig(c *config.Config, log *slog.Logger) sqlstore.Config {
 	driver, dsn := c.Database()
 	return sqlstore.Config{Driver: driver, DSN: dsn, Path: c.SQLitePath(), Logger: log}
 }
 
 // runMigrate runs "migrate init|up|status" against the configured database.
-func runMigrate(ctx context.Context, cfg *Config, log *slog.Logger, cmd string) error {
-	statuses, err := sqlstore.Migrate(ctx, cfg.storeConfig(log), cmd)
+func runMigrate(ctx context.Context, cfg *config.Config, log *slog.Logger, cmd string) error {
+	statuses, err := sqlstore.Migrate(ctx, storeConfig(cfg, log), cmd)
 	if err != nil {
 		return fmt.Errorf("migrate %s: %w", cmd, err)
 	}
@@ -58,7 +59,7 @@ func runMigrate(ctx context.Context, cfg *Config, log *slog.Logger, cmd string) 
 // and checked, and the lock is awaited; once held, the store is fenced,
 // state recovered and interception starts (standby.go). On ctx's end a
 // leader hands over (handover.go). docs/high-availability.md.
-func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
+func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) {
 	shutdownTracing, err := lnmuxotel.Setup(ctx, lnmuxotel.Config{
 		Endpoint:    cfg.Telemetry.OTLPEndpoint,
 		ServiceName: cfg.Telemetry.ServiceName,
@@ -83,7 +84,7 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	if err != nil {
 		return err
 	}
-	store, err := sqlstore.Open(ctx, cfg.storeConfig(log))
+	store, err := sqlstore.Open(ctx, storeConfig(cfg, log))
 	if err != nil {
 		return err
 	}
@@ -125,7 +126,7 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	}
 	defer ln.Close()
 	required := authRequired(cfg, ln.Addr())
-	if err := checkCORS(cfg, required); err != nil {
+	if err := cfg.CheckCORS(required); err != nil {
 		return err
 	}
 	authOpt, err := apiAuth(ctx, cfg, log, key, ln.Addr(), store)
@@ -137,8 +138,8 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		return err
 	}
 	rpcOpts := []connectrpc.Option{connectrpc.WithAllowedOrigins(cfg.CORS.AllowedOrigins...),
-		authOpt, connectrpc.WithStreamLimits(cfg.streamLimits()), connectrpc.WithHealthChecker(role.health),
-		cfg.bodyReadTimeout()}
+		authOpt, connectrpc.WithStreamLimits(streamLimits(cfg)), connectrpc.WithHealthChecker(role.health),
+		bodyReadTimeout(cfg)}
 	if cfg.Telemetry.TrustTraceParent.On() {
 		rpcOpts = append(rpcOpts, connectrpc.WithTrustedTraceContext())
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/lnmux/lnmux/adapters/connectrpc"
+	"github.com/lnmux/lnmux/app/lnmuxd/config"
 )
 
 // What browsers and greedy clients may do with the ports lnmuxd opens
@@ -19,67 +20,12 @@ import (
 // authRequired reports whether the API requires macaroons: always, unless
 // it listens on loopback only (decided from the address actually bound)
 // and auth.requireOnLoopback is off.
-func authRequired(cfg *Config, api net.Addr) bool {
+func authRequired(cfg *config.Config, api net.Addr) bool {
 	return cfg.Auth.RequireOnLoopback || !isLoopback(api)
 }
 
-// errCORSWithoutMacaroons explains why cors.allowedOrigins is refused
-// while macaroons are optional.
-const errCORSWithoutMacaroons = "is allowed only when macaroons are required: the API listens on loopback, " +
-	"where calls without a macaroon are let through, so a page of an allowed origin could settle and cancel payments " +
-	"in the operator's browser; set auth.requireOnLoopback: true (pages then send a macaroon) or leave cors.allowedOrigins empty"
-
-// validateExposure checks the api.* keys of this file and that browsers of
-// other origins are allowed only where macaroons are required.
-func (c *Config) validateExposure(errs *configErrors) {
-	for i, h := range c.API.AllowedHosts {
-		if err := checkAllowedHost(h); err != nil {
-			errs.add(fmt.Sprintf("api.allowedHosts[%d]", i), "%v", err)
-		}
-	}
-	if len(c.CORS.AllowedOrigins) > 0 && !c.Auth.RequireOnLoopback && isLoopbackHostPort(c.ListenAddress) {
-		errs.add("cors.allowedOrigins", "%s", errCORSWithoutMacaroons)
-	}
-	if c.API.MaxAnonymousStreams < 1 {
-		errs.add("api.maxAnonymousStreams", "must be at least 1")
-	}
-	if c.API.MaxAnonymousStreamsPerClient < 1 {
-		errs.add("api.maxAnonymousStreamsPerClient", "must be at least 1")
-	}
-	if c.API.BodyReadTimeout <= 0 {
-		errs.add("api.bodyReadTimeout", "must be positive")
-	}
-	if c.API.MaxConnections < 1 {
-		errs.add("api.maxConnections", "must be at least 1")
-	}
-	if c.API.MaxConnectionsPerClient < 1 {
-		errs.add("api.maxConnectionsPerClient", "must be at least 1")
-	}
-}
-
-// checkAllowedHost accepts a DNS name or an IP address, without port.
-func checkAllowedHost(h string) error {
-	bare := strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
-	if net.ParseIP(bare) != nil {
-		return nil
-	}
-	if h == "" || strings.ContainsAny(h, " /\\@*?#:[]") {
-		return fmt.Errorf("%q is neither a DNS name nor an IP address (write it without scheme and port)", h)
-	}
-	return nil
-}
-
-// checkCORS applies the rule of validateExposure to the address actually
-// bound: a host name that resolves to loopback passes validation.
-func checkCORS(cfg *Config, required bool) error {
-	if len(cfg.CORS.AllowedOrigins) > 0 && !required {
-		return &configError{Key: "cors.allowedOrigins", Problem: errCORSWithoutMacaroons}
-	}
-	return nil
-}
-
 // connLimits converts the api.maxConnections* keys.
-func (c *Config) connLimits() connectrpc.ConnLimits {
+func connLimits(c *config.Config) connectrpc.ConnLimits {
 	return connectrpc.ConnLimits{Total: c.API.MaxConnections, PerClient: c.API.MaxConnectionsPerClient}
 }
 
@@ -87,7 +33,7 @@ func (c *Config) connLimits() connectrpc.ConnLimits {
 // serves without a macaroon, and says so in the log. name is the
 // listener's, addr its configured address, origins the ones CORS allows
 // there.
-func guardHosts(ctx context.Context, cfg *Config, log *slog.Logger, name, addr string, origins []string, next http.Handler) (http.Handler, error) {
+func guardHosts(ctx context.Context, cfg *config.Config, log *slog.Logger, name, addr string, origins []string, next http.Handler) (http.Handler, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s %q: %w", name, addr, err)
@@ -110,7 +56,7 @@ func guardHosts(ctx context.Context, cfg *Config, log *slog.Logger, name, addr s
 // optional, only requests for its own names (guardHosts); with them
 // required, every Host (clients reach it by whatever name the network
 // gives it, and a page cannot send a macaroon it does not have).
-func exposeAPI(ctx context.Context, cfg *Config, log *slog.Logger, routes http.Handler, required bool) (http.Handler, error) {
+func exposeAPI(ctx context.Context, cfg *config.Config, log *slog.Logger, routes http.Handler, required bool) (http.Handler, error) {
 	if len(cfg.CORS.AllowedOrigins) > 0 {
 		log.InfoContext(ctx, "CORS: pages of these origins may call the API, with a macaroon",
 			"allowed_origins", strings.Join(cfg.CORS.AllowedOrigins, ","))
@@ -125,7 +71,7 @@ func exposeAPI(ctx context.Context, cfg *Config, log *slog.Logger, routes http.H
 // loopback, where the operator's browser reaches it (it never asks for a
 // macaroon). Elsewhere it must be kept on a trusted network: Prometheus and
 // the kubelet reach it by addresses and names guardHosts cannot know.
-func exposeInstrumentation(ctx context.Context, cfg *Config, log *slog.Logger, srv *http.Server, ln net.Listener) error {
+func exposeInstrumentation(ctx context.Context, cfg *config.Config, log *slog.Logger, srv *http.Server, ln net.Listener) error {
 	if !isLoopback(ln.Addr()) {
 		return nil
 	}
@@ -139,11 +85,11 @@ func exposeInstrumentation(ctx context.Context, cfg *Config, log *slog.Logger, s
 }
 
 // limitConns caps the API listener's connections (api.maxConnections*).
-func limitConns(cfg *Config, log *slog.Logger, ln net.Listener) net.Listener {
-	return connectrpc.LimitListener(ln, cfg.connLimits(), log)
+func limitConns(cfg *config.Config, log *slog.Logger, ln net.Listener) net.Listener {
+	return connectrpc.LimitListener(ln, connLimits(cfg), log)
 }
 
 // bodyReadTimeout is api.bodyReadTimeout as an option of the API handler.
-func (c *Config) bodyReadTimeout() connectrpc.Option {
+func bodyReadTimeout(c *config.Config) connectrpc.Option {
 	return connectrpc.WithBodyReadTimeout(c.API.BodyReadTimeout)
 }

@@ -52,10 +52,10 @@ func TestCORSNeedsMacaroons(t *testing.T) {
 	// validation, not run.
 	cfg := validConfig(t)
 	cfg.CORS.AllowedOrigins = []string{"https://shop.example"}
-	if err := checkCORS(cfg, false); err == nil || !strings.Contains(err.Error(), "cors.allowedOrigins") {
+	if err := cfg.CheckCORS(false); err == nil || !strings.Contains(err.Error(), "cors.allowedOrigins") {
 		t.Errorf("checkCORS with macaroons optional: %v", err)
 	}
-	if err := checkCORS(cfg, true); err != nil {
+	if err := cfg.CheckCORS(true); err != nil {
 		t.Errorf("checkCORS with macaroons required: %v", err)
 	}
 

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"time"
+
+	"github.com/lnmux/lnmux/app/lnmuxd/config"
 )
 
 // handoverTimeout bounds each step of a planned hand-over.
@@ -50,7 +52,7 @@ func (d leadDeps) handover(release, stopMux func(), muxDone <-chan struct{}, myE
 	waiting := false
 	switch {
 	case d.leader == nil:
-	case d.cfg.DistributedLock.Type == LockKubernetes:
+	case d.cfg.DistributedLock.Type == config.LockKubernetes:
 		// Standbys wait on the Lease, which shows no waiters: assume
 		// one and wait (bounded) for its mark in the leader row.
 		waiting = true

@@ -9,6 +9,7 @@ import (
 
 	"github.com/lnmux/lnmux/adapters/kubelease"
 	"github.com/lnmux/lnmux/adapters/sqlstore"
+	"github.com/lnmux/lnmux/app/lnmuxd/config"
 	"github.com/lnmux/lnmux/ports"
 )
 
@@ -16,11 +17,11 @@ import (
 // lock, acquiring it also takes a new fencing epoch in the database and
 // fences store with it, so that the writes of a stale leader are refused
 // (docs/store.md, "Leader fencing"; docs/high-availability.md).
-func newLeader(cfg *Config, store *sqlstore.Store, log *slog.Logger) (ports.Leader, error) {
+func newLeader(cfg *config.Config, store *sqlstore.Store, log *slog.Logger) (ports.Leader, error) {
 	switch cfg.DistributedLock.Type {
-	case LockDatabase:
+	case config.LockDatabase:
 		return fencedDatabaseLeader{leader: store.Leader().As(cfg.DistributedLock.ID), store: store, log: log}, nil
-	case LockKubernetes:
+	case config.LockKubernetes:
 		// client-go's own log lines (the elector's) in lnmuxd's format.
 		if log != nil {
 			klog.SetSlogLogger(log.With("component", "kubelease"))
@@ -36,7 +37,7 @@ func newLeader(cfg *Config, store *sqlstore.Store, log *slog.Logger) (ports.Lead
 		// Fenced claims the database epoch (and fences store) after the Lease.
 		return kubelease.Fenced(elector, store), nil
 	default:
-		return nil, fmt.Errorf("distributedLock.type %q is not one of %s, %s", cfg.DistributedLock.Type, LockDatabase, LockKubernetes)
+		return nil, fmt.Errorf("distributedLock.type %q is not one of %s, %s", cfg.DistributedLock.Type, config.LockDatabase, config.LockKubernetes)
 	}
 }
 

@@ -6,13 +6,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lnmux/lnmux/app/lnmuxd/config"
 )
 
 func TestDistributedLockDefaults(t *testing.T) {
 	cleanEnv(t)
 	t.Setenv("POD_NAME", "lnmux-7f9c")
 	d := load(t).DistributedLock
-	if !d.Enabled.On() || d.Type != LockDatabase || d.ID != "lnmux-7f9c" ||
+	if !d.Enabled.On() || d.Type != config.LockDatabase || d.ID != "lnmux-7f9c" ||
 		d.LeaseDuration != 15*time.Second || d.RenewDeadline != 10*time.Second || d.RetryPeriod != 2*time.Second {
 		t.Errorf("defaults: got %+v, want enabled, type database, id from POD_NAME, lease 15s, renew 10s, retry 2s", d)
 	}
@@ -22,22 +24,22 @@ func TestDistributedLockValidation(t *testing.T) {
 	cleanEnv(t)
 	tests := []struct {
 		name    string
-		change  func(*DistributedLockConfig)
+		change  func(*config.DistributedLockConfig)
 		wantKey string // "" means valid
 	}{
-		{name: "database lock needs nothing more", change: func(*DistributedLockConfig) {}},
-		{name: "unknown type", change: func(d *DistributedLockConfig) { d.Type = "etcd" }, wantKey: "distributedLock.type"},
-		{name: "kubernetes without namespace", change: func(d *DistributedLockConfig) { d.Type, d.Name = LockKubernetes, "l" }, wantKey: "distributedLock.namespace"},
-		{name: "kubernetes without name", change: func(d *DistributedLockConfig) { d.Type, d.Namespace = LockKubernetes, "ns" }, wantKey: "distributedLock.name"},
-		{name: "kubernetes lease not above renew deadline", change: func(d *DistributedLockConfig) {
-			d.Type, d.Namespace, d.Name, d.LeaseDuration = LockKubernetes, "ns", "l", 10*time.Second
+		{name: "database lock needs nothing more", change: func(*config.DistributedLockConfig) {}},
+		{name: "unknown type", change: func(d *config.DistributedLockConfig) { d.Type = "etcd" }, wantKey: "distributedLock.type"},
+		{name: "kubernetes without namespace", change: func(d *config.DistributedLockConfig) { d.Type, d.Name = config.LockKubernetes, "l" }, wantKey: "distributedLock.namespace"},
+		{name: "kubernetes without name", change: func(d *config.DistributedLockConfig) { d.Type, d.Namespace = config.LockKubernetes, "ns" }, wantKey: "distributedLock.name"},
+		{name: "kubernetes lease not above renew deadline", change: func(d *config.DistributedLockConfig) {
+			d.Type, d.Namespace, d.Name, d.LeaseDuration = config.LockKubernetes, "ns", "l", 10*time.Second
 		}, wantKey: "distributedLock.leaseDuration"},
-		{name: "kubernetes renew deadline within the retry jitter", change: func(d *DistributedLockConfig) {
-			d.Type, d.Namespace, d.Name, d.RetryPeriod = LockKubernetes, "ns", "l", 9*time.Second
+		{name: "kubernetes renew deadline within the retry jitter", change: func(d *config.DistributedLockConfig) {
+			d.Type, d.Namespace, d.Name, d.RetryPeriod = config.LockKubernetes, "ns", "l", 9*time.Second
 		}, wantKey: "distributedLock.renewDeadline"},
-		{name: "kubernetes complete", change: func(d *DistributedLockConfig) { d.Type, d.Namespace, d.Name = LockKubernetes, "ns", "l" }},
-		{name: "kubernetes keys unchecked with the lock off", change: func(d *DistributedLockConfig) {
-			d.Type = LockKubernetes
+		{name: "kubernetes complete", change: func(d *config.DistributedLockConfig) { d.Type, d.Namespace, d.Name = config.LockKubernetes, "ns", "l" }},
+		{name: "kubernetes keys unchecked with the lock off", change: func(d *config.DistributedLockConfig) {
+			d.Type = config.LockKubernetes
 			_ = d.Enabled.UnmarshalText([]byte("false"))
 		}},
 	}
@@ -57,7 +59,7 @@ func TestDistributedLockValidation(t *testing.T) {
 func TestKubernetesLockBuildsTheElector(t *testing.T) {
 	cleanEnv(t)
 	cfg := validConfig(t)
-	cfg.DistributedLock.Type = LockKubernetes
+	cfg.DistributedLock.Type = config.LockKubernetes
 	cfg.DistributedLock.Namespace, cfg.DistributedLock.Name, cfg.DistributedLock.ID = "lnmux", "lnmux-leader", "pod-a"
 
 	cfg.DistributedLock.DevKubeConfig = filepath.Join(t.TempDir(), "missing")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -10,18 +9,19 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lnmux/lnmux/adapters/redact"
+	"github.com/lnmux/lnmux/app/lnmuxd/config"
 )
 
 // newLogger builds the process logger from cfg.Logging, writing to w. Every
 // attribute passes through the redaction net, and records logged with a
 // context that carries an OpenTelemetry span get its trace_id and span_id.
 // cfg must have been validated (an unknown level falls back to info).
-func newLogger(cfg *Config, w io.Writer) *slog.Logger {
-	level, _ := parseLevel(cfg.Logging.Level)
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	level, _ := config.ParseLevel(cfg.Logging.Level)
 	opts := &slog.HandlerOptions{
 		Level:       level,
 		AddSource:   cfg.Logging.WithCaller,
-		ReplaceAttr: newRedactor(cfg.secrets()...).replaceAttr,
+		ReplaceAttr: newRedactor(cfg.Secrets()...).replaceAttr,
 	}
 	var h slog.Handler
 	if cfg.Logging.Format == "json" {
@@ -30,21 +30,6 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 		h = slog.NewTextHandler(w, opts)
 	}
 	return slog.New(traceHandler{h})
-}
-
-// parseLevel accepts the four level names of logging.level.
-func parseLevel(s string) (slog.Level, error) {
-	switch strings.ToLower(s) {
-	case "debug":
-		return slog.LevelDebug, nil
-	case "info":
-		return slog.LevelInfo, nil
-	case "warn":
-		return slog.LevelWarn, nil
-	case "error":
-		return slog.LevelError, nil
-	}
-	return slog.LevelInfo, fmt.Errorf("%q is not one of debug, info, warn, error", s)
 }
 
 // traceHandler adds the active span's ids to each record. Under WithGroup
@@ -73,22 +58,6 @@ func (h traceHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 // WithGroup keeps the wrapper around the derived handler.
 func (h traceHandler) WithGroup(name string) slog.Handler {
 	return traceHandler{h.Handler.WithGroup(name)}
-}
-
-// secrets returns the literal secret strings of the configuration, for the
-// redactor to scrub wherever they turn up (an error quoting a DSN, say).
-func (c *Config) secrets() []string {
-	var s []string
-	if k := c.IdentityKey; k != "" {
-		s = append(s, k, strings.ToLower(k), strings.ToUpper(k))
-	}
-	if dsn := c.Persistence.Postgres.DSN; dsn != "" {
-		s = append(s, dsn)
-		if p := redact.DSNPassword(dsn); len(p) >= 4 {
-			s = append(s, p)
-		}
-	}
-	return s
 }
 
 // redactor is the safety net of the logs: it masks attributes whose key
@@ -139,7 +108,7 @@ func (r redactor) replaceAttr(_ []string, a slog.Attr) slog.Attr {
 		if isDSNKey(a.Key) && a.Value.Kind() == slog.KindString {
 			return slog.String(a.Key, redact.DSN(a.Value.String()))
 		}
-		return slog.String(a.Key, masked)
+		return slog.String(a.Key, redact.Mask)
 	}
 	switch a.Value.Kind() { //nolint:exhaustive // partial on purpose: the values without a case take the path after the switch
 	case slog.KindString:

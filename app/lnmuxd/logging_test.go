@@ -10,14 +10,16 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/lnmux/lnmux/app/lnmuxd/config"
 )
 
 func testLogger(t *testing.T, level, format string) (*slog.Logger, *bytes.Buffer) {
 	t.Helper()
-	cfg := &Config{
+	cfg := &config.Config{
 		IdentityKey: testKey,
-		Logging:     LoggingConfig{Level: level, Format: format},
-		Persistence: PersistenceConfig{Postgres: PostgresConfig{DSN: testDSN}},
+		Logging:     config.LoggingConfig{Level: level, Format: format},
+		Persistence: config.PersistenceConfig{Postgres: config.PostgresConfig{DSN: testDSN}},
 	}
 	var buf bytes.Buffer
 	return newLogger(cfg, &buf), &buf
@@ -45,12 +47,12 @@ func TestLoggerLevelAndFormat(t *testing.T) {
 		t.Errorf("text debug: %q", buf.String())
 	}
 	for _, l := range []string{"debug", "info", "warn", "error", "INFO"} {
-		if _, err := parseLevel(l); err != nil {
-			t.Errorf("parseLevel(%q): %v", l, err)
+		if _, err := config.ParseLevel(l); err != nil {
+			t.Errorf("config.ParseLevel(%q): %v", l, err)
 		}
 	}
-	if _, err := parseLevel("trace"); err == nil {
-		t.Error("parseLevel(trace): no error")
+	if _, err := config.ParseLevel("trace"); err == nil {
+		t.Error("config.ParseLevel(trace): no error")
 	}
 }
 

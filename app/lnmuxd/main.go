@@ -18,6 +18,7 @@ import (
 	"github.com/ardanlabs/conf/v3"
 
 	"github.com/lnmux/lnmux/adapters/redact"
+	"github.com/lnmux/lnmux/app/lnmuxd/config"
 )
 
 // version is set at build time:
@@ -84,9 +85,12 @@ func main() {
 // line without the program name). Logs go to stderr; stdout gets only what
 // a command prints (help, version).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
-	cfg, text, err := loadConfig(args)
+	cfg, text, err := config.Load(args, conf.Version{Build: buildVersion(), Desc: description})
 	switch {
-	case errors.Is(err, conf.ErrHelpWanted), errors.Is(err, conf.ErrVersionWanted):
+	case errors.Is(err, conf.ErrHelpWanted):
+		_, err = fmt.Fprintln(stdout, withUsageHeader(text))
+		return err
+	case errors.Is(err, conf.ErrVersionWanted):
 		_, err = fmt.Fprintln(stdout, text)
 		return err
 	case err != nil:
@@ -95,7 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	// Errors of the commands below may quote anything; scrub the secrets.
 	defer func() {
 		if err != nil {
-			err = redactError(err, newRedactor(cfg.secrets()...))
+			err = redactError(err, newRedactor(cfg.Secrets()...))
 		}
 	}()
 
@@ -108,7 +112,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		return errors.New("no command given: want run, migrate, macaroon or version (see lnmuxd --help)")
 
 	case "help":
-		u, err := usageInfo(cfg)
+		u, err := config.Usage(cfg)
 		if err != nil {
 			return err
 		}
@@ -180,14 +184,14 @@ func noMoreArgs(cmd conf.Args, n int) error {
 	return nil
 }
 
-func logStart(ctx context.Context, log *slog.Logger, cfg *Config, command string) {
+func logStart(ctx context.Context, log *slog.Logger, cfg *config.Config, command string) {
 	driver, _ := cfg.Database()
 	log.InfoContext(ctx, "starting lnmuxd", "version", buildVersion(), "command", command,
 		"database", driver, "config", cfg)
-	for _, w := range cfg.compat {
+	for _, w := range cfg.Warnings() {
 		log.WarnContext(ctx, "original lnmux config key read differently", "key", w.Key, "line", w.Line, "what", w.Message)
 	}
-	for _, name := range unknownEnv(cfg, os.Environ()) {
+	for _, name := range config.UnknownEnv(cfg, os.Environ()) {
 		log.WarnContext(ctx, "ignoring unknown environment variable", "name", name)
 	}
 }

@@ -4,11 +4,12 @@ import (
 	"log/slog"
 
 	"github.com/lnmux/lnmux/adapters/lnd"
+	"github.com/lnmux/lnmux/app/lnmuxd/config"
 )
 
 // newNodes builds one LND adapter per configured node. Connecting happens
 // when the standby phase or the multiplexer runs them.
-func newNodes(cfg *Config, log *slog.Logger) ([]*lnd.Node, error) {
+func newNodes(cfg *config.Config, log *slog.Logger) ([]*lnd.Node, error) {
 	keys, err := cfg.NodeKeys()
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/lnmux/lnmux/app/lnmuxd/config"
 	"github.com/lnmux/lnmux/ports"
 )
 
@@ -38,7 +39,7 @@ func TestNodeLogLinesNameTheNodeOnce(t *testing.T) {
 	dir := t.TempDir()
 	// Nothing listens there and the files do not exist: the node fails
 	// to connect and logs it.
-	cfg.LND.Nodes = []NodeConfig{{PubKey: nodeKey(t, 1), URL: "127.0.0.1:1",
+	cfg.LND.Nodes = []config.NodeConfig{{PubKey: nodeKey(t, 1), URL: "127.0.0.1:1",
 		MacaroonPath: filepath.Join(dir, "admin.macaroon"), TLSCertPath: filepath.Join(dir, "tls.cert")}}
 	var out lockedBuffer
 	log := slog.New(slog.NewTextHandler(&out, nil))

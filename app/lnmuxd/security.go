@@ -17,69 +17,12 @@ import (
 	"github.com/lnmux/lnmux/adapters/macaroon"
 	"github.com/lnmux/lnmux/adapters/sqlstore"
 	"github.com/lnmux/lnmux/adapters/tlscert"
+	"github.com/lnmux/lnmux/app/lnmuxd/config"
 	"github.com/lnmux/lnmux/ports"
 )
 
-// AuthConfig controls the macaroons of the API (docs/authentication.md).
-type AuthConfig struct {
-	RequireOnLoopback bool `conf:"default:false,help:auth.requireOnLoopback: require macaroons even when the API listens on loopback only (they are always required on any other address)" yaml:"requireOnLoopback"`
-}
-
-// TLSConfig controls TLS on the API port.
-type TLSConfig struct {
-	Enabled      bool     `conf:"default:false,help:tls.enabled: serve the API over TLS (gRPC gets HTTP/2 by ALPN)" yaml:"enabled"`
-	CertPath     string   `conf:"help:tls.certPath: PEM certificate of the API (with tls.keyPath); when both are empty a self-signed one is generated as <dataDir>/tls.cert" yaml:"certPath"`
-	KeyPath      string   `conf:"help:tls.keyPath: PEM private key of tls.certPath (default <dataDir>/tls.key)" yaml:"keyPath"`
-	ExtraDomains []string `conf:"help:tls.extraDomains: DNS names or IP addresses the generated certificate is valid for besides localhost/127.0.0.1/::1; semicolon-separated in env and flags" yaml:"extraDomains"`
-}
-
-// APIConfig bounds the resources clients may hold, and names the hosts
-// browsers may reach the listeners by (exposure.go).
-type APIConfig struct {
-	MaxStreams                   int           `conf:"default:4096,help:api.maxStreams: long-lived calls (subscriptions and WaitForInvoiceFinalStatus) open at once; more are refused with RESOURCE_EXHAUSTED" yaml:"maxStreams"`
-	MaxStreamsPerClient          int           `conf:"default:1024,help:api.maxStreamsPerClient: long-lived calls open at once per client IP address" yaml:"maxStreamsPerClient"`
-	MaxAnonymousStreams          int           `conf:"default:64,help:api.maxAnonymousStreams: gRPC health Watch and reflection streams (which need no macaroon) open at once; they never take the slots of api.maxStreams" yaml:"maxAnonymousStreams"`
-	MaxAnonymousStreamsPerClient int           `conf:"default:16,help:api.maxAnonymousStreamsPerClient: health Watch and reflection streams open at once per client IP address" yaml:"maxAnonymousStreamsPerClient"`
-	SlowReaderTimeout            time.Duration `conf:"default:30s,help:api.slowReaderTimeout: end a call whose client has not taken a response for this long" yaml:"slowReaderTimeout"`
-	BodyReadTimeout              time.Duration `conf:"default:10s,help:api.bodyReadTimeout: time a request body may take to arrive after its headers; a slower call fails and its HTTP/1.1 connection is closed" yaml:"bodyReadTimeout"`
-	MaxConnections               int           `conf:"default:8192,help:api.maxConnections: connections to the API port open at once; more are closed as soon as they are accepted" yaml:"maxConnections"`
-	MaxConnectionsPerClient      int           `conf:"default:2048,help:api.maxConnectionsPerClient: connections to the API port open at once per client IP address" yaml:"maxConnectionsPerClient"`
-	AllowedHosts                 []string      `conf:"help:api.allowedHosts: names (or IP addresses) besides localhost and the loopback addresses and the listen host by which browsers may reach a listener that serves without a macaroon (the API while macaroons are optional; the console; a loopback instrumentation port); semicolon-separated in env and flags" yaml:"allowedHosts"`
-}
-
-func (c *Config) validateSecurity(errs *configErrors) {
-	if err := checkHostPort(c.InstrumentationAddress, true); err != nil {
-		errs.add("instrumentationAddress", "%v", err)
-	} else if c.InstrumentationAddress == c.ListenAddress {
-		errs.add("instrumentationAddress", "must differ from listenAddress: metrics and pprof get a listener of their own")
-	} else if !c.InstrumentationAllowNonLoopback && !isLoopbackHostPort(c.InstrumentationAddress) {
-		errs.add("instrumentationAddress", "%s is not a loopback address (localhost, 127.0.0.0/8, ::1): whoever reaches it reads heap profiles and goroutine dumps without a macaroon; "+
-			"set instrumentationAllowNonLoopback: true once a firewall or NetworkPolicy keeps it to the scrapers and probes", c.InstrumentationAddress)
-	}
-	if (c.TLS.CertPath == "") != (c.TLS.KeyPath == "") {
-		errs.add("tls", "set both tls.certPath and tls.keyPath, or neither (to use the generated certificate)")
-	}
-	if c.TLS.CertPath != "" && len(c.TLS.ExtraDomains) > 0 {
-		errs.add("tls.extraDomains", "applies to the generated certificate only, not to tls.certPath")
-	}
-	for i, d := range c.TLS.ExtraDomains {
-		if d == "" || strings.ContainsAny(d, " /:") && net.ParseIP(d) == nil {
-			errs.add(fmt.Sprintf("tls.extraDomains[%d]", i), "%q is neither a DNS name nor an IP address", d)
-		}
-	}
-	if c.API.MaxStreams < 1 {
-		errs.add("api.maxStreams", "must be at least 1")
-	}
-	if c.API.MaxStreamsPerClient < 1 {
-		errs.add("api.maxStreamsPerClient", "must be at least 1")
-	}
-	if c.API.SlowReaderTimeout < time.Second {
-		errs.add("api.slowReaderTimeout", "must be at least 1s")
-	}
-}
-
 // streamLimits converts the api.* keys.
-func (c *Config) streamLimits() connectrpc.StreamLimits {
+func streamLimits(c *config.Config) connectrpc.StreamLimits {
 	return connectrpc.StreamLimits{
 		Total:              c.API.MaxStreams,
 		PerClient:          c.API.MaxStreamsPerClient,
@@ -90,7 +33,7 @@ func (c *Config) streamLimits() connectrpc.StreamLimits {
 }
 
 // macaroonDir is where the macaroons and their root key id live.
-func (c *Config) macaroonDir() string { return c.DataDir }
+func macaroonDir(c *config.Config) string { return c.DataDir }
 
 // rootKeyIDPoll is how often lnmuxd reads the macaroon root key id from
 // the database, so that a rotation made by another lnmuxd of the database
@@ -102,8 +45,8 @@ const rootKeyIDPoll = 5 * time.Second
 // rotation elsewhere, follows the database's id until ctx ends, and
 // decides from the address the API actually listens on whether macaroons
 // are required.
-func apiAuth(ctx context.Context, cfg *Config, log *slog.Logger, identityKey []byte, api net.Addr, ids ports.MacaroonRootKeyStore) (connectrpc.Option, error) {
-	macs, err := macaroon.New(ctx, identityKey, cfg.macaroonDir(), ids)
+func apiAuth(ctx context.Context, cfg *config.Config, log *slog.Logger, identityKey []byte, api net.Addr, ids ports.MacaroonRootKeyStore) (connectrpc.Option, error) {
+	macs, err := macaroon.New(ctx, identityKey, macaroonDir(cfg), ids)
 	if err != nil {
 		return nil, err
 	}
@@ -115,12 +58,12 @@ func apiAuth(ctx context.Context, cfg *Config, log *slog.Logger, identityKey []b
 	switch {
 	case required:
 		log.InfoContext(ctx, "API authentication: macaroons required", "listen", api.String(),
-			"macaroon_dir", cfg.macaroonDir(), "root_key_id", macs.RootKeyID())
+			"macaroon_dir", macaroonDir(cfg), "root_key_id", macs.RootKeyID())
 	default:
 		log.WarnContext(ctx, "API authentication: macaroons optional because the API listens on loopback only (set auth.requireOnLoopback to require them)",
-			"listen", api.String(), "macaroon_dir", cfg.macaroonDir(), "root_key_id", macs.RootKeyID())
+			"listen", api.String(), "macaroon_dir", macaroonDir(cfg), "root_key_id", macs.RootKeyID())
 	}
-	if cfg.InstrumentationAllowNonLoopback && !isLoopbackHostPort(cfg.InstrumentationAddress) {
+	if cfg.InstrumentationAllowNonLoopback && !config.IsLoopbackHostPort(cfg.InstrumentationAddress) {
 		log.WarnContext(ctx, "instrumentation listens beyond loopback (instrumentationAllowNonLoopback): /metrics and /debug/pprof need no macaroon, keep the port behind a firewall or NetworkPolicy",
 			"instrumentation", cfg.InstrumentationAddress)
 	}
@@ -175,7 +118,7 @@ func isLoopback(addr net.Addr) bool {
 
 // tlsPaths returns the certificate and key files and whether they are the
 // generated ones.
-func (c *Config) tlsPaths() (cert, key string, generated bool) {
+func tlsPaths(c *config.Config) (cert, key string, generated bool) {
 	if c.TLS.CertPath != "" {
 		return c.TLS.CertPath, c.TLS.KeyPath, false
 	}
@@ -184,11 +127,11 @@ func (c *Config) tlsPaths() (cert, key string, generated bool) {
 
 // apiTLS returns the TLS configuration of the API port, nil without
 // tls.enabled.
-func apiTLS(ctx context.Context, cfg *Config, log *slog.Logger) (*tls.Config, error) {
+func apiTLS(ctx context.Context, cfg *config.Config, log *slog.Logger) (*tls.Config, error) {
 	if !cfg.TLS.Enabled {
 		return nil, nil
 	}
-	certPath, keyPath, generated := cfg.tlsPaths()
+	certPath, keyPath, generated := tlsPaths(cfg)
 	var cert tls.Certificate
 	var err error
 	if generated {
@@ -212,7 +155,7 @@ func apiTLS(ctx context.Context, cfg *Config, log *slog.Logger) (*tls.Config, er
 }
 
 // runMacaroon runs "macaroon bake|rotate".
-func runMacaroon(ctx context.Context, cfg *Config, log *slog.Logger, args []string, stdout func(string) error) error {
+func runMacaroon(ctx context.Context, cfg *config.Config, log *slog.Logger, args []string, stdout func(string) error) error {
 	if len(args) == 0 {
 		return errors.New("macaroon needs a subcommand: bake or rotate")
 	}
@@ -226,7 +169,7 @@ func runMacaroon(ctx context.Context, cfg *Config, log *slog.Logger, args []stri
 		return fmt.Errorf("unknown macaroon subcommand %q: want bake or rotate", args[0])
 	}
 	// The root key id is kept in the database.
-	store, err := sqlstore.Open(ctx, cfg.storeConfig(log))
+	store, err := sqlstore.Open(ctx, storeConfig(cfg, log))
 	if err != nil {
 		return err
 	}
@@ -237,7 +180,7 @@ func runMacaroon(ctx context.Context, cfg *Config, log *slog.Logger, args []stri
 		if err != nil {
 			return err
 		}
-		macs, err := macaroon.New(ctx, key, cfg.macaroonDir(), store)
+		macs, err := macaroon.New(ctx, key, macaroonDir(cfg), store)
 		if err != nil {
 			return err
 		}
@@ -257,11 +200,11 @@ func runMacaroon(ctx context.Context, cfg *Config, log *slog.Logger, args []stri
 		if len(args) > 1 {
 			return fmt.Errorf("unexpected argument %q after macaroon rotate", args[1])
 		}
-		id, err := macaroon.Rotate(ctx, key, cfg.macaroonDir(), store)
+		id, err := macaroon.Rotate(ctx, key, macaroonDir(cfg), store)
 		if err != nil {
 			return err
 		}
-		macs, err := macaroon.New(ctx, key, cfg.macaroonDir(), store)
+		macs, err := macaroon.New(ctx, key, macaroonDir(cfg), store)
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/lnmux/lnmux/adapters/lnd"
 	"github.com/lnmux/lnmux/adapters/sqlstore"
 	"github.com/lnmux/lnmux/app"
+	"github.com/lnmux/lnmux/app/lnmuxd/config"
 	"github.com/lnmux/lnmux/app/lnmuxd/wiring"
 	"github.com/lnmux/lnmux/ports"
 )
@@ -25,7 +26,7 @@ const leaderRowEvery = 2 * time.Second
 
 // leadDeps is what the leadership lifecycle works with.
 type leadDeps struct {
-	cfg    *Config
+	cfg    *config.Config
 	log    *slog.Logger
 	store  *sqlstore.Store
 	leader ports.Leader // nil without distributedLock.enabled

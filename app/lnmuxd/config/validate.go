@@ -1,9 +1,10 @@
-package main
+package config
 
 import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -127,7 +128,7 @@ func (c *Config) Validate() error {
 		errs.add("invoice.acceptTimeout", "must be at least 1s")
 	}
 
-	if _, err := parseLevel(c.Logging.Level); err != nil {
+	if _, err := ParseLevel(c.Logging.Level); err != nil {
 		errs.add("logging.level", "%v", err)
 	}
 	if c.Logging.Format != "text" && c.Logging.Format != "json" {
@@ -254,11 +255,10 @@ func parseIdentityKey(s string) (*btcec.PrivateKey, error) {
 	}
 	// PrivKeyFromBytes reduces modulo the curve order without a word, so
 	// check the range first: a key ≥ n would silently be another key.
-	var k btcec.ModNScalar
-	if overflow := k.SetByteSlice(b); overflow || k.IsZero() {
+	if domain.ValidateIdentityKey(b) != nil {
+		clear(b)
 		return nil, &configError{Key: "identityKey", Problem: "is not a valid secp256k1 private key (it must be above 0 and below the curve order)"}
 	}
-	k.Zero()
 	priv, _ := btcec.PrivKeyFromBytes(b)
 	clear(b)
 	return priv, nil
@@ -332,4 +332,106 @@ func checkReadableFile(path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+func (c *Config) validateSecurity(errs *configErrors) {
+	if err := checkHostPort(c.InstrumentationAddress, true); err != nil {
+		errs.add("instrumentationAddress", "%v", err)
+	} else if c.InstrumentationAddress == c.ListenAddress {
+		errs.add("instrumentationAddress", "must differ from listenAddress: metrics and pprof get a listener of their own")
+	} else if !c.InstrumentationAllowNonLoopback && !IsLoopbackHostPort(c.InstrumentationAddress) {
+		errs.add("instrumentationAddress", "%s is not a loopback address (localhost, 127.0.0.0/8, ::1): whoever reaches it reads heap profiles and goroutine dumps without a macaroon; "+
+			"set instrumentationAllowNonLoopback: true once a firewall or NetworkPolicy keeps it to the scrapers and probes", c.InstrumentationAddress)
+	}
+	if (c.TLS.CertPath == "") != (c.TLS.KeyPath == "") {
+		errs.add("tls", "set both tls.certPath and tls.keyPath, or neither (to use the generated certificate)")
+	}
+	if c.TLS.CertPath != "" && len(c.TLS.ExtraDomains) > 0 {
+		errs.add("tls.extraDomains", "applies to the generated certificate only, not to tls.certPath")
+	}
+	for i, d := range c.TLS.ExtraDomains {
+		if d == "" || strings.ContainsAny(d, " /:") && net.ParseIP(d) == nil {
+			errs.add(fmt.Sprintf("tls.extraDomains[%d]", i), "%q is neither a DNS name nor an IP address", d)
+		}
+	}
+	if c.API.MaxStreams < 1 {
+		errs.add("api.maxStreams", "must be at least 1")
+	}
+	if c.API.MaxStreamsPerClient < 1 {
+		errs.add("api.maxStreamsPerClient", "must be at least 1")
+	}
+	if c.API.SlowReaderTimeout < time.Second {
+		errs.add("api.slowReaderTimeout", "must be at least 1s")
+	}
+}
+
+// errCORSWithoutMacaroons explains why cors.allowedOrigins is refused
+// while macaroons are optional.
+const errCORSWithoutMacaroons = "is allowed only when macaroons are required: the API listens on loopback, " +
+	"where calls without a macaroon are let through, so a page of an allowed origin could settle and cancel payments " +
+	"in the operator's browser; set auth.requireOnLoopback: true (pages then send a macaroon) or leave cors.allowedOrigins empty"
+
+// validateExposure checks the api.* keys of this file and that browsers of
+// other origins are allowed only where macaroons are required.
+func (c *Config) validateExposure(errs *configErrors) {
+	for i, h := range c.API.AllowedHosts {
+		if err := checkAllowedHost(h); err != nil {
+			errs.add(fmt.Sprintf("api.allowedHosts[%d]", i), "%v", err)
+		}
+	}
+	if len(c.CORS.AllowedOrigins) > 0 && !c.Auth.RequireOnLoopback && IsLoopbackHostPort(c.ListenAddress) {
+		errs.add("cors.allowedOrigins", "%s", errCORSWithoutMacaroons)
+	}
+	if c.API.MaxAnonymousStreams < 1 {
+		errs.add("api.maxAnonymousStreams", "must be at least 1")
+	}
+	if c.API.MaxAnonymousStreamsPerClient < 1 {
+		errs.add("api.maxAnonymousStreamsPerClient", "must be at least 1")
+	}
+	if c.API.BodyReadTimeout <= 0 {
+		errs.add("api.bodyReadTimeout", "must be positive")
+	}
+	if c.API.MaxConnections < 1 {
+		errs.add("api.maxConnections", "must be at least 1")
+	}
+	if c.API.MaxConnectionsPerClient < 1 {
+		errs.add("api.maxConnectionsPerClient", "must be at least 1")
+	}
+}
+
+// checkAllowedHost accepts a DNS name or an IP address, without port.
+func checkAllowedHost(h string) error {
+	bare := strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	if net.ParseIP(bare) != nil {
+		return nil
+	}
+	if h == "" || strings.ContainsAny(h, " /\\@*?#:[]") {
+		return fmt.Errorf("%q is neither a DNS name nor an IP address (write it without scheme and port)", h)
+	}
+	return nil
+}
+
+// CheckCORS applies the rule of validateExposure to the address actually
+// bound (required: whether macaroons are required there): a host name that
+// resolves to loopback passes validation.
+func (c *Config) CheckCORS(required bool) error {
+	if len(c.CORS.AllowedOrigins) > 0 && !required {
+		return &configError{Key: "cors.allowedOrigins", Problem: errCORSWithoutMacaroons}
+	}
+	return nil
+}
+
+// ParseLevel accepts the four level names of logging.level.
+func ParseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return slog.LevelInfo, fmt.Errorf("%q is not one of debug, info, warn, error", s)
 }

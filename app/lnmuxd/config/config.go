@@ -1,9 +1,10 @@
-package main
+package config
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,9 +28,9 @@ const envPrefix = "LNMUX"
 // masked replaces secrets in config dumps and logs.
 const masked = redact.Mask
 
-// The configuration's schema and defaults. Reading it: config_load.go and
-// config_yaml.go; checking it: config_validate.go; printing it with the
-// secrets masked: config_dump.go.
+// The configuration's schema and defaults. Reading it: load.go and
+// yaml.go; checking it: validate.go; printing it with the secrets masked:
+// dump.go.
 
 // Config is lnmuxd's whole configuration: one struct parsed by conf with the
 // precedence flags > environment > yaml file > defaults. Help texts start
@@ -52,9 +53,9 @@ type Config struct {
 	CORS          CORSConfig    `yaml:"cors"`
 	Console       ConsoleConfig `yaml:"console"`
 
-	// API security and instrumentation: types and checks in security.go.
+	// API security and instrumentation: types below, checks in validate.go.
 	InstrumentationAddress string `conf:"default:localhost:2112,help:instrumentationAddress: host:port of Prometheus /metrics and /debug/pprof (and gRPC health); keep it off public networks" yaml:"instrumentationAddress"`
-	// InstrumentationAllowNonLoopback: security.go.
+	// InstrumentationAllowNonLoopback: validate.go (validateSecurity).
 	InstrumentationAllowNonLoopback bool       `conf:"default:false,help:instrumentationAllowNonLoopback: accept an instrumentationAddress other than localhost/127.0.0.0/8/::1 (pprof and metrics need no macaroon: put a firewall or NetworkPolicy in front)" yaml:"instrumentationAllowNonLoopback"`
 	Auth                            AuthConfig `yaml:"auth"`
 	TLS                             TLSConfig  `yaml:"tls"`
@@ -66,9 +67,12 @@ type Config struct {
 	Telemetry       TelemetryConfig       `yaml:"telemetry"`
 	DistributedLock DistributedLockConfig `yaml:"distributedLock"`
 
+	// DB is the original lnmux's database section (compat.go).
+	DB *originalDB `conf:"-" yaml:"db"`
+
 	// compat lists the original lnmux keys of the file read differently
-	// (config_compat.go); logged once at start.
-	compat []compatWarning
+	// (compat.go); logged once at start.
+	compat []Warning
 }
 
 // LNDConfig describes the cluster.
@@ -79,6 +83,8 @@ type LNDConfig struct {
 	// v0.16.0), whose interceptor cannot settle an HTLC on chain
 	// (docs/lnd-behaviour.md, "lnd versions").
 	AllowUnsafeVersion bool `conf:"default:false,help:lnd.allowUnsafeVersion: accept lnd nodes older than v0.21.1 (down to v0.16.0) although their interceptor cannot settle an HTLC on chain (lnd issue 10892); an error is logged at every connect" yaml:"allowUnsafeVersion"`
+	// Timeout is the original lnmux's key, ignored (compat.go).
+	Timeout any `conf:"-" yaml:"timeout"`
 }
 
 // NodeConfig is one LND node of the cluster. PubKey guards against
@@ -88,6 +94,8 @@ type NodeConfig struct {
 	MacaroonPath string `yaml:"macaroonPath"`
 	TLSCertPath  string `yaml:"tlsCertPath"`
 	URL          string `yaml:"lndUrl"`
+	// Priority is the original lnmux's key, ignored (compat.go).
+	Priority any `yaml:"priority"`
 }
 
 // UnmarshalText reads a node from its env/flag form
@@ -145,6 +153,39 @@ type CORSConfig struct {
 	AllowedOrigins []string `conf:"help:cors.allowedOrigins: browser origins allowed to call the API (scheme://host[:port] or *); semicolon-separated in env and flags" yaml:"allowedOrigins"`
 }
 
+// AuthConfig controls the macaroons of the API (docs/authentication.md).
+type AuthConfig struct {
+	RequireOnLoopback bool `conf:"default:false,help:auth.requireOnLoopback: require macaroons even when the API listens on loopback only (they are always required on any other address)" yaml:"requireOnLoopback"`
+}
+
+// TLSConfig controls TLS on the API port.
+type TLSConfig struct {
+	Enabled      bool     `conf:"default:false,help:tls.enabled: serve the API over TLS (gRPC gets HTTP/2 by ALPN)" yaml:"enabled"`
+	CertPath     string   `conf:"help:tls.certPath: PEM certificate of the API (with tls.keyPath); when both are empty a self-signed one is generated as <dataDir>/tls.cert" yaml:"certPath"`
+	KeyPath      string   `conf:"help:tls.keyPath: PEM private key of tls.certPath (default <dataDir>/tls.key)" yaml:"keyPath"`
+	ExtraDomains []string `conf:"help:tls.extraDomains: DNS names or IP addresses the generated certificate is valid for besides localhost/127.0.0.1/::1; semicolon-separated in env and flags" yaml:"extraDomains"`
+}
+
+// APIConfig bounds the resources clients may hold, and names the hosts
+// browsers may reach the listeners by (validateExposure; app/lnmuxd/exposure.go
+// applies them).
+type APIConfig struct {
+	MaxStreams                   int           `conf:"default:4096,help:api.maxStreams: long-lived calls (subscriptions and WaitForInvoiceFinalStatus) open at once; more are refused with RESOURCE_EXHAUSTED" yaml:"maxStreams"`
+	MaxStreamsPerClient          int           `conf:"default:1024,help:api.maxStreamsPerClient: long-lived calls open at once per client IP address" yaml:"maxStreamsPerClient"`
+	MaxAnonymousStreams          int           `conf:"default:64,help:api.maxAnonymousStreams: gRPC health Watch and reflection streams (which need no macaroon) open at once; they never take the slots of api.maxStreams" yaml:"maxAnonymousStreams"`
+	MaxAnonymousStreamsPerClient int           `conf:"default:16,help:api.maxAnonymousStreamsPerClient: health Watch and reflection streams open at once per client IP address" yaml:"maxAnonymousStreamsPerClient"`
+	SlowReaderTimeout            time.Duration `conf:"default:30s,help:api.slowReaderTimeout: end a call whose client has not taken a response for this long" yaml:"slowReaderTimeout"`
+	BodyReadTimeout              time.Duration `conf:"default:10s,help:api.bodyReadTimeout: time a request body may take to arrive after its headers; a slower call fails and its HTTP/1.1 connection is closed" yaml:"bodyReadTimeout"`
+	MaxConnections               int           `conf:"default:8192,help:api.maxConnections: connections to the API port open at once; more are closed as soon as they are accepted" yaml:"maxConnections"`
+	MaxConnectionsPerClient      int           `conf:"default:2048,help:api.maxConnectionsPerClient: connections to the API port open at once per client IP address" yaml:"maxConnectionsPerClient"`
+	AllowedHosts                 []string      `conf:"help:api.allowedHosts: names (or IP addresses) besides localhost and the loopback addresses and the listen host by which browsers may reach a listener that serves without a macaroon (the API while macaroons are optional; the console; a loopback instrumentation port); semicolon-separated in env and flags" yaml:"allowedHosts"`
+}
+
+// ConsoleConfig turns the web console (adapters/web) on or off.
+type ConsoleConfig struct {
+	Enabled string `conf:"default:auto,help:console.enabled: serve the web console at /console/ on the API port: auto (only when listenAddress is a loopback address)|true|false" yaml:"enabled"`
+}
+
 // RoutingPolicyConfig is the policy of the virtual channels, published in
 // the route hints and enforced on every HTLC.
 type RoutingPolicyConfig struct {
@@ -177,6 +218,9 @@ type LoggingConfig struct {
 	Format string `conf:"default:text,help:logging.format: text|json" yaml:"format"`
 	// WithCaller is the original lnmux's key.
 	WithCaller bool `conf:"default:false,help:logging.withCaller: add the source file and line of each log call" yaml:"withCaller"`
+	// The original lnmux's keys, ignored (compat.go).
+	GrpcLogging        any `conf:"-" yaml:"grpcLogging"`
+	GrpcPayloadLogging any `conf:"-" yaml:"grpcPayloadLogging"`
 }
 
 // TelemetryConfig configures OpenTelemetry tracing.
@@ -303,4 +347,33 @@ func (c *Config) SQLitePath() string {
 		return c.Persistence.SQLite.Path
 	}
 	return filepath.Join(c.DataDir, "lnmux.db")
+}
+
+// ConsoleOn decides whether the console is served. "auto" serves it only on
+// a loopback listener: the page lets whoever reaches it create invoices and
+// settle payments, which elsewhere should be a deliberate choice.
+func (c *Config) ConsoleOn() (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(c.Console.Enabled)) {
+	case "", "auto":
+		return IsLoopbackHostPort(c.ListenAddress), nil
+	case "true", "on", "yes", "1":
+		return true, nil
+	case "false", "off", "no", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("console.enabled: %q is not auto, true or false", c.Console.Enabled)
+}
+
+// IsLoopbackHostPort reports whether host:port names only loopback addresses
+// (localhost, 127.0.0.0/8, ::1). An empty host listens everywhere.
+func IsLoopbackHostPort(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"os"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ardanlabs/conf/v3"
 	"gopkg.in/yaml.v3"
 
 	"github.com/lnmux/lnmux/internal/original"
@@ -177,9 +178,6 @@ func TestOriginalConfigEveryKey(t *testing.T) {
 		"db.idleTimeout", "db.maxConnAge", "db.minIdleConns", "db.poolSize", "db.poolTimeout",
 		"lnd.nodes[0].priority", "lnd.timeout", "logging.grpcLogging", "logging.grpcPayloadLogging", "logging.level",
 	}
-	if !configHasKey("instrumentationAddress") {
-		want = append(want, "instrumentationAddress")
-	}
 	slices.Sort(want)
 	if got := warnedKeys(cfg); !slices.Equal(got, want) {
 		t.Errorf("warnings for\n %v\nwant\n %v", got, want)
@@ -236,46 +234,33 @@ func TestOriginalConfigErrors(t *testing.T) {
 // so its defaults (listenAddress) stay lnmuxd's and nothing is warned.
 func TestNativeConfigUntouched(t *testing.T) {
 	cleanEnv(t)
-	cfg := load(t, "-c", filepath.Join("..", "..", "lnmux.yml.example"))
+	cfg := load(t, "-c", filepath.Join("..", "..", "..", "lnmux.yml.example"))
 	if len(cfg.compat) != 0 || cfg.ListenAddress != "localhost:9190" {
 		t.Errorf("native file translated: %v, %s", cfg.compat, cfg.ListenAddress)
 	}
-	if _, _, err := loadConfig([]string{"-c", writeFile(t, "lnmux.yml", "logging:\n  format: console\n")}); err != nil {
+	if _, _, err := Load([]string{"-c", writeFile(t, "lnmux.yml", "logging:\n  format: console\n")}, conf.Version{}); err != nil {
 		t.Fatal(err)
 	} else if err := load(t, "-c", writeFile(t, "lnmux.yml", "logging:\n  format: console\n")).Validate(); err == nil {
 		t.Error("console accepted in a native file")
 	}
 }
 
-// TestRunOriginalConfig starts the commands with the original's file: they
-// get as far as the database (a closed port here) and log each warning once.
-func TestRunOriginalConfig(t *testing.T) {
+// TestOriginalConfigLines: errors and warnings about an original file name
+// the lines of the file as written (it used to be rewritten first, which
+// moved them).
+func TestOriginalConfigLines(t *testing.T) {
 	cleanEnv(t)
-	file := originalFile(t, "")
-	t.Setenv("LNMUX_PERSISTENCE_POSTGRES_DSN", unreachableDSN)
-	t.Setenv("LNMUX_LOGGING_LEVEL", "info") // the file's "fatal" would hide warnings
-	for _, args := range [][]string{{"migrate", "up"}, {"run"}} {
-		// The node's files must exist for run.
-		dir := t.TempDir()
-		for _, f := range []string{"t", "m"} {
-			if err := os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}
-		data, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := strings.NewReplacer("tlsCertPath: /t", "tlsCertPath: "+filepath.Join(dir, "t"), "macaroonPath: /m", "macaroonPath: "+filepath.Join(dir, "m")).Replace(string(data))
-		_, logs, err := runCmd(t, append([]string{"-c", writeFile(t, "lnmux.yml", s)}, args...)...)
-		if err == nil || !strings.Contains(err.Error(), "cannot reach postgres") {
-			t.Errorf("%q: %v", args, err)
-		}
-		if n := strings.Count(logs, "key=lnd.timeout "); n != 1 {
-			t.Errorf("%q: lnd.timeout warned %d times:\n%s", args, n, logs)
-		}
-		if strings.Contains(logs, testPass) || strings.Contains(logs, testKey) {
-			t.Errorf("%q: secret in logs", args)
-		}
+	orig := "db:\n  dsn: postgres://a@b/c\n  poolSize: 5\nlogging:\n  grpcLogging: true\n"
+	cfg := load(t, "-c", writeFile(t, "lnmux.yml", orig))
+	lines := map[string]int{}
+	for _, w := range cfg.compat {
+		lines[w.Key] = w.Line
+	}
+	if lines["db.poolSize"] != 3 || lines["logging.grpcLogging"] != 5 {
+		t.Errorf("warning lines %v, want db.poolSize 3 and logging.grpcLogging 5", lines)
+	}
+	err := loadErr(t, "-c", writeFile(t, "lnmux.yml", orig+"  grpcLoging: true\n"))
+	if !strings.Contains(err.Error(), "logging.grpcLoging (config file line 6): unknown key") {
+		t.Errorf("typo in an original file: %v", err)
 	}
 }

@@ -1,8 +1,7 @@
-package main
+package config
 
 import (
 	"bytes"
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ardanlabs/conf/v3"
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/chaincfg"
 
@@ -72,18 +72,18 @@ func writeFile(t *testing.T, name, content string) string {
 
 func load(t *testing.T, args ...string) *Config {
 	t.Helper()
-	cfg, _, err := loadConfig(args)
+	cfg, _, err := Load(args, conf.Version{})
 	if err != nil {
-		t.Fatalf("loadConfig(%q): %v", args, err)
+		t.Fatalf("Load(%q): %v", args, err)
 	}
 	return cfg
 }
 
 func loadErr(t *testing.T, args ...string) error {
 	t.Helper()
-	_, _, err := loadConfig(args)
+	_, _, err := Load(args, conf.Version{})
 	if err == nil {
-		t.Fatalf("loadConfig(%q): no error", args)
+		t.Fatalf("Load(%q): no error", args)
 	}
 	return err
 }
@@ -529,6 +529,9 @@ func leafKeys(t reflect.Type, prefix string) map[string]reflect.StructField {
 	out := map[string]reflect.StructField{}
 	textUnmarshaler := reflect.TypeFor[interface{ UnmarshalText([]byte) error }]()
 	for name, f := range yamlFields(t) {
+		if f.Tag.Get("conf") == "-" { // the original lnmux's keys (compat.go)
+			continue
+		}
 		key := joinKey(prefix, name)
 		if f.Type.Kind() == reflect.Struct && !reflect.PointerTo(f.Type).Implements(textUnmarshaler) {
 			for k, v := range leafKeys(f.Type, key) {
@@ -567,40 +570,36 @@ func TestKeyTableComplete(t *testing.T) {
 	}
 }
 
-func TestHelp(t *testing.T) {
+// TestUsage: the usage lists every key with its environment variable,
+// flag and default, and no secret of the environment or the file.
+func TestUsage(t *testing.T) {
 	cleanEnv(t)
-	// Secrets in the environment and the file must not reach the help.
 	t.Setenv("LNMUX_IDENTITY_KEY", testKey)
 	t.Setenv("LNMUX_PERSISTENCE_POSTGRES_DSN", testDSN)
-	path := writeFile(t, "lnmux.yml", "identityKey: "+otherKey+"\n")
-
-	for _, args := range [][]string{{"--help"}, {"-h"}, {"-c", path, "--help"}, {"help"}, {"-c", path, "run", "--help"}} {
-		var stdout, stderr bytes.Buffer
-		if err := run(context.Background(), args, &stdout, &stderr); err != nil {
-			t.Fatalf("run %q: %v", args, err)
-		}
-		out := stdout.String()
-		for _, k := range keyTable {
-			for _, want := range []string{k.yaml + ": ", k.env, k.flag} {
-				if !strings.Contains(out, want) {
-					t.Errorf("help (%q) lacks %q", args, want)
-				}
-			}
-		}
-		for _, want := range []string{
-			"-c, --config", "LNMUX_CONFIG", "run", "migrate init", "migrate up", "migrate status", "version",
-			"(default: regtest)", "(default: localhost:9190)", "(default: 120s)", "(default: 60s)",
-			"(default: 40)", "(default: 19)", "(default: 10)", "(default: true)", "(default: ~/.lnmux)",
-			"(default: info)", "(default: text)", "(default: lnmuxd)", "(default: 1)", "(default: 0)",
-		} {
+	out, err := Usage(load(t, "-c", writeFile(t, "lnmux.yml", "identityKey: "+otherKey+"\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keyTable {
+		for _, want := range []string{k.yaml + ": ", k.env, k.flag} {
 			if !strings.Contains(out, want) {
-				t.Errorf("help (%q) lacks %q", args, want)
+				t.Errorf("usage lacks %q", want)
 			}
 		}
-		for _, secret := range []string{testKey, otherKey, testPass} {
-			if strings.Contains(out+stderr.String(), secret) {
-				t.Errorf("help (%q) shows a secret", args)
-			}
+	}
+	for _, want := range []string{
+		"-c, --config", "LNMUX_CONFIG",
+		"(default: regtest)", "(default: localhost:9190)", "(default: 120s)", "(default: 60s)",
+		"(default: 40)", "(default: 19)", "(default: 10)", "(default: true)", "(default: ~/.lnmux)",
+		"(default: info)", "(default: text)", "(default: lnmuxd)", "(default: 1)", "(default: 0)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("usage lacks %q", want)
+		}
+	}
+	for _, secret := range []string{testKey, otherKey, testPass} {
+		if strings.Contains(out, secret) {
+			t.Error("usage shows a secret")
 		}
 	}
 }
@@ -847,7 +846,7 @@ func TestYAMLZeroForDefault(t *testing.T) {
 
 func TestExampleFile(t *testing.T) {
 	cleanEnv(t)
-	example := filepath.Join("..", "..", "lnmux.yml.example")
+	example := filepath.Join("..", "..", "..", "lnmux.yml.example")
 	cfg := load(t, "-c", example)
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("example does not validate: %v", err)
@@ -887,7 +886,7 @@ func TestExampleFile(t *testing.T) {
 func TestUnknownEnv(t *testing.T) {
 	cleanEnv(t)
 	cfg := load(t)
-	got := unknownEnv(cfg, []string{
+	got := UnknownEnv(cfg, []string{
 		"LNMUX_IDENTITYKEY=x", "LNMUX_IDENTITY_KEY=y", "LNMUX_TEST_POSTGRES_DSN=z", "LNMUX_CONFIG=c", "HOME=/",
 	})
 	if !reflect.DeepEqual(got, []string{"LNMUX_IDENTITYKEY"}) {
@@ -899,88 +898,5 @@ func TestStrictFlags(t *testing.T) {
 	cleanEnv(t)
 	if err := loadErr(t, "--lnd-netwrok=mainnet", "run"); !strings.Contains(err.Error(), "lnd-netwrok") {
 		t.Errorf("unknown flag: %v", err)
-	}
-}
-
-// ---------------------------------------------------------------------------
-// run
-
-func runCmd(t *testing.T, args ...string) (stdout, stderr string, err error) {
-	t.Helper()
-	var o, e bytes.Buffer
-	err = run(context.Background(), args, &o, &e)
-	return o.String(), e.String(), err
-}
-
-func TestRunCommands(t *testing.T) {
-	cleanEnv(t)
-
-	out, _, err := runCmd(t, "version")
-	if err != nil || !strings.HasPrefix(out, "lnmuxd ") {
-		t.Errorf("version: %q %v", out, err)
-	}
-	out, _, err = runCmd(t, "--version")
-	if err != nil || !strings.Contains(out, "Version: ") {
-		t.Errorf("--version: %q %v", out, err)
-	}
-
-	for _, c := range []struct {
-		args []string
-		want string
-	}{
-		{nil, "no command"},
-		{[]string{"bogus"}, `unknown command "bogus"`},
-		{[]string{"migrate"}, "init, up or status"},
-		{[]string{"migrate", "down"}, `"down"`},
-		{[]string{"migrate", "up", "--auto-settle"}, "options go before the command"},
-		{[]string{"version", "x"}, "unexpected argument"},
-		{[]string{"run"}, "identityKey"},
-		{[]string{"--lnd-network=bitcoin", "migrate", "up"}, "lnd.network"},
-	} {
-		if _, _, err := runCmd(t, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("run %q: %v, want %q", c.args, err, c.want)
-		}
-	}
-
-	// Valid configurations reach the commands, which cannot reach the
-	// database (a closed loopback port), and log the configuration with its
-	// secrets masked; the connection error names the database, not the
-	// password.
-	t.Setenv("LNMUX_IDENTITY_KEY", testKey)
-	t.Setenv("LNMUX_PERSISTENCE_POSTGRES_DSN", unreachableDSN)
-	t.Setenv("LNMUX_IDENTITYKEY", "typo")
-	for _, args := range [][]string{{"run"}, {"migrate", "init"}, {"migrate", "up"}, {"migrate", "status"}} {
-		_, logs, err := runCmd(t, args...)
-		if err == nil || !strings.Contains(err.Error(), "cannot reach postgres") || strings.Contains(err.Error(), testPass) {
-			t.Errorf("run %q: %v", args, err)
-		}
-		if !strings.Contains(logs, "starting lnmuxd") || !strings.Contains(logs, "config.identity-key=xxxxxx") {
-			t.Errorf("run %q: no masked startup line:\n%s", args, logs)
-		}
-		if !strings.Contains(logs, "LNMUX_IDENTITYKEY") {
-			t.Errorf("run %q: unknown env var not reported:\n%s", args, logs)
-		}
-		if strings.Contains(logs, testKey) || strings.Contains(logs, testPass) {
-			t.Errorf("run %q: secret in logs:\n%s", args, logs)
-		}
-	}
-
-	// A bad identity key stops run with an error that does not show it.
-	bad := "g" + testKey[1:]
-	t.Setenv("LNMUX_IDENTITY_KEY", bad)
-	_, logs, err := runCmd(t, "run")
-	if err == nil || !strings.Contains(err.Error(), "identityKey") || strings.Contains(err.Error()+logs, bad) {
-		t.Errorf("bad key: %v", err)
-	}
-}
-
-func TestRedactedErrorKeepsChain(t *testing.T) {
-	base := errors.New("connect " + testDSN)
-	err := redactError(fmt.Errorf("open store: %w", base), newRedactor(testDSN))
-	if strings.Contains(err.Error(), testPass) || !errors.Is(err, base) {
-		t.Errorf("redactError: %v (is base: %v)", err, errors.Is(err, base))
-	}
-	if plain := errors.New("plain"); redactError(plain, newRedactor(testDSN)) != plain { //nolint:errorlint // unchanged means the very error
-		t.Error("an error without secrets should pass unchanged")
 	}
 }

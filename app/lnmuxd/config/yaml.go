@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -6,31 +6,30 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"regexp"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 )
 
-// The yaml file. ardanlabs/conf v3.10's yaml stage is a plain
-// yaml.Unmarshal (unknown keys pass in silence) and conf then applies a
-// field's default whenever the field still holds its zero value ("fields
-// that are not set to their zero after the yaml is parsed will have the
-// defaults ignored", conf/v3/yaml), so a key set to zero cannot be told from
-// an absent one. Neither is an option of the library; checkYAML reports
-// both, with the key and line, before conf reads the file.
+// The yaml file. conf's own yaml stage (conf/v3/yaml, v3.10) is a plain
+// yaml.Unmarshal into the struct before conf applies defaults, environment
+// and flags; readYAML is that stage done strictly, so conf gets no parser.
+// Two things conf would get wrong without a word are errors here, with the
+// key and line: a key that matches no field (a typo would be ignored), and
+// a key set to the zero value of a field whose default is not zero (conf
+// applies a field's default whenever the field is still zero after the yaml
+// stage, so that key would silently get the default).
 
-// legacyKeys points users of the original lnmux config at the new keys
-// (most are translated before: config_compat.go).
+// legacyKeys say what an old key of the wrong shape should be.
 var legacyKeys = map[string]string{
-	"db": "the database settings moved to persistence.postgres.dsn and persistence.sqlite.path",
+	"db": "must be a section with dsn as in the original lnmux; lnmuxd's own keys are persistence.postgres.dsn and persistence.sqlite.path",
 }
 
-// checkYAML reports what conf's yaml stage would get wrong without a word:
-// keys that match no field (a typo would be ignored) and keys set to the
-// zero value of a field that has a default (conf cannot tell them from
-// absent keys and would apply the default). It then decodes strictly to
-// report type errors with their line.
-func checkYAML(data []byte) error {
+// readYAML decodes a yaml config file into cfg, reporting every unknown
+// key, zero value for a default and type error at once, then applies the
+// original lnmux's keys (compat.go).
+func readYAML(data []byte, cfg *Config) error {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return fmt.Errorf("config file: %w", err)
@@ -42,27 +41,30 @@ func checkYAML(data []byte) error {
 	if root.Kind != yaml.MappingNode && root.ShortTag() != "!!null" {
 		return fmt.Errorf("config file line %d: the top level must be a mapping of keys", root.Line)
 	}
-	w := yamlWalker{lines: map[int]string{}}
+	w := yamlWalker{lines: map[int]string{}, keys: map[string]int{}}
 	w.walk(root, reflect.TypeFor[Config](), "")
 	if len(w.errs) > 0 {
 		return w.errs
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	var c Config
-	err := dec.Decode(&c)
+	err := dec.Decode(cfg)
 	var te *yaml.TypeError
 	switch {
 	case err == nil || errors.Is(err, io.EOF):
-		return nil
+		return cfg.readOriginal(w.keys)
 	case errors.As(err, &te):
 		// Name the key of each "line N: cannot unmarshal …".
 		var errs configErrors
 		for _, msg := range te.Errors {
 			var line int
 			if _, scanErr := fmt.Sscanf(msg, "line %d:", &line); scanErr == nil && w.lines[line] != "" {
+				key := w.lines[line]
 				_, problem, _ := strings.Cut(msg, ": ")
-				errs = append(errs, &configError{Key: w.lines[line], Line: line, Problem: hideQuoted(problem)})
+				if problem = hideQuoted(problem); legacyKeys[key] != "" {
+					problem = legacyKeys[key]
+				}
+				errs = append(errs, &configError{Key: key, Line: line, Problem: problem})
 			} else {
 				errs = append(errs, errors.New("config file: "+hideQuoted(msg)))
 			}
@@ -72,14 +74,23 @@ func checkYAML(data []byte) error {
 	return fmt.Errorf("config file: %w", err)
 }
 
+// quotedValue matches what yaml.v3 quotes of a scalar in a type error
+// ("cannot unmarshal !!str `3f9d2c6...` into int"): the value may be a
+// secret in the wrong place.
+var quotedValue = regexp.MustCompile("`[^`]*`")
+
+func hideQuoted(msg string) string {
+	return quotedValue.ReplaceAllString(msg, "(value not shown)")
+}
+
 // yamlWalker checks a yaml tree against the Config type.
 type yamlWalker struct {
 	errs  configErrors
 	lines map[int]string // line → key path, to name the keys of decode errors
+	keys  map[string]int // key path (lists indexed: a[0].b) → line
 }
 
 func (w *yamlWalker) walk(n *yaml.Node, t reflect.Type, path string) {
-	errs := &w.errs
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -95,17 +106,15 @@ func (w *yamlWalker) walk(n *yaml.Node, t reflect.Type, path string) {
 				continue
 			}
 			key := joinKey(path, k.Value)
-			w.lines[k.Line], w.lines[v.Line] = key, key
+			w.lines[k.Line], w.lines[v.Line], w.keys[key] = key, key, k.Line
 			f, ok := fields[k.Value]
 			if !ok {
-				*errs = append(*errs, unknownKey(key, k, fields))
+				w.errs = append(w.errs, unknownKey(key, k, fields))
 				continue
 			}
-			if def, ok := confDefault(f); ok && !isZeroAs(f.Type, def) && v.Kind == yaml.ScalarNode && v.ShortTag() != "!!null" {
-				if isZeroAs(f.Type, v.Value) {
-					*errs = append(*errs, &configError{Key: key, Line: k.Line, Problem: fmt.Sprintf(
-						"a zero value cannot be told from an absent key and would become the default %s; remove the key or set another value", def)})
-				}
+			if def, ok := confDefault(f); ok && !isZeroAs(f.Type, def) && v.Kind == yaml.ScalarNode && v.ShortTag() != "!!null" && isZeroAs(f.Type, v.Value) {
+				w.errs = append(w.errs, &configError{Key: key, Line: k.Line, Problem: fmt.Sprintf(
+					"a zero value cannot be told from an absent key and would become the default %s; remove the key or set another value", def)})
 			}
 			w.walk(v, f.Type, key)
 		}
@@ -120,13 +129,9 @@ func (w *yamlWalker) walk(n *yaml.Node, t reflect.Type, path string) {
 
 func unknownKey(key string, k *yaml.Node, fields map[string]reflect.StructField) error {
 	problem := "unknown key"
-	if hint, ok := legacyKeys[key]; ok {
-		problem += ": " + hint
-	} else {
-		for name := range fields {
-			if strings.EqualFold(name, k.Value) {
-				problem += fmt.Sprintf(" (keys are case-sensitive: did you mean %q?)", name)
-			}
+	for name := range fields {
+		if strings.EqualFold(name, k.Value) {
+			problem += fmt.Sprintf(" (keys are case-sensitive: did you mean %q?)", name)
 		}
 	}
 	return &configError{Key: key, Line: k.Line, Problem: problem}

@@ -1,4 +1,4 @@
-package main
+package config
 
 import "testing"
 
@@ -18,13 +18,13 @@ func TestConsoleOn(t *testing.T) {
 		{"false", "localhost:9190", false},
 	} {
 		cfg := Config{ListenAddress: tc.listen, Console: ConsoleConfig{Enabled: tc.enabled}}
-		got, err := cfg.consoleOn()
+		got, err := cfg.ConsoleOn()
 		if err != nil || got != tc.want {
 			t.Errorf("enabled=%q listen=%q: %v, %v; want %v", tc.enabled, tc.listen, got, err, tc.want)
 		}
 	}
 	cfg := Config{Console: ConsoleConfig{Enabled: "maybe"}}
-	if _, err := cfg.consoleOn(); err == nil {
+	if _, err := cfg.ConsoleOn(); err == nil {
 		t.Error("enabled=maybe: no error")
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"log/slog"
@@ -41,4 +41,20 @@ func (c Config) LogValue() slog.Value {
 		}
 	}
 	return slog.GroupValue(attrs...)
+}
+
+// Secrets returns the literal secret strings of the configuration, for the
+// redactor to scrub wherever they turn up (an error quoting a DSN, say).
+func (c *Config) Secrets() []string {
+	var s []string
+	if k := c.IdentityKey; k != "" {
+		s = append(s, k, strings.ToLower(k), strings.ToUpper(k))
+	}
+	if dsn := c.Persistence.Postgres.DSN; dsn != "" {
+		s = append(s, dsn)
+		if p := redact.DSNPassword(dsn); len(p) >= 4 {
+			s = append(s, p)
+		}
+	}
+	return s
 }

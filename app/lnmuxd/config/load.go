@@ -1,7 +1,6 @@
-package main
+package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -11,66 +10,57 @@ import (
 	"sync"
 
 	"github.com/ardanlabs/conf/v3"
-	confyaml "github.com/ardanlabs/conf/v3/yaml"
 )
 
-// Reading the configuration: conf parses flags, environment and the yaml
-// file (checked first by checkYAML, config_yaml.go) over the defaults.
+// Reading the configuration: the yaml file (yaml.go), then conf
+// applies the defaults, the environment and the flags.
 
 // osArgsMu serialises parses: conf v3 (v3.10 checked) reads its flags
-// from os.Args and offers no option to pass them, so loadConfig swaps
-// os.Args for the duration of a parse to keep run(ctx, args, …) testable.
+// from os.Args and offers no option to pass them, so Load swaps os.Args
+// for the duration of a parse to read the args it is given.
 var osArgsMu sync.Mutex
 
 func withOSArgs[T any](args []string, f func() (T, error)) (T, error) {
 	osArgsMu.Lock()
 	defer osArgsMu.Unlock()
 	saved := os.Args
-	os.Args = append([]string{progName}, args...)
+	os.Args = append([]string{"lnmuxd"}, args...)
 	defer func() { os.Args = saved }()
 	return f()
 }
 
-// usageInfo is conf's usage text. conf reads os.Args[0] for its first
-// line only, which withUsageHeader replaces, so os.Args need not be swapped;
-// the lock keeps that read apart from a concurrent parse's swap.
-func usageInfo(cfg *Config) (string, error) {
+// Usage is conf's usage text: every setting with its flag, environment
+// variable, default and help. conf reads os.Args[0] for its first line
+// only, which lnmuxd replaces, so os.Args need not be swapped; the lock
+// keeps that read apart from a concurrent parse's swap.
+func Usage(cfg *Config) (string, error) {
 	osArgsMu.Lock()
 	defer osArgsMu.Unlock()
 	return conf.UsageInfo(envPrefix, cfg)
 }
 
-// loadConfig reads the configuration from the yaml file named by -c/--config
+// Load reads the configuration from the yaml file named by -c/--config
 // (or LNMUX_CONFIG), the environment and args (the command line without the
-// program name). On --help or --version it returns conf.ErrHelpWanted or
-// conf.ErrVersionWanted together with the text to print. The result is
-// normalised but not validated: each command validates what it needs.
-func loadConfig(args []string) (*Config, string, error) {
-	cfg := Config{Version: conf.Version{Build: buildVersion(), Desc: description}}
-	opts := []conf.ParseOption{conf.WithStrictFlags()}
-
+// program name); version is what --version prints. On --help or --version
+// it returns conf.ErrHelpWanted or conf.ErrVersionWanted together with the
+// text to print (conf's usage or version). The result is normalised but
+// not validated: each command validates what it needs.
+func Load(args []string, version conf.Version) (*Config, string, error) {
+	cfg := Config{Version: version}
 	if path := configPath(args); path != "" {
 		data, err := os.ReadFile(expandHome(path)) //nolint:gosec // the operator names the config file
 		if err != nil {
 			return nil, "", fmt.Errorf("config file: %w", err)
 		}
-		data, cfg.compat, err = translateOriginal(data)
-		if err != nil {
+		if err := readYAML(data, &cfg); err != nil {
 			return nil, "", err
 		}
-		if err := checkYAML(data); err != nil {
-			return nil, "", err
-		}
-		opts = append(opts, conf.WithParser(confyaml.WithReader(bytes.NewReader(data))))
 	}
-
 	text, err := withOSArgs(args, func() (string, error) {
-		return conf.ParseWithOptions(envPrefix, &cfg, opts...)
+		return conf.ParseWithOptions(envPrefix, &cfg, conf.WithStrictFlags())
 	})
 	switch {
-	case errors.Is(err, conf.ErrHelpWanted):
-		return nil, withUsageHeader(text), err
-	case errors.Is(err, conf.ErrVersionWanted):
+	case errors.Is(err, conf.ErrHelpWanted), errors.Is(err, conf.ErrVersionWanted):
 		return nil, text, err
 	case err != nil:
 		return nil, "", hideBadValue(err, args)
@@ -79,26 +69,17 @@ func loadConfig(args []string) (*Config, string, error) {
 	return &cfg, "", nil
 }
 
-// configPath finds -c/--config in args the way conf tokenises flags (it
-// stops at the first argument that is not a flag; a flag without "=" takes
-// the next argument unless that looks like a flag), then falls back to
-// LNMUX_CONFIG. conf needs the file before it parses, so this runs first.
+// configPath returns -c/--config, else LNMUX_CONFIG: a first parse by conf
+// of that setting alone, since the file must be read before the real one.
+// On a bad flag or --help it returns "" and the real parse reports.
 func configPath(args []string) string {
-	for len(args) > 0 {
-		s := args[0]
-		if len(s) < 2 || s[0] != '-' || s == "--" {
-			break
-		}
-		args = args[1:]
-		name, value, hasValue := strings.Cut(strings.TrimLeft(s, "-"), "=")
-		if !hasValue && len(args) > 0 && args[0] != "" && args[0][0] != '-' {
-			value, args = args[0], args[1:]
-		}
-		if name == "c" || name == "config" {
-			return value
-		}
+	var pre struct {
+		ConfigFile string `conf:"short:c,flag:config,env:CONFIG"`
 	}
-	return os.Getenv(envPrefix + "_CONFIG")
+	if _, err := withOSArgs(args, func() (string, error) { return conf.Parse(envPrefix, &pre) }); err != nil {
+		return ""
+	}
+	return pre.ConfigFile
 }
 
 func (c *Config) normalize() {
@@ -136,7 +117,7 @@ func expandHome(p string) string {
 
 // knownEnv lists the environment variables conf reads, taken from its usage.
 func knownEnv(cfg *Config) ([]string, error) {
-	u, err := usageInfo(cfg)
+	u, err := Usage(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -150,10 +131,10 @@ func knownEnv(cfg *Config) ([]string, error) {
 	return names, nil
 }
 
-// unknownEnv returns the LNMUX_ variables in environ that no setting reads
+// UnknownEnv returns the LNMUX_ variables in environ that no setting reads
 // (typically a typo: LNMUX_IDENTITYKEY would leave the file's key in use).
 // LNMUX_TEST_ variables belong to the test suites.
-func unknownEnv(cfg *Config, environ []string) []string {
+func UnknownEnv(cfg *Config, environ []string) []string {
 	known, err := knownEnv(cfg)
 	if err != nil {
 		return nil
