@@ -3,7 +3,9 @@ package sqlstore_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/lnmux/lnmux/adapters/sqlstore"
 )
@@ -96,5 +98,40 @@ func TestPostgresStandbyWaitingAndMark(t *testing.T) {
 	}
 	if !again.Intercepting || again.Holder != row.Holder {
 		t.Errorf("leader row after MarkIntercepting twice: %+v, want intercepting with holder %q", again, row.Holder)
+	}
+}
+
+// TestPostgresLeaseKnowsItsSessionBound: the lease reads back the TCP
+// settings the server applies to the lock's session: the defaults lnmuxd
+// sends (3 s), or the DSN's.
+func TestPostgresLeaseKnowsItsSessionBound(t *testing.T) {
+	cfg := postgresConfig(t)
+	st := migrated(t, cfg)
+	lease, err := st.Leader().AcquireLease(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lease.SessionBound != 3*time.Second {
+		t.Errorf("session bound with the defaults: %s, want 3s", lease.SessionBound)
+	}
+	lease.Release()
+
+	sep := "?"
+	if strings.Contains(cfg.DSN, "?") {
+		sep = "&"
+	}
+	cfg.DSN += sep + "tcp_user_timeout=0&keepalives_idle=4&keepalives_interval=2&keepalives_count=3"
+	st2, err := sqlstore.Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	lease, err = st2.Leader().AcquireLease(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Release()
+	if lease.SessionBound != 10*time.Second {
+		t.Errorf("session bound with keepalives 4+3×2 s and no user timeout: %s, want 10s", lease.SessionBound)
 	}
 }
