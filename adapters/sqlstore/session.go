@@ -33,7 +33,7 @@ import (
 // does not report.
 func sessionBound(ctx context.Context, conn *pgx.Conn) (time.Duration, error) {
 	var (
-		tcp                        bool
+		tcp                       bool
 		user, idle, interval, cnt string
 	)
 	err := conn.QueryRow(ctx, `SELECT inet_client_addr() IS NOT NULL,
