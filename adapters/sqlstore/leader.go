@@ -60,6 +60,11 @@ type Lease struct {
 	// this process (sessionBound); zero when the session cannot be cut off
 	// silently (a Unix socket, SQLite) or the bound is unknown.
 	SessionBound time.Duration
+	// OverTCP is true when the lock's Postgres session runs over TCP:
+	// with a zero SessionBound the server then applies no keepalive or
+	// user timeout lnmux can see, and may keep a cut-off leader's lock for
+	// a long time.
+	OverTCP bool
 	// freedBy, set once lost is closed, is when the server has most likely
 	// ended the session and a standby got the lock (FreedBy).
 	freedBy atomic.Int64
@@ -178,11 +183,11 @@ func (l *Leader) acquireAdvisory(ctx context.Context) (*Lease, error) {
 	}
 
 	since := time.Now()
-	bound, err := sessionBound(ctx, conn)
+	bound, overTCP, err := sessionBound(ctx, conn)
 	if err != nil {
 		return fail(fmt.Errorf("read the session's TCP settings: %w", err))
 	}
-	lease := &Lease{Epoch: uint64(epoch), SessionBound: bound} //nolint:gosec // sequence numbers and epochs are positive bigints
+	lease := &Lease{Epoch: uint64(epoch), SessionBound: bound, OverTCP: overTCP} //nolint:gosec // sequence numbers and epochs are positive bigints
 	lost := make(chan struct{})
 	stop := make(chan struct{})
 	done := make(chan struct{})

@@ -28,10 +28,10 @@ import (
 
 // sessionBound reads the TCP settings the server applies to conn's session
 // and returns the shortest time the server can take to end the session
-// after the last packet it received from this process. Zero means none: a
-// Unix socket (which cannot be cut off silently) or settings the server
-// does not report.
-func sessionBound(ctx context.Context, conn *pgx.Conn) (time.Duration, error) {
+// after the last packet it received from this process, and whether the
+// session runs over TCP. Zero means none: a Unix socket (which cannot be
+// cut off silently) or settings the server does not report.
+func sessionBound(ctx context.Context, conn *pgx.Conn) (time.Duration, bool, error) {
 	var (
 		tcp                       bool
 		user, idle, interval, cnt string
@@ -41,12 +41,12 @@ func sessionBound(ctx context.Context, conn *pgx.Conn) (time.Duration, error) {
 		current_setting('tcp_keepalives_interval'), current_setting('tcp_keepalives_count')`).
 		Scan(&tcp, &user, &idle, &interval, &cnt)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if !tcp {
-		return 0, nil
+		return 0, false, nil
 	}
-	return boundOf(user, idle, interval, cnt), nil
+	return boundOf(user, idle, interval, cnt), true, nil
 }
 
 // boundOf computes sessionBound from the four settings as the server shows

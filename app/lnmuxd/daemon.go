@@ -17,7 +17,6 @@ import (
 	"github.com/lnmux/lnmux/adapters/sqlstore"
 	"github.com/lnmux/lnmux/app"
 	"github.com/lnmux/lnmux/app/lnmuxd/wiring"
-	"github.com/lnmux/lnmux/ports"
 )
 
 // shutdownTimeout bounds the graceful stop of the API server and the flush
@@ -88,7 +87,7 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		return err
 	}
 	defer store.Close()
-	var leader ports.Leader
+	var leader leaderLock
 	if cfg.DistributedLock.Enabled.On() {
 		if leader, err = newLeader(cfg, store, log); err != nil {
 			return err
@@ -188,8 +187,8 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	leadDone := make(chan struct{})
 	g.Go(func() error {
 		defer close(leadDone)
-		return lead(gctx, leadDeps{cfg: cfg, log: log, store: store, leader: leader, mux: mux,
-			nodes: lndNodes, gate: gate, role: role, guard: guard})
+		return lead(gctx, leadDeps{cfg: cfg, log: log, rows: store, leader: leader, mux: mux,
+			nodes: standbyNodes(lndNodes), gate: gate, role: role, guard: guard})
 	})
 	g.Go(func() error {
 		var err error
