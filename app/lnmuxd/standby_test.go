@@ -102,7 +102,7 @@ func (fakeRows) LeaderRow(context.Context) (sqlstore.LeaderRow, error) {
 	return sqlstore.LeaderRow{Epoch: 1, Holder: "me"}, nil
 }
 func (fakeRows) MarkIntercepting(context.Context, uint64) error { return nil }
-func (fakeRows) StandbyWaiting(context.Context) (bool, error)  { return false, nil }
+func (fakeRows) StandbyWaiting(context.Context) (bool, error)   { return false, nil }
 
 // orderMux records when the leader was deposed and when its streams
 // (Run's context) ended.
