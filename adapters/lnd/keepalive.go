@@ -43,7 +43,7 @@ func (n *Node) checkKeepalive(ctx context.Context, conn grpc.ClientConnInterface
 	}
 	t, o, lax, known := keepaliveAdvice(res.GetConfig())
 	if known && lax {
-		n.log.WarnContext(ctx, "lnd's gRPC keepalive is lax: if this lnmuxd's host is cut off, lnd keeps its interceptor registered (holding new HTLCs, refusing a standby's) until grpc.server-ping-time + grpc.server-ping-timeout have passed; set them to 2s and 2s (docs/high-availability.md)",
+		n.log.WarnContext(ctx, "lnd's gRPC keepalive is lax: if this lnmuxd's host is cut off, lnd keeps its interceptor registered (holding new HTLCs, refusing a standby's) until grpc.server-ping-time + grpc.server-ping-timeout have passed; set them to 1s and 3s (docs/high-availability.md)",
 			"server_ping_time", t, "server_ping_timeout", o)
 	}
 }

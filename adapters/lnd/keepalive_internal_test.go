@@ -14,8 +14,8 @@ func TestKeepaliveAdvice(t *testing.T) {
 	}{
 		{name: "lnd's defaults", config: map[string]string{"grpc.server-ping-time": "1m0s", "grpc.server-ping-timeout": "20s"},
 			lax: true, known: true, time: time.Minute, limit: 20 * time.Second},
-		{name: "recommended", config: map[string]string{"grpc.server-ping-time": "2s", "grpc.server-ping-timeout": "2s"},
-			known: true, time: 2 * time.Second, limit: 2 * time.Second},
+		{name: "recommended", config: map[string]string{"grpc.server-ping-time": "1s", "grpc.server-ping-timeout": "3s"},
+			known: true, time: time.Second, limit: 3 * time.Second},
 		{name: "not reported", config: map[string]string{}},
 	}
 	for _, tt := range tests {
