@@ -111,6 +111,10 @@ func TestPostgresLeaseKnowsItsSessionBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !lease.OverTCP {
+		lease.Release()
+		t.Skip("the test server is reached over a Unix socket: no TCP settings to read back")
+	}
 	if lease.SessionBound != 3*time.Second {
 		t.Errorf("session bound with the defaults: %s, want 3s", lease.SessionBound)
 	}
