@@ -57,6 +57,7 @@ func (n *Node) check(ctx context.Context, conn *grpc.ClientConn) (*lnrpc.GetInfo
 	if err != nil {
 		return nil, err
 	}
+	n.checkKeepalive(ctx, conn)
 	return info, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -54,11 +55,42 @@ type Lease struct {
 	Epoch   uint64
 	lost    <-chan struct{}
 	release func()
+	// SessionBound is the shortest time the Postgres server can take to
+	// end this lease's session after the last packet it received from
+	// this process (sessionBound); zero when the session cannot be cut off
+	// silently (a Unix socket, SQLite) or the bound is unknown.
+	SessionBound time.Duration
+	// OverTCP is true when the lock's Postgres session runs over TCP:
+	// with a zero SessionBound the server then applies no keepalive or
+	// user timeout lnmux can see, and may keep a cut-off leader's lock for
+	// a long time.
+	OverTCP bool
+	// freedBy, set once lost is closed, is when the server has most likely
+	// ended the session and a standby got the lock (FreedBy).
+	freedBy atomic.Int64
 }
 
-// Lost closes when the lock is lost: the Postgres session holding it ended.
-// A file lock cannot be lost. Release does not close it.
+// Lost closes when the lock is lost or may soon be: the Postgres session
+// holding it ended (a ping failed), or no ping has succeeded for two thirds
+// of SessionBound, so that the holder stops acting as leader before the
+// server can end a session it no longer hears from (docs/store.md, "The
+// leader's own deadline"). A file lock cannot be lost. Release does not
+// close it.
 func (l *Lease) Lost() <-chan struct{} { return l.lost }
+
+// FreedBy is, once Lost has closed, the time by which the server has most
+// likely ended the session and granted the lock to a waiting standby: the
+// last successful ping's start plus SessionBound plus one ping interval.
+// A deposed leader keeps its interceptor streams open (silent, so that lnd
+// holds new HTLCs) until then, instead of closing them while no standby
+// can register yet. It is the zero time when the session is known to be
+// gone already or the bound is unknown.
+func (l *Lease) FreedBy() time.Time {
+	if us := l.freedBy.Load(); us != 0 {
+		return time.UnixMicro(us)
+	}
+	return time.Time{}
+}
 
 // Release gives the lock up. It is idempotent.
 func (l *Lease) Release() { l.release() }
@@ -81,7 +113,10 @@ func (l *Leader) Acquire(ctx context.Context) (<-chan struct{}, func(), error) {
 // On Postgres the wait is a blocking pg_advisory_lock on a dedicated
 // connection, so it ends as soon as the holder's session does; the lock is
 // lost when that connection fails, found by a ping every
-// Config.LeaderPollInterval and by TCP keepalives. On SQLite it is a
+// Config.LeaderPollInterval (at most a sixth of Lease.SessionBound) and by
+// TCP keepalives, and given up on this process's own timer when no ping
+// has succeeded for two thirds of Lease.SessionBound, before the server
+// can end a session cut off from it (session.go). On SQLite it is a
 // blocking flock, which the kernel grants the moment the holder lets go.
 func (l *Leader) AcquireLease(ctx context.Context) (*Lease, error) {
 	if l.cfg.Driver == DriverPostgres {
@@ -147,29 +182,27 @@ func (l *Leader) acquireAdvisory(ctx context.Context) (*Lease, error) {
 		return fail(fmt.Errorf("take the fencing epoch: %w", err))
 	}
 
+	since := time.Now()
+	bound, overTCP, err := sessionBound(ctx, conn)
+	if err != nil {
+		return fail(fmt.Errorf("read the session's TCP settings: %w", err))
+	}
+	lease := &Lease{Epoch: uint64(epoch), SessionBound: bound, OverTCP: overTCP} //nolint:gosec // sequence numbers and epochs are positive bigints
 	lost := make(chan struct{})
 	stop := make(chan struct{})
 	done := make(chan struct{})
+	watch := newSessionWatch(bound, l.cfg.LeaderPollInterval)
 	// The lock lives as long as the session: a connection that fails has
-	// let it go, and another lnmux may take over.
+	// let it go, and another lnmux may take over. A session the server no
+	// longer hears from ends after SessionBound at the earliest: stop
+	// leading before that.
 	go func() { //nolint:gosec // the lease outlives the acquiring call's context: it ends on release or loss
 		defer close(done)
-		t := time.NewTicker(l.cfg.LeaderPollInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-			}
-			pctx, cancel := context.WithTimeout(context.Background(), max(l.cfg.LeaderPollInterval, 5*time.Second))
-			err := conn.Ping(pctx)
-			cancel()
-			if err != nil {
-				close(lost)
-				return
-			}
-		}
+		watch.run(since, stop, lost, &lease.freedBy, func(timeout time.Duration) error {
+			pctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			return conn.Ping(pctx)
+		})
 	}()
 	release := sync.OnceFunc(func() {
 		close(stop)
@@ -181,7 +214,8 @@ func (l *Leader) acquireAdvisory(ctx context.Context) (*Lease, error) {
 		_, _ = conn.Exec(uctx, "SELECT pg_advisory_unlock($1)", leaderLockKey)
 		closeConn()
 	})
-	return &Lease{Epoch: uint64(epoch), lost: lost, release: release}, nil //nolint:gosec // sequence numbers and epochs are positive bigints
+	lease.lost, lease.release = lost, release
+	return lease, nil
 }
 
 func (l *Leader) acquireFlock(ctx context.Context) (*Lease, error) {

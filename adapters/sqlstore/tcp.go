@@ -16,12 +16,15 @@ import (
 // that die silently"). Without it a partitioned connection looks alive for
 // hours (Linux's default keepalive starts after two hours, retransmissions
 // give up after about fifteen minutes): the leader's session would keep the
-// advisory lock that long, and a store call would hang as long.
+// advisory lock that long, and a store call would hang as long. With these
+// the server ends a cut-off leader's session 3 s after the last packet it
+// received, and the leader, pinging every 0.5 s, stops leading 2 s after
+// its last successful ping (session.go; docs/high-availability.md).
 const (
-	defaultKeepaliveIdle     = 10 * time.Second
-	defaultKeepaliveInterval = 5 * time.Second
-	defaultKeepaliveCount    = 3
-	defaultTCPUserTimeout    = 30 * time.Second
+	defaultKeepaliveIdle     = 1 * time.Second
+	defaultKeepaliveInterval = 1 * time.Second
+	defaultKeepaliveCount    = 2
+	defaultTCPUserTimeout    = 3 * time.Second
 )
 
 // tcpSettings are the keepalive and user timeout of both ends of a

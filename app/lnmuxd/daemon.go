@@ -18,7 +18,6 @@ import (
 	"github.com/lnmux/lnmux/app"
 	"github.com/lnmux/lnmux/app/lnmuxd/config"
 	"github.com/lnmux/lnmux/app/lnmuxd/wiring"
-	"github.com/lnmux/lnmux/ports"
 )
 
 // shutdownTimeout bounds the graceful stop of the API server and the flush
@@ -89,7 +88,7 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (err e
 		return err
 	}
 	defer store.Close()
-	var leader ports.Leader
+	var leader leaderLock
 	if cfg.DistributedLock.Enabled.On() {
 		if leader, err = newLeader(cfg, store, log); err != nil {
 			return err
@@ -189,8 +188,8 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (err e
 	leadDone := make(chan struct{})
 	g.Go(func() error {
 		defer close(leadDone)
-		return lead(gctx, leadDeps{cfg: cfg, log: log, store: store, leader: leader, mux: mux,
-			nodes: lndNodes, gate: gate, role: role, guard: guard})
+		return lead(gctx, leadDeps{cfg: cfg, log: log, rows: store, leader: leader, mux: mux,
+			nodes: standbyNodes(lndNodes), gate: gate, role: role, guard: guard})
 	})
 	g.Go(func() error {
 		var err error

@@ -58,7 +58,7 @@ func (d leadDeps) handover(release, stopMux func(), muxDone <-chan struct{}, myE
 		waiting = true
 	default:
 		var err error
-		if waiting, err = d.store.StandbyWaiting(ctx); err != nil {
+		if waiting, err = d.rows.StandbyWaiting(ctx); err != nil {
 			d.log.WarnContext(ctx, "hand-over: cannot tell whether a standby waits", "err", err)
 		}
 	}
@@ -85,7 +85,7 @@ func (d leadDeps) awaitSuccessor(ctx context.Context, epoch uint64) {
 	t := time.NewTicker(successorPoll)
 	defer t.Stop()
 	for {
-		row, err := d.store.LeaderRow(ctx)
+		row, err := d.rows.LeaderRow(ctx)
 		if err == nil && row.Epoch > epoch && row.Intercepting {
 			d.log.InfoContext(ctx, "hand-over: the successor took the lock", "leader", row.Holder, "epoch", row.Epoch)
 			return

@@ -22,7 +22,7 @@ import (
 type role struct {
 	leading atomic.Bool
 	health  *grpchealth.StaticChecker
-	store   *sqlstore.Store
+	rows    leaderRowReader
 
 	mu     sync.Mutex
 	leader string // who leads, from the leader row; "" if unknown
@@ -30,8 +30,13 @@ type role struct {
 
 var _ connectrpc.Role = (*role)(nil)
 
-func newRole(store *sqlstore.Store) *role {
-	r := &role{health: grpchealth.NewStaticChecker(lnmuxpbconnect.ServiceName), store: store}
+// leaderRowReader reads who leads (sqlstore.Store).
+type leaderRowReader interface {
+	LeaderRow(ctx context.Context) (sqlstore.LeaderRow, error)
+}
+
+func newRole(rows leaderRowReader) *role {
+	r := &role{health: grpchealth.NewStaticChecker(lnmuxpbconnect.ServiceName), rows: rows}
 	r.setLeading(false)
 	return r
 }
@@ -68,7 +73,7 @@ func (r *role) stopping() {
 func (r *role) refreshLeader(ctx context.Context, every time.Duration) {
 	for {
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		row, err := r.store.LeaderRow(qctx)
+		row, err := r.rows.LeaderRow(qctx)
 		cancel()
 		if err == nil {
 			r.mu.Lock()

@@ -13,6 +13,7 @@ import (
 	"github.com/lnmux/lnmux/app"
 	"github.com/lnmux/lnmux/app/lnmuxd/config"
 	"github.com/lnmux/lnmux/app/lnmuxd/wiring"
+	"github.com/lnmux/lnmux/domain"
 	"github.com/lnmux/lnmux/ports"
 )
 
@@ -24,18 +25,72 @@ const standbyCheckWait = 30 * time.Second
 // leaderRowEvery is how often a standby reads who leads, for its refusals.
 const leaderRowEvery = 2 * time.Second
 
-// leadDeps is what the leadership lifecycle works with.
+// leadDeps is what the leadership lifecycle works with: ports and the
+// narrow interfaces below, which the adapters (*sqlstore.Store, *lnd.Node,
+// *wiring.Gate, *connectrpc.Guard, *app.Mux) satisfy.
 type leadDeps struct {
 	cfg    *config.Config
 	log    *slog.Logger
-	store  *sqlstore.Store
-	leader ports.Leader // nil without distributedLock.enabled
-	mux    *app.Mux
-	nodes  []*lnd.Node
-	gate   *wiring.Gate
+	rows   leaderRows
+	leader leaderLock // nil without distributedLock.enabled
+	mux    leadMux
+	nodes  []standbyNode
+	gate   interceptGate
 	role   *role
-	guard  *connectrpc.Guard
+	guard  callGuard
 }
+
+// leaderRows reads and marks the leader row (sqlstore.Store).
+type leaderRows interface {
+	LeaderRow(ctx context.Context) (sqlstore.LeaderRow, error)
+	MarkIntercepting(ctx context.Context, epoch uint64) error
+	StandbyWaiting(ctx context.Context) (bool, error)
+}
+
+// leadMux is the multiplexer as leadership drives it (app.Mux).
+type leadMux interface {
+	Recover(ctx context.Context) error
+	Run(ctx context.Context) error
+	Depose(ctx context.Context) error
+	NodeStatusChanged(ctx context.Context, s ports.NodeStatus)
+}
+
+// standbyNode is an lnd node a standby keeps connected and checked
+// (lnd.Node).
+type standbyNode interface {
+	Key() domain.NodeKey
+	Standby(ctx context.Context, report func(ports.NodeStatus)) error
+}
+
+// interceptGate tells when every node intercepts and stops the judging of
+// new HTLCs for a hand-over (wiring.Gate).
+type interceptGate interface {
+	Drain()
+	Intercepting() <-chan struct{}
+}
+
+// callGuard waits for the settle and cancel calls in flight
+// (connectrpc.Guard).
+type callGuard interface {
+	Wait(ctx context.Context) error
+}
+
+// standbyNodes lists the lnd nodes as a standby uses them.
+func standbyNodes(ns []*lnd.Node) []standbyNode {
+	out := make([]standbyNode, len(ns))
+	for i, n := range ns {
+		out[i] = n
+	}
+	return out
+}
+
+var (
+	_ leaderRows    = (*sqlstore.Store)(nil)
+	_ leadMux       = (*app.Mux)(nil)
+	_ standbyNode   = (*lnd.Node)(nil)
+	_ interceptGate = (*wiring.Gate)(nil)
+	_ callGuard     = (*connectrpc.Guard)(nil)
+)
 
 // lead runs this instance's leadership: standby until the lock is held,
 // then leader until ctx ends (hand-over), the lock is lost or the
@@ -45,12 +100,13 @@ type leadDeps struct {
 // beforehand.
 func lead(ctx context.Context, d leadDeps) error {
 	var lost <-chan struct{}
+	var held heldLock
 	release := func() {}
 	if d.leader != nil {
 		sctx, stopStandby := context.WithCancel(ctx)
 		standbyDone := d.standby(sctx)
 		d.log.InfoContext(ctx, "lnmuxd standby: waiting for the leader lock", "leader", d.role.Leader())
-		l, rel, err := d.leader.Acquire(ctx)
+		h, err := d.leader.Acquire(ctx)
 		stopStandby()
 		<-standbyDone
 		if err != nil {
@@ -59,7 +115,8 @@ func lead(ctx context.Context, d leadDeps) error {
 			}
 			return fmt.Errorf("leader lock: %w", err)
 		}
-		lost, release = l, rel
+		held = h
+		lost, release = h.lost, h.release
 		if ctx.Err() != nil { // granted while shutting down
 			release()
 			return nil
@@ -103,10 +160,10 @@ func lead(ctx context.Context, d leadDeps) error {
 		// Concurrent with the interceptors' start: a predecessor handing
 		// over closes its streams once it sees the mark (handover.go).
 		if d.leader != nil {
-			if row, err := d.store.LeaderRow(ctx); err != nil {
+			if row, err := d.rows.LeaderRow(ctx); err != nil {
 				d.log.WarnContext(ctx, "cannot read the leader row", "err", err)
 			} else {
-				if err := d.store.MarkIntercepting(ctx, row.Epoch); err != nil {
+				if err := d.rows.MarkIntercepting(ctx, row.Epoch); err != nil {
 					d.log.WarnContext(ctx, "cannot mark the leader row intercepting", "err", err)
 				}
 				epoch <- row.Epoch
@@ -125,13 +182,18 @@ func lead(ctx context.Context, d leadDeps) error {
 
 	watch := make(chan error, 1)
 	// On a lost lock, no answer may leave this process any more (another
-	// lnmuxd may lead already): depose the core before its streams close.
+	// lnmuxd may lead soon or already): depose the core before its streams
+	// close. A lock lost silently (the database cut off) is not free yet:
+	// keep the streams open and silent until it most likely is, so that
+	// lnd holds new HTLCs for the successor rather than refusing them
+	// while no interceptor is registered (docs/high-availability.md).
 	deposeAndStop := func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handoverTimeout)
 		defer cancel()
 		if err := d.mux.Depose(dctx); err != nil {
 			d.log.WarnContext(dctx, "answers still being sent after losing the lock", "err", err)
 		}
+		d.linger(ctx, held)
 		stopMux()
 	}
 	go func() { watch <- watchLeadership(ctx, d.log, lost, deposeAndStop, muxDone) }()
@@ -146,6 +208,27 @@ func lead(ctx context.Context, d leadDeps) error {
 		d.role.setLeading(false)
 		return err
 	}
+}
+
+// maxLinger bounds how long a deposed leader keeps its streams open.
+const maxLinger = time.Minute
+
+// linger waits, after a silent loss of the lock, until the database has
+// most likely granted it to a standby (heldLock.freedBy), at most
+// maxLinger.
+func (d leadDeps) linger(ctx context.Context, held heldLock) {
+	if held.freedBy == nil {
+		return
+	}
+	wait := min(time.Until(held.freedBy()), maxLinger)
+	if wait <= 0 {
+		return
+	}
+	d.log.WarnContext(ctx, "leader lock lost silently: the interceptor streams stay open, answering nothing, until a standby can hold the lock",
+		"close_in_ms", ms(wait))
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	<-t.C
 }
 
 // ms is d in milliseconds with a tenth.

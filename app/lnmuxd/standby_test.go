@@ -3,12 +3,17 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/lnmux/lnmux/adapters/memstore"
+	"github.com/lnmux/lnmux/adapters/sqlstore"
 	"github.com/lnmux/lnmux/app"
 	"github.com/lnmux/lnmux/app/lnmuxd/wiring"
 	"github.com/lnmux/lnmux/domain"
@@ -77,5 +82,94 @@ func TestStopDuringRecoveryIsClean(t *testing.T) {
 	stop()
 	if err := <-done; err != nil {
 		t.Fatalf("lead after a stop during recovery: %v, want nil", err)
+	}
+}
+
+// fakeLock is a leader lock granted at once, lost when the test says.
+type fakeLock struct {
+	lost    chan struct{}
+	freedBy func() time.Time
+}
+
+func (l fakeLock) Acquire(context.Context) (heldLock, error) {
+	return heldLock{lost: l.lost, release: func() {}, freedBy: l.freedBy}, nil
+}
+
+// fakeRows is a leader row nobody else writes.
+type fakeRows struct{}
+
+func (fakeRows) LeaderRow(context.Context) (sqlstore.LeaderRow, error) {
+	return sqlstore.LeaderRow{Epoch: 1, Holder: "me"}, nil
+}
+func (fakeRows) MarkIntercepting(context.Context, uint64) error { return nil }
+func (fakeRows) StandbyWaiting(context.Context) (bool, error)   { return false, nil }
+
+// orderMux records when the leader was deposed and when its streams
+// (Run's context) ended.
+type orderMux struct {
+	running  chan struct{}
+	mu       sync.Mutex
+	events   []string
+	deposed  time.Time
+	streamed time.Time // when Run's context ended: the streams close
+}
+
+func (m *orderMux) Recover(context.Context) error { return nil }
+func (m *orderMux) Run(ctx context.Context) error {
+	close(m.running)
+	<-ctx.Done()
+	m.mu.Lock()
+	m.events = append(m.events, "streams closed")
+	m.streamed = time.Now()
+	m.mu.Unlock()
+	return nil
+}
+
+func (m *orderMux) Depose(context.Context) error {
+	m.mu.Lock()
+	m.events = append(m.events, "deposed")
+	m.deposed = time.Now()
+	m.mu.Unlock()
+	return nil
+}
+func (m *orderMux) NodeStatusChanged(context.Context, ports.NodeStatus) {}
+
+// TestSilentlyLostLockKeepsStreamsOpenAndSilent: a leader whose lock is
+// lost silently (its database cut off) is deposed at once (no answer
+// leaves it from then on) but keeps its interceptor streams open until the
+// lock's freedBy time, so that lnd holds new HTLCs for the successor rather
+// than refusing them while no interceptor can register; then it closes
+// them and lead ends with errLeaderLost. A lock lost with no such time
+// closes them right after the deposition.
+func TestSilentlyLostLockKeepsStreamsOpenAndSilent(t *testing.T) {
+	for _, silent := range []bool{true, false} {
+		var freedAt time.Time
+		lock := fakeLock{lost: make(chan struct{})}
+		if silent {
+			lock.freedBy = func() time.Time { return freedAt }
+		}
+		mux := &orderMux{running: make(chan struct{})}
+		log := slog.New(slog.DiscardHandler)
+		done := make(chan error, 1)
+		go func() {
+			done <- lead(t.Context(), leadDeps{log: log, rows: fakeRows{}, leader: lock, mux: mux,
+				gate: wiring.NewGate(nil), role: newRole(fakeRows{})})
+		}()
+		<-mux.running
+		freedAt = time.Now().Add(100 * time.Millisecond)
+		close(lock.lost)
+		if err := <-done; !errors.Is(err, errLeaderLost) {
+			t.Fatalf("silent=%v: lead after a lost lock: %v, want errLeaderLost", silent, err)
+		}
+		mux.mu.Lock()
+		if want := []string{"deposed", "streams closed"}; !slices.Equal(mux.events, want) {
+			t.Errorf("silent=%v: events %v, want %v", silent, mux.events, want)
+		}
+		// Timers never fire early: with a freedBy time the streams
+		// cannot have closed before it.
+		if silent && mux.streamed.Before(freedAt) {
+			t.Errorf("streams closed %s before the lock's freedBy time", freedAt.Sub(mux.streamed))
+		}
+		mux.mu.Unlock()
 	}
 }

@@ -98,6 +98,10 @@ type Options struct {
 	// Durable keeps fsync, full_page_writes and synchronous_commit on, as
 	// in production: for benchmarks of commits. Tests leave it off.
 	Durable bool
+	// ListenAddresses are addresses to listen on besides 127.0.0.1 (the
+	// partition drill's network namespaces reach the server on them);
+	// clients on their subnets are trusted (pg_hba "samenet").
+	ListenAddresses []string
 }
 
 // StartWith is Start with options; with EnvDSN set they are ignored.
@@ -175,6 +179,19 @@ func (c *Cluster) init(bin string, o Options) error {
 		"-E", "UTF8", "--locale=C", "--no-sync"); err != nil {
 		return fmt.Errorf("initdb: %w: %s", err, out)
 	}
+	if len(o.ListenAddresses) > 0 {
+		hba, err := os.OpenFile(filepath.Join(data, "pg_hba.conf"), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		_, err = hba.WriteString("host all all samenet trust\n")
+		if cerr := hba.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
 	// A port picked by the kernel can be taken again before postgres binds
 	// it: retry a few times.
 	var lastErr error
@@ -188,7 +205,8 @@ func (c *Cluster) init(bin string, o Options) error {
 		if o.Durable {
 			durability = "-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
 		}
-		opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 %s -c max_connections=200", port, dir, durability)
+		listen := strings.Join(append([]string{"127.0.0.1"}, o.ListenAddresses...), ",")
+		opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=%s %s -c max_connections=200", port, dir, listen, durability)
 		out, err := c.run(c.pgCtl, "-D", data, "-l", filepath.Join(dir, "postgres.log"), "-w", "-t", "60", "-o", opts, "start")
 		if err == nil {
 			c.admin = &url.URL{Scheme: "postgres", User: url.User("postgres"),
