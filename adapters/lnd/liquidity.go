@@ -1,0 +1,97 @@
+package lnd
+
+import (
+	"context"
+	"time"
+
+	"github.com/lightningnetwork/lnd/lnrpc"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/lnmux/lnmux/domain"
+	"github.com/lnmux/lnmux/ports"
+)
+
+// liquidity measures the node's inbound liquidity for lnmux's route hints
+// (docs/route-hints.md) while the session lasts: at once, every
+// BalanceInterval, and whenever lnd reports a channel opened, closed,
+// activated or deactivated. It never ends the session: a failed
+// measurement reports the liquidity as unknown (the node then keeps its
+// hint), and an lnd that does not serve the calls is simply not measured.
+func (n *Node) liquidity(ctx context.Context, conn grpc.ClientConnInterface, sink ports.NodeSink) {
+	ln := lnrpc.NewLightningClient(conn)
+	kick := make(chan struct{}, 1)
+	go n.channelEvents(ctx, ln, kick)
+	t := time.NewTicker(n.cfg.BalanceInterval)
+	defer t.Stop()
+	for {
+		inbound, err := inboundLiquidity(ctx, ln)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case status.Code(err) == codes.Unimplemented:
+			n.log.WarnContext(ctx, "lnd does not list channels: inbound liquidity unknown", "err", err)
+			n.setStatus(sink, func(s *ports.NodeStatus) { s.InboundKnown = false })
+			return
+		case err != nil:
+			n.log.WarnContext(ctx, "inbound liquidity not measured", "err", err)
+			n.setStatus(sink, func(s *ports.NodeStatus) { s.InboundKnown = false })
+		default:
+			n.setStatus(sink, func(s *ports.NodeStatus) { s.Inbound, s.InboundKnown = inbound, true })
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-kick:
+		}
+	}
+}
+
+// inboundLiquidity is what the node's active channels can receive: each
+// peer's balance above the reserve it must keep (lnrpc Channel
+// remote_balance and remote_constraints.chan_reserve_sat; the reserve's
+// owner may not dip below it, channeldb.ChannelStateBounds). An inactive
+// channel (peer offline) can receive nothing. HTLCs in flight are already
+// out of the balances of the node's commitment.
+func inboundLiquidity(ctx context.Context, ln lnrpc.LightningClient) (domain.Msat, error) {
+	res, err := ln.ListChannels(ctx, &lnrpc.ListChannelsRequest{ActiveOnly: true})
+	if err != nil {
+		return 0, err
+	}
+	var sat int64
+	for _, c := range res.Channels {
+		reserve := int64(c.GetRemoteConstraints().GetChanReserveSat()) //nolint:gosec // a reserve is below the channel's capacity
+		sat += max(c.RemoteBalance-reserve, 0)
+	}
+	return domain.Msat(sat) * 1000, nil
+}
+
+// channelEvents kicks a measurement for every channel event that changes
+// what the node can receive. It ends with ctx or when the stream fails (the
+// periodic measurement goes on).
+func (n *Node) channelEvents(ctx context.Context, ln lnrpc.LightningClient, kick chan<- struct{}) {
+	stream, err := ln.SubscribeChannelEvents(ctx, &lnrpc.ChannelEventSubscription{})
+	if err != nil {
+		return
+	}
+	for {
+		ev, err := stream.Recv()
+		if err != nil {
+			if ctx.Err() == nil {
+				n.log.DebugContext(ctx, "channel events ended", "err", err)
+			}
+			return
+		}
+		switch ev.Type {
+		case lnrpc.ChannelEventUpdate_OPEN_CHANNEL, lnrpc.ChannelEventUpdate_CLOSED_CHANNEL,
+			lnrpc.ChannelEventUpdate_ACTIVE_CHANNEL, lnrpc.ChannelEventUpdate_INACTIVE_CHANNEL:
+			select {
+			case kick <- struct{}{}:
+			default:
+			}
+		default:
+		}
+	}
+}
