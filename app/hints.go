@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"math"
 	"slices"
 	"sync"
@@ -77,7 +76,7 @@ func (p *hintPlan) forAmount(amt domain.Msat) int {
 //     some inbound qualifies; a node whose liquidity is unknown always
 //     qualifies (lnmux cannot tell);
 //   - the qualified nodes are ordered by inbound liquidity, most first
-//     (unknown after known, ties by key);
+//     (unknown after known, ties in the configured order);
 //   - when no node qualifies, every node is hinted (healthy first): an
 //     invoice never goes out without a route hint.
 func planHints(nodes []hintNode, now time.Time, grace time.Duration) hintPlan {
@@ -130,7 +129,7 @@ func planHints(nodes []hintNode, now time.Time, grace time.Duration) hintPlan {
 				}
 				return 1
 			}
-			return bytes.Compare(nodes[a].key[:], nodes[b].key[:])
+			return a - b // configured order
 		})
 	}
 	qualified := func(amt domain.Msat) []domain.NodeKey {
