@@ -110,6 +110,7 @@ func runDaemon(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		HoldTimeout:          cfg.Invoice.HoldTimeout,
 		AcceptTimeout:        cfg.Invoice.AcceptTimeout,
 		AutoFailMargin:       cfg.Invoice.AutoFailMargin,
+		HintGrace:            cfg.Invoice.RouteHintGrace,
 		AutoSettle:           cfg.AutoSettle,
 		AfterSettleCommit:    failpoint(log),
 	}, Nodes: lndNodes, Store: store, Metrics: metrics, Log: log})
