@@ -52,6 +52,10 @@ type Config struct {
 	// measured for the route hints, besides on channel events (default
 	// 30 s; liquidity.go).
 	BalanceInterval time.Duration
+	// InactiveChannelGrace: an inactive channel's inbound still counts
+	// this long after it was first measured inactive (default 5 minutes,
+	// as lnmux's route hint grace; liquidity.go).
+	InactiveChannelGrace time.Duration
 }
 
 // minVersion is the oldest lnd lnmux trusts: before v0.21.1 lnd's
@@ -126,6 +130,9 @@ func (c *Config) validate() error {
 	}
 	if c.BalanceInterval <= 0 {
 		c.BalanceInterval = 30 * time.Second
+	}
+	if c.InactiveChannelGrace <= 0 {
+		c.InactiveChannelGrace = 5 * time.Minute
 	}
 	if c.DecodeWorkers == 0 {
 		c.DecodeWorkers = runtime.GOMAXPROCS(0)

@@ -21,12 +21,15 @@ import (
 // hint), and an lnd that does not serve the calls is simply not measured.
 func (n *Node) liquidity(ctx context.Context, conn grpc.ClientConnInterface, sink ports.NodeSink) {
 	ln := lnrpc.NewLightningClient(conn)
+	if n.chanInactive == nil {
+		n.chanInactive = map[string]time.Time{}
+	}
 	kick := make(chan struct{}, 1)
 	go n.channelEvents(ctx, ln, kick)
 	t := time.NewTicker(n.cfg.BalanceInterval)
 	defer t.Stop()
 	for {
-		inbound, err := inboundLiquidity(ctx, ln)
+		inbound, err := n.inboundLiquidity(ctx, ln)
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -49,21 +52,49 @@ func (n *Node) liquidity(ctx context.Context, conn grpc.ClientConnInterface, sin
 	}
 }
 
-// inboundLiquidity is what the node's active channels can receive: each
-// peer's balance above the reserve it must keep (lnrpc Channel
-// remote_balance and remote_constraints.chan_reserve_sat; the reserve's
-// owner may not dip below it, channeldb.ChannelStateBounds). An inactive
-// channel (peer offline) can receive nothing. HTLCs in flight are already
-// out of the balances of the node's commitment.
-func inboundLiquidity(ctx context.Context, ln lnrpc.LightningClient) (domain.Msat, error) {
-	res, err := ln.ListChannels(ctx, &lnrpc.ListChannelsRequest{ActiveOnly: true})
+// inboundLiquidity is what the node's channels can receive: each peer's
+// balance above the reserve it must keep (lnrpc Channel remote_balance and
+// remote_constraints.chan_reserve_sat; the reserve's owner may not dip
+// below it, channeldb.ChannelStateBounds). HTLCs in flight are already out
+// of the balances of the node's commitment.
+//
+// An inactive channel (its peer offline) can receive nothing, but like a
+// node it counts while it is briefly away: for InactiveChannelGrace from
+// the first measurement that found it inactive. lnd deactivates every
+// channel when it shuts down, so a node's last measurement before a
+// restart would otherwise be zero, and right after one its channels are
+// inactive until the peers reconnect (docs/route-hints.md). The channel
+// events make that first measurement prompt; the grace's end is noticed
+// at the next measurement (BalanceInterval at the latest).
+func (n *Node) inboundLiquidity(ctx context.Context, ln lnrpc.LightningClient) (domain.Msat, error) {
+	res, err := ln.ListChannels(ctx, &lnrpc.ListChannelsRequest{})
 	if err != nil {
 		return 0, err
 	}
+	now := n.cfg.Now()
+	open := make(map[string]bool, len(res.Channels))
 	var sat int64
 	for _, c := range res.Channels {
+		open[c.ChannelPoint] = true
+		if c.Active {
+			delete(n.chanInactive, c.ChannelPoint)
+		} else {
+			since, known := n.chanInactive[c.ChannelPoint]
+			if !known {
+				since = now
+				n.chanInactive[c.ChannelPoint] = now
+			}
+			if now.Sub(since) >= n.cfg.InactiveChannelGrace {
+				continue
+			}
+		}
 		reserve := int64(c.GetRemoteConstraints().GetChanReserveSat()) //nolint:gosec // a reserve is below the channel's capacity
 		sat += max(c.RemoteBalance-reserve, 0)
+	}
+	for cp := range n.chanInactive {
+		if !open[cp] {
+			delete(n.chanInactive, cp) // closed
+		}
 	}
 	return domain.Msat(sat) * 1000, nil
 }

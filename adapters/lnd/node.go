@@ -35,6 +35,11 @@ type Node struct {
 	ready  *readyConn   // a connection Standby checked, for the next session
 	q      *queue
 	spans  htlcSpans // trace links of the HTLCs lnmux holds (trace.go)
+
+	// chanInactive is when each inactive channel (by channel point) was
+	// first measured inactive; only the liquidity loop uses it, one
+	// session at a time (liquidity.go).
+	chanInactive map[string]time.Time
 }
 
 // New checks the configuration; it does not connect (Run does).

@@ -140,9 +140,9 @@ func TestRouteHintsFollowNodeHealth(t *testing.T) {
 	})
 }
 
-// inboundOf is what n can receive as lnmux measures it: the active
-// channels' remote balances above the remote reserves, in msat. The
-// cluster is idle, so it is also what lnmux's own measurement finds.
+// inboundOf is what n's active channels can receive: the remote balances
+// above the remote reserves, in msat. The cluster is idle with every
+// channel active, so it is what lnmux's own measurement finds.
 func inboundOf(t *testing.T, n *regtest.Node) int64 {
 	t.Helper()
 	res, err := n.Client.ListChannels(t.Context(), &lnrpc.ListChannelsRequest{ActiveOnly: true})
