@@ -402,3 +402,39 @@ func TestHintsDoNotRebuildWithoutChange(t *testing.T) {
 		t.Fatal("table not rebuilt for a new inbound liquidity")
 	}
 }
+
+// BenchmarkAddInvoiceWithLiquidity is BenchmarkAddInvoice with both nodes
+// reporting liquidity, so that the hint table has several amount bands and
+// AddInvoice picks one per call (compare with BenchmarkAddInvoice).
+func BenchmarkAddInvoiceWithLiquidity(b *testing.B) {
+	h := newHarness(b, 2, nil)
+	for i, n := range h.nodes {
+		h.mux.NodeStatusChanged(ctx, ports.NodeStatus{Node: n.key, Connected: true, InterceptorActive: true,
+			Inbound: domain.Msat(i+1) * 10_000_000, InboundKnown: true})
+	}
+	if n := len(h.mux.invoice.hints.table.Load().templates); n < 3 {
+		b.Fatalf("%d bands", n)
+	}
+	amounts := []domain.Msat{20_000, 15_000_000, 25_000_000, 40_000_000}
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		req := ports.AddInvoiceRequest{Amount: amounts[i%len(amounts)], Expiry: 10 * time.Minute, Description: "coffee"}
+		i++
+		if _, err := h.mux.AddInvoice(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkHintsRecompute is what one node status change costs: the plan
+// and a template per band, off the AddInvoice path.
+func BenchmarkHintsRecompute(b *testing.B) {
+	h := newHarness(b, 3, nil)
+	s := ports.NodeStatus{Node: h.nodes[0].key, Connected: true, InterceptorActive: true, InboundKnown: true}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Inbound++
+		h.mux.NodeStatusChanged(ctx, s)
+	}
+}

@@ -43,8 +43,9 @@ func TestRouteHintsFollowNodeHealth(t *testing.T) {
 	d := env.start(t, daemonOpts{autoSettle: true, hintGrace: 3 * time.Second})
 
 	t.Run("liquidity from lnd orders and filters the hints", func(t *testing.T) {
-		want := map[string]int64{alice: inboundOf(t, cluster.Alice), bob: inboundOf(t, cluster.Bob)}
-		d.waitHints(t, "inbound liquidity measured", func(n map[string]*lnmuxpb.NodeInfo) bool {
+		var want map[string]int64
+		d.waitHints(t, "inbound liquidity measured as lnd reports it", func(n map[string]*lnmuxpb.NodeInfo) bool {
+			want = map[string]int64{alice: inboundOf(t, cluster.Alice), bob: inboundOf(t, cluster.Bob)}
 			return n[alice].GetInboundKnown() && n[alice].GetInboundMsat() == want[alice] &&
 				n[bob].GetInboundKnown() && n[bob].GetInboundMsat() == want[bob] &&
 				n[alice].GetHintStatus() == lnmuxpb.NodeInfo_HINT_STATUS_INCLUDED &&
