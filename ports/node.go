@@ -114,6 +114,7 @@ func (h HintStatus) String() string {
 		return "no_inbound"
 	case HintFallback:
 		return "fallback"
+	case HintUnspecified:
 	}
 	return "unspecified"
 }

@@ -168,6 +168,7 @@ func hintStatusToProto(h ports.HintStatus) lnmuxpb.NodeInfo_HintStatus {
 		return lnmuxpb.NodeInfo_HINT_STATUS_NO_INBOUND
 	case ports.HintFallback:
 		return lnmuxpb.NodeInfo_HINT_STATUS_FALLBACK
+	case ports.HintUnspecified:
 	}
 	return lnmuxpb.NodeInfo_HINT_STATUS_UNSPECIFIED
 }
