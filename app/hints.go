@@ -23,7 +23,10 @@ import (
 // hintNode is the policy's view of one node.
 type hintNode struct {
 	key domain.NodeKey
-	// reachable: connected with the interceptor up.
+	// reachable: lnmux is connected to the node. The interceptor is not
+	// asked for: in a session it comes up right after the connection and
+	// a failing one ends the session, and a standby lnmux (which answers
+	// AddInvoice too) connects without intercepting.
 	reachable bool
 	// downSince is when the node was last seen becoming unreachable (or
 	// when lnmux started, for a node not yet reached); zero if reachable.
@@ -278,7 +281,7 @@ func (b *hintBook) update(s ports.NodeStatus) error {
 	}
 	n := &b.nodes[i]
 	before := *n
-	if reachable := s.Connected && s.InterceptorActive; reachable != n.reachable {
+	if reachable := s.Connected; reachable != n.reachable {
 		n.reachable = reachable
 		n.downSince = time.Time{}
 		if !reachable {
