@@ -61,8 +61,10 @@ func (n *Node) liquidity(ctx context.Context, conn grpc.ClientConnInterface, sin
 // An inactive channel (its peer offline) can receive nothing, but like a
 // node it counts while it is briefly away: for InactiveChannelGrace from
 // the first measurement that found it inactive. lnd deactivates every
-// channel when it shuts down, so a node's last measurement before a
-// restart would otherwise be zero, and right after one its channels are
+// channel when it shuts down (each link's loop reports its channel
+// inactive as it stops, htlcswitch/link.go, and the channel events wake
+// this loop while lnd still answers), so a node's last measurement before
+// a restart would otherwise be zero, and right after one its channels are
 // inactive until the peers reconnect (docs/route-hints.md). The channel
 // events make that first measurement prompt; the grace's end is noticed
 // at the next measurement (BalanceInterval at the latest).
