@@ -438,3 +438,22 @@ func BenchmarkHintsRecompute(b *testing.B) {
 		h.mux.NodeStatusChanged(ctx, s)
 	}
 }
+
+// BenchmarkHintTemplatePick is all AddInvoice does for the route hints per
+// call: the fee, one atomic load and a scan of the bands.
+func BenchmarkHintTemplatePick(b *testing.B) {
+	h := newHarness(b, 3, nil)
+	for i, n := range h.nodes {
+		h.mux.NodeStatusChanged(ctx, ports.NodeStatus{Node: n.key, Connected: true, InterceptorActive: true,
+			Inbound: domain.Msat(i+1) * 10_000_000, InboundKnown: true})
+	}
+	amounts := []domain.Msat{20_000, 15_000_000, 25_000_000, 45_000_000, 70_000_000}
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		if h.mux.invoice.hints.template(amounts[i%len(amounts)]) == nil {
+			b.Fatal("no template")
+		}
+		i++
+	}
+}
