@@ -17,12 +17,13 @@ import (
 )
 
 // invoiceFactory creates stateless BOLT11 invoices: one encryption, two MACs
-// and one signature, no I/O.
+// and one signature, no I/O. Its route hints follow the nodes' health
+// (hints.go, docs/route-hints.md).
 type invoiceFactory struct {
-	key      *btcec.PrivateKey
-	codec    *domain.InvoiceCodec
-	template *domain.BOLT11Template
-	clock    ports.Clock
+	key   *btcec.PrivateKey
+	codec *domain.InvoiceCodec
+	hints *hintBook
+	clock ports.Clock
 	// entropy makes the invoices' nonces; nil means crypto/rand.
 	entropy io.Reader
 	// workers run create's encoding and signature (invoiceworkers.go).
@@ -30,20 +31,21 @@ type invoiceFactory struct {
 }
 
 func newInvoiceFactory(key *btcec.PrivateKey, codec *domain.InvoiceCodec, net *chaincfg.Params,
-	nodes []domain.NodeKey, policy domain.RoutingPolicy, finalCLTVDelta uint32, clock ports.Clock) (*invoiceFactory, error) {
+	nodes []domain.NodeKey, policy domain.RoutingPolicy, finalCLTVDelta uint32, hintGrace time.Duration,
+	clock ports.Clock) (*invoiceFactory, error) {
 
-	hints := make([]domain.HopHint, 0, len(nodes))
+	hops := make(map[domain.NodeKey]domain.HopHint, len(nodes))
 	for _, n := range nodes {
 		if _, err := btcec.ParsePubKey(n[:]); err != nil {
 			return nil, fmt.Errorf("%w: node key %s: %v", domain.ErrInvalidArgument, n, err) //nolint:errorlint // the sentinel classifies; the cause is text so that errors.Is on it cannot reclassify
 		}
-		hints = append(hints, domain.HopHint{
+		hops[n] = domain.HopHint{
 			Node:      n,
 			ChanID:    domain.VirtualChannelID(n),
 			FeeBase:   uint32(policy.FeeBase), //nolint:gosec // RoutingPolicy.Validate bounds FeeBase to 32 bits
 			FeePPM:    policy.FeeRatePPM,
 			CLTVDelta: policy.CLTVDelta,
-		})
+		}
 	}
 	// Signet shares testnet's segwit prefix; BOLT11 tells them apart.
 	hrp := net.Bech32HRPSegwit
@@ -51,11 +53,27 @@ func newInvoiceFactory(key *btcec.PrivateKey, codec *domain.InvoiceCodec, net *c
 		hrp = "tbs"
 	}
 	features := []int{int(lnwire.TLVOnionPayloadRequired), int(lnwire.PaymentAddrRequired), int(lnwire.MPPOptional)}
-	tmpl, err := domain.NewBOLT11Template(hrp, hints, features, finalCLTVDelta)
+	build := func(keys []domain.NodeKey) (*domain.BOLT11Template, error) {
+		hints := make([]domain.HopHint, len(keys))
+		for i, k := range keys {
+			hints[i] = hops[k]
+		}
+		return domain.NewBOLT11Template(hrp, hints, features, finalCLTVDelta)
+	}
+	book, err := newHintBook(nodes, clock, hintGrace, policy.Fee, build)
 	if err != nil {
 		return nil, err
 	}
-	return &invoiceFactory{key: key, codec: codec, template: tmpl, clock: clock}, nil
+	return &invoiceFactory{key: key, codec: codec, hints: book, clock: clock}, nil
+}
+
+// nodeChanged takes a node's new status into the route hints of the next
+// invoices.
+func (f *invoiceFactory) nodeChanged(s ports.NodeStatus) error { return f.hints.update(s) }
+
+// hintStatus is whether new invoices hint node.
+func (f *invoiceFactory) hintStatus(node domain.NodeKey) ports.HintStatus {
+	return f.hints.status(node)
 }
 
 // create makes an invoice on one of the factory's workers (see
@@ -94,7 +112,7 @@ func (f *invoiceFactory) createNow(req ports.AddInvoiceRequest) (ports.AddInvoic
 		return ports.AddInvoiceResult{}, err
 	}
 	hash := preimage.Hash()
-	payreq, err := f.template.Encode(domain.BOLT11Fields{
+	payreq, err := f.hints.template(terms.Amount()).Encode(domain.BOLT11Fields{
 		Timestamp:   now,
 		Terms:       terms,
 		Hash:        hash,

@@ -67,6 +67,9 @@ type Config struct {
 	// MaxPaidInMemory bounds the paid hashes without pending HTLCs kept in
 	// memory; 0 means 1<<20.
 	MaxPaidInMemory int
+	// HintGrace: a node unreachable for longer is left out of new
+	// invoices' route hints (docs/route-hints.md). Default 5 minutes.
+	HintGrace time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -105,6 +108,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxPaidInMemory == 0 {
 		c.MaxPaidInMemory = defaultMaxPaid
+	}
+	if c.HintGrace == 0 {
+		c.HintGrace = 5 * time.Minute
 	}
 }
 
@@ -229,7 +235,7 @@ func New(cfg Config, nodes []ports.Node, store ports.InvoiceStore, clock ports.C
 		m.nodes[k] = ns
 		keys = append(keys, k)
 	}
-	m.invoice, err = newInvoiceFactory(key, codec, cfg.Network, keys, cfg.Policy, cfg.FinalCLTVDelta, clock)
+	m.invoice, err = newInvoiceFactory(key, codec, cfg.Network, keys, cfg.Policy, cfg.FinalCLTVDelta, cfg.HintGrace, clock)
 	if err != nil {
 		return nil, err
 	}
@@ -332,7 +338,9 @@ func (ns *nodeState) getStatus() ports.NodeStatus {
 func (m *Mux) Info(context.Context) ports.Info {
 	info := ports.Info{PubKey: m.pubKey, Network: m.cfg.Network.Name, AutoSettle: m.cfg.AutoSettle}
 	for _, ns := range m.nodes {
-		info.Nodes = append(info.Nodes, ns.getStatus())
+		s := ns.getStatus()
+		s.Hint = m.invoice.hintStatus(s.Node)
+		info.Nodes = append(info.Nodes, s)
 	}
 	sortNodes(info.Nodes)
 	return info
@@ -357,13 +365,21 @@ func (m *Mux) NodeStatusChanged(ctx context.Context, s ports.NodeStatus) {
 	if !ok {
 		return
 	}
+	prev := ns.getStatus()
 	ns.setStatus(func(cur *ports.NodeStatus) { *cur = s })
 	if s.Height > 0 {
 		ns.height.Store(s.Height)
 		m.do(ctx, func(c *core.Machine, _ time.Time) { c.Height(s.Node, s.Height) })
 	}
-	m.log.InfoContext(ctx, "node status", "node", s.Node, "connected", s.Connected,
-		"interceptor", s.InterceptorActive, "last_error", s.LastError)
+	if err := m.invoice.nodeChanged(s); err != nil {
+		m.log.ErrorContext(ctx, "route hints not updated", "node", s.Node, "err", err)
+	}
+	level := slog.LevelInfo
+	if prev.Connected == s.Connected && prev.InterceptorActive == s.InterceptorActive && prev.LastError == s.LastError {
+		level = slog.LevelDebug // a new inbound liquidity only
+	}
+	m.log.Log(ctx, level, "node status", "node", s.Node, "connected", s.Connected,
+		"interceptor", s.InterceptorActive, "last_error", s.LastError, "inbound_msat", s.Inbound, "inbound_known", s.InboundKnown)
 }
 
 func sortNodes(ns []ports.NodeStatus) {

@@ -73,6 +73,50 @@ type NodeStatus struct {
 	Height            uint32
 	LastError         string
 	Since             time.Time
+	// Inbound is what the node's active channels can still receive: the
+	// peers' balances above their channel reserves (docs/route-hints.md).
+	// It is meaningful only when InboundKnown: a node that was never
+	// measured, or whose last measurement failed, reports false.
+	Inbound      domain.Msat
+	InboundKnown bool
+	// Hint is whether new invoices carry the node's route hint. The
+	// application fills it in Info; a node leaves it zero.
+	Hint HintStatus
+}
+
+// HintStatus says whether new invoices carry a node's route hint, and why
+// not (docs/route-hints.md).
+type HintStatus uint8
+
+// Hint statuses.
+const (
+	// HintUnspecified: not known (a node's own report).
+	HintUnspecified HintStatus = iota
+	// HintIncluded: invoices hint the node, for the amounts its inbound
+	// liquidity (or, multi-part, the cluster's) can take.
+	HintIncluded
+	// HintUnreachable: left out, unreachable for longer than the grace.
+	HintUnreachable
+	// HintNoInbound: left out, no inbound liquidity.
+	HintNoInbound
+	// HintFallback: no node qualifies, so every invoice hints every node.
+	HintFallback
+)
+
+// String names the status.
+func (h HintStatus) String() string {
+	switch h {
+	case HintIncluded:
+		return "included"
+	case HintUnreachable:
+		return "unreachable"
+	case HintNoInbound:
+		return "no_inbound"
+	case HintFallback:
+		return "fallback"
+	case HintUnspecified:
+	}
+	return "unspecified"
 }
 
 // NodeSink receives what a node reports. The application implements it; a

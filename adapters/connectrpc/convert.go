@@ -150,9 +150,27 @@ func infoToProto(info ports.Info) *lnmuxpb.GetInfoResponse {
 			InterceptorActive: n.InterceptorActive,
 			BlockHeight:       n.Height,
 			LastError:         n.LastError,
+			InboundMsat:       int64(n.Inbound),
+			InboundKnown:      n.InboundKnown,
+			HintStatus:        hintStatusToProto(n.Hint),
 		})
 	}
 	return resp
+}
+
+func hintStatusToProto(h ports.HintStatus) lnmuxpb.NodeInfo_HintStatus {
+	switch h {
+	case ports.HintIncluded:
+		return lnmuxpb.NodeInfo_HINT_STATUS_INCLUDED
+	case ports.HintUnreachable:
+		return lnmuxpb.NodeInfo_HINT_STATUS_UNREACHABLE
+	case ports.HintNoInbound:
+		return lnmuxpb.NodeInfo_HINT_STATUS_NO_INBOUND
+	case ports.HintFallback:
+		return lnmuxpb.NodeInfo_HINT_STATUS_FALLBACK
+	case ports.HintUnspecified:
+	}
+	return lnmuxpb.NodeInfo_HINT_STATUS_UNSPECIFIED
 }
 
 func addInvoiceResultToProto(r ports.AddInvoiceResult) *lnmuxpb.AddInvoiceResponse {

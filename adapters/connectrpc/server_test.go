@@ -60,6 +60,7 @@ func newFake() *fakeService {
 			Nodes: []ports.NodeStatus{{
 				Node: testNodeKey, Connected: true, InterceptorActive: true,
 				Height: 812, LastError: "tls: bad certificate",
+				Inbound: 123_456_000, InboundKnown: true, Hint: ports.HintNoInbound,
 			}},
 		},
 		addRes: ports.AddInvoiceResult{
@@ -317,6 +318,7 @@ func rpcCases() []rpcCase {
 				Nodes: []*lnmuxpb.NodeInfo{{
 					PubKey: testNodeKey[:], Connected: true, InterceptorActive: true,
 					BlockHeight: 812, LastError: "tls: bad certificate",
+					InboundMsat: 123_456_000, InboundKnown: true, HintStatus: lnmuxpb.NodeInfo_HINT_STATUS_NO_INBOUND,
 				}},
 			}},
 		},

@@ -1,7 +1,8 @@
 // Package lnd connects lnmux to the LND nodes of its cluster: it implements
 // ports.Node over lnd's gRPC API (routerrpc HtlcInterceptor and
-// SubscribeHtlcEvents, chainrpc block epochs, lnrpc GetInfo and
-// LookupHtlcResolution). It is the only package that talks to lnd.
+// SubscribeHtlcEvents, chainrpc block epochs, lnrpc GetInfo,
+// LookupHtlcResolution, ListChannels and SubscribeChannelEvents). It is the
+// only package that talks to lnd.
 package lnd
 
 import (
@@ -47,6 +48,14 @@ type Config struct {
 	// a negative number none (each onion is peeled on the delivery
 	// goroutine, one at a time).
 	DecodeWorkers int
+	// BalanceInterval is how often the node's inbound liquidity is
+	// measured for the route hints, besides on channel events (default
+	// 30 s; liquidity.go).
+	BalanceInterval time.Duration
+	// InactiveChannelGrace: an inactive channel's inbound still counts
+	// this long after it was first measured inactive (default 5 minutes,
+	// as lnmux's route hint grace; liquidity.go).
+	InactiveChannelGrace time.Duration
 }
 
 // minVersion is the oldest lnd lnmux trusts: before v0.21.1 lnd's
@@ -118,6 +127,12 @@ func (c *Config) validate() error {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.BalanceInterval <= 0 {
+		c.BalanceInterval = 30 * time.Second
+	}
+	if c.InactiveChannelGrace <= 0 {
+		c.InactiveChannelGrace = 5 * time.Minute
 	}
 	if c.DecodeWorkers == 0 {
 		c.DecodeWorkers = runtime.GOMAXPROCS(0)

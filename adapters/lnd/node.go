@@ -35,6 +35,11 @@ type Node struct {
 	ready  *readyConn   // a connection Standby checked, for the next session
 	q      *queue
 	spans  htlcSpans // trace links of the HTLCs lnmux holds (trace.go)
+
+	// chanInactive is when each inactive channel (by channel point) was
+	// first measured inactive; only the liquidity loop uses it, one
+	// session at a time (liquidity.go).
+	chanInactive map[string]time.Time
 }
 
 // New checks the configuration; it does not connect (Run does).
@@ -152,13 +157,16 @@ func (n *Node) session(ctx context.Context, sink ports.NodeSink, q *queue) (time
 	g.Go(func() error { return n.intercept(gctx, conn, sink, q) })
 	g.Go(func() error { return n.blocks(gctx, chainrpc.NewChainNotifierClient(conn), sink, q) })
 	g.Go(func() error { return n.finals(gctx, conn, sink, q) })
+	// Measuring liquidity never fails the session (liquidity.go).
+	g.Go(func() error { n.liquidity(gctx, conn, sink); return nil })
 	err := g.Wait()
 	return time.Since(began), err
 }
 
 // setStatus changes the status and reports it through the queue, so the
 // sink sees it in order with the HTLCs. A new height alone is not reported
-// here: BlockHeight carries it.
+// here: BlockHeight carries it. The inbound liquidity stays as last
+// measured while the node is away (its channels are still there).
 func (n *Node) setStatus(sink ports.NodeSink, change func(*ports.NodeStatus)) {
 	n.mu.Lock()
 	before := n.status
@@ -167,7 +175,8 @@ func (n *Node) setStatus(sink ports.NodeSink, change func(*ports.NodeStatus)) {
 	if connChanged {
 		n.status.Since = n.cfg.Now()
 	}
-	changed := connChanged || n.status.LastError != before.LastError
+	changed := connChanged || n.status.LastError != before.LastError ||
+		n.status.Inbound != before.Inbound || n.status.InboundKnown != before.InboundKnown
 	s, q := n.status, n.q
 	n.mu.Unlock()
 	if changed && q != nil {

@@ -364,6 +364,18 @@ func TestNodeAgainstLnd(t *testing.T) {
 	carolChan := chans.Channels[0].ChanId
 	var failed, settled domain.CircuitKey
 
+	t.Run("reports inbound liquidity", func(t *testing.T) {
+		ch := chans.Channels[0]
+		want := domain.Msat(ch.RemoteBalance-int64(ch.RemoteConstraints.ChanReserveSat)) * 1000 //nolint:gosec // a reserve is small
+		if want <= 0 {
+			t.Fatalf("carol's channel to alice: %+v", ch)
+		}
+		s.waitFor(t, "alice's inbound liquidity", waitLong, func(s *sink) bool {
+			st := s.lastStatus()
+			return st.InboundKnown && st.Inbound == want
+		})
+	})
+
 	t.Run("intercepts an htlc for a virtual channel and fails it", func(t *testing.T) {
 		v := newVirtual(t, 1_000_001)
 		s.setDecide(func(h ports.InterceptedHTLC) *ports.Resolution {

@@ -36,6 +36,8 @@ type daemonOpts struct {
 	// the 3 s hold timeout (invoice.acceptTimeout, invoice.holdTimeout).
 	acceptTimeout time.Duration
 	holdTimeout   time.Duration
+	// hintGrace replaces the 5 min invoice.routeHintGrace.
+	hintGrace time.Duration
 }
 
 // daemon is one lnmuxd process.
@@ -107,6 +109,9 @@ func (e *lnmuxdEnv) config(addr, instr string, o daemonOpts) string {
 		accept = o.acceptTimeout
 	}
 	fmt.Fprintf(&b, "invoice:\n  holdTimeout: %s\n  acceptTimeout: %s\n", hold, accept)
+	if o.hintGrace > 0 {
+		fmt.Fprintf(&b, "  routeHintGrace: %s\n", o.hintGrace)
+	}
 	fmt.Fprintf(&b, "logging:\n  level: debug\n")
 	if e.otlp != nil {
 		fmt.Fprintf(&b, "telemetry:\n  otlpEndpoint: %s\n", e.otlp.addr)

@@ -110,6 +110,7 @@ func runDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (err e
 		HoldTimeout:          cfg.Invoice.HoldTimeout,
 		AcceptTimeout:        cfg.Invoice.AcceptTimeout,
 		AutoFailMargin:       cfg.Invoice.AutoFailMargin,
+		HintGrace:            cfg.Invoice.RouteHintGrace,
 		AutoSettle:           cfg.AutoSettle,
 		AfterSettleCommit:    failpoint(log),
 	}, Nodes: lndNodes, Store: store, Metrics: metrics, Log: log})

@@ -25,6 +25,8 @@ func newNodes(cfg *config.Config, log *slog.Logger) ([]*lnd.Node, error) {
 			// Refused below lnd v0.21.1 unless the operator accepts the risk.
 			AllowUnsafeVersion: cfg.LND.AllowUnsafeVersion,
 			Logger:             log, // the adapter adds node= (and lnd=) itself
+			// A briefly inactive channel counts as a briefly away node does.
+			InactiveChannelGrace: cfg.Invoice.RouteHintGrace,
 		})
 		if err != nil {
 			return nil, err

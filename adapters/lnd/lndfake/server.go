@@ -1,6 +1,6 @@
 // Package lndfake is test tooling: a gRPC server that speaks the part of
-// lnd's API lnmux's lnd adapter uses (lnrpc GetInfo and
-// LookupHtlcResolution, verrpc GetVersion, chainrpc block epochs, routerrpc
+// lnd's API lnmux's lnd adapter uses (lnrpc GetInfo,
+// LookupHtlcResolution, ListChannels and SubscribeChannelEvents, verrpc GetVersion, chainrpc block epochs, routerrpc
 // HtlcInterceptor and SubscribeHtlcEvents), over TLS with a macaroon, on
 // 127.0.0.1. It lets the real adapter and the real application core be
 // driven from the wire without an lnd, for load measurements (load.go,
@@ -110,6 +110,10 @@ type Server struct {
 	eventSubs map[chan *routerrpc.HtlcEvent]struct{}
 	height    uint32
 	epochSubs map[chan uint32]struct{}
+	// channels is what ListChannels lists; nil: ListChannels is
+	// unimplemented, as before SetChannels.
+	channels []*lnrpc.Channel
+	chanSubs map[chan *lnrpc.ChannelEventUpdate]struct{}
 }
 
 type circuit struct{ chanID, htlcID uint64 }
@@ -258,6 +262,74 @@ func (s *Server) LookupHtlcResolution(_ context.Context, req *lnrpc.LookupHtlcRe
 		return nil, status.Error(codes.NotFound, "htlc unknown or not final")
 	}
 	return &lnrpc.LookupHtlcResolutionResponse{Settled: settled, Offchain: true}, nil
+}
+
+// SetChannels sets what ListChannels lists from now on and sends
+// SubscribeChannelEvents subscribers an ACTIVE_CHANNEL event.
+func (s *Server) SetChannels(chs []*lnrpc.Channel) {
+	s.mu.Lock()
+	s.channels = append([]*lnrpc.Channel{}, chs...)
+	subs := make([]chan *lnrpc.ChannelEventUpdate, 0, len(s.chanSubs))
+	for ch := range s.chanSubs {
+		subs = append(subs, ch)
+	}
+	s.mu.Unlock()
+	for _, ch := range subs {
+		select {
+		case ch <- &lnrpc.ChannelEventUpdate{Type: lnrpc.ChannelEventUpdate_ACTIVE_CHANNEL}:
+		default:
+		}
+	}
+}
+
+// ChannelSubscribers is the number of open SubscribeChannelEvents streams.
+func (s *Server) ChannelSubscribers() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.chanSubs)
+}
+
+// ListChannels lists the channels SetChannels set (the active ones when
+// asked); unimplemented before the first SetChannels.
+func (s *Server) ListChannels(_ context.Context, req *lnrpc.ListChannelsRequest) (*lnrpc.ListChannelsResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.channels == nil {
+		return nil, status.Error(codes.Unimplemented, "lndfake: no channels set")
+	}
+	res := &lnrpc.ListChannelsResponse{}
+	for _, c := range s.channels {
+		if c.Active || !req.ActiveOnly {
+			res.Channels = append(res.Channels, c)
+		}
+	}
+	return res, nil
+}
+
+// SubscribeChannelEvents sends an event for every SetChannels.
+func (s *Server) SubscribeChannelEvents(_ *lnrpc.ChannelEventSubscription, st lnrpc.Lightning_SubscribeChannelEventsServer) error {
+	ch := make(chan *lnrpc.ChannelEventUpdate, 16)
+	s.mu.Lock()
+	if s.chanSubs == nil {
+		s.chanSubs = map[chan *lnrpc.ChannelEventUpdate]struct{}{}
+	}
+	s.chanSubs[ch] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.chanSubs, ch)
+		s.mu.Unlock()
+	}()
+	for {
+		select {
+		case <-st.Context().Done():
+			return nil
+		case ev := <-ch:
+			if err := st.Send(ev); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // RegisterBlockEpochNtfn sends the tip, then every new height.

@@ -14,6 +14,7 @@ import {
   fromHex,
   toHex,
   InvoiceStatus,
+  NodeInfo_HintStatus as HintStatus,
   SubscribeSingleInvoiceResponse_InvoiceState as State,
   type HumanError,
   type Invoice,
@@ -104,6 +105,14 @@ async function loadConfig(): Promise<void> {
 // ---------------------------------------------------------------------------
 // Identity and nodes, refreshed.
 
+// hintText says whether new invoices hint a node (docs/route-hints.md).
+const hintText: Partial<Record<HintStatus, string>> = {
+  [HintStatus.INCLUDED]: "in new invoices' hints",
+  [HintStatus.UNREACHABLE]: "left out of hints: unreachable",
+  [HintStatus.NO_INBOUND]: "left out of hints: no inbound",
+  [HintStatus.FALLBACK]: "in hints: no node qualifies, all hinted",
+};
+
 async function refreshInfo(): Promise<void> {
   try {
     const info = await client.getInfo({});
@@ -118,6 +127,9 @@ async function refreshInfo(): Promise<void> {
           el("br"),
           el("span", { class: "muted" },
             `${n.connected ? "connected" : "disconnected"} · interceptor ${n.interceptorActive ? "active" : "down"} · height ${n.blockHeight}`),
+          el("br"),
+          el("span", { class: "muted" },
+            `inbound ${n.inboundKnown ? formatMsat(n.inboundMsat) : "unknown"} · ${hintText[n.hintStatus] ?? "hint status unknown"}`),
         );
         if (n.lastError) li.append(el("br"), el("span", { class: "error" }, n.lastError));
         return li;

@@ -210,6 +210,7 @@ type InvoiceConfig struct {
 	AcceptTimeout        time.Duration `conf:"default:60s,help:invoice.acceptTimeout: how long an accepted set waits for SettleInvoice before it is cancelled" yaml:"acceptTimeout"`
 	FinalCLTVRejectDelta uint32        `conf:"default:19,help:invoice.finalCltvRejectDelta: refuse HTLCs that expire within this many blocks of the current height" yaml:"finalCltvRejectDelta"`
 	AutoFailMargin       uint32        `conf:"default:10,help:invoice.autoFailMargin: cancel held sets this many blocks before the auto_fail_height of lnd" yaml:"autoFailMargin"`
+	RouteHintGrace       time.Duration `conf:"default:5m,help:invoice.routeHintGrace: new invoices leave out the route hint of a node unreachable for longer than this (docs/route-hints.md)" yaml:"routeHintGrace"`
 }
 
 // LoggingConfig selects the log level and encoding.

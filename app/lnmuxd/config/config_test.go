@@ -116,6 +116,7 @@ func TestDefaultsAgreeWithTheCore(t *testing.T) {
 		{"invoice.holdTimeout", cfg.Invoice.HoldTimeout, core.HoldTimeout},
 		{"invoice.acceptTimeout", cfg.Invoice.AcceptTimeout, core.AcceptTimeout},
 		{"invoice.autoFailMargin", cfg.Invoice.AutoFailMargin, core.AutoFailMargin},
+		{"invoice.routeHintGrace", cfg.Invoice.RouteHintGrace, core.HintGrace},
 		{"routingPolicy.cltvDelta", cfg.RoutingPolicy.Domain().CLTVDelta, core.Policy.CLTVDelta},
 		{"routingPolicy.feeBaseMsat", cfg.RoutingPolicy.Domain().FeeBase, core.Policy.FeeBase},
 		{"routingPolicy.feeRatePpm", cfg.RoutingPolicy.Domain().FeeRatePPM, core.Policy.FeeRatePPM},
@@ -150,6 +151,7 @@ func TestDefaults(t *testing.T) {
 		{"invoice.acceptTimeout", cfg.Invoice.AcceptTimeout, 60 * time.Second},
 		{"invoice.finalCltvRejectDelta", cfg.Invoice.FinalCLTVRejectDelta, uint32(19)},
 		{"invoice.autoFailMargin", cfg.Invoice.AutoFailMargin, uint32(10)},
+		{"invoice.routeHintGrace", cfg.Invoice.RouteHintGrace, 5 * time.Minute},
 		{"logging.level", cfg.Logging.Level, "info"},
 		{"logging.format", cfg.Logging.Format, "text"},
 		{"telemetry.otlpEndpoint", cfg.Telemetry.OTLPEndpoint, ""},
@@ -226,6 +228,7 @@ invoice:
   acceptTimeout: 2m
   finalCltvRejectDelta: 24
   autoFailMargin: 6
+  routeHintGrace: 90s
 logging:
   level: debug
   format: json
@@ -268,7 +271,7 @@ func TestYAMLFile(t *testing.T) {
 		{"cors.allowedOrigins", cfg.CORS.AllowedOrigins, []string{"https://shop.example", "http://localhost:5173"}},
 		{"routingPolicy", cfg.RoutingPolicy.Domain(), domain.RoutingPolicy{FeeBase: 1000, FeeRatePPM: 250, CLTVDelta: 80}},
 		{"invoice", cfg.Invoice, InvoiceConfig{FinalCLTVDelta: 144, HoldTimeout: 30 * time.Second,
-			AcceptTimeout: 2 * time.Minute, FinalCLTVRejectDelta: 24, AutoFailMargin: 6}},
+			AcceptTimeout: 2 * time.Minute, FinalCLTVRejectDelta: 24, AutoFailMargin: 6, RouteHintGrace: 90 * time.Second}},
 		{"logging", cfg.Logging, LoggingConfig{Level: "debug", Format: "json"}},
 		{"telemetry", cfg.Telemetry, TelemetryConfig{OTLPEndpoint: "otel-collector:4317", ServiceName: "lnmuxd-test", SampleRatio: 0.25, TrustTraceParent: Toggle{on: true, set: true}}},
 		{"distributedLock.enabled", cfg.DistributedLock.Enabled.On(), false},
@@ -490,6 +493,7 @@ var keyTable = []struct {
 	{"invoice.acceptTimeout", "LNMUX_INVOICE_ACCEPT_TIMEOUT", "--invoice-accept-timeout", "7s", "7s", func(c *Config) string { return fmt.Sprint(c.Invoice.AcceptTimeout) }},
 	{"invoice.finalCltvRejectDelta", "LNMUX_INVOICE_FINAL_CLTV_REJECT_DELTA", "--invoice-final-cltv-reject-delta", "21", "21", func(c *Config) string { return fmt.Sprint(c.Invoice.FinalCLTVRejectDelta) }},
 	{"invoice.autoFailMargin", "LNMUX_INVOICE_AUTO_FAIL_MARGIN", "--invoice-auto-fail-margin", "3", "3", func(c *Config) string { return fmt.Sprint(c.Invoice.AutoFailMargin) }},
+	{"invoice.routeHintGrace", "LNMUX_INVOICE_ROUTE_HINT_GRACE", "--invoice-route-hint-grace", "45s", "45s", func(c *Config) string { return fmt.Sprint(c.Invoice.RouteHintGrace) }},
 	{"logging.level", "LNMUX_LOGGING_LEVEL", "--logging-level", "DEBUG", "debug", func(c *Config) string { return c.Logging.Level }},
 	{"logging.format", "LNMUX_LOGGING_FORMAT", "--logging-format", "json", "json", func(c *Config) string { return c.Logging.Format }},
 	{"logging.withCaller", "LNMUX_LOGGING_WITH_CALLER", "--logging-with-caller", "true", "true", func(c *Config) string { return fmt.Sprint(c.Logging.WithCaller) }},
@@ -738,6 +742,7 @@ func TestValidationErrors(t *testing.T) {
 		{"auto fail margin", func(c *Config) { c.Invoice.AutoFailMargin = 40 }, "invoice.autoFailMargin", nil},
 		{"hold timeout", func(c *Config) { c.Invoice.HoldTimeout = time.Millisecond }, "invoice.holdTimeout", nil},
 		{"accept timeout", func(c *Config) { c.Invoice.AcceptTimeout = 0 }, "invoice.acceptTimeout", nil},
+		{"route hint grace", func(c *Config) { c.Invoice.RouteHintGrace = 0 }, "invoice.routeHintGrace", nil},
 		{"log level", func(c *Config) { c.Logging.Level = "verbose" }, "logging.level", nil},
 		{"log format", func(c *Config) { c.Logging.Format = "console" }, "logging.format", nil},
 		{"otlp", func(c *Config) { c.Telemetry.OTLPEndpoint = "ftp://x" }, "telemetry.otlpEndpoint", nil},

@@ -127,6 +127,9 @@ func (c *Config) Validate() error {
 	if inv.AcceptTimeout < time.Second {
 		errs.add("invoice.acceptTimeout", "must be at least 1s")
 	}
+	if inv.RouteHintGrace < time.Second {
+		errs.add("invoice.routeHintGrace", "must be at least 1s")
+	}
 
 	if _, err := ParseLevel(c.Logging.Level); err != nil {
 		errs.add("logging.level", "%v", err)
