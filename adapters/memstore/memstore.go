@@ -27,9 +27,14 @@ type Store struct {
 	owner map[domain.CircuitKey]domain.PaymentHash
 	// rootKey is the macaroon root key id (rootkey.go).
 	rootKey rootKey
+	// events is the event log, in cursor order (eventlog.go).
+	events []ports.InvoiceEvent
 }
 
-var _ ports.InvoiceStore = (*Store)(nil)
+var (
+	_ ports.InvoiceStore    = (*Store)(nil)
+	_ ports.InvoiceEventLog = (*Store)(nil)
+)
 
 // New returns an empty store.
 func New() *Store {
@@ -79,6 +84,7 @@ func (s *Store) RequestSettle(ctx context.Context, inv domain.Invoice) (domain.I
 	for _, h := range inv.HTLCs {
 		s.owner[h.Circuit] = inv.Hash
 	}
+	s.logEvent(inv)
 	return clone(inv), nil
 }
 
@@ -119,6 +125,9 @@ func (s *Store) Update(ctx context.Context, h domain.PaymentHash, fn func(*domai
 		return domain.Invoice{}, err
 	}
 	s.invs[h] = after
+	if after.Status != before.Status {
+		s.logEvent(after)
+	}
 	return clone(after), nil
 }
 

@@ -289,13 +289,25 @@ func (s *Store) Update(ctx context.Context, hash domain.PaymentHash, fn func(*do
 		if err := domain.CheckUpdate(before, after); err != nil {
 			return err
 		}
+		logged := after.Status != before.Status
+		if logged {
+			// Before any write: a settle batch holds the lock while it
+			// inserts HTLCs, which could wait for rows written here.
+			if err := s.lockSequence(tx); err != nil {
+				return err
+			}
+		}
 		if err := persistUpdate(tx, before, after); err != nil {
 			return err
 		}
 		row, htlcs := fromDomain(after)
 		row.SequenceNumber = int64(before.Sequence) //nolint:gosec // the sequence number came from the bigserial column
 		out, err = toDomain(row, htlcs)
-		return err
+		if err != nil || !logged {
+			return err
+		}
+		// The status change enters the event log in its own transaction.
+		return appendEvents(tx, []domain.Invoice{out})
 	})
 	if fnErr != nil {
 		return domain.Invoice{}, fnErr
