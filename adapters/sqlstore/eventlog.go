@@ -60,7 +60,7 @@ const eventInsertChunk = 1000
 
 // appendEvents inserts the log entries of invs, in the order given. The
 // transaction must hold the sequence lock on Postgres.
-func appendEvents(tx *gorm.DB, invs []domain.Invoice) error {
+func (s *Store) appendEvents(tx *gorm.DB, invs []domain.Invoice) error {
 	rows := make([]eventRow, len(invs))
 	for i, inv := range invs {
 		rows[i] = eventOf(inv)
@@ -69,6 +69,11 @@ func appendEvents(tx *gorm.DB, invs []domain.Invoice) error {
 		chunk := rows[start:min(start+eventInsertChunk, len(rows))]
 		if err := tx.Omit("sequence").Create(&chunk).Error; err != nil {
 			return fmt.Errorf("append to the event log: %w", err)
+		}
+	}
+	if s.afterEventAppend != nil {
+		for _, inv := range invs {
+			s.afterEventAppend(inv.Hash, inv.Status)
 		}
 	}
 	return nil

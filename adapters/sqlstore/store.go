@@ -34,6 +34,9 @@ type Store struct {
 	// once its invoice rows are inserted, for each of them (tests hold the
 	// transaction open).
 	afterInvoiceInsert func(domain.PaymentHash)
+	// afterEventAppend, if set, runs inside a write transaction once it
+	// appended to the event log, for each change (tests hold it open).
+	afterEventAppend func(domain.PaymentHash, domain.InvoiceStatus)
 }
 
 // Open connects to the database described by cfg and checks that its schema
@@ -307,7 +310,7 @@ func (s *Store) Update(ctx context.Context, hash domain.PaymentHash, fn func(*do
 			return err
 		}
 		// The status change enters the event log in its own transaction.
-		return appendEvents(tx, []domain.Invoice{out})
+		return s.appendEvents(tx, []domain.Invoice{out})
 	})
 	if fnErr != nil {
 		return domain.Invoice{}, fnErr
