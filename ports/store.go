@@ -2,6 +2,7 @@ package ports
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/lnmux/lnmux/domain"
@@ -103,3 +104,6 @@ type InvoiceEventLog interface {
 	// zero returns nothing.
 	ListEvents(ctx context.Context, after uint64, limit int) ([]InvoiceEvent, error)
 }
+
+// ErrNoEventLog: the store keeps no event log (a test double).
+var ErrNoEventLog = errors.New("the invoice store keeps no event log")
