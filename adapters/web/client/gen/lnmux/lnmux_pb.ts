@@ -23,7 +23,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lnmux/lnmux.proto.
  */
 export const file_lnmux_lnmux: GenFile = /*@__PURE__*/
-  fileDesc("ChFsbm11eC9sbm11eC5wcm90bxIFbG5tdXgiEAoOR2V0SW5mb1JlcXVlc3QiaAoPR2V0SW5mb1Jlc3BvbnNlEg8KB3B1Yl9rZXkYASABKAwSDwoHbmV0d29yaxgCIAEoCRIeCgVub2RlcxgDIAMoCzIPLmxubXV4Lk5vZGVJbmZvEhMKC2F1dG9fc2V0dGxlGAQgASgIInQKCE5vZGVJbmZvEg8KB3B1Yl9rZXkYASABKAwSEQoJY29ubmVjdGVkGAIgASgIEhoKEmludGVyY2VwdG9yX2FjdGl2ZRgDIAEoCBIUCgxibG9ja19oZWlnaHQYBCABKA0SEgoKbGFzdF9lcnJvchgFIAEoCSJpChFBZGRJbnZvaWNlUmVxdWVzdBIQCghhbXRfbXNhdBgBIAEoAxITCgtkZXNjcmlwdGlvbhgCIAEoCRIYChBkZXNjcmlwdGlvbl9oYXNoGAMgASgMEhMKC2V4cGlyeV9zZWNzGAQgASgDIncKEkFkZEludm9pY2VSZXNwb25zZRIXCg9wYXltZW50X3JlcXVlc3QYASABKAkSEAoIcHJlaW1hZ2UYAiABKAwSDAoEaGFzaBgDIAEoDBIUCgxwYXltZW50X2FkZHIYBCABKAwSEgoKZXhwaXJlc19hdBgFIAEoAyJEChZCYXRjaEFkZEludm9pY2VSZXF1ZXN0EioKCGludm9pY2VzGAEgAygLMhgubG5tdXguQWRkSW52b2ljZVJlcXVlc3QiRgoXQmF0Y2hBZGRJbnZvaWNlUmVzcG9uc2USKwoIaW52b2ljZXMYASADKAsyGS5sbm11eC5BZGRJbnZvaWNlUmVzcG9uc2UiIQofU3Vic2NyaWJlSW52b2ljZUFjY2VwdGVkUmVxdWVzdCJACiBTdWJzY3JpYmVJbnZvaWNlQWNjZXB0ZWRSZXNwb25zZRIMCgRoYXNoGAEgASgMEg4KBnNldF9pZBgCIAEoDCIwCiBXYWl0Rm9ySW52b2ljZUZpbmFsU3RhdHVzUmVxdWVzdBIMCgRoYXNoGAEgASgMIlEKIVdhaXRGb3JJbnZvaWNlRmluYWxTdGF0dXNSZXNwb25zZRIsCg5pbnZvaWNlX3N0YXR1cxgBIAEoDjIULmxubXV4Lkludm9pY2VTdGF0dXMiNAoUU2V0dGxlSW52b2ljZVJlcXVlc3QSDAoEaGFzaBgBIAEoDBIOCgZzZXRfaWQYAiABKAwiFwoVU2V0dGxlSW52b2ljZVJlc3BvbnNlIjQKFENhbmNlbEludm9pY2VSZXF1ZXN0EgwKBGhhc2gYASABKAwSDgoGc2V0X2lkGAIgASgMIhcKFUNhbmNlbEludm9pY2VSZXNwb25zZSJJChNMaXN0SW52b2ljZXNSZXF1ZXN0EhoKEm1heF9pbnZvaWNlc19jb3VudBgBIAEoAxIWCg5zZXF1ZW5jZV9zdGFydBgCIAEoBCJ0ChRMaXN0SW52b2ljZXNSZXNwb25zZRIfCgdpbnZvaWNlGAEgAygLMg4ubG5tdXguSW52b2ljZRIdChVmaXJzdF9zZXF1ZW5jZV9udW1iZXIYAiABKAQSHAoUbGFzdF9zZXF1ZW5jZV9udW1iZXIYAyABKAQi2gEKB0ludm9pY2USDAoEaGFzaBgBIAEoDBIQCghwcmVpbWFnZRgCIAEoDBITCgthbW91bnRfbXNhdBgDIAEoAxIkCgZzdGF0dXMYBCABKA4yFC5sbm11eC5JbnZvaWNlU3RhdHVzEhsKE3NldHRsZV9yZXF1ZXN0ZWRfYXQYBSABKAMSFAoMZmluYWxpemVkX2F0GAYgASgDEhcKD3NlcXVlbmNlX251bWJlchgHIAEoBBIOCgZzZXRfaWQYCCABKAwSGAoQYW1vdW50X3BhaWRfbXNhdBgJIAEoAyItCh1TdWJzY3JpYmVTaW5nbGVJbnZvaWNlUmVxdWVzdBIMCgRoYXNoGAEgASgMIoECCh5TdWJzY3JpYmVTaW5nbGVJbnZvaWNlUmVzcG9uc2USQQoFc3RhdGUYASABKA4yMi5sbm11eC5TdWJzY3JpYmVTaW5nbGVJbnZvaWNlUmVzcG9uc2UuSW52b2ljZVN0YXRlEg4KBnNldF9pZBgCIAEoDCKLAQoMSW52b2ljZVN0YXRlEhIKDlNUQVRFX0FDQ0VQVEVEEAASGgoWU1RBVEVfU0VUVExFX1JFUVVFU1RFRBABEhEKDVNUQVRFX1NFVFRMRUQQAhIQCgxTVEFURV9GQUlMRUQQAxITCg9TVEFURV9DQU5DRUxMRUQQBBIRCg1TVEFURV9FWFBJUkVEEAUqSwoNSW52b2ljZVN0YXR1cxILCgdVTktOT1dOEAASCgoGRkFJTEVEEAESFAoQU0VUVExFX1JFUVVFU1RFRBACEgsKB1NFVFRMRUQQAzKBBgoHU2VydmljZRI4CgdHZXRJbmZvEhUubG5tdXguR2V0SW5mb1JlcXVlc3QaFi5sbm11eC5HZXRJbmZvUmVzcG9uc2USQQoKQWRkSW52b2ljZRIYLmxubXV4LkFkZEludm9pY2VSZXF1ZXN0GhkubG5tdXguQWRkSW52b2ljZVJlc3BvbnNlElAKD0JhdGNoQWRkSW52b2ljZRIdLmxubXV4LkJhdGNoQWRkSW52b2ljZVJlcXVlc3QaHi5sbm11eC5CYXRjaEFkZEludm9pY2VSZXNwb25zZRJtChhTdWJzY3JpYmVJbnZvaWNlQWNjZXB0ZWQSJi5sbm11eC5TdWJzY3JpYmVJbnZvaWNlQWNjZXB0ZWRSZXF1ZXN0GicubG5tdXguU3Vic2NyaWJlSW52b2ljZUFjY2VwdGVkUmVzcG9uc2UwARJuChlXYWl0Rm9ySW52b2ljZUZpbmFsU3RhdHVzEicubG5tdXguV2FpdEZvckludm9pY2VGaW5hbFN0YXR1c1JlcXVlc3QaKC5sbm11eC5XYWl0Rm9ySW52b2ljZUZpbmFsU3RhdHVzUmVzcG9uc2USSgoNU2V0dGxlSW52b2ljZRIbLmxubXV4LlNldHRsZUludm9pY2VSZXF1ZXN0GhwubG5tdXguU2V0dGxlSW52b2ljZVJlc3BvbnNlEkoKDUNhbmNlbEludm9pY2USGy5sbm11eC5DYW5jZWxJbnZvaWNlUmVxdWVzdBocLmxubXV4LkNhbmNlbEludm9pY2VSZXNwb25zZRJHCgxMaXN0SW52b2ljZXMSGi5sbm11eC5MaXN0SW52b2ljZXNSZXF1ZXN0GhsubG5tdXguTGlzdEludm9pY2VzUmVzcG9uc2USZwoWU3Vic2NyaWJlU2luZ2xlSW52b2ljZRIkLmxubXV4LlN1YnNjcmliZVNpbmdsZUludm9pY2VSZXF1ZXN0GiUubG5tdXguU3Vic2NyaWJlU2luZ2xlSW52b2ljZVJlc3BvbnNlMAFCLFoqZ2l0aHViLmNvbS9sbm11eC9sbm11eC9wcm90by9sbm11eDtsbm11eHBiYgZwcm90bzM");
+  fileDesc("ChFsbm11eC9sbm11eC5wcm90bxIFbG5tdXgiEAoOR2V0SW5mb1JlcXVlc3QiaAoPR2V0SW5mb1Jlc3BvbnNlEg8KB3B1Yl9rZXkYASABKAwSDwoHbmV0d29yaxgCIAEoCRIeCgVub2RlcxgDIAMoCzIPLmxubXV4Lk5vZGVJbmZvEhMKC2F1dG9fc2V0dGxlGAQgASgIInQKCE5vZGVJbmZvEg8KB3B1Yl9rZXkYASABKAwSEQoJY29ubmVjdGVkGAIgASgIEhoKEmludGVyY2VwdG9yX2FjdGl2ZRgDIAEoCBIUCgxibG9ja19oZWlnaHQYBCABKA0SEgoKbGFzdF9lcnJvchgFIAEoCSJpChFBZGRJbnZvaWNlUmVxdWVzdBIQCghhbXRfbXNhdBgBIAEoAxITCgtkZXNjcmlwdGlvbhgCIAEoCRIYChBkZXNjcmlwdGlvbl9oYXNoGAMgASgMEhMKC2V4cGlyeV9zZWNzGAQgASgDIncKEkFkZEludm9pY2VSZXNwb25zZRIXCg9wYXltZW50X3JlcXVlc3QYASABKAkSEAoIcHJlaW1hZ2UYAiABKAwSDAoEaGFzaBgDIAEoDBIUCgxwYXltZW50X2FkZHIYBCABKAwSEgoKZXhwaXJlc19hdBgFIAEoAyJEChZCYXRjaEFkZEludm9pY2VSZXF1ZXN0EioKCGludm9pY2VzGAEgAygLMhgubG5tdXguQWRkSW52b2ljZVJlcXVlc3QiRgoXQmF0Y2hBZGRJbnZvaWNlUmVzcG9uc2USKwoIaW52b2ljZXMYASADKAsyGS5sbm11eC5BZGRJbnZvaWNlUmVzcG9uc2UiIQofU3Vic2NyaWJlSW52b2ljZUFjY2VwdGVkUmVxdWVzdCJACiBTdWJzY3JpYmVJbnZvaWNlQWNjZXB0ZWRSZXNwb25zZRIMCgRoYXNoGAEgASgMEg4KBnNldF9pZBgCIAEoDCIwCiBXYWl0Rm9ySW52b2ljZUZpbmFsU3RhdHVzUmVxdWVzdBIMCgRoYXNoGAEgASgMIlEKIVdhaXRGb3JJbnZvaWNlRmluYWxTdGF0dXNSZXNwb25zZRIsCg5pbnZvaWNlX3N0YXR1cxgBIAEoDjIULmxubXV4Lkludm9pY2VTdGF0dXMiNAoUU2V0dGxlSW52b2ljZVJlcXVlc3QSDAoEaGFzaBgBIAEoDBIOCgZzZXRfaWQYAiABKAwiFwoVU2V0dGxlSW52b2ljZVJlc3BvbnNlIjQKFENhbmNlbEludm9pY2VSZXF1ZXN0EgwKBGhhc2gYASABKAwSDgoGc2V0X2lkGAIgASgMIhcKFUNhbmNlbEludm9pY2VSZXNwb25zZSJJChNMaXN0SW52b2ljZXNSZXF1ZXN0EhoKEm1heF9pbnZvaWNlc19jb3VudBgBIAEoAxIWCg5zZXF1ZW5jZV9zdGFydBgCIAEoBCJ0ChRMaXN0SW52b2ljZXNSZXNwb25zZRIfCgdpbnZvaWNlGAEgAygLMg4ubG5tdXguSW52b2ljZRIdChVmaXJzdF9zZXF1ZW5jZV9udW1iZXIYAiABKAQSHAoUbGFzdF9zZXF1ZW5jZV9udW1iZXIYAyABKAQi2gEKB0ludm9pY2USDAoEaGFzaBgBIAEoDBIQCghwcmVpbWFnZRgCIAEoDBITCgthbW91bnRfbXNhdBgDIAEoAxIkCgZzdGF0dXMYBCABKA4yFC5sbm11eC5JbnZvaWNlU3RhdHVzEhsKE3NldHRsZV9yZXF1ZXN0ZWRfYXQYBSABKAMSFAoMZmluYWxpemVkX2F0GAYgASgDEhcKD3NlcXVlbmNlX251bWJlchgHIAEoBBIOCgZzZXRfaWQYCCABKAwSGAoQYW1vdW50X3BhaWRfbXNhdBgJIAEoAyItCh1TdWJzY3JpYmVTaW5nbGVJbnZvaWNlUmVxdWVzdBIMCgRoYXNoGAEgASgMIoECCh5TdWJzY3JpYmVTaW5nbGVJbnZvaWNlUmVzcG9uc2USQQoFc3RhdGUYASABKA4yMi5sbm11eC5TdWJzY3JpYmVTaW5nbGVJbnZvaWNlUmVzcG9uc2UuSW52b2ljZVN0YXRlEg4KBnNldF9pZBgCIAEoDCKLAQoMSW52b2ljZVN0YXRlEhIKDlNUQVRFX0FDQ0VQVEVEEAASGgoWU1RBVEVfU0VUVExFX1JFUVVFU1RFRBABEhEKDVNUQVRFX1NFVFRMRUQQAhIQCgxTVEFURV9GQUlMRUQQAxITCg9TVEFURV9DQU5DRUxMRUQQBBIRCg1TVEFURV9FWFBJUkVEEAUiJAoUTG9va3VwSW52b2ljZVJlcXVlc3QSDAoEaGFzaBgBIAEoDCLRAwoVTG9va3VwSW52b2ljZVJlc3BvbnNlEjcKBXN0YXRlGAEgASgOMigubG5tdXguTG9va3VwSW52b2ljZVJlc3BvbnNlLkxvb2t1cFN0YXRlEgwKBGhhc2gYAiABKAwSDgoGc2V0X2lkGAMgASgMEhMKC2Ftb3VudF9tc2F0GAQgASgDEhIKCnRvdGFsX21zYXQYBSABKAMSEQoJaGVsZF9tc2F0GAYgASgDEg0KBXBhcnRzGAcgASgNEhcKD2FjY2VwdF9kZWFkbGluZRgIIAEoAxIfCgdpbnZvaWNlGAkgASgLMg4ubG5tdXguSW52b2ljZRIgCgVodGxjcxgKIAMoCzIRLmxubXV4LlN0b3JlZEh0bGMiuQEKC0xvb2t1cFN0YXRlEhwKGExPT0tVUF9TVEFURV9VTlNQRUNJRklFRBAAEiAKHExPT0tVUF9TVEFURV9PUEVOX09SX1VOS05PV04QARIbChdMT09LVVBfU1RBVEVfQ09MTEVDVElORxACEhkKFUxPT0tVUF9TVEFURV9BQ0NFUFRFRBADEhkKFUxPT0tVUF9TVEFURV9TRVRUTElORxAEEhcKE0xPT0tVUF9TVEFURV9TVE9SRUQQBSL8AQoKU3RvcmVkSHRsYxIUCgxub2RlX3B1Yl9rZXkYASABKAwSDwoHY2hhbl9pZBgCIAEoBBIPCgdodGxjX2lkGAMgASgEEhMKC2Ftb3VudF9tc2F0GAQgASgDEiwKBnN0YXR1cxgFIAEoDjIcLmxubXV4LlN0b3JlZEh0bGMuSHRsY1N0YXR1cyJzCgpIdGxjU3RhdHVzEhsKF0hUTENfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTSFRMQ19TVEFUVVNfUEVORElORxABEhcKE0hUTENfU1RBVFVTX1NFVFRMRUQQAhIWChJIVExDX1NUQVRVU19GQUlMRUQQAyI2Ch1TdWJzY3JpYmVJbnZvaWNlRXZlbnRzUmVxdWVzdBIVCg1mcm9tX3NlcXVlbmNlGAEgASgEIv4CCh5TdWJzY3JpYmVJbnZvaWNlRXZlbnRzUmVzcG9uc2USPQoEdHlwZRgBIAEoDjIvLmxubXV4LlN1YnNjcmliZUludm9pY2VFdmVudHNSZXNwb25zZS5FdmVudFR5cGUSEAoIc2VxdWVuY2UYAiABKAQSDAoEaGFzaBgDIAEoDBIOCgZzZXRfaWQYBCABKAwSEwoLYW1vdW50X21zYXQYBSABKAMSGAoQYW1vdW50X3BhaWRfbXNhdBgGIAEoAxIfChdpbnZvaWNlX3NlcXVlbmNlX251bWJlchgHIAEoBBIKCgJhdBgIIAEoAyKQAQoJRXZlbnRUeXBlEhoKFkVWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABIXChNFVkVOVF9UWVBFX0FDQ0VQVEVEEAESHwobRVZFTlRfVFlQRV9TRVRUTEVfUkVRVUVTVEVEEAISFgoSRVZFTlRfVFlQRV9TRVRUTEVEEAMSFQoRRVZFTlRfVFlQRV9GQUlMRUQQBCpLCg1JbnZvaWNlU3RhdHVzEgsKB1VOS05PV04QABIKCgZGQUlMRUQQARIUChBTRVRUTEVfUkVRVUVTVEVEEAISCwoHU0VUVExFRBADMrYHCgdTZXJ2aWNlEjgKB0dldEluZm8SFS5sbm11eC5HZXRJbmZvUmVxdWVzdBoWLmxubXV4LkdldEluZm9SZXNwb25zZRJBCgpBZGRJbnZvaWNlEhgubG5tdXguQWRkSW52b2ljZVJlcXVlc3QaGS5sbm11eC5BZGRJbnZvaWNlUmVzcG9uc2USUAoPQmF0Y2hBZGRJbnZvaWNlEh0ubG5tdXguQmF0Y2hBZGRJbnZvaWNlUmVxdWVzdBoeLmxubXV4LkJhdGNoQWRkSW52b2ljZVJlc3BvbnNlEm0KGFN1YnNjcmliZUludm9pY2VBY2NlcHRlZBImLmxubXV4LlN1YnNjcmliZUludm9pY2VBY2NlcHRlZFJlcXVlc3QaJy5sbm11eC5TdWJzY3JpYmVJbnZvaWNlQWNjZXB0ZWRSZXNwb25zZTABEm4KGVdhaXRGb3JJbnZvaWNlRmluYWxTdGF0dXMSJy5sbm11eC5XYWl0Rm9ySW52b2ljZUZpbmFsU3RhdHVzUmVxdWVzdBooLmxubXV4LldhaXRGb3JJbnZvaWNlRmluYWxTdGF0dXNSZXNwb25zZRJKCg1TZXR0bGVJbnZvaWNlEhsubG5tdXguU2V0dGxlSW52b2ljZVJlcXVlc3QaHC5sbm11eC5TZXR0bGVJbnZvaWNlUmVzcG9uc2USSgoNQ2FuY2VsSW52b2ljZRIbLmxubXV4LkNhbmNlbEludm9pY2VSZXF1ZXN0GhwubG5tdXguQ2FuY2VsSW52b2ljZVJlc3BvbnNlEkcKDExpc3RJbnZvaWNlcxIaLmxubXV4Lkxpc3RJbnZvaWNlc1JlcXVlc3QaGy5sbm11eC5MaXN0SW52b2ljZXNSZXNwb25zZRJnChZTdWJzY3JpYmVTaW5nbGVJbnZvaWNlEiQubG5tdXguU3Vic2NyaWJlU2luZ2xlSW52b2ljZVJlcXVlc3QaJS5sbm11eC5TdWJzY3JpYmVTaW5nbGVJbnZvaWNlUmVzcG9uc2UwARJKCg1Mb29rdXBJbnZvaWNlEhsubG5tdXguTG9va3VwSW52b2ljZVJlcXVlc3QaHC5sbm11eC5Mb29rdXBJbnZvaWNlUmVzcG9uc2USZwoWU3Vic2NyaWJlSW52b2ljZUV2ZW50cxIkLmxubXV4LlN1YnNjcmliZUludm9pY2VFdmVudHNSZXF1ZXN0GiUubG5tdXguU3Vic2NyaWJlSW52b2ljZUV2ZW50c1Jlc3BvbnNlMAFCLFoqZ2l0aHViLmNvbS9sbm11eC9sbm11eC9wcm90by9sbm11eDtsbm11eHBiYgZwcm90bzM");
 
 /**
  * GetInfoRequest takes no parameters.
@@ -704,6 +704,413 @@ export const SubscribeSingleInvoiceResponse_InvoiceStateSchema: GenEnum<Subscrib
   enumDesc(file_lnmux_lnmux, 19, 0);
 
 /**
+ * LookupInvoiceRequest names the invoice to look up. Added to the original
+ * API.
+ *
+ * @generated from message lnmux.LookupInvoiceRequest
+ */
+export type LookupInvoiceRequest = Message<"lnmux.LookupInvoiceRequest"> & {
+  /**
+   * hash is the 32-byte payment hash.
+   *
+   * @generated from field: bytes hash = 1;
+   */
+  hash: Uint8Array;
+};
+
+/**
+ * Describes the message lnmux.LookupInvoiceRequest.
+ * Use `create(LookupInvoiceRequestSchema)` to create a new message.
+ */
+export const LookupInvoiceRequestSchema: GenMessage<LookupInvoiceRequest> = /*@__PURE__*/
+  messageDesc(file_lnmux_lnmux, 20);
+
+/**
+ * LookupInvoiceResponse is what lnmux holds for a payment hash. Added to the
+ * original API.
+ *
+ * @generated from message lnmux.LookupInvoiceResponse
+ */
+export type LookupInvoiceResponse = Message<"lnmux.LookupInvoiceResponse"> & {
+  /**
+   * state is where the invoice is.
+   *
+   * @generated from field: lnmux.LookupInvoiceResponse.LookupState state = 1;
+   */
+  state: LookupInvoiceResponse_LookupState;
+
+  /**
+   * hash is the 32-byte payment hash.
+   *
+   * @generated from field: bytes hash = 2;
+   */
+  hash: Uint8Array;
+
+  /**
+   * set_id is the 32-byte id of the set once it is complete (accepted,
+   * settling, stored).
+   *
+   * @generated from field: bytes set_id = 3;
+   */
+  setId: Uint8Array;
+
+  /**
+   * amount_msat is the invoice amount (0: any amount), for a set in memory.
+   *
+   * @generated from field: int64 amount_msat = 4;
+   */
+  amountMsat: bigint;
+
+  /**
+   * total_msat is the total the parts of the set in memory announce.
+   *
+   * @generated from field: int64 total_msat = 5;
+   */
+  totalMsat: bigint;
+
+  /**
+   * held_msat is the sum of the parts of the set in memory.
+   *
+   * @generated from field: int64 held_msat = 6;
+   */
+  heldMsat: bigint;
+
+  /**
+   * parts is how many HTLCs the set in memory holds.
+   *
+   * @generated from field: uint32 parts = 7;
+   */
+  parts: number;
+
+  /**
+   * accept_deadline is when an accepted set is cancelled (EXPIRED) unless
+   * decided, in unix seconds; 0 otherwise.
+   *
+   * @generated from field: int64 accept_deadline = 8;
+   */
+  acceptDeadline: bigint;
+
+  /**
+   * invoice is the stored invoice (LOOKUP_STATE_STORED): status, amounts,
+   * sequence number; its preimage only for a caller that may settle.
+   *
+   * @generated from field: lnmux.Invoice invoice = 9;
+   */
+  invoice?: Invoice | undefined;
+
+  /**
+   * htlcs are the stored invoice's HTLCs and their outcomes.
+   *
+   * @generated from field: repeated lnmux.StoredHtlc htlcs = 10;
+   */
+  htlcs: StoredHtlc[];
+};
+
+/**
+ * Describes the message lnmux.LookupInvoiceResponse.
+ * Use `create(LookupInvoiceResponseSchema)` to create a new message.
+ */
+export const LookupInvoiceResponseSchema: GenMessage<LookupInvoiceResponse> = /*@__PURE__*/
+  messageDesc(file_lnmux_lnmux, 21);
+
+/**
+ * LookupState is where the invoice is.
+ *
+ * @generated from enum lnmux.LookupInvoiceResponse.LookupState
+ */
+export enum LookupInvoiceResponse_LookupState {
+  /**
+   * LOOKUP_STATE_UNSPECIFIED is never sent.
+   *
+   * @generated from enum value: LOOKUP_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * LOOKUP_STATE_OPEN_OR_UNKNOWN: nothing in memory or stored: an open
+   * invoice, an expired one, one whose last set was cancelled or expired,
+   * or a hash lnmux never issued.
+   *
+   * @generated from enum value: LOOKUP_STATE_OPEN_OR_UNKNOWN = 1;
+   */
+  OPEN_OR_UNKNOWN = 1,
+
+  /**
+   * LOOKUP_STATE_COLLECTING: some parts of a payment are held, not all.
+   *
+   * @generated from enum value: LOOKUP_STATE_COLLECTING = 2;
+   */
+  COLLECTING = 2,
+
+  /**
+   * LOOKUP_STATE_ACCEPTED: a complete set waits for SettleInvoice or
+   * CancelInvoice until accept_deadline.
+   *
+   * @generated from enum value: LOOKUP_STATE_ACCEPTED = 3;
+   */
+  ACCEPTED = 3,
+
+  /**
+   * LOOKUP_STATE_SETTLING: the settlement is being written (or its
+   * outcome is not known yet, and lnmux retries it).
+   *
+   * @generated from enum value: LOOKUP_STATE_SETTLING = 4;
+   */
+  SETTLING = 4,
+
+  /**
+   * LOOKUP_STATE_STORED: settlement is stored; invoice and htlcs hold it.
+   *
+   * @generated from enum value: LOOKUP_STATE_STORED = 5;
+   */
+  STORED = 5,
+}
+
+/**
+ * Describes the enum lnmux.LookupInvoiceResponse.LookupState.
+ */
+export const LookupInvoiceResponse_LookupStateSchema: GenEnum<LookupInvoiceResponse_LookupState> = /*@__PURE__*/
+  enumDesc(file_lnmux_lnmux, 21, 0);
+
+/**
+ * StoredHtlc is one HTLC of a stored invoice. Added to the original API.
+ *
+ * @generated from message lnmux.StoredHtlc
+ */
+export type StoredHtlc = Message<"lnmux.StoredHtlc"> & {
+  /**
+   * node_pub_key is the 33-byte key of the LND node that holds it.
+   *
+   * @generated from field: bytes node_pub_key = 1;
+   */
+  nodePubKey: Uint8Array;
+
+  /**
+   * chan_id is lnd's incoming channel id.
+   *
+   * @generated from field: uint64 chan_id = 2;
+   */
+  chanId: bigint;
+
+  /**
+   * htlc_id is lnd's id of the HTLC in that channel.
+   *
+   * @generated from field: uint64 htlc_id = 3;
+   */
+  htlcId: bigint;
+
+  /**
+   * amount_msat is what lnmux receives from it, in millisatoshis.
+   *
+   * @generated from field: int64 amount_msat = 4;
+   */
+  amountMsat: bigint;
+
+  /**
+   * status is its outcome.
+   *
+   * @generated from field: lnmux.StoredHtlc.HtlcStatus status = 5;
+   */
+  status: StoredHtlc_HtlcStatus;
+};
+
+/**
+ * Describes the message lnmux.StoredHtlc.
+ * Use `create(StoredHtlcSchema)` to create a new message.
+ */
+export const StoredHtlcSchema: GenMessage<StoredHtlc> = /*@__PURE__*/
+  messageDesc(file_lnmux_lnmux, 22);
+
+/**
+ * HtlcStatus is the HTLC's outcome as lnd reported it.
+ *
+ * @generated from enum lnmux.StoredHtlc.HtlcStatus
+ */
+export enum StoredHtlc_HtlcStatus {
+  /**
+   * HTLC_STATUS_UNSPECIFIED is never sent.
+   *
+   * @generated from enum value: HTLC_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * HTLC_STATUS_PENDING: lnd has not reported it final yet.
+   *
+   * @generated from enum value: HTLC_STATUS_PENDING = 1;
+   */
+  PENDING = 1,
+
+  /**
+   * HTLC_STATUS_SETTLED: lnd settled it.
+   *
+   * @generated from enum value: HTLC_STATUS_SETTLED = 2;
+   */
+  SETTLED = 2,
+
+  /**
+   * HTLC_STATUS_FAILED: lnd failed it.
+   *
+   * @generated from enum value: HTLC_STATUS_FAILED = 3;
+   */
+  FAILED = 3,
+}
+
+/**
+ * Describes the enum lnmux.StoredHtlc.HtlcStatus.
+ */
+export const StoredHtlc_HtlcStatusSchema: GenEnum<StoredHtlc_HtlcStatus> = /*@__PURE__*/
+  enumDesc(file_lnmux_lnmux, 22, 0);
+
+/**
+ * SubscribeInvoiceEventsRequest says where to resume. Added to the original
+ * API.
+ *
+ * @generated from message lnmux.SubscribeInvoiceEventsRequest
+ */
+export type SubscribeInvoiceEventsRequest = Message<"lnmux.SubscribeInvoiceEventsRequest"> & {
+  /**
+   * from_sequence is the sequence of the last stored event the client
+   * handled: the stream replays every stored event after it. 0 replays the
+   * whole log.
+   *
+   * @generated from field: uint64 from_sequence = 1;
+   */
+  fromSequence: bigint;
+};
+
+/**
+ * Describes the message lnmux.SubscribeInvoiceEventsRequest.
+ * Use `create(SubscribeInvoiceEventsRequestSchema)` to create a new message.
+ */
+export const SubscribeInvoiceEventsRequestSchema: GenMessage<SubscribeInvoiceEventsRequest> = /*@__PURE__*/
+  messageDesc(file_lnmux_lnmux, 23);
+
+/**
+ * SubscribeInvoiceEventsResponse is one event. Added to the original API.
+ *
+ * @generated from message lnmux.SubscribeInvoiceEventsResponse
+ */
+export type SubscribeInvoiceEventsResponse = Message<"lnmux.SubscribeInvoiceEventsResponse"> & {
+  /**
+   * type is what happened.
+   *
+   * @generated from field: lnmux.SubscribeInvoiceEventsResponse.EventType type = 1;
+   */
+  type: SubscribeInvoiceEventsResponse_EventType;
+
+  /**
+   * sequence is the event's cursor in the log: increasing, never reused,
+   * possibly with gaps; 0 for ACCEPTED. Resubscribe with the last one
+   * handled as from_sequence.
+   *
+   * @generated from field: uint64 sequence = 2;
+   */
+  sequence: bigint;
+
+  /**
+   * hash is the 32-byte payment hash.
+   *
+   * @generated from field: bytes hash = 3;
+   */
+  hash: Uint8Array;
+
+  /**
+   * set_id is the 32-byte id of the set.
+   *
+   * @generated from field: bytes set_id = 4;
+   */
+  setId: Uint8Array;
+
+  /**
+   * amount_msat is the invoice amount (0: any amount); 0 for ACCEPTED.
+   *
+   * @generated from field: int64 amount_msat = 5;
+   */
+  amountMsat: bigint;
+
+  /**
+   * amount_paid_msat is the sum of the set's HTLCs.
+   *
+   * @generated from field: int64 amount_paid_msat = 6;
+   */
+  amountPaidMsat: bigint;
+
+  /**
+   * invoice_sequence_number is the invoice's sequence_number
+   * (ListInvoices); 0 for ACCEPTED.
+   *
+   * @generated from field: uint64 invoice_sequence_number = 7;
+   */
+  invoiceSequenceNumber: bigint;
+
+  /**
+   * at is when the change was made (the settle request, or the final
+   * status), in unix seconds; 0 for ACCEPTED.
+   *
+   * @generated from field: int64 at = 8;
+   */
+  at: bigint;
+};
+
+/**
+ * Describes the message lnmux.SubscribeInvoiceEventsResponse.
+ * Use `create(SubscribeInvoiceEventsResponseSchema)` to create a new message.
+ */
+export const SubscribeInvoiceEventsResponseSchema: GenMessage<SubscribeInvoiceEventsResponse> = /*@__PURE__*/
+  messageDesc(file_lnmux_lnmux, 24);
+
+/**
+ * EventType is what happened.
+ *
+ * @generated from enum lnmux.SubscribeInvoiceEventsResponse.EventType
+ */
+export enum SubscribeInvoiceEventsResponse_EventType {
+  /**
+   * EVENT_TYPE_UNSPECIFIED is never sent.
+   *
+   * @generated from enum value: EVENT_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * EVENT_TYPE_ACCEPTED: a complete set waits for a decision. Not stored:
+   * sequence is 0, and the client's cursor does not move.
+   *
+   * @generated from enum value: EVENT_TYPE_ACCEPTED = 1;
+   */
+  ACCEPTED = 1,
+
+  /**
+   * EVENT_TYPE_SETTLE_REQUESTED: the settlement of the set is stored.
+   *
+   * @generated from enum value: EVENT_TYPE_SETTLE_REQUESTED = 2;
+   */
+  SETTLE_REQUESTED = 2,
+
+  /**
+   * EVENT_TYPE_SETTLED: lnd settled every HTLC of the set. Final.
+   *
+   * @generated from enum value: EVENT_TYPE_SETTLED = 3;
+   */
+  SETTLED = 3,
+
+  /**
+   * EVENT_TYPE_FAILED: lnd failed an HTLC of the settle-requested set.
+   * Final.
+   *
+   * @generated from enum value: EVENT_TYPE_FAILED = 4;
+   */
+  FAILED = 4,
+}
+
+/**
+ * Describes the enum lnmux.SubscribeInvoiceEventsResponse.EventType.
+ */
+export const SubscribeInvoiceEventsResponse_EventTypeSchema: GenEnum<SubscribeInvoiceEventsResponse_EventType> = /*@__PURE__*/
+  enumDesc(file_lnmux_lnmux, 24, 0);
+
+/**
  * InvoiceStatus is where the settlement of a stored invoice stands. The
  * values and numbers are the original API's.
  *
@@ -867,6 +1274,41 @@ export const Service: GenService<{
     methodKind: "server_streaming";
     input: typeof SubscribeSingleInvoiceRequestSchema;
     output: typeof SubscribeSingleInvoiceResponseSchema;
+  },
+  /**
+   * LookupInvoice reports what lnmux holds for a payment hash: the stored
+   * invoice with its HTLCs once settlement was requested; a set in memory
+   * (collecting, accepted with its set id and deadline, settling); or
+   * LOOKUP_STATE_OPEN_OR_UNKNOWN, not an error: lnmux keeps no state for an
+   * open invoice, so one of its own and a hash it never issued look the
+   * same. Added to the original API.
+   *
+   * @generated from rpc lnmux.Service.LookupInvoice
+   */
+  lookupInvoice: {
+    methodKind: "unary";
+    input: typeof LookupInvoiceRequestSchema;
+    output: typeof LookupInvoiceResponseSchema;
+  },
+  /**
+   * SubscribeInvoiceEvents streams the event log: first the sets waiting for
+   * a decision (ACCEPTED, sequence 0), then every stored change (settle
+   * requested, settled, failed) with a sequence above from_sequence, in
+   * sequence order, then the later changes and newly accepted sets as they
+   * happen. Stored changes come in sequence order with no gap, across the
+   * replay and the live part. Exactly-once handling is the client's: keep
+   * the sequence of the last stored event handled, resubscribe from it, and
+   * handle events idempotently (an accepted set may come twice; deciding is
+   * idempotent). A client that does not keep up is ended with UNAVAILABLE
+   * and resubscribes from its cursor. Subscribers count as
+   * SubscribeInvoiceAccepted's do. Added to the original API.
+   *
+   * @generated from rpc lnmux.Service.SubscribeInvoiceEvents
+   */
+  subscribeInvoiceEvents: {
+    methodKind: "server_streaming";
+    input: typeof SubscribeInvoiceEventsRequestSchema;
+    output: typeof SubscribeInvoiceEventsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_lnmux_lnmux, 0);
