@@ -34,7 +34,12 @@ func (h *harness) subscribeEvents(t *testing.T, after uint64, gate <-chan struct
 			return nil
 		})
 	}()
-	t.Cleanup(func() { cancel(); <-s.done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-s.done; err != nil && !errors.Is(err, ports.ErrSubscriberLagged) {
+			t.Errorf("event stream from %d: %v", after, err)
+		}
+	})
 	// Registered for accepted sets after the log's wake-ups.
 	waitFor(t, "the event subscriber to be registered", func() bool { return h.mux.hub.acceptedCount.Load() > before })
 	return s
