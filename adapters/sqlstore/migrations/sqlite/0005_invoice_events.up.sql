@@ -20,8 +20,6 @@ CREATE TABLE invoice_events (
     created_at       DATETIME NOT NULL
 );
 
-CREATE INDEX invoice_events_hash_idx ON invoice_events (hash);
-
 -- The history of the invoices stored before this migration: their settle
 -- requests in sequence order, then their final statuses in the order they
 -- became final.
