@@ -16,8 +16,9 @@ func (s *Store) logEvent(inv domain.Invoice) {
 	if inv.Status != domain.StatusSettleRequested && !inv.FinalizedAt.IsZero() {
 		at = inv.FinalizedAt
 	}
+	s.eventSeq++
 	s.events = append(s.events, ports.InvoiceEvent{
-		Cursor:     uint64(len(s.events)) + 1,
+		Cursor:     s.eventSeq,
 		Hash:       inv.Hash,
 		Status:     inv.Status,
 		SetID:      inv.SetID,
@@ -42,4 +43,21 @@ func (s *Store) ListEvents(ctx context.Context, after uint64, limit int) ([]port
 	i := sort.Search(len(s.events), func(i int) bool { return s.events[i].Cursor > after })
 	n := min(limit, len(s.events)-i)
 	return append([]ports.InvoiceEvent{}, s.events[i:i+n]...), nil
+}
+
+// forgetEvents drops the events of hash, as Forget drops the invoice. An
+// invoice's first event is its settle request, so the search stops there:
+// Forget right after the writes, as the memory tests do, costs little.
+// s.mu is held.
+func (s *Store) forgetEvents(hash domain.PaymentHash) {
+	for i := len(s.events) - 1; i >= 0; i-- {
+		if s.events[i].Hash != hash {
+			continue
+		}
+		first := s.events[i].Status == domain.StatusSettleRequested
+		s.events = append(s.events[:i], s.events[i+1:]...)
+		if first {
+			return
+		}
+	}
 }

@@ -27,8 +27,10 @@ type Store struct {
 	owner map[domain.CircuitKey]domain.PaymentHash
 	// rootKey is the macaroon root key id (rootkey.go).
 	rootKey rootKey
-	// events is the event log, in cursor order (eventlog.go).
-	events []ports.InvoiceEvent
+	// events is the event log, in cursor order (eventlog.go); eventSeq
+	// the last cursor drawn.
+	events   []ports.InvoiceEvent
+	eventSeq uint64
 }
 
 var (
@@ -44,9 +46,9 @@ func New() *Store {
 	}
 }
 
-// Forget drops an invoice and its HTLCs, as if it had never been stored. No
-// real store can do that; it lets a memory measurement leave out what the
-// "database" holds (the app's memory tests).
+// Forget drops an invoice, its HTLCs and its events, as if it had never
+// been stored. No real store can do that; it lets a memory measurement
+// leave out what the "database" holds (the app's memory tests).
 func (s *Store) Forget(h domain.PaymentHash) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -54,6 +56,7 @@ func (s *Store) Forget(h domain.PaymentHash) {
 		delete(s.owner, htlc.Circuit)
 	}
 	delete(s.invs, h)
+	s.forgetEvents(h)
 }
 
 // RequestSettle implements ports.InvoiceStore.
