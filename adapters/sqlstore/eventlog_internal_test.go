@@ -22,44 +22,52 @@ func finalize(inv *domain.Invoice) error {
 	return nil
 }
 
-// TestPostgresEventLogSkipsNothing: transaction A appends its change to
-// the event log (drawing a cursor) and stays open; B, from another store
-// (another process), appends later. A reader that tails the log from the
-// last cursor it saw must still see A's change once A commits. Without
-// the sequence lock in a status-changing Update the first read returns B
-// alone and A's lower cursor is never read. Both directions: A a final
-// status (Update), B a settle request (a batch); and the other way round.
+// TestPostgresEventLogSkipsNothing: transaction A appends to the event log
+// (drawing a cursor) and stays open; B, from another store (another
+// process), appends later. A reader that tails the log from the last cursor
+// it saw must still see A's entry once A commits. Without the sequence
+// lock in the sweep of staged changes, B commits the higher cursor first,
+// the reader's next read starts above A's and never returns it. Both
+// roles: A a sweep (of a staged final) and B a settle batch; A a settle
+// batch and B a final staged and swept.
 func TestPostgresEventLogSkipsNothing(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		// aStatus is the change A holds open.
+		// aStatus is the entry A holds open.
 		aStatus domain.InvoiceStatus
 	}{
-		{"final held open, settle request after", domain.StatusSettled},
-		{"settle request held open, final after", domain.StatusSettleRequested},
+		{"sweep held open, settle request after", domain.StatusSettled},
+		{"settle request held open, sweep after", domain.StatusSettleRequested},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
 			st, dsn := openPostgres(t)
 			other := openStore(t, Config{Driver: DriverPostgres, DSN: dsn})
 			x, y := settleRequest(t), settleRequest(t)
-			// x is A's invoice, y B's. A final needs a stored invoice; so
-			// does B's final in the second case.
+			// x is A's invoice, y B's.
 			var runA, runB func() error
 			if tc.aStatus == domain.StatusSettled {
 				if _, err := st.RequestSettle(ctx, x); err != nil {
 					t.Fatal(err)
 				}
-				runA = func() error { _, err := st.Update(context.Background(), x.Hash, finalize); return err }
+				if _, err := st.Update(ctx, x.Hash, finalize); err != nil {
+					t.Fatal(err)
+				}
+				runA = func() error { return st.sweep(context.Background()) }
 				runB = func() error { _, err := other.RequestSettle(context.Background(), y); return err }
 			} else {
 				if _, err := other.RequestSettle(ctx, y); err != nil {
 					t.Fatal(err)
 				}
 				runA = func() error { _, err := st.RequestSettle(context.Background(), x); return err }
-				runB = func() error { _, err := other.Update(context.Background(), y.Hash, finalize); return err }
+				runB = func() error {
+					if _, err := other.Update(context.Background(), y.Hash, finalize); err != nil {
+						return err
+					}
+					return other.sweep(context.Background())
+				}
 			}
-			start, err := st.ListEvents(ctx, 0, 100)
+			start, err := st.readEvents(ctx, 0, 100)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,9 +93,10 @@ func TestPostgresEventLogSkipsNothing(t *testing.T) {
 			bCommitted := waitCommittedOrBlocked(t, dsn, doneB)
 
 			seen := map[domain.PaymentHash][]domain.InvoiceStatus{}
+			// The reader does not sweep: a sweep would wait for A's lock.
 			tail := func() {
 				t.Helper()
-				evs, err := st.ListEvents(ctx, cursor, 100)
+				evs, err := st.readEvents(ctx, cursor, 100)
 				if err != nil {
 					t.Fatalf("list events after %d: %v", cursor, err)
 				}
@@ -108,13 +117,56 @@ func TestPostgresEventLogSkipsNothing(t *testing.T) {
 			}
 			tail()
 			if got := seen[x.Hash]; len(got) != 1 || got[0] != tc.aStatus {
-				t.Errorf("A's change (cursor drawn first, committed last) read as %v, want [%s]", got, tc.aStatus)
+				t.Errorf("A's entry (cursor drawn first, committed last) read as %v, want [%s]", got, tc.aStatus)
 			}
 			if got := seen[y.Hash]; len(got) != 1 {
-				t.Errorf("B's change read as %v, want once", got)
+				t.Errorf("B's entry read as %v, want once", got)
 			}
 		})
 	}
+}
+
+// TestEventLogSweepsInChunks: more staged changes than one sweep
+// transaction moves all enter the log, in the order they were staged, and
+// the staging table is left empty.
+func TestEventLogSweepsInChunks(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, cfg Config) {
+		ctx := t.Context()
+		st := openMigrated(t, cfg)
+		st.sweepChunk = 3
+		var hashes []domain.PaymentHash
+		for range 8 {
+			inv := settleRequest(t)
+			if _, err := st.RequestSettle(ctx, inv); err != nil {
+				t.Fatal(err)
+			}
+			hashes = append(hashes, inv.Hash)
+		}
+		for _, h := range hashes {
+			if _, err := st.Update(ctx, h, finalize); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if staged, err := st.hasStaged(ctx); err != nil || !staged {
+			t.Fatalf("nothing staged after 8 finals (%v)", err)
+		}
+		evs, err := st.ListEvents(ctx, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 16 {
+			t.Fatalf("%d events, want 16", len(evs))
+		}
+		for i, h := range hashes {
+			if evs[i].Hash != h || evs[i].Status != domain.StatusSettleRequested ||
+				evs[8+i].Hash != h || evs[8+i].Status != domain.StatusSettled {
+				t.Fatalf("event %d or %d out of order: %+v, %+v", i, 8+i, evs[i], evs[8+i])
+			}
+		}
+		if staged, err := st.hasStaged(ctx); err != nil || staged {
+			t.Fatalf("staged changes left after the sweep (%v)", err)
+		}
+	})
 }
 
 // waitCommittedOrBlocked waits until B committed (its error arrives on

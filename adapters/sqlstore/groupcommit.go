@@ -456,8 +456,7 @@ func (s *Store) insertInvoices(tx *gorm.DB, rs []*pendingSettle) error {
 	}
 	// The settle requests enter the event log in the same transaction, in
 	// sequence order, under the sequence lock settleBatch took (eventlog.go).
-	sortBySequence(logged)
-	return s.appendEvents(tx, logged)
+	return s.logSettleRequests(tx, logged)
 }
 
 // queryReturning runs the invoices INSERT on the transaction's connection

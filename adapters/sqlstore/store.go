@@ -37,6 +37,8 @@ type Store struct {
 	// afterEventAppend, if set, runs inside a write transaction once it
 	// appended to the event log, for each change (tests hold it open).
 	afterEventAppend func(domain.PaymentHash, domain.InvoiceStatus)
+	// sweepChunk, if positive, replaces defaultSweepChunk (tests).
+	sweepChunk int
 }
 
 // Open connects to the database described by cfg and checks that its schema
@@ -292,25 +294,19 @@ func (s *Store) Update(ctx context.Context, hash domain.PaymentHash, fn func(*do
 		if err := domain.CheckUpdate(before, after); err != nil {
 			return err
 		}
-		logged := after.Status != before.Status
-		if logged {
-			// Before any write: a settle batch holds the lock while it
-			// inserts HTLCs, which could wait for rows written here.
-			if err := s.lockSequence(tx); err != nil {
-				return err
-			}
-		}
 		if err := persistUpdate(tx, before, after); err != nil {
 			return err
 		}
 		row, htlcs := fromDomain(after)
 		row.SequenceNumber = int64(before.Sequence) //nolint:gosec // the sequence number came from the bigserial column
 		out, err = toDomain(row, htlcs)
-		if err != nil || !logged {
+		if err != nil || after.Status == before.Status {
 			return err
 		}
-		// The status change enters the event log in its own transaction.
-		return s.appendEvents(tx, []domain.Invoice{out})
+		// The status change is recorded in its own transaction, staged for
+		// the event log (eventlog.go): no lock, so finals commit side by
+		// side.
+		return s.stageChange(tx, out)
 	})
 	if fnErr != nil {
 		return domain.Invoice{}, fnErr
