@@ -88,8 +88,8 @@ type InvoiceEvent struct {
 	// Sequence is the invoice's sequence number (ListInvoices); 0 for an
 	// accepted set.
 	Sequence uint64
-	// At is when the change committed (its transaction's clock), zero for
-	// an accepted set.
+	// At is when the change was made: the invoice's SettleRequestedAt or
+	// FinalizedAt; zero for an accepted set.
 	At time.Time
 }
 
