@@ -9,6 +9,7 @@ import (
 
 	"github.com/lnmux/lnmux/domain"
 	"github.com/lnmux/lnmux/ports"
+	"github.com/lnmux/lnmux/ports/storetest"
 )
 
 // eventStream is a SubscribeInvoiceEvents subscription running in a
@@ -292,4 +293,29 @@ func TestLookupInvoiceEveryState(t *testing.T) {
 	if l := lookup(domain.PaymentHash{1, 2, 3}); l.State != ports.LookupOpenOrUnknown {
 		t.Fatalf("unknown hash: %+v", l)
 	}
+}
+
+// TestSubscribeInvoiceEventsPollsTheStore: a change this process did not
+// publish (stored by another writer) still reaches the subscriber, at the
+// next poll of the log.
+func TestSubscribeInvoiceEventsPollsTheStore(t *testing.T) {
+	h := newHarness(t, 1, nil)
+	s := h.subscribeEvents(t, 0, nil)
+	armed := func() bool {
+		h.clock.mu.Lock()
+		defer h.clock.mu.Unlock()
+		for _, tm := range h.clock.timers {
+			if !tm.stopped && tm.at.Equal(h.clock.now.Add(eventPoll)) {
+				return true
+			}
+		}
+		return false
+	}
+	waitFor(t, "the subscriber to wait with its poll timer armed", armed)
+	inv := storetest.NewInvoice(t, 1)
+	if _, err := h.store.core.RequestSettle(ctx, inv); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(eventPoll)
+	wantStored(t, s.next(t), inv.Hash, domain.StatusSettleRequested, 0)
 }

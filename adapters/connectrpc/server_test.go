@@ -583,6 +583,8 @@ func TestValidation(t *testing.T) {
 		{"ListInvoices", &lnmuxpb.ListInvoicesRequest{MaxInvoicesCount: -1}, "max_invoices_count"},
 		{"ListInvoices", &lnmuxpb.ListInvoicesRequest{MaxInvoicesCount: maxListLimit + 1}, "max_invoices_count"},
 		{"SubscribeSingleInvoice", &lnmuxpb.SubscribeSingleInvoiceRequest{Hash: short}, "hash"},
+		{"LookupInvoice", &lnmuxpb.LookupInvoiceRequest{Hash: short}, "hash"},
+		{"LookupInvoice", &lnmuxpb.LookupInvoiceRequest{}, "hash"},
 	}
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
