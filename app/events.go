@@ -24,7 +24,9 @@ type hub struct {
 	invoices map[domain.PaymentHash]map[uint64]chan ports.InvoiceUpdate
 	// acceptedCount is read on the HTLC path without the lock.
 	acceptedCount atomic.Int64
-	now           func() time.Time
+	// stored wakes the event log's subscribers (eventlog.go).
+	stored storedWaiters
+	now    func() time.Time
 }
 
 func newHub(now func() time.Time) *hub {
@@ -105,6 +107,10 @@ func (h *hub) unsubscribeInvoice(hash domain.PaymentHash, id uint64) {
 }
 
 func (h *hub) publishInvoice(u ports.InvoiceUpdate) {
+	if u.Status.IsStored() {
+		// Published after the store committed the change.
+		h.stored.wake()
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	subs := h.invoices[u.Hash]

@@ -212,6 +212,14 @@ func (s *memStore) List(ctx context.Context, from uint64, limit int) ([]domain.I
 	return s.core.List(ctx, from, limit)
 }
 
+var _ ports.InvoiceEventLog = (*memStore)(nil)
+
+func (s *memStore) ListEvents(ctx context.Context, after uint64, limit int) ([]ports.InvoiceEvent, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.core.ListEvents(ctx, after, limit)
+}
+
 // harness is one lnmux over fake nodes, a memory store and a fake clock.
 type harness struct {
 	t      testing.TB

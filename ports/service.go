@@ -2,6 +2,8 @@ package ports
 
 import (
 	"context"
+	"errors"
+	"strconv"
 	"time"
 
 	"github.com/lnmux/lnmux/domain"
@@ -68,4 +70,76 @@ type Service interface {
 	CancelInvoice(ctx context.Context, hash domain.PaymentHash, setID domain.SetID) error
 	// ListInvoices pages through stored invoices by sequence number.
 	ListInvoices(ctx context.Context, from uint64, limit int) ([]domain.Invoice, error)
+	// LookupInvoice reports what lnmux holds for a hash: a set in memory,
+	// the stored invoice, or nothing (LookupOpenOrUnknown, not an error).
+	LookupInvoice(ctx context.Context, hash domain.PaymentHash) (InvoiceLookup, error)
+	// SubscribeInvoiceEvents calls send for the sets waiting for a
+	// decision (Cursor 0), then for every stored change with a cursor
+	// above after, in cursor order, then for every later change and newly
+	// accepted set as they happen, until ctx is done or send fails. Stored
+	// changes are sent in cursor order with no gap, across the replay and
+	// the live part. A subscriber whose accepted events pile up is dropped
+	// with an error wrapping ErrSubscriberLagged and domain.ErrNotReady.
+	SubscribeInvoiceEvents(ctx context.Context, after uint64, send func(InvoiceEvent) error) error
 }
+
+// LookupState is what lnmux knows of a payment hash (LookupInvoice).
+type LookupState uint8
+
+// Lookup states.
+const (
+	// LookupOpenOrUnknown: nothing in memory or stored. lnmux keeps no
+	// state for open invoices, so an open invoice of its own and a hash it
+	// never issued look the same.
+	LookupOpenOrUnknown LookupState = iota
+	// LookupCollecting: a set is collecting parts, not complete yet.
+	LookupCollecting
+	// LookupAccepted: a complete set waits for a decision.
+	LookupAccepted
+	// LookupSettling: the set's settlement is being written (or its
+	// outcome is not known yet); it is not stored.
+	LookupSettling
+	// LookupStored: the settlement is stored; Invoice holds it.
+	LookupStored
+)
+
+// String names the state.
+func (s LookupState) String() string {
+	switch s {
+	case LookupOpenOrUnknown:
+		return "open_or_unknown"
+	case LookupCollecting:
+		return "collecting"
+	case LookupAccepted:
+		return "accepted"
+	case LookupSettling:
+		return "settling"
+	case LookupStored:
+		return "stored"
+	}
+	return "LookupState(" + strconv.Itoa(int(s)) + ")"
+}
+
+// InvoiceLookup is what LookupInvoice found for a hash.
+type InvoiceLookup struct {
+	Hash  domain.PaymentHash
+	State LookupState
+	// For a set in memory (collecting, accepted, settling): the invoice
+	// amount from the payment address (zero: any amount), the total the
+	// parts announce, what the held parts sum to and how many there are.
+	// SetID and AcceptDeadline are set once the set is complete
+	// (accepted; the deadline is zero while settling).
+	Amount         domain.Msat
+	Total          domain.Msat
+	Held           domain.Msat
+	Parts          int
+	SetID          domain.SetID
+	AcceptDeadline time.Time
+	// Invoice is the stored invoice with its HTLCs (LookupStored only).
+	Invoice domain.Invoice
+}
+
+// ErrSubscriberLagged ends an event stream whose client did not keep up:
+// it was dropped so that it holds up nothing, and resubscribes from the
+// last cursor it handled.
+var ErrSubscriberLagged = errors.New("subscriber fell behind and was dropped: subscribe again from the last cursor handled")

@@ -2,6 +2,7 @@ package ports
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/lnmux/lnmux/domain"
@@ -63,3 +64,46 @@ type StoredExpiry struct {
 	Hash   domain.PaymentHash
 	Expiry time.Time
 }
+
+// InvoiceEvent is one entry of the store's event log: one change of a
+// stored invoice's status (docs/api.md, "The event log"). Every change is
+// appended in the transaction that makes it, so the log holds exactly the
+// committed changes. The API also uses the type for the sets waiting for a
+// decision, which are not stored: those have Status domain.StatusAccepted
+// and Cursor 0.
+type InvoiceEvent struct {
+	// Cursor is the event's position in the log: positive, increasing in
+	// the order the changes committed, never reused. Numbers may be
+	// skipped (a transaction that rolled back).
+	Cursor uint64
+	Hash   domain.PaymentHash
+	// Status is the invoice's status after the change: SettleRequested,
+	// Settled or Failed.
+	Status domain.InvoiceStatus
+	SetID  domain.SetID
+	// Amount is the invoice amount (zero: any amount), AmountPaid the sum
+	// of the set.
+	Amount     domain.Msat
+	AmountPaid domain.Msat
+	// Sequence is the invoice's sequence number (ListInvoices); 0 for an
+	// accepted set.
+	Sequence uint64
+	// At is when the change was made: the invoice's SettleRequestedAt or
+	// FinalizedAt; zero for an accepted set.
+	At time.Time
+}
+
+// InvoiceEventLog is the log of stored status changes, read by cursor. The
+// persistent stores implement it beside InvoiceStore (sqlstore, memstore;
+// held by ports/storetest).
+type InvoiceEventLog interface {
+	// ListEvents returns at most limit events with a cursor above after,
+	// in cursor order. The log has no holes that fill later: once a reader
+	// saw cursor n, no event below n appears afterwards, also with
+	// concurrent writers. A negative limit is domain.ErrInvalidArgument;
+	// zero returns nothing.
+	ListEvents(ctx context.Context, after uint64, limit int) ([]InvoiceEvent, error)
+}
+
+// ErrNoEventLog: the store keeps no event log (a test double).
+var ErrNoEventLog = errors.New("the invoice store keeps no event log")

@@ -32,6 +32,8 @@ var permissions = map[string]ports.Permission{
 	lnmuxpbconnect.ServiceWaitForInvoiceFinalStatusProcedure: ports.PermInvoicesRead,
 	lnmuxpbconnect.ServiceListInvoicesProcedure:              ports.PermInvoicesRead,
 	lnmuxpbconnect.ServiceSubscribeSingleInvoiceProcedure:    ports.PermInvoicesRead,
+	lnmuxpbconnect.ServiceLookupInvoiceProcedure:             ports.PermInvoicesRead,
+	lnmuxpbconnect.ServiceSubscribeInvoiceEventsProcedure:    ports.PermInvoicesRead,
 	lnmuxpbconnect.ServiceSettleInvoiceProcedure:             ports.PermSettlementsWrite,
 	lnmuxpbconnect.ServiceCancelInvoiceProcedure:             ports.PermSettlementsWrite,
 }

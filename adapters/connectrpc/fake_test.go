@@ -28,6 +28,8 @@ type fakeService struct {
 	updates  []ports.InvoiceUpdate
 	final    domain.InvoiceStatus
 	invoices []domain.Invoice
+	lookup   ports.InvoiceLookup
+	events   []ports.InvoiceEvent
 
 	// Recorded arguments.
 	addReq    ports.AddInvoiceRequest
@@ -35,6 +37,7 @@ type fakeService struct {
 	setID     domain.SetID
 	listFrom  uint64
 	listLimit int
+	after     uint64
 }
 
 var _ ports.Service = (*fakeService)(nil)
@@ -138,4 +141,28 @@ func (f *fakeService) ListInvoices(_ context.Context, from uint64, limit int) ([
 		return nil, err
 	}
 	return f.invoices, nil
+}
+
+func (f *fakeService) LookupInvoice(_ context.Context, hash domain.PaymentHash) (ports.InvoiceLookup, error) {
+	err := f.record("LookupInvoice")
+	f.mu.Lock()
+	f.hash = hash
+	f.mu.Unlock()
+	if err != nil {
+		return ports.InvoiceLookup{}, err
+	}
+	return f.lookup, nil
+}
+
+func (f *fakeService) SubscribeInvoiceEvents(ctx context.Context, after uint64, send func(ports.InvoiceEvent) error) error {
+	err := f.record("SubscribeInvoiceEvents")
+	f.mu.Lock()
+	f.after = after
+	f.mu.Unlock()
+	for _, ev := range f.events {
+		if err := send(ev); err != nil {
+			return err
+		}
+	}
+	return f.wait(ctx, err)
 }

@@ -129,6 +129,11 @@ func TestPreimagesOnlyForAdmin(t *testing.T) {
 			for _, inv := range res.Msg.GetInvoice() {
 				check("ListInvoices", inv.GetPreimage(), string(inv.GetHash()))
 			}
+			look, err := client.LookupInvoice(t.Context(), scopedRequest(t, macs, c, &lnmuxpb.LookupInvoiceRequest{Hash: testHash[:]}))
+			if err != nil {
+				t.Fatalf("%s LookupInvoice: %v", c.name, err)
+			}
+			check("LookupInvoice", look.Msg.GetInvoice().GetPreimage(), string(look.Msg.GetInvoice().GetHash()))
 		}
 	}
 }

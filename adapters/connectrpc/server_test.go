@@ -81,6 +81,22 @@ func newFake() *fakeService {
 			{Hash: testHash, Status: domain.StatusSettled, SetID: testSetID},
 		},
 		final: domain.StatusSettled,
+		lookup: ports.InvoiceLookup{
+			Hash: testHash, State: ports.LookupStored,
+			Invoice: domain.Invoice{
+				Hash: testHash, Preimage: testPreimage, Amount: 20_000, AmountPaid: 20_001,
+				SetID: testSetID, Status: domain.StatusSettleRequested, Sequence: 5, SettleRequestedAt: settleAt,
+				HTLCs: []domain.SettledHTLC{
+					{Circuit: domain.CircuitKey{Node: testNodeKey, Chan: 1<<63 + 1, HTLC: 2}, Amount: 20_000, Status: domain.HTLCSettled},
+					{Circuit: domain.CircuitKey{Node: testNodeKey, Chan: 3, HTLC: 4}, Amount: 1, Status: domain.HTLCPending},
+				},
+			},
+		},
+		events: []ports.InvoiceEvent{
+			{Hash: domain.PaymentHash(bytes32(6)), Status: domain.StatusAccepted, SetID: domain.SetID(bytes32(7)), AmountPaid: 7},
+			{Cursor: 9, Hash: testHash, Status: domain.StatusSettleRequested, SetID: testSetID, Amount: 20_000, AmountPaid: 20_001, Sequence: 5, At: settleAt},
+			{Cursor: 11, Hash: testHash, Status: domain.StatusFailed, SetID: testSetID, Amount: 20_000, AmountPaid: 20_001, Sequence: 5, At: settleAt.Add(time.Second)},
+		},
 		invoices: []domain.Invoice{
 			{
 				Hash: testHash, Preimage: testPreimage, Amount: 20_000, AmountPaid: 20_001,
@@ -188,7 +204,7 @@ var transports = []transport{
 	}},
 }
 
-var streaming = map[string]bool{"SubscribeInvoiceAccepted": true, "SubscribeSingleInvoice": true}
+var streaming = map[string]bool{"SubscribeInvoiceAccepted": true, "SubscribeSingleInvoice": true, "SubscribeInvoiceEvents": true}
 
 func unary[T any](resp *connect.Response[T], err error) ([]proto.Message, error) {
 	if err != nil {
@@ -230,6 +246,10 @@ func connectCaller(c lnmuxpbconnect.ServiceClient) caller {
 			return unary(c.ListInvoices(ctx, connect.NewRequest(r)))
 		case *lnmuxpb.SubscribeSingleInvoiceRequest:
 			return collect(c.SubscribeSingleInvoice(ctx, connect.NewRequest(r)))
+		case *lnmuxpb.LookupInvoiceRequest:
+			return unary(c.LookupInvoice(ctx, connect.NewRequest(r)))
+		case *lnmuxpb.SubscribeInvoiceEventsRequest:
+			return collect(c.SubscribeInvoiceEvents(ctx, connect.NewRequest(r)))
 		}
 		return nil, fmt.Errorf("no client method for %T", req)
 	}
@@ -442,6 +462,56 @@ func rpcCases() []rpcCase {
 	}
 }
 
+func eventCases() []rpcCase {
+	other := bytes32(6)
+	return []rpcCase{
+		{
+			method: "LookupInvoice", req: &lnmuxpb.LookupInvoiceRequest{Hash: testHash[:]},
+			newResp: newResp[lnmuxpb.LookupInvoiceResponse](),
+			want: []proto.Message{&lnmuxpb.LookupInvoiceResponse{
+				State: lnmuxpb.LookupInvoiceResponse_LOOKUP_STATE_STORED, Hash: testHash[:], SetId: testSetID[:],
+				Invoice: &lnmuxpb.Invoice{
+					Hash: testHash[:], Preimage: testPreimage[:], AmountMsat: 20_000,
+					Status: lnmuxpb.InvoiceStatus_SETTLE_REQUESTED, SettleRequestedAt: 1_700_000_000,
+					SequenceNumber: 5, SetId: testSetID[:], AmountPaidMsat: 20_001,
+				},
+				Htlcs: []*lnmuxpb.StoredHtlc{
+					{NodePubKey: testNodeKey[:], ChanId: 1<<63 + 1, HtlcId: 2, AmountMsat: 20_000, Status: lnmuxpb.StoredHtlc_HTLC_STATUS_SETTLED},
+					{NodePubKey: testNodeKey[:], ChanId: 3, HtlcId: 4, AmountMsat: 1, Status: lnmuxpb.StoredHtlc_HTLC_STATUS_PENDING},
+				},
+			}},
+			check: func(t *testing.T, f *fakeService) {
+				if f.hash != testHash {
+					t.Errorf("hash = %s", f.hash)
+				}
+			},
+		},
+		{
+			method: "SubscribeInvoiceEvents", req: &lnmuxpb.SubscribeInvoiceEventsRequest{FromSequence: 8},
+			newResp: newResp[lnmuxpb.SubscribeInvoiceEventsResponse](),
+			want: []proto.Message{
+				&lnmuxpb.SubscribeInvoiceEventsResponse{
+					Type: lnmuxpb.SubscribeInvoiceEventsResponse_EVENT_TYPE_ACCEPTED, Hash: other[:],
+					SetId: bytesOf(bytes32(7)), AmountPaidMsat: 7,
+				},
+				&lnmuxpb.SubscribeInvoiceEventsResponse{
+					Type: lnmuxpb.SubscribeInvoiceEventsResponse_EVENT_TYPE_SETTLE_REQUESTED, Sequence: 9, Hash: testHash[:],
+					SetId: testSetID[:], AmountMsat: 20_000, AmountPaidMsat: 20_001, InvoiceSequenceNumber: 5, At: 1_700_000_000,
+				},
+				&lnmuxpb.SubscribeInvoiceEventsResponse{
+					Type: lnmuxpb.SubscribeInvoiceEventsResponse_EVENT_TYPE_FAILED, Sequence: 11, Hash: testHash[:],
+					SetId: testSetID[:], AmountMsat: 20_000, AmountPaidMsat: 20_001, InvoiceSequenceNumber: 5, At: 1_700_000_001,
+				},
+			},
+			check: func(t *testing.T, f *fakeService) {
+				if f.after != 8 {
+					t.Errorf("after = %d, want 8", f.after)
+				}
+			},
+		},
+	}
+}
+
 func bytesOf(a [32]byte) []byte { return a[:] }
 
 // TestRPCs calls every RPC through every protocol on the one listener.
@@ -454,7 +524,7 @@ func TestRPCs(t *testing.T) {
 			srv := newTestServer(t, fake)
 			call := tr.dial(t, srv)
 			methods := map[string]bool{}
-			for _, tc := range rpcCases() {
+			for _, tc := range append(rpcCases(), eventCases()...) {
 				methods[tc.method] = true
 				t.Run(tc.method, func(t *testing.T) {
 					ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
@@ -515,6 +585,8 @@ func TestValidation(t *testing.T) {
 		{"ListInvoices", &lnmuxpb.ListInvoicesRequest{MaxInvoicesCount: -1}, "max_invoices_count"},
 		{"ListInvoices", &lnmuxpb.ListInvoicesRequest{MaxInvoicesCount: maxListLimit + 1}, "max_invoices_count"},
 		{"SubscribeSingleInvoice", &lnmuxpb.SubscribeSingleInvoiceRequest{Hash: short}, "hash"},
+		{"LookupInvoice", &lnmuxpb.LookupInvoiceRequest{Hash: short}, "hash"},
+		{"LookupInvoice", &lnmuxpb.LookupInvoiceRequest{}, "hash"},
 	}
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
@@ -1081,5 +1153,33 @@ func TestDrain(t *testing.T) {
 		if long && code != connect.CodeUnavailable || !long && err != nil {
 			t.Errorf("%s after Drain: %v", rc.method, err)
 		}
+	}
+}
+
+// laggingService ends SubscribeInvoiceEvents as the app does for a client
+// that fell behind, after sending its events.
+type laggingService struct{ *fakeService }
+
+func (l laggingService) SubscribeInvoiceEvents(ctx context.Context, after uint64, send func(ports.InvoiceEvent) error) error {
+	_ = l.fakeService.SubscribeInvoiceEvents(ctx, after, send)
+	return fmt.Errorf("%w: %w", domain.ErrNotReady, ports.ErrSubscriberLagged)
+}
+
+// TestSubscribeInvoiceEventsLaggedNamesTheCursor: a subscriber dropped for
+// falling behind is told which from_sequence to resubscribe with: the last
+// stored event it was sent, not an accepted one (sequence 0).
+func TestSubscribeInvoiceEventsLaggedNamesTheCursor(t *testing.T) {
+	t.Parallel()
+	fake := newFake()
+	fake.events = append(fake.events, ports.InvoiceEvent{Hash: testHash, Status: domain.StatusAccepted, SetID: testSetID})
+	srv := newTestServer(t, laggingService{fake})
+	client := lnmuxpbconnect.NewServiceClient(srv.Client(), srv.URL)
+	got, err := collect(client.SubscribeInvoiceEvents(t.Context(), connect.NewRequest(&lnmuxpb.SubscribeInvoiceEventsRequest{FromSequence: 3})))
+	if len(got) != 4 {
+		t.Fatalf("%d events before the end, want 4", len(got))
+	}
+	code, msg := codeAndMessage(err)
+	if code != connect.CodeUnavailable || !strings.Contains(msg, "from_sequence 11") {
+		t.Fatalf("lagging subscriber ended with %v %q, want Unavailable naming from_sequence 11", code, msg)
 	}
 }

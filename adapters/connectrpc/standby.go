@@ -162,3 +162,20 @@ func (g *Guard) ListInvoices(ctx context.Context, from uint64, limit int) ([]dom
 	}
 	return g.svc.ListInvoices(ctx, from, limit)
 }
+
+// LookupInvoice implements ports.Service on the leader: a standby's memory
+// holds no set.
+func (g *Guard) LookupInvoice(ctx context.Context, hash domain.PaymentHash) (ports.InvoiceLookup, error) {
+	if err := g.check(); err != nil {
+		return ports.InvoiceLookup{}, err
+	}
+	return g.svc.LookupInvoice(ctx, hash)
+}
+
+// SubscribeInvoiceEvents implements ports.Service on the leader.
+func (g *Guard) SubscribeInvoiceEvents(ctx context.Context, after uint64, send func(ports.InvoiceEvent) error) error {
+	if err := g.check(); err != nil {
+		return err
+	}
+	return g.svc.SubscribeInvoiceEvents(ctx, after, send)
+}

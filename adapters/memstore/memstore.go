@@ -27,9 +27,16 @@ type Store struct {
 	owner map[domain.CircuitKey]domain.PaymentHash
 	// rootKey is the macaroon root key id (rootkey.go).
 	rootKey rootKey
+	// events is the event log, in cursor order (eventlog.go); eventSeq
+	// the last cursor drawn.
+	events   []ports.InvoiceEvent
+	eventSeq uint64
 }
 
-var _ ports.InvoiceStore = (*Store)(nil)
+var (
+	_ ports.InvoiceStore    = (*Store)(nil)
+	_ ports.InvoiceEventLog = (*Store)(nil)
+)
 
 // New returns an empty store.
 func New() *Store {
@@ -39,9 +46,9 @@ func New() *Store {
 	}
 }
 
-// Forget drops an invoice and its HTLCs, as if it had never been stored. No
-// real store can do that; it lets a memory measurement leave out what the
-// "database" holds (the app's memory tests).
+// Forget drops an invoice, its HTLCs and its events, as if it had never
+// been stored. No real store can do that; it lets a memory measurement
+// leave out what the "database" holds (the app's memory tests).
 func (s *Store) Forget(h domain.PaymentHash) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -49,6 +56,7 @@ func (s *Store) Forget(h domain.PaymentHash) {
 		delete(s.owner, htlc.Circuit)
 	}
 	delete(s.invs, h)
+	s.forgetEvents(h)
 }
 
 // RequestSettle implements ports.InvoiceStore.
@@ -79,6 +87,7 @@ func (s *Store) RequestSettle(ctx context.Context, inv domain.Invoice) (domain.I
 	for _, h := range inv.HTLCs {
 		s.owner[h.Circuit] = inv.Hash
 	}
+	s.logEvent(inv)
 	return clone(inv), nil
 }
 
@@ -119,6 +128,9 @@ func (s *Store) Update(ctx context.Context, h domain.PaymentHash, fn func(*domai
 		return domain.Invoice{}, err
 	}
 	s.invs[h] = after
+	if after.Status != before.Status {
+		s.logEvent(after)
+	}
 	return clone(after), nil
 }
 

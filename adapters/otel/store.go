@@ -73,3 +73,15 @@ func (Settlements) Settlement(ctx context.Context, hash domain.PaymentHash, setI
 		attribute.Int("lnmux.htlcs", htlcs)))
 	return ctx, func(err error) { endStore(span, err) }
 }
+
+var _ ports.InvoiceEventLog = (*store)(nil)
+
+// ListEvents implements ports.InvoiceEventLog, untraced, when the wrapped
+// store keeps the event log.
+func (s *store) ListEvents(ctx context.Context, after uint64, limit int) ([]ports.InvoiceEvent, error) {
+	log, ok := s.InvoiceStore.(ports.InvoiceEventLog)
+	if !ok {
+		return nil, ports.ErrNoEventLog
+	}
+	return log.ListEvents(ctx, after, limit)
+}

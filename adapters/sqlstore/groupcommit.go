@@ -439,6 +439,7 @@ func (s *Store) insertInvoices(tx *gorm.DB, rs []*pendingSettle) error {
 			return err
 		}
 	}
+	logged := make([]domain.Invoice, 0, len(rs))
 	for _, r := range rs {
 		row, hs := fromDomain(r.inv)
 		seq, ok := bySeq[string(row.Hash)]
@@ -451,8 +452,11 @@ func (s *Store) insertInvoices(tx *gorm.DB, rs []*pendingSettle) error {
 			return err
 		}
 		r.out, r.err, r.inserted = out, nil, true
+		logged = append(logged, out)
 	}
-	return nil
+	// The settle requests enter the event log in the same transaction, in
+	// sequence order, under the sequence lock settleBatch took (eventlog.go).
+	return s.logSettleRequests(tx, logged)
 }
 
 // queryReturning runs the invoices INSERT on the transaction's connection

@@ -34,6 +34,11 @@ type Store struct {
 	// once its invoice rows are inserted, for each of them (tests hold the
 	// transaction open).
 	afterInvoiceInsert func(domain.PaymentHash)
+	// afterEventAppend, if set, runs inside a write transaction once it
+	// appended to the event log, for each change (tests hold it open).
+	afterEventAppend func(domain.PaymentHash, domain.InvoiceStatus)
+	// sweepChunk, if positive, replaces defaultSweepChunk (tests).
+	sweepChunk int
 }
 
 // Open connects to the database described by cfg and checks that its schema
@@ -295,7 +300,13 @@ func (s *Store) Update(ctx context.Context, hash domain.PaymentHash, fn func(*do
 		row, htlcs := fromDomain(after)
 		row.SequenceNumber = int64(before.Sequence) //nolint:gosec // the sequence number came from the bigserial column
 		out, err = toDomain(row, htlcs)
-		return err
+		if err != nil || after.Status == before.Status {
+			return err
+		}
+		// The status change is recorded in its own transaction, staged for
+		// the event log (eventlog.go): no lock, so finals commit side by
+		// side.
+		return s.stageChange(tx, out)
 	})
 	if fnErr != nil {
 		return domain.Invoice{}, fnErr

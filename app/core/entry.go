@@ -330,3 +330,35 @@ func (m *Machine) Paid(hash domain.PaymentHash) bool {
 	e := m.lookup(hash)
 	return e != nil && e.settled != nil
 }
+
+// SetLookup is what memory holds of a hash's set, for LookupInvoice.
+type SetLookup struct {
+	State               domain.SetState
+	SetID               domain.SetID
+	Amount, Total, Held domain.Msat
+	Parts               int
+	// Deadline is when an accepted set expires without a decision.
+	Deadline time.Time
+}
+
+// Lookup returns the set being collected, decided or written for hash, if
+// any. Cancelled and expired sets are gone (the invoice is open again); a
+// committed one is the store's.
+func (m *Machine) Lookup(hash domain.PaymentHash) (SetLookup, bool) {
+	e := m.lookup(hash)
+	if e == nil || e.set == nil {
+		return SetLookup{}, false
+	}
+	s := e.set.htlcs
+	l := SetLookup{State: s.State(), Amount: s.Meta.Amount, Total: s.Total, Held: s.Sum(), Parts: s.Len()}
+	switch l.State { //nolint:exhaustive // the other states are not in memory for long: reported as not there
+	case domain.SetCollecting:
+	case domain.SetAccepted:
+		l.SetID, l.Deadline = s.ID(), e.set.acceptDeadline
+	case domain.SetSettling:
+		l.SetID = s.ID()
+	default:
+		return SetLookup{}, false
+	}
+	return l, true
+}

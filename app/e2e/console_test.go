@@ -93,6 +93,20 @@ func TestConsoleAndTraces(t *testing.T) {
 			pollJS(`document.querySelector('#pay-result').textContent.includes('failed')`))
 	})
 
+	t.Run("look up the settled invoice and follow the event log", func(t *testing.T) {
+		b.Step(t, "look up", browsertest.SetValue("#lookup-hash", settledHash), chromedp.Click("#lookup-button"),
+			pollJS(`document.querySelector('#lookup-state').dataset.state === 'STORED'`),
+			pollJS(`document.querySelector('#lookup-state').textContent.includes('settled')`))
+		row := func(typ string) string {
+			return fmt.Sprintf(`!!document.querySelector('#events-body tr[data-hash="%s"][data-type="%s"]')`, settledHash, typ)
+		}
+		b.Step(t, "follow the log from 0", browsertest.SetValue("#events-from", "0"), chromedp.Click("#events-follow"),
+			pollJS(row("SETTLE_REQUESTED")), pollJS(row("SETTLED")),
+			pollJS(`document.querySelector('#events-status').textContent.startsWith('Following; last sequence')`))
+		b.Step(t, "stop following", chromedp.Click("#events-stop"),
+			pollJS(`document.querySelector('#events-status').textContent === 'Not following.'`))
+	})
+
 	t.Run("a bad amount shows the field's error", func(t *testing.T) {
 		b.Step(t, "amount -5", browsertest.SetValue("#amount", "-5"), chromedp.Click("#create-invoice"),
 			chromedp.WaitVisible("#amount-error"),

@@ -9,7 +9,8 @@
 // that is not SettleRequested, has a preimage not of its hash or no HTLCs
 // (domain.ErrInvalidArgument) and one with an HTLC stored with another
 // invoice (domain.ErrConflict); Update refuses changes to anything but the
-// statuses and FinalizedAt (domain.ErrInvalidArgument).
+// statuses and FinalizedAt (domain.ErrInvalidArgument). Every store also
+// keeps the event log (ports.InvoiceEventLog, eventlog.go).
 package storetest
 
 import (
@@ -42,6 +43,8 @@ func RunInvoiceStore(t *testing.T, open func(t *testing.T) ports.InvoiceStore) {
 	t.Run("ListUnexpired", s.testListUnexpired)
 	t.Run("ListPaging", s.testListPaging)
 	t.Run("LargeIDs", s.testLargeIDs)
+	t.Run("EventLog", s.testEventLog)
+	t.Run("EventLogConcurrent", s.testEventLogConcurrent)
 }
 
 // RunLeader runs the contract of ports.Leader. newLeader must return the

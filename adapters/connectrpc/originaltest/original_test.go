@@ -196,6 +196,15 @@ func (a *app) ListInvoices(_ context.Context, from uint64, limit int) ([]domain.
 	return out, nil
 }
 
+// LookupInvoice and SubscribeInvoiceEvents are not in the original API.
+func (a *app) LookupInvoice(context.Context, domain.PaymentHash) (ports.InvoiceLookup, error) {
+	return ports.InvoiceLookup{}, errors.New("not in the original API")
+}
+
+func (a *app) SubscribeInvoiceEvents(context.Context, uint64, func(ports.InvoiceEvent) error) error {
+	return errors.New("not in the original API")
+}
+
 func h2c(t *testing.T) *http.Client {
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)

@@ -8,6 +8,7 @@ import { Service } from "./gen/lnmux/lnmux_pb.js";
 export * from "./gen/lnmux/lnmux_pb.js";
 export { describeError, type HumanError } from "./errors.js";
 export { fromHex, toHex, formatMsat } from "./hex.js";
+export { followInvoiceEvents, type FollowOptions } from "./events.js";
 
 /** The wire protocols lnmuxd serves to browsers on its one port. */
 export type Protocol = "connect" | "connect-json" | "grpc-web";

@@ -10,11 +10,15 @@ import { renderSVG } from "uqr";
 import {
   createLnmuxClient,
   describeError,
+  followInvoiceEvents,
   formatMsat,
   fromHex,
   toHex,
   InvoiceStatus,
   NodeInfo_HintStatus as HintStatus,
+  LookupInvoiceResponse_LookupState as LookupState,
+  StoredHtlc_HtlcStatus as HtlcStatus,
+  SubscribeInvoiceEventsResponse_EventType as EventType,
   SubscribeSingleInvoiceResponse_InvoiceState as State,
   type HumanError,
   type Invoice,
@@ -447,6 +451,115 @@ async function loadInvoices(): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------
+// Lookup by hash (LookupInvoice).
+
+const lookupText: Record<LookupState, string> = {
+  [LookupState.UNSPECIFIED]: "unknown",
+  [LookupState.OPEN_OR_UNKNOWN]: "open or unknown (lnmux keeps nothing for open invoices)",
+  [LookupState.COLLECTING]: "collecting parts",
+  [LookupState.ACCEPTED]: "accepted: waiting for Settle or Cancel",
+  [LookupState.SETTLING]: "settling: the settlement is being stored",
+  [LookupState.STORED]: "stored",
+};
+
+const htlcText: Record<HtlcStatus, string> = {
+  [HtlcStatus.UNSPECIFIED]: "?",
+  [HtlcStatus.PENDING]: "pending",
+  [HtlcStatus.SETTLED]: "settled",
+  [HtlcStatus.FAILED]: "failed",
+};
+
+async function lookup(ev: Event): Promise<void> {
+  ev.preventDefault();
+  const error = $("lookup-error");
+  error.hidden = true;
+  const details = $("lookup-details");
+  details.replaceChildren();
+  $("lookup-state").textContent = "";
+  try {
+    const res = await client.lookupInvoice({ hash: fromHex($<HTMLInputElement>("lookup-hash").value.trim()) });
+    const inv = res.invoice;
+    const state = $("lookup-state");
+    state.dataset.state = LookupState[res.state];
+    state.textContent = inv ? `${lookupText[res.state]}: ${statusText[inv.status]}` : lookupText[res.state];
+    const row = (k: string, v: string) => details.append(el("dt", {}, k), el("dd", { class: "mono" }, v));
+    if (res.setId.length) row("Set", toHex(res.setId));
+    if (inv) {
+      row("Sequence", inv.sequenceNumber.toString());
+      row("Amount", inv.amountMsat === 0n ? "any amount" : formatMsat(inv.amountMsat));
+      row("Paid", formatMsat(inv.amountPaidMsat));
+      row("Requested", when(inv.settleRequestedAt));
+      if (inv.finalizedAt) row("Final", when(inv.finalizedAt));
+      for (const h of res.htlcs) {
+        row("HTLC", `${short(toHex(h.nodePubKey))} ${h.chanId}:${h.htlcId} ${formatMsat(h.amountMsat)} ${htlcText[h.status]}`);
+      }
+    } else if (res.state !== LookupState.OPEN_OR_UNKNOWN) {
+      row("Held", `${formatMsat(res.heldMsat)} of ${formatMsat(res.totalMsat)} in ${res.parts} part(s)`);
+      if (res.acceptDeadline) row("Deadline", when(res.acceptDeadline));
+    }
+  } catch (err) {
+    const e = describeError(err);
+    error.textContent = e.field ? `${e.field}: ${e.message}` : e.message;
+    error.hidden = false;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The event log (SubscribeInvoiceEvents), followed from a cursor; the
+// newest events first, the last 100 kept.
+
+const eventText: Record<EventType, string> = {
+  [EventType.UNSPECIFIED]: "?",
+  [EventType.ACCEPTED]: "accepted",
+  [EventType.SETTLE_REQUESTED]: "settle requested",
+  [EventType.SETTLED]: "settled",
+  [EventType.FAILED]: "failed",
+};
+let following: AbortController | undefined;
+
+async function followEvents(): Promise<void> {
+  const input = $<HTMLInputElement>("events-from");
+  if (!/^\d+$/.test(input.value.trim())) {
+    $("events-status").textContent = "Enter a sequence number, such as 0.";
+    return;
+  }
+  following?.abort();
+  const abort = new AbortController();
+  following = abort;
+  $<HTMLButtonElement>("events-follow").disabled = true;
+  $<HTMLButtonElement>("events-stop").disabled = false;
+  const status = $("events-status");
+  status.textContent = "Following…";
+  const body = $("events-body");
+  const from = BigInt(input.value.trim());
+  const onRetry = (err: unknown, at: bigint) => {
+    status.textContent = `Interrupted (${describeError(err).message}); resuming after ${at}…`;
+  };
+  for await (const ev of followInvoiceEvents(client, { from, signal: abort.signal, onRetry })) {
+    const stored = ev.type !== EventType.ACCEPTED;
+    if (stored) {
+      input.value = ev.sequence.toString();
+      status.textContent = `Following; last sequence ${ev.sequence}.`;
+    }
+    body.prepend(el("tr", { "data-hash": toHex(ev.hash), "data-type": EventType[ev.type] },
+      el("td", {}, stored ? ev.sequence.toString() : ""),
+      el("td", { class: ev.type === EventType.FAILED ? "bad" : ev.type === EventType.SETTLED ? "ok" : "" }, eventText[ev.type]),
+      el("td", { class: "mono", title: toHex(ev.hash) }, short(toHex(ev.hash))),
+      el("td", {}, formatMsat(ev.amountPaidMsat)),
+    ));
+    while (body.children.length > 100) body.lastElementChild?.remove();
+  }
+}
+
+function stopEvents(): void {
+  following?.abort();
+  following = undefined;
+  $<HTMLButtonElement>("events-follow").disabled = false;
+  $<HTMLButtonElement>("events-stop").disabled = true;
+  $("events-status").textContent = "Not following.";
+}
+
+// ---------------------------------------------------------------------------
 
 function start(): void {
   if (foreignAPI) {
@@ -479,6 +592,9 @@ function start(): void {
     void loadInvoices();
   });
   $("invoices-refresh").addEventListener("click", () => void loadInvoices());
+  $("lookup-form").addEventListener("submit", (ev) => void lookup(ev));
+  $("events-follow").addEventListener("click", () => void followEvents());
+  $("events-stop").addEventListener("click", stopEvents);
   renderPendingEmpty();
   void loadConfig().then(() => void watchAccepted());
   void refreshInfo();

@@ -67,6 +67,11 @@ const (
 	// ServiceSubscribeSingleInvoiceProcedure is the fully-qualified name of the Service's
 	// SubscribeSingleInvoice RPC.
 	ServiceSubscribeSingleInvoiceProcedure = "/lnmux.Service/SubscribeSingleInvoice"
+	// ServiceLookupInvoiceProcedure is the fully-qualified name of the Service's LookupInvoice RPC.
+	ServiceLookupInvoiceProcedure = "/lnmux.Service/LookupInvoice"
+	// ServiceSubscribeInvoiceEventsProcedure is the fully-qualified name of the Service's
+	// SubscribeInvoiceEvents RPC.
+	ServiceSubscribeInvoiceEventsProcedure = "/lnmux.Service/SubscribeInvoiceEvents"
 )
 
 // ServiceClient is a client for the lnmux.Service service.
@@ -109,6 +114,25 @@ type ServiceClient interface {
 	// with its current state if it has one, and ends once the invoice is
 	// SETTLED or FAILED. Added to the original API.
 	SubscribeSingleInvoice(context.Context, *connect.Request[lnmux.SubscribeSingleInvoiceRequest]) (*connect.ServerStreamForClient[lnmux.SubscribeSingleInvoiceResponse], error)
+	// LookupInvoice reports what lnmux holds for a payment hash: the stored
+	// invoice with its HTLCs once settlement was requested; a set in memory
+	// (collecting, accepted with its set id and deadline, settling); or
+	// LOOKUP_STATE_OPEN_OR_UNKNOWN, not an error: lnmux keeps no state for an
+	// open invoice, so one of its own and a hash it never issued look the
+	// same. Added to the original API.
+	LookupInvoice(context.Context, *connect.Request[lnmux.LookupInvoiceRequest]) (*connect.Response[lnmux.LookupInvoiceResponse], error)
+	// SubscribeInvoiceEvents streams the event log: first the sets waiting for
+	// a decision (ACCEPTED, sequence 0), then every stored change (settle
+	// requested, settled, failed) with a sequence above from_sequence, in
+	// sequence order, then the later changes and newly accepted sets as they
+	// happen. Stored changes come in sequence order with no gap, across the
+	// replay and the live part. Exactly-once handling is the client's: keep
+	// the sequence of the last stored event handled, resubscribe from it, and
+	// handle events idempotently (an accepted set may come twice; deciding is
+	// idempotent). A client that does not keep up is ended with UNAVAILABLE
+	// and resubscribes from its cursor. Subscribers count as
+	// SubscribeInvoiceAccepted's do. Added to the original API.
+	SubscribeInvoiceEvents(context.Context, *connect.Request[lnmux.SubscribeInvoiceEventsRequest]) (*connect.ServerStreamForClient[lnmux.SubscribeInvoiceEventsResponse], error)
 }
 
 // NewServiceClient constructs a client for the lnmux.Service service. By default, it uses the
@@ -176,6 +200,18 @@ func NewServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...con
 			connect.WithSchema(serviceMethods.ByName("SubscribeSingleInvoice")),
 			connect.WithClientOptions(opts...),
 		),
+		lookupInvoice: connect.NewClient[lnmux.LookupInvoiceRequest, lnmux.LookupInvoiceResponse](
+			httpClient,
+			baseURL+ServiceLookupInvoiceProcedure,
+			connect.WithSchema(serviceMethods.ByName("LookupInvoice")),
+			connect.WithClientOptions(opts...),
+		),
+		subscribeInvoiceEvents: connect.NewClient[lnmux.SubscribeInvoiceEventsRequest, lnmux.SubscribeInvoiceEventsResponse](
+			httpClient,
+			baseURL+ServiceSubscribeInvoiceEventsProcedure,
+			connect.WithSchema(serviceMethods.ByName("SubscribeInvoiceEvents")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -190,6 +226,8 @@ type serviceClient struct {
 	cancelInvoice             *connect.Client[lnmux.CancelInvoiceRequest, lnmux.CancelInvoiceResponse]
 	listInvoices              *connect.Client[lnmux.ListInvoicesRequest, lnmux.ListInvoicesResponse]
 	subscribeSingleInvoice    *connect.Client[lnmux.SubscribeSingleInvoiceRequest, lnmux.SubscribeSingleInvoiceResponse]
+	lookupInvoice             *connect.Client[lnmux.LookupInvoiceRequest, lnmux.LookupInvoiceResponse]
+	subscribeInvoiceEvents    *connect.Client[lnmux.SubscribeInvoiceEventsRequest, lnmux.SubscribeInvoiceEventsResponse]
 }
 
 // GetInfo calls lnmux.Service.GetInfo.
@@ -237,6 +275,16 @@ func (c *serviceClient) SubscribeSingleInvoice(ctx context.Context, req *connect
 	return c.subscribeSingleInvoice.CallServerStream(ctx, req)
 }
 
+// LookupInvoice calls lnmux.Service.LookupInvoice.
+func (c *serviceClient) LookupInvoice(ctx context.Context, req *connect.Request[lnmux.LookupInvoiceRequest]) (*connect.Response[lnmux.LookupInvoiceResponse], error) {
+	return c.lookupInvoice.CallUnary(ctx, req)
+}
+
+// SubscribeInvoiceEvents calls lnmux.Service.SubscribeInvoiceEvents.
+func (c *serviceClient) SubscribeInvoiceEvents(ctx context.Context, req *connect.Request[lnmux.SubscribeInvoiceEventsRequest]) (*connect.ServerStreamForClient[lnmux.SubscribeInvoiceEventsResponse], error) {
+	return c.subscribeInvoiceEvents.CallServerStream(ctx, req)
+}
+
 // ServiceHandler is an implementation of the lnmux.Service service.
 type ServiceHandler interface {
 	// GetInfo describes this lnmux instance and its cluster nodes.
@@ -277,6 +325,25 @@ type ServiceHandler interface {
 	// with its current state if it has one, and ends once the invoice is
 	// SETTLED or FAILED. Added to the original API.
 	SubscribeSingleInvoice(context.Context, *connect.Request[lnmux.SubscribeSingleInvoiceRequest], *connect.ServerStream[lnmux.SubscribeSingleInvoiceResponse]) error
+	// LookupInvoice reports what lnmux holds for a payment hash: the stored
+	// invoice with its HTLCs once settlement was requested; a set in memory
+	// (collecting, accepted with its set id and deadline, settling); or
+	// LOOKUP_STATE_OPEN_OR_UNKNOWN, not an error: lnmux keeps no state for an
+	// open invoice, so one of its own and a hash it never issued look the
+	// same. Added to the original API.
+	LookupInvoice(context.Context, *connect.Request[lnmux.LookupInvoiceRequest]) (*connect.Response[lnmux.LookupInvoiceResponse], error)
+	// SubscribeInvoiceEvents streams the event log: first the sets waiting for
+	// a decision (ACCEPTED, sequence 0), then every stored change (settle
+	// requested, settled, failed) with a sequence above from_sequence, in
+	// sequence order, then the later changes and newly accepted sets as they
+	// happen. Stored changes come in sequence order with no gap, across the
+	// replay and the live part. Exactly-once handling is the client's: keep
+	// the sequence of the last stored event handled, resubscribe from it, and
+	// handle events idempotently (an accepted set may come twice; deciding is
+	// idempotent). A client that does not keep up is ended with UNAVAILABLE
+	// and resubscribes from its cursor. Subscribers count as
+	// SubscribeInvoiceAccepted's do. Added to the original API.
+	SubscribeInvoiceEvents(context.Context, *connect.Request[lnmux.SubscribeInvoiceEventsRequest], *connect.ServerStream[lnmux.SubscribeInvoiceEventsResponse]) error
 }
 
 // NewServiceHandler builds an HTTP handler from the service implementation. It returns the path on
@@ -340,6 +407,18 @@ func NewServiceHandler(svc ServiceHandler, opts ...connect.HandlerOption) (strin
 		connect.WithSchema(serviceMethods.ByName("SubscribeSingleInvoice")),
 		connect.WithHandlerOptions(opts...),
 	)
+	serviceLookupInvoiceHandler := connect.NewUnaryHandler(
+		ServiceLookupInvoiceProcedure,
+		svc.LookupInvoice,
+		connect.WithSchema(serviceMethods.ByName("LookupInvoice")),
+		connect.WithHandlerOptions(opts...),
+	)
+	serviceSubscribeInvoiceEventsHandler := connect.NewServerStreamHandler(
+		ServiceSubscribeInvoiceEventsProcedure,
+		svc.SubscribeInvoiceEvents,
+		connect.WithSchema(serviceMethods.ByName("SubscribeInvoiceEvents")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/lnmux.Service/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ServiceGetInfoProcedure:
@@ -360,6 +439,10 @@ func NewServiceHandler(svc ServiceHandler, opts ...connect.HandlerOption) (strin
 			serviceListInvoicesHandler.ServeHTTP(w, r)
 		case ServiceSubscribeSingleInvoiceProcedure:
 			serviceSubscribeSingleInvoiceHandler.ServeHTTP(w, r)
+		case ServiceLookupInvoiceProcedure:
+			serviceLookupInvoiceHandler.ServeHTTP(w, r)
+		case ServiceSubscribeInvoiceEventsProcedure:
+			serviceSubscribeInvoiceEventsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -403,4 +486,12 @@ func (UnimplementedServiceHandler) ListInvoices(context.Context, *connect.Reques
 
 func (UnimplementedServiceHandler) SubscribeSingleInvoice(context.Context, *connect.Request[lnmux.SubscribeSingleInvoiceRequest], *connect.ServerStream[lnmux.SubscribeSingleInvoiceResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("lnmux.Service.SubscribeSingleInvoice is not implemented"))
+}
+
+func (UnimplementedServiceHandler) LookupInvoice(context.Context, *connect.Request[lnmux.LookupInvoiceRequest]) (*connect.Response[lnmux.LookupInvoiceResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("lnmux.Service.LookupInvoice is not implemented"))
+}
+
+func (UnimplementedServiceHandler) SubscribeInvoiceEvents(context.Context, *connect.Request[lnmux.SubscribeInvoiceEventsRequest], *connect.ServerStream[lnmux.SubscribeInvoiceEventsResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("lnmux.Service.SubscribeInvoiceEvents is not implemented"))
 }

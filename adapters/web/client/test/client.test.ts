@@ -4,7 +4,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { createLnmuxClient, createLnmuxTransport, describeError, fromHex, toHex, type Protocol } from "../index.js";
+import {
+  createLnmuxClient,
+  createLnmuxTransport,
+  describeError,
+  followInvoiceEvents,
+  fromHex,
+  LookupInvoiceResponse_LookupState,
+  SubscribeInvoiceEventsResponse_EventType,
+  toHex,
+  type Protocol,
+} from "../index.js";
 
 const baseUrl = process.env.LNMUX_URL;
 if (!baseUrl) {
@@ -103,4 +113,32 @@ test("SubscribeSingleInvoice streams until aborted", async () => {
 test("hex helpers", () => {
   assert.equal(toHex(fromHex("00ff10")), "00ff10");
   assert.throws(() => fromHex("abc"));
+});
+
+test("LookupInvoice of a new invoice is open or unknown; the event log replays from a cursor", async () => {
+  const client = createLnmuxClient({ baseUrl });
+  const inv = await client.addInvoice({ amtMsat: 1_000n, expirySecs: 600n });
+  const l = await client.lookupInvoice({ hash: inv.hash });
+  assert.equal(l.state, LookupInvoiceResponse_LookupState.OPEN_OR_UNKNOWN);
+  assert.equal(toHex(l.hash), toHex(inv.hash));
+
+  // The suite settled invoices before: the log holds at least one stored
+  // event, and a resubscription from its sequence continues after it.
+  const abort = new AbortController();
+  let first: bigint | undefined;
+  for await (const ev of followInvoiceEvents(client, { from: 0n, signal: abort.signal })) {
+    if (ev.type === SubscribeInvoiceEventsResponse_EventType.ACCEPTED) continue;
+    assert.ok(ev.sequence > 0n);
+    first = ev.sequence;
+    break;
+  }
+  abort.abort();
+  assert.ok(first !== undefined);
+  const again = new AbortController();
+  for await (const ev of followInvoiceEvents(client, { from: first, signal: again.signal })) {
+    if (ev.type === SubscribeInvoiceEventsResponse_EventType.ACCEPTED) continue;
+    assert.ok(ev.sequence > first, `event ${ev.sequence} after cursor ${first}`);
+    break;
+  }
+  again.abort();
 });

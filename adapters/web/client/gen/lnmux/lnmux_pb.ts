@@ -23,7 +23,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lnmux/lnmux.proto.
  */
 export const file_lnmux_lnmux: GenFile = /*@__PURE__*/
-  fileDesc("ChFsbm11eC9sbm11eC5wcm90bxIFbG5tdXgiEAoOR2V0SW5mb1JlcXVlc3QiaAoPR2V0SW5mb1Jlc3BvbnNlEg8KB3B1Yl9rZXkYASABKAwSDwoHbmV0d29yaxgCIAEoCRIeCgVub2RlcxgDIAMoCzIPLmxubXV4Lk5vZGVJbmZvEhMKC2F1dG9fc2V0dGxlGAQgASgIIusCCghOb2RlSW5mbxIPCgdwdWJfa2V5GAEgASgMEhEKCWNvbm5lY3RlZBgCIAEoCBIaChJpbnRlcmNlcHRvcl9hY3RpdmUYAyABKAgSFAoMYmxvY2tfaGVpZ2h0GAQgASgNEhIKCmxhc3RfZXJyb3IYBSABKAkSFAoMaW5ib3VuZF9tc2F0GAYgASgDEhUKDWluYm91bmRfa25vd24YByABKAgSLwoLaGludF9zdGF0dXMYCCABKA4yGi5sbm11eC5Ob2RlSW5mby5IaW50U3RhdHVzIpYBCgpIaW50U3RhdHVzEhsKF0hJTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGAoUSElOVF9TVEFUVVNfSU5DTFVERUQQARIbChdISU5UX1NUQVRVU19VTlJFQUNIQUJMRRACEhoKFkhJTlRfU1RBVFVTX05PX0lOQk9VTkQQAxIYChRISU5UX1NUQVRVU19GQUxMQkFDSxAEImkKEUFkZEludm9pY2VSZXF1ZXN0EhAKCGFtdF9tc2F0GAEgASgDEhMKC2Rlc2NyaXB0aW9uGAIgASgJEhgKEGRlc2NyaXB0aW9uX2hhc2gYAyABKAwSEwoLZXhwaXJ5X3NlY3MYBCABKAMidwoSQWRkSW52b2ljZVJlc3BvbnNlEhcKD3BheW1lbnRfcmVxdWVzdBgBIAEoCRIQCghwcmVpbWFnZRgCIAEoDBIMCgRoYXNoGAMgASgMEhQKDHBheW1lbnRfYWRkchgEIAEoDBISCgpleHBpcmVzX2F0GAUgASgDIkQKFkJhdGNoQWRkSW52b2ljZVJlcXVlc3QSKgoIaW52b2ljZXMYASADKAsyGC5sbm11eC5BZGRJbnZvaWNlUmVxdWVzdCJGChdCYXRjaEFkZEludm9pY2VSZXNwb25zZRIrCghpbnZvaWNlcxgBIAMoCzIZLmxubXV4LkFkZEludm9pY2VSZXNwb25zZSIhCh9TdWJzY3JpYmVJbnZvaWNlQWNjZXB0ZWRSZXF1ZXN0IkAKIFN1YnNjcmliZUludm9pY2VBY2NlcHRlZFJlc3BvbnNlEgwKBGhhc2gYASABKAwSDgoGc2V0X2lkGAIgASgMIjAKIFdhaXRGb3JJbnZvaWNlRmluYWxTdGF0dXNSZXF1ZXN0EgwKBGhhc2gYASABKAwiUQohV2FpdEZvckludm9pY2VGaW5hbFN0YXR1c1Jlc3BvbnNlEiwKDmludm9pY2Vfc3RhdHVzGAEgASgOMhQubG5tdXguSW52b2ljZVN0YXR1cyI0ChRTZXR0bGVJbnZvaWNlUmVxdWVzdBIMCgRoYXNoGAEgASgMEg4KBnNldF9pZBgCIAEoDCIXChVTZXR0bGVJbnZvaWNlUmVzcG9uc2UiNAoUQ2FuY2VsSW52b2ljZVJlcXVlc3QSDAoEaGFzaBgBIAEoDBIOCgZzZXRfaWQYAiABKAwiFwoVQ2FuY2VsSW52b2ljZVJlc3BvbnNlIkkKE0xpc3RJbnZvaWNlc1JlcXVlc3QSGgoSbWF4X2ludm9pY2VzX2NvdW50GAEgASgDEhYKDnNlcXVlbmNlX3N0YXJ0GAIgASgEInQKFExpc3RJbnZvaWNlc1Jlc3BvbnNlEh8KB2ludm9pY2UYASADKAsyDi5sbm11eC5JbnZvaWNlEh0KFWZpcnN0X3NlcXVlbmNlX251bWJlchgCIAEoBBIcChRsYXN0X3NlcXVlbmNlX251bWJlchgDIAEoBCLaAQoHSW52b2ljZRIMCgRoYXNoGAEgASgMEhAKCHByZWltYWdlGAIgASgMEhMKC2Ftb3VudF9tc2F0GAMgASgDEiQKBnN0YXR1cxgEIAEoDjIULmxubXV4Lkludm9pY2VTdGF0dXMSGwoTc2V0dGxlX3JlcXVlc3RlZF9hdBgFIAEoAxIUCgxmaW5hbGl6ZWRfYXQYBiABKAMSFwoPc2VxdWVuY2VfbnVtYmVyGAcgASgEEg4KBnNldF9pZBgIIAEoDBIYChBhbW91bnRfcGFpZF9tc2F0GAkgASgDIi0KHVN1YnNjcmliZVNpbmdsZUludm9pY2VSZXF1ZXN0EgwKBGhhc2gYASABKAwigQIKHlN1YnNjcmliZVNpbmdsZUludm9pY2VSZXNwb25zZRJBCgVzdGF0ZRgBIAEoDjIyLmxubXV4LlN1YnNjcmliZVNpbmdsZUludm9pY2VSZXNwb25zZS5JbnZvaWNlU3RhdGUSDgoGc2V0X2lkGAIgASgMIosBCgxJbnZvaWNlU3RhdGUSEgoOU1RBVEVfQUNDRVBURUQQABIaChZTVEFURV9TRVRUTEVfUkVRVUVTVEVEEAESEQoNU1RBVEVfU0VUVExFRBACEhAKDFNUQVRFX0ZBSUxFRBADEhMKD1NUQVRFX0NBTkNFTExFRBAEEhEKDVNUQVRFX0VYUElSRUQQBSpLCg1JbnZvaWNlU3RhdHVzEgsKB1VOS05PV04QABIKCgZGQUlMRUQQARIUChBTRVRUTEVfUkVRVUVTVEVEEAISCwoHU0VUVExFRBADMoEGCgdTZXJ2aWNlEjgKB0dldEluZm8SFS5sbm11eC5HZXRJbmZvUmVxdWVzdBoWLmxubXV4LkdldEluZm9SZXNwb25zZRJBCgpBZGRJbnZvaWNlEhgubG5tdXguQWRkSW52b2ljZVJlcXVlc3QaGS5sbm11eC5BZGRJbnZvaWNlUmVzcG9uc2USUAoPQmF0Y2hBZGRJbnZvaWNlEh0ubG5tdXguQmF0Y2hBZGRJbnZvaWNlUmVxdWVzdBoeLmxubXV4LkJhdGNoQWRkSW52b2ljZVJlc3BvbnNlEm0KGFN1YnNjcmliZUludm9pY2VBY2NlcHRlZBImLmxubXV4LlN1YnNjcmliZUludm9pY2VBY2NlcHRlZFJlcXVlc3QaJy5sbm11eC5TdWJzY3JpYmVJbnZvaWNlQWNjZXB0ZWRSZXNwb25zZTABEm4KGVdhaXRGb3JJbnZvaWNlRmluYWxTdGF0dXMSJy5sbm11eC5XYWl0Rm9ySW52b2ljZUZpbmFsU3RhdHVzUmVxdWVzdBooLmxubXV4LldhaXRGb3JJbnZvaWNlRmluYWxTdGF0dXNSZXNwb25zZRJKCg1TZXR0bGVJbnZvaWNlEhsubG5tdXguU2V0dGxlSW52b2ljZVJlcXVlc3QaHC5sbm11eC5TZXR0bGVJbnZvaWNlUmVzcG9uc2USSgoNQ2FuY2VsSW52b2ljZRIbLmxubXV4LkNhbmNlbEludm9pY2VSZXF1ZXN0GhwubG5tdXguQ2FuY2VsSW52b2ljZVJlc3BvbnNlEkcKDExpc3RJbnZvaWNlcxIaLmxubXV4Lkxpc3RJbnZvaWNlc1JlcXVlc3QaGy5sbm11eC5MaXN0SW52b2ljZXNSZXNwb25zZRJnChZTdWJzY3JpYmVTaW5nbGVJbnZvaWNlEiQubG5tdXguU3Vic2NyaWJlU2luZ2xlSW52b2ljZVJlcXVlc3QaJS5sbm11eC5TdWJzY3JpYmVTaW5nbGVJbnZvaWNlUmVzcG9uc2UwAUIsWipnaXRodWIuY29tL2xubXV4L2xubXV4L3Byb3RvL2xubXV4O2xubXV4cGJiBnByb3RvMw");
+  fileDesc("ChFsbm11eC9sbm11eC5wcm90bxIFbG5tdXgiEAoOR2V0SW5mb1JlcXVlc3QiaAoPR2V0SW5mb1Jlc3BvbnNlEg8KB3B1Yl9rZXkYASABKAwSDwoHbmV0d29yaxgCIAEoCRIeCgVub2RlcxgDIAMoCzIPLmxubXV4Lk5vZGVJbmZvEhMKC2F1dG9fc2V0dGxlGAQgASgIIusCCghOb2RlSW5mbxIPCgdwdWJfa2V5GAEgASgMEhEKCWNvbm5lY3RlZBgCIAEoCBIaChJpbnRlcmNlcHRvcl9hY3RpdmUYAyABKAgSFAoMYmxvY2tfaGVpZ2h0GAQgASgNEhIKCmxhc3RfZXJyb3IYBSABKAkSFAoMaW5ib3VuZF9tc2F0GAYgASgDEhUKDWluYm91bmRfa25vd24YByABKAgSLwoLaGludF9zdGF0dXMYCCABKA4yGi5sbm11eC5Ob2RlSW5mby5IaW50U3RhdHVzIpYBCgpIaW50U3RhdHVzEhsKF0hJTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGAoUSElOVF9TVEFUVVNfSU5DTFVERUQQARIbChdISU5UX1NUQVRVU19VTlJFQUNIQUJMRRACEhoKFkhJTlRfU1RBVFVTX05PX0lOQk9VTkQQAxIYChRISU5UX1NUQVRVU19GQUxMQkFDSxAEImkKEUFkZEludm9pY2VSZXF1ZXN0EhAKCGFtdF9tc2F0GAEgASgDEhMKC2Rlc2NyaXB0aW9uGAIgASgJEhgKEGRlc2NyaXB0aW9uX2hhc2gYAyABKAwSEwoLZXhwaXJ5X3NlY3MYBCABKAMidwoSQWRkSW52b2ljZVJlc3BvbnNlEhcKD3BheW1lbnRfcmVxdWVzdBgBIAEoCRIQCghwcmVpbWFnZRgCIAEoDBIMCgRoYXNoGAMgASgMEhQKDHBheW1lbnRfYWRkchgEIAEoDBISCgpleHBpcmVzX2F0GAUgASgDIkQKFkJhdGNoQWRkSW52b2ljZVJlcXVlc3QSKgoIaW52b2ljZXMYASADKAsyGC5sbm11eC5BZGRJbnZvaWNlUmVxdWVzdCJGChdCYXRjaEFkZEludm9pY2VSZXNwb25zZRIrCghpbnZvaWNlcxgBIAMoCzIZLmxubXV4LkFkZEludm9pY2VSZXNwb25zZSIhCh9TdWJzY3JpYmVJbnZvaWNlQWNjZXB0ZWRSZXF1ZXN0IkAKIFN1YnNjcmliZUludm9pY2VBY2NlcHRlZFJlc3BvbnNlEgwKBGhhc2gYASABKAwSDgoGc2V0X2lkGAIgASgMIjAKIFdhaXRGb3JJbnZvaWNlRmluYWxTdGF0dXNSZXF1ZXN0EgwKBGhhc2gYASABKAwiUQohV2FpdEZvckludm9pY2VGaW5hbFN0YXR1c1Jlc3BvbnNlEiwKDmludm9pY2Vfc3RhdHVzGAEgASgOMhQubG5tdXguSW52b2ljZVN0YXR1cyI0ChRTZXR0bGVJbnZvaWNlUmVxdWVzdBIMCgRoYXNoGAEgASgMEg4KBnNldF9pZBgCIAEoDCIXChVTZXR0bGVJbnZvaWNlUmVzcG9uc2UiNAoUQ2FuY2VsSW52b2ljZVJlcXVlc3QSDAoEaGFzaBgBIAEoDBIOCgZzZXRfaWQYAiABKAwiFwoVQ2FuY2VsSW52b2ljZVJlc3BvbnNlIkkKE0xpc3RJbnZvaWNlc1JlcXVlc3QSGgoSbWF4X2ludm9pY2VzX2NvdW50GAEgASgDEhYKDnNlcXVlbmNlX3N0YXJ0GAIgASgEInQKFExpc3RJbnZvaWNlc1Jlc3BvbnNlEh8KB2ludm9pY2UYASADKAsyDi5sbm11eC5JbnZvaWNlEh0KFWZpcnN0X3NlcXVlbmNlX251bWJlchgCIAEoBBIcChRsYXN0X3NlcXVlbmNlX251bWJlchgDIAEoBCLaAQoHSW52b2ljZRIMCgRoYXNoGAEgASgMEhAKCHByZWltYWdlGAIgASgMEhMKC2Ftb3VudF9tc2F0GAMgASgDEiQKBnN0YXR1cxgEIAEoDjIULmxubXV4Lkludm9pY2VTdGF0dXMSGwoTc2V0dGxlX3JlcXVlc3RlZF9hdBgFIAEoAxIUCgxmaW5hbGl6ZWRfYXQYBiABKAMSFwoPc2VxdWVuY2VfbnVtYmVyGAcgASgEEg4KBnNldF9pZBgIIAEoDBIYChBhbW91bnRfcGFpZF9tc2F0GAkgASgDIi0KHVN1YnNjcmliZVNpbmdsZUludm9pY2VSZXF1ZXN0EgwKBGhhc2gYASABKAwigQIKHlN1YnNjcmliZVNpbmdsZUludm9pY2VSZXNwb25zZRJBCgVzdGF0ZRgBIAEoDjIyLmxubXV4LlN1YnNjcmliZVNpbmdsZUludm9pY2VSZXNwb25zZS5JbnZvaWNlU3RhdGUSDgoGc2V0X2lkGAIgASgMIosBCgxJbnZvaWNlU3RhdGUSEgoOU1RBVEVfQUNDRVBURUQQABIaChZTVEFURV9TRVRUTEVfUkVRVUVTVEVEEAESEQoNU1RBVEVfU0VUVExFRBACEhAKDFNUQVRFX0ZBSUxFRBADEhMKD1NUQVRFX0NBTkNFTExFRBAEEhEKDVNUQVRFX0VYUElSRUQQBSIkChRMb29rdXBJbnZvaWNlUmVxdWVzdBIMCgRoYXNoGAEgASgMItEDChVMb29rdXBJbnZvaWNlUmVzcG9uc2USNwoFc3RhdGUYASABKA4yKC5sbm11eC5Mb29rdXBJbnZvaWNlUmVzcG9uc2UuTG9va3VwU3RhdGUSDAoEaGFzaBgCIAEoDBIOCgZzZXRfaWQYAyABKAwSEwoLYW1vdW50X21zYXQYBCABKAMSEgoKdG90YWxfbXNhdBgFIAEoAxIRCgloZWxkX21zYXQYBiABKAMSDQoFcGFydHMYByABKA0SFwoPYWNjZXB0X2RlYWRsaW5lGAggASgDEh8KB2ludm9pY2UYCSABKAsyDi5sbm11eC5JbnZvaWNlEiAKBWh0bGNzGAogAygLMhEubG5tdXguU3RvcmVkSHRsYyK5AQoLTG9va3VwU3RhdGUSHAoYTE9PS1VQX1NUQVRFX1VOU1BFQ0lGSUVEEAASIAocTE9PS1VQX1NUQVRFX09QRU5fT1JfVU5LTk9XThABEhsKF0xPT0tVUF9TVEFURV9DT0xMRUNUSU5HEAISGQoVTE9PS1VQX1NUQVRFX0FDQ0VQVEVEEAMSGQoVTE9PS1VQX1NUQVRFX1NFVFRMSU5HEAQSFwoTTE9PS1VQX1NUQVRFX1NUT1JFRBAFIvwBCgpTdG9yZWRIdGxjEhQKDG5vZGVfcHViX2tleRgBIAEoDBIPCgdjaGFuX2lkGAIgASgEEg8KB2h0bGNfaWQYAyABKAQSEwoLYW1vdW50X21zYXQYBCABKAMSLAoGc3RhdHVzGAUgASgOMhwubG5tdXguU3RvcmVkSHRsYy5IdGxjU3RhdHVzInMKCkh0bGNTdGF0dXMSGwoXSFRMQ19TVEFUVVNfVU5TUEVDSUZJRUQQABIXChNIVExDX1NUQVRVU19QRU5ESU5HEAESFwoTSFRMQ19TVEFUVVNfU0VUVExFRBACEhYKEkhUTENfU1RBVFVTX0ZBSUxFRBADIjYKHVN1YnNjcmliZUludm9pY2VFdmVudHNSZXF1ZXN0EhUKDWZyb21fc2VxdWVuY2UYASABKAQi/gIKHlN1YnNjcmliZUludm9pY2VFdmVudHNSZXNwb25zZRI9CgR0eXBlGAEgASgOMi8ubG5tdXguU3Vic2NyaWJlSW52b2ljZUV2ZW50c1Jlc3BvbnNlLkV2ZW50VHlwZRIQCghzZXF1ZW5jZRgCIAEoBBIMCgRoYXNoGAMgASgMEg4KBnNldF9pZBgEIAEoDBITCgthbW91bnRfbXNhdBgFIAEoAxIYChBhbW91bnRfcGFpZF9tc2F0GAYgASgDEh8KF2ludm9pY2Vfc2VxdWVuY2VfbnVtYmVyGAcgASgEEgoKAmF0GAggASgDIpABCglFdmVudFR5cGUSGgoWRVZFTlRfVFlQRV9VTlNQRUNJRklFRBAAEhcKE0VWRU5UX1RZUEVfQUNDRVBURUQQARIfChtFVkVOVF9UWVBFX1NFVFRMRV9SRVFVRVNURUQQAhIWChJFVkVOVF9UWVBFX1NFVFRMRUQQAxIVChFFVkVOVF9UWVBFX0ZBSUxFRBAEKksKDUludm9pY2VTdGF0dXMSCwoHVU5LTk9XThAAEgoKBkZBSUxFRBABEhQKEFNFVFRMRV9SRVFVRVNURUQQAhILCgdTRVRUTEVEEAMytgcKB1NlcnZpY2USOAoHR2V0SW5mbxIVLmxubXV4LkdldEluZm9SZXF1ZXN0GhYubG5tdXguR2V0SW5mb1Jlc3BvbnNlEkEKCkFkZEludm9pY2USGC5sbm11eC5BZGRJbnZvaWNlUmVxdWVzdBoZLmxubXV4LkFkZEludm9pY2VSZXNwb25zZRJQCg9CYXRjaEFkZEludm9pY2USHS5sbm11eC5CYXRjaEFkZEludm9pY2VSZXF1ZXN0Gh4ubG5tdXguQmF0Y2hBZGRJbnZvaWNlUmVzcG9uc2USbQoYU3Vic2NyaWJlSW52b2ljZUFjY2VwdGVkEiYubG5tdXguU3Vic2NyaWJlSW52b2ljZUFjY2VwdGVkUmVxdWVzdBonLmxubXV4LlN1YnNjcmliZUludm9pY2VBY2NlcHRlZFJlc3BvbnNlMAESbgoZV2FpdEZvckludm9pY2VGaW5hbFN0YXR1cxInLmxubXV4LldhaXRGb3JJbnZvaWNlRmluYWxTdGF0dXNSZXF1ZXN0GigubG5tdXguV2FpdEZvckludm9pY2VGaW5hbFN0YXR1c1Jlc3BvbnNlEkoKDVNldHRsZUludm9pY2USGy5sbm11eC5TZXR0bGVJbnZvaWNlUmVxdWVzdBocLmxubXV4LlNldHRsZUludm9pY2VSZXNwb25zZRJKCg1DYW5jZWxJbnZvaWNlEhsubG5tdXguQ2FuY2VsSW52b2ljZVJlcXVlc3QaHC5sbm11eC5DYW5jZWxJbnZvaWNlUmVzcG9uc2USRwoMTGlzdEludm9pY2VzEhoubG5tdXguTGlzdEludm9pY2VzUmVxdWVzdBobLmxubXV4Lkxpc3RJbnZvaWNlc1Jlc3BvbnNlEmcKFlN1YnNjcmliZVNpbmdsZUludm9pY2USJC5sbm11eC5TdWJzY3JpYmVTaW5nbGVJbnZvaWNlUmVxdWVzdBolLmxubXV4LlN1YnNjcmliZVNpbmdsZUludm9pY2VSZXNwb25zZTABEkoKDUxvb2t1cEludm9pY2USGy5sbm11eC5Mb29rdXBJbnZvaWNlUmVxdWVzdBocLmxubXV4Lkxvb2t1cEludm9pY2VSZXNwb25zZRJnChZTdWJzY3JpYmVJbnZvaWNlRXZlbnRzEiQubG5tdXguU3Vic2NyaWJlSW52b2ljZUV2ZW50c1JlcXVlc3QaJS5sbm11eC5TdWJzY3JpYmVJbnZvaWNlRXZlbnRzUmVzcG9uc2UwAUIsWipnaXRodWIuY29tL2xubXV4L2xubXV4L3Byb3RvL2xubXV4O2xubXV4cGJiBnByb3RvMw");
 
 /**
  * GetInfoRequest takes no parameters.
@@ -784,6 +784,413 @@ export const SubscribeSingleInvoiceResponse_InvoiceStateSchema: GenEnum<Subscrib
   enumDesc(file_lnmux_lnmux, 19, 0);
 
 /**
+ * LookupInvoiceRequest names the invoice to look up. Added to the original
+ * API.
+ *
+ * @generated from message lnmux.LookupInvoiceRequest
+ */
+export type LookupInvoiceRequest = Message<"lnmux.LookupInvoiceRequest"> & {
+  /**
+   * hash is the 32-byte payment hash.
+   *
+   * @generated from field: bytes hash = 1;
+   */
+  hash: Uint8Array;
+};
+
+/**
+ * Describes the message lnmux.LookupInvoiceRequest.
+ * Use `create(LookupInvoiceRequestSchema)` to create a new message.
+ */
+export const LookupInvoiceRequestSchema: GenMessage<LookupInvoiceRequest> = /*@__PURE__*/
+  messageDesc(file_lnmux_lnmux, 20);
+
+/**
+ * LookupInvoiceResponse is what lnmux holds for a payment hash. Added to the
+ * original API.
+ *
+ * @generated from message lnmux.LookupInvoiceResponse
+ */
+export type LookupInvoiceResponse = Message<"lnmux.LookupInvoiceResponse"> & {
+  /**
+   * state is where the invoice is.
+   *
+   * @generated from field: lnmux.LookupInvoiceResponse.LookupState state = 1;
+   */
+  state: LookupInvoiceResponse_LookupState;
+
+  /**
+   * hash is the 32-byte payment hash.
+   *
+   * @generated from field: bytes hash = 2;
+   */
+  hash: Uint8Array;
+
+  /**
+   * set_id is the 32-byte id of the set once it is complete (accepted,
+   * settling, stored).
+   *
+   * @generated from field: bytes set_id = 3;
+   */
+  setId: Uint8Array;
+
+  /**
+   * amount_msat is the invoice amount (0: any amount), for a set in memory.
+   *
+   * @generated from field: int64 amount_msat = 4;
+   */
+  amountMsat: bigint;
+
+  /**
+   * total_msat is the total the parts of the set in memory announce.
+   *
+   * @generated from field: int64 total_msat = 5;
+   */
+  totalMsat: bigint;
+
+  /**
+   * held_msat is the sum of the parts of the set in memory.
+   *
+   * @generated from field: int64 held_msat = 6;
+   */
+  heldMsat: bigint;
+
+  /**
+   * parts is how many HTLCs the set in memory holds.
+   *
+   * @generated from field: uint32 parts = 7;
+   */
+  parts: number;
+
+  /**
+   * accept_deadline is when an accepted set is cancelled (EXPIRED) unless
+   * decided, in unix seconds; 0 otherwise.
+   *
+   * @generated from field: int64 accept_deadline = 8;
+   */
+  acceptDeadline: bigint;
+
+  /**
+   * invoice is the stored invoice (LOOKUP_STATE_STORED): status, amounts,
+   * sequence number; its preimage only for a caller that may settle.
+   *
+   * @generated from field: lnmux.Invoice invoice = 9;
+   */
+  invoice?: Invoice | undefined;
+
+  /**
+   * htlcs are the stored invoice's HTLCs and their outcomes.
+   *
+   * @generated from field: repeated lnmux.StoredHtlc htlcs = 10;
+   */
+  htlcs: StoredHtlc[];
+};
+
+/**
+ * Describes the message lnmux.LookupInvoiceResponse.
+ * Use `create(LookupInvoiceResponseSchema)` to create a new message.
+ */
+export const LookupInvoiceResponseSchema: GenMessage<LookupInvoiceResponse> = /*@__PURE__*/
+  messageDesc(file_lnmux_lnmux, 21);
+
+/**
+ * LookupState is where the invoice is.
+ *
+ * @generated from enum lnmux.LookupInvoiceResponse.LookupState
+ */
+export enum LookupInvoiceResponse_LookupState {
+  /**
+   * LOOKUP_STATE_UNSPECIFIED is never sent.
+   *
+   * @generated from enum value: LOOKUP_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * LOOKUP_STATE_OPEN_OR_UNKNOWN: nothing in memory or stored: an open
+   * invoice, an expired one, one whose last set was cancelled or expired,
+   * or a hash lnmux never issued.
+   *
+   * @generated from enum value: LOOKUP_STATE_OPEN_OR_UNKNOWN = 1;
+   */
+  OPEN_OR_UNKNOWN = 1,
+
+  /**
+   * LOOKUP_STATE_COLLECTING: some parts of a payment are held, not all.
+   *
+   * @generated from enum value: LOOKUP_STATE_COLLECTING = 2;
+   */
+  COLLECTING = 2,
+
+  /**
+   * LOOKUP_STATE_ACCEPTED: a complete set waits for SettleInvoice or
+   * CancelInvoice until accept_deadline.
+   *
+   * @generated from enum value: LOOKUP_STATE_ACCEPTED = 3;
+   */
+  ACCEPTED = 3,
+
+  /**
+   * LOOKUP_STATE_SETTLING: the settlement is being written (or its
+   * outcome is not known yet, and lnmux retries it).
+   *
+   * @generated from enum value: LOOKUP_STATE_SETTLING = 4;
+   */
+  SETTLING = 4,
+
+  /**
+   * LOOKUP_STATE_STORED: settlement is stored; invoice and htlcs hold it.
+   *
+   * @generated from enum value: LOOKUP_STATE_STORED = 5;
+   */
+  STORED = 5,
+}
+
+/**
+ * Describes the enum lnmux.LookupInvoiceResponse.LookupState.
+ */
+export const LookupInvoiceResponse_LookupStateSchema: GenEnum<LookupInvoiceResponse_LookupState> = /*@__PURE__*/
+  enumDesc(file_lnmux_lnmux, 21, 0);
+
+/**
+ * StoredHtlc is one HTLC of a stored invoice. Added to the original API.
+ *
+ * @generated from message lnmux.StoredHtlc
+ */
+export type StoredHtlc = Message<"lnmux.StoredHtlc"> & {
+  /**
+   * node_pub_key is the 33-byte key of the LND node that holds it.
+   *
+   * @generated from field: bytes node_pub_key = 1;
+   */
+  nodePubKey: Uint8Array;
+
+  /**
+   * chan_id is lnd's incoming channel id.
+   *
+   * @generated from field: uint64 chan_id = 2;
+   */
+  chanId: bigint;
+
+  /**
+   * htlc_id is lnd's id of the HTLC in that channel.
+   *
+   * @generated from field: uint64 htlc_id = 3;
+   */
+  htlcId: bigint;
+
+  /**
+   * amount_msat is what lnmux receives from it, in millisatoshis.
+   *
+   * @generated from field: int64 amount_msat = 4;
+   */
+  amountMsat: bigint;
+
+  /**
+   * status is its outcome.
+   *
+   * @generated from field: lnmux.StoredHtlc.HtlcStatus status = 5;
+   */
+  status: StoredHtlc_HtlcStatus;
+};
+
+/**
+ * Describes the message lnmux.StoredHtlc.
+ * Use `create(StoredHtlcSchema)` to create a new message.
+ */
+export const StoredHtlcSchema: GenMessage<StoredHtlc> = /*@__PURE__*/
+  messageDesc(file_lnmux_lnmux, 22);
+
+/**
+ * HtlcStatus is the HTLC's outcome as lnd reported it.
+ *
+ * @generated from enum lnmux.StoredHtlc.HtlcStatus
+ */
+export enum StoredHtlc_HtlcStatus {
+  /**
+   * HTLC_STATUS_UNSPECIFIED is never sent.
+   *
+   * @generated from enum value: HTLC_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * HTLC_STATUS_PENDING: lnd has not reported it final yet.
+   *
+   * @generated from enum value: HTLC_STATUS_PENDING = 1;
+   */
+  PENDING = 1,
+
+  /**
+   * HTLC_STATUS_SETTLED: lnd settled it.
+   *
+   * @generated from enum value: HTLC_STATUS_SETTLED = 2;
+   */
+  SETTLED = 2,
+
+  /**
+   * HTLC_STATUS_FAILED: lnd failed it.
+   *
+   * @generated from enum value: HTLC_STATUS_FAILED = 3;
+   */
+  FAILED = 3,
+}
+
+/**
+ * Describes the enum lnmux.StoredHtlc.HtlcStatus.
+ */
+export const StoredHtlc_HtlcStatusSchema: GenEnum<StoredHtlc_HtlcStatus> = /*@__PURE__*/
+  enumDesc(file_lnmux_lnmux, 22, 0);
+
+/**
+ * SubscribeInvoiceEventsRequest says where to resume. Added to the original
+ * API.
+ *
+ * @generated from message lnmux.SubscribeInvoiceEventsRequest
+ */
+export type SubscribeInvoiceEventsRequest = Message<"lnmux.SubscribeInvoiceEventsRequest"> & {
+  /**
+   * from_sequence is the sequence of the last stored event the client
+   * handled: the stream replays every stored event after it. 0 replays the
+   * whole log.
+   *
+   * @generated from field: uint64 from_sequence = 1;
+   */
+  fromSequence: bigint;
+};
+
+/**
+ * Describes the message lnmux.SubscribeInvoiceEventsRequest.
+ * Use `create(SubscribeInvoiceEventsRequestSchema)` to create a new message.
+ */
+export const SubscribeInvoiceEventsRequestSchema: GenMessage<SubscribeInvoiceEventsRequest> = /*@__PURE__*/
+  messageDesc(file_lnmux_lnmux, 23);
+
+/**
+ * SubscribeInvoiceEventsResponse is one event. Added to the original API.
+ *
+ * @generated from message lnmux.SubscribeInvoiceEventsResponse
+ */
+export type SubscribeInvoiceEventsResponse = Message<"lnmux.SubscribeInvoiceEventsResponse"> & {
+  /**
+   * type is what happened.
+   *
+   * @generated from field: lnmux.SubscribeInvoiceEventsResponse.EventType type = 1;
+   */
+  type: SubscribeInvoiceEventsResponse_EventType;
+
+  /**
+   * sequence is the event's cursor in the log: increasing, never reused,
+   * possibly with gaps; 0 for ACCEPTED. Resubscribe with the last one
+   * handled as from_sequence.
+   *
+   * @generated from field: uint64 sequence = 2;
+   */
+  sequence: bigint;
+
+  /**
+   * hash is the 32-byte payment hash.
+   *
+   * @generated from field: bytes hash = 3;
+   */
+  hash: Uint8Array;
+
+  /**
+   * set_id is the 32-byte id of the set.
+   *
+   * @generated from field: bytes set_id = 4;
+   */
+  setId: Uint8Array;
+
+  /**
+   * amount_msat is the invoice amount (0: any amount); 0 for ACCEPTED.
+   *
+   * @generated from field: int64 amount_msat = 5;
+   */
+  amountMsat: bigint;
+
+  /**
+   * amount_paid_msat is the sum of the set's HTLCs.
+   *
+   * @generated from field: int64 amount_paid_msat = 6;
+   */
+  amountPaidMsat: bigint;
+
+  /**
+   * invoice_sequence_number is the invoice's sequence_number
+   * (ListInvoices); 0 for ACCEPTED.
+   *
+   * @generated from field: uint64 invoice_sequence_number = 7;
+   */
+  invoiceSequenceNumber: bigint;
+
+  /**
+   * at is when the change was made (the settle request, or the final
+   * status), in unix seconds; 0 for ACCEPTED.
+   *
+   * @generated from field: int64 at = 8;
+   */
+  at: bigint;
+};
+
+/**
+ * Describes the message lnmux.SubscribeInvoiceEventsResponse.
+ * Use `create(SubscribeInvoiceEventsResponseSchema)` to create a new message.
+ */
+export const SubscribeInvoiceEventsResponseSchema: GenMessage<SubscribeInvoiceEventsResponse> = /*@__PURE__*/
+  messageDesc(file_lnmux_lnmux, 24);
+
+/**
+ * EventType is what happened.
+ *
+ * @generated from enum lnmux.SubscribeInvoiceEventsResponse.EventType
+ */
+export enum SubscribeInvoiceEventsResponse_EventType {
+  /**
+   * EVENT_TYPE_UNSPECIFIED is never sent.
+   *
+   * @generated from enum value: EVENT_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * EVENT_TYPE_ACCEPTED: a complete set waits for a decision. Not stored:
+   * sequence is 0, and the client's cursor does not move.
+   *
+   * @generated from enum value: EVENT_TYPE_ACCEPTED = 1;
+   */
+  ACCEPTED = 1,
+
+  /**
+   * EVENT_TYPE_SETTLE_REQUESTED: the settlement of the set is stored.
+   *
+   * @generated from enum value: EVENT_TYPE_SETTLE_REQUESTED = 2;
+   */
+  SETTLE_REQUESTED = 2,
+
+  /**
+   * EVENT_TYPE_SETTLED: lnd settled every HTLC of the set. Final.
+   *
+   * @generated from enum value: EVENT_TYPE_SETTLED = 3;
+   */
+  SETTLED = 3,
+
+  /**
+   * EVENT_TYPE_FAILED: lnd failed an HTLC of the settle-requested set.
+   * Final.
+   *
+   * @generated from enum value: EVENT_TYPE_FAILED = 4;
+   */
+  FAILED = 4,
+}
+
+/**
+ * Describes the enum lnmux.SubscribeInvoiceEventsResponse.EventType.
+ */
+export const SubscribeInvoiceEventsResponse_EventTypeSchema: GenEnum<SubscribeInvoiceEventsResponse_EventType> = /*@__PURE__*/
+  enumDesc(file_lnmux_lnmux, 24, 0);
+
+/**
  * InvoiceStatus is where the settlement of a stored invoice stands. The
  * values and numbers are the original API's.
  *
@@ -947,6 +1354,41 @@ export const Service: GenService<{
     methodKind: "server_streaming";
     input: typeof SubscribeSingleInvoiceRequestSchema;
     output: typeof SubscribeSingleInvoiceResponseSchema;
+  },
+  /**
+   * LookupInvoice reports what lnmux holds for a payment hash: the stored
+   * invoice with its HTLCs once settlement was requested; a set in memory
+   * (collecting, accepted with its set id and deadline, settling); or
+   * LOOKUP_STATE_OPEN_OR_UNKNOWN, not an error: lnmux keeps no state for an
+   * open invoice, so one of its own and a hash it never issued look the
+   * same. Added to the original API.
+   *
+   * @generated from rpc lnmux.Service.LookupInvoice
+   */
+  lookupInvoice: {
+    methodKind: "unary";
+    input: typeof LookupInvoiceRequestSchema;
+    output: typeof LookupInvoiceResponseSchema;
+  },
+  /**
+   * SubscribeInvoiceEvents streams the event log: first the sets waiting for
+   * a decision (ACCEPTED, sequence 0), then every stored change (settle
+   * requested, settled, failed) with a sequence above from_sequence, in
+   * sequence order, then the later changes and newly accepted sets as they
+   * happen. Stored changes come in sequence order with no gap, across the
+   * replay and the live part. Exactly-once handling is the client's: keep
+   * the sequence of the last stored event handled, resubscribe from it, and
+   * handle events idempotently (an accepted set may come twice; deciding is
+   * idempotent). A client that does not keep up is ended with UNAVAILABLE
+   * and resubscribes from its cursor. Subscribers count as
+   * SubscribeInvoiceAccepted's do. Added to the original API.
+   *
+   * @generated from rpc lnmux.Service.SubscribeInvoiceEvents
+   */
+  subscribeInvoiceEvents: {
+    methodKind: "server_streaming";
+    input: typeof SubscribeInvoiceEventsRequestSchema;
+    output: typeof SubscribeInvoiceEventsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_lnmux_lnmux, 0);
