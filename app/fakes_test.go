@@ -212,6 +212,21 @@ func (s *memStore) List(ctx context.Context, from uint64, limit int) ([]domain.I
 	return s.core.List(ctx, from, limit)
 }
 
+func (s *memStore) RecordCancel(ctx context.Context, c domain.CancelRecord) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.unavailable != nil {
+		return s.unavailable
+	}
+	return s.core.RecordCancel(ctx, c)
+}
+
+func (s *memStore) ListCancels(ctx context.Context, t time.Time) ([]domain.CancelRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.core.ListCancels(ctx, t)
+}
+
 var _ ports.InvoiceEventLog = (*memStore)(nil)
 
 func (s *memStore) ListEvents(ctx context.Context, after uint64, limit int) ([]ports.InvoiceEvent, error) {

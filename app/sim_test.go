@@ -423,6 +423,28 @@ func (st simStore) ListUnexpired(ctx context.Context, t time.Time) ([]ports.Stor
 	return out, err
 }
 
+func (st simStore) RecordCancel(ctx context.Context, c domain.CancelRecord) error {
+	s := st.s
+	if st.fenced() {
+		return domain.ErrNotLeader
+	}
+	if s.rng.IntN(1000) < s.failBefore {
+		s.tracef("store: cancel %x fails before commit", c.Hash[:4])
+		return errors.New("sim: connection refused")
+	}
+	err := s.store.RecordCancel(ctx, c)
+	if err == nil && s.rng.IntN(1000) < s.failAfter {
+		s.tracef("store: cancel %x committed, acknowledgement lost", c.Hash[:4])
+		return errors.New("sim: connection reset after COMMIT")
+	}
+	s.tracef("store: cancel %x -> %v", c.Hash[:4], err)
+	return err
+}
+
+func (st simStore) ListCancels(ctx context.Context, t time.Time) ([]domain.CancelRecord, error) {
+	return st.s.store.ListCancels(ctx, t)
+}
+
 func (st simStore) List(ctx context.Context, from uint64, limit int) ([]domain.Invoice, error) {
 	return st.s.store.List(ctx, from, limit)
 }

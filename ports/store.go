@@ -34,6 +34,18 @@ type InvoiceStore interface {
 	// List returns at most limit invoices with sequence ≥ from, in sequence
 	// order, with HTLCs.
 	List(ctx context.Context, from uint64, limit int) ([]domain.Invoice, error)
+	// RecordCancel stores an application's cancel (fenced like the other
+	// writes). It is idempotent: recording the same hash and set id again
+	// succeeds, and a permanent record stays permanent. It fails with
+	// domain.ErrSettleRequested if the hash is stored (a settlement was
+	// requested: nothing is recorded). Once a set id of a hash is recorded
+	// as cancelled, RequestSettle of that set fails with domain.ErrConflict,
+	// and once a hash is cancelled permanently, RequestSettle of any set
+	// of it does.
+	RecordCancel(ctx context.Context, c domain.CancelRecord) error
+	// ListCancels returns the cancel records whose Expiry is after t, with
+	// their HTLCs, in (hash, set id) order.
+	ListCancels(ctx context.Context, t time.Time) ([]domain.CancelRecord, error)
 }
 
 // Leader guards invariant I5: one active lnmux per database.

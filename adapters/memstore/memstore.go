@@ -31,6 +31,8 @@ type Store struct {
 	// the last cursor drawn.
 	events   []ports.InvoiceEvent
 	eventSeq uint64
+	// cancels are the recorded cancels (cancel.go).
+	cancels map[cancelKey]domain.CancelRecord
 }
 
 var (
@@ -74,6 +76,9 @@ func (s *Store) RequestSettle(ctx context.Context, inv domain.Invoice) (domain.I
 			return domain.Invoice{}, fmt.Errorf("%w: invoice %s is stored with set %s, not %s", domain.ErrConflict, inv.Hash, cur.SetID, inv.SetID)
 		}
 		return clone(cur), nil
+	}
+	if err := s.cancelledSettle(inv); err != nil {
+		return domain.Invoice{}, err
 	}
 	for _, h := range inv.HTLCs {
 		if _, taken := s.owner[h.Circuit]; taken {

@@ -19,6 +19,8 @@ type MemStore struct {
 	mu   sync.Mutex
 	seq  uint64
 	invs map[domain.PaymentHash]domain.Invoice
+	// cancels are the recorded cancels (cancel.go).
+	cancels []domain.CancelRecord
 }
 
 var _ ports.InvoiceStore = (*MemStore)(nil)
