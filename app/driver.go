@@ -254,6 +254,8 @@ func (m *Mux) write(ctx context.Context, w core.Write) {
 		switch w.Kind {
 		case core.WriteSettle:
 			inv, err = m.store.RequestSettle(sctx, w.Invoice)
+		case core.WriteCancel:
+			err = m.store.RecordCancel(sctx, w.Cancel)
 		case core.WriteFinal:
 			inv, err = m.store.Update(sctx, w.Hash, func(inv *domain.Invoice) error {
 				_, err := inv.ApplyFinal(w.Final.Circuit, w.Final.Settled, w.At)
@@ -271,6 +273,6 @@ func (m *Mux) read(ctx context.Context, r core.Read) {
 		sctx, cancel := context.WithTimeout(ctx, storeTimeout)
 		inv, err := m.store.Get(sctx, r.Hash)
 		cancel()
-		m.do(ctx, func(c *core.Machine, _ time.Time) { c.ReadDone(r.ID, inv, err) })
+		m.do(ctx, func(c *core.Machine, now time.Time) { c.ReadDone(now, r.ID, inv, err) })
 	})
 }

@@ -26,7 +26,11 @@ func (m *Mux) Recover(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load paid invoices: %w", err)
 	}
-	m.do(ctx, func(c *core.Machine, now time.Time) { c.Lead(now, pending, paid) })
+	cancels, err := m.store.ListCancels(sctx, m.clock.Now())
+	if err != nil {
+		return fmt.Errorf("load recorded cancels: %w", err)
+	}
+	m.do(ctx, func(c *core.Machine, now time.Time) { c.Lead(now, pending, paid, cancels) })
 	m.ready.Store(true)
 	return nil
 }
@@ -50,9 +54,18 @@ func (m *Mux) SettleInvoice(ctx context.Context, hash domain.PaymentHash, setID 
 	return m.call(ctx, func(c *core.Machine, now time.Time, req core.ReqID) { c.Settle(now, req, hash, setID) })
 }
 
-// CancelInvoice implements ports.Service (core.Machine.Cancel).
+// CancelInvoice implements ports.Service (core.Machine.Cancel): the set's
+// HTLCs are failed, and the call returns once the cancel is recorded, so
+// that no later leader undoes it.
 func (m *Mux) CancelInvoice(ctx context.Context, hash domain.PaymentHash, setID domain.SetID) error {
-	return m.call(ctx, func(c *core.Machine, _ time.Time, req core.ReqID) { c.Cancel(req, hash, setID) })
+	return m.call(ctx, func(c *core.Machine, now time.Time, req core.ReqID) { c.Cancel(now, req, hash, setID, false) })
+}
+
+// CancelInvoicePermanently implements ports.Service: whatever set the hash
+// has is cancelled, and the hash can never be paid again until its invoice
+// expires (a stored tombstone; later HTLCs are failed as unknown).
+func (m *Mux) CancelInvoicePermanently(ctx context.Context, hash domain.PaymentHash) error {
+	return m.call(ctx, func(c *core.Machine, now time.Time, req core.ReqID) { c.Cancel(now, req, hash, domain.SetID{}, true) })
 }
 
 // currentStatus is what an invoice subscriber sees first: the in-memory set,

@@ -190,6 +190,9 @@ type sim struct {
 	payments                          []*simPayment
 	tickets                           []simTicket
 	cancelledSets                     map[domain.SetID]bool
+	// tombstoned are the hashes cancelled permanently (reported OK): never
+	// to be stored as paid.
+	tombstoned map[domain.PaymentHash]bool
 	trace                             []string
 	verbose                           bool
 	// record, if set, receives the run's trace and final store.
@@ -593,6 +596,7 @@ func runSimRecord(t *testing.T, seed uint64, verbose bool, rec *simRecord) (err 
 		htlcs:         make(map[domain.CircuitKey]*lndHTLC),
 		height:        1000,
 		cancelledSets: make(map[domain.SetID]bool),
+		tombstoned:    make(map[domain.PaymentHash]bool),
 		deposed:       make(map[int]bool),
 		muxes:         make(map[int]*Mux),
 		events:        make(map[domain.NodeKey][]simFinal),
@@ -744,9 +748,16 @@ func (s *sim) step() {
 	default:
 		if p := s.pick(); p != nil && !s.cfg.AutoSettle {
 			_, paid := s.store.invs[p.inv.Hash]
-			if err := s.callSync(s.mux, cancelCall(p.inv.Hash, domain.SetID{})); err == nil {
+			f, permanent := cancelCall(p.inv.Hash, domain.SetID{}), r.IntN(4) == 0
+			if permanent {
+				f = permanentCall(p.inv.Hash)
+			}
+			if err := s.callSync(s.mux, f); err == nil {
 				if paid {
 					s.violate("I6: cancel of %x reported OK although the invoice was stored as paid", p.inv.Hash[:4])
+				}
+				if permanent {
+					s.tombstoned[p.inv.Hash] = true
 				}
 				// Whatever set was there is cancelled; the application
 				// learns its id from the cancelled event in real life.
@@ -861,13 +872,9 @@ func (s *sim) decide() {
 }
 
 func (s *sim) settle(hash domain.PaymentHash, id domain.SetID) {
-	if s.cancelledSets[id] {
-		// The application keeps its decisions: a cancel survives lnmux
-		// only in memory (docs/design.md, "Cancels"), so after a crash the
-		// same set can be offered again and is cancelled again.
-		s.cancel(hash, id)
-		return
-	}
+	// A set the application cancelled may be settled by mistake: lnmux,
+	// this incarnation or a later one, refuses it (the cancel is recorded:
+	// docs/design.md, "Cancels"); checkEnd finds any that was settled.
 	t := s.mux.startCall(settleCall(hash, id))
 	if done, err := t.poll(); done && err != nil {
 		return
@@ -1095,6 +1102,9 @@ func (s *sim) checkEnd() {
 		if s.cancelledSets[inv.SetID] {
 			s.violate("set of %x was cancelled (CancelInvoice succeeded) and then settled", inv.Hash[:4])
 		}
+		if s.tombstoned[inv.Hash] {
+			s.violate("invoice %x was cancelled permanently (reported OK) and then paid", inv.Hash[:4])
+		}
 	}
 	for _, tk := range s.tickets {
 		done, err := tk.t.poll()
@@ -1129,7 +1139,9 @@ func (s *sim) checkEnd() {
 	}
 	// Memory: after every invoice expired, nothing is left.
 	s.clock.Advance(2 * time.Hour)
-	s.mux.do(context.Background(), func(c *core.Machine, now time.Time) { c.PruneAll(now) })
+	// A permanent cancel of a hash memory knew nothing of keeps its
+	// tombstone as long as an invoice may live: its expiry is unknown.
+	s.mux.do(context.Background(), func(c *core.Machine, now time.Time) { c.PruneAll(now.Add(domain.MaxInvoiceExpiry)) })
 	if c := s.mux.core.Counts(); c.Entries != 0 || c.Pending != 0 {
 		s.violate("memory not released after expiry: %+v", c)
 	}
@@ -1138,6 +1150,7 @@ func (s *sim) checkEnd() {
 // pendingCall is a request's reply, once it came (the simulation polls it
 // between its steps).
 type pendingCall struct {
+	req  core.ReqID
 	ch   chan error
 	done bool
 	err  error
@@ -1160,14 +1173,18 @@ func settleCall(hash domain.PaymentHash, id domain.SetID) callFunc {
 	return func(c *core.Machine, now time.Time, req core.ReqID) { c.Settle(now, req, hash, id) }
 }
 
+func permanentCall(hash domain.PaymentHash) callFunc {
+	return func(c *core.Machine, now time.Time, req core.ReqID) { c.Cancel(now, req, hash, domain.SetID{}, true) }
+}
+
 func cancelCall(hash domain.PaymentHash, id domain.SetID) callFunc {
-	return func(c *core.Machine, _ time.Time, req core.ReqID) { c.Cancel(req, hash, id) }
+	return func(c *core.Machine, now time.Time, req core.ReqID) { c.Cancel(now, req, hash, id, false) }
 }
 
 // startCall makes a request without waiting for its reply.
 func (m *Mux) startCall(f callFunc) *pendingCall {
-	_, ch := m.request(context.Background(), f)
-	return &pendingCall{ch: ch}
+	req, ch := m.request(context.Background(), f)
+	return &pendingCall{ch: ch, req: req}
 }
 
 // callSync makes a request of incarnation m and, as a caller waiting for
@@ -1179,6 +1196,12 @@ func (s *sim) callSync(m *Mux, f callFunc) error {
 			return err
 		}
 		if len(s.jobs) == 0 {
+			// What is left waits for a timer (a write being retried): the
+			// caller gives up, as one whose deadline passed.
+			m.do(context.Background(), func(c *core.Machine, _ time.Time) { c.Abandon(p.req) })
+			if done, err := p.poll(); done {
+				return err
+			}
 			s.violate("a request was never answered")
 			return errors.New("sim: no reply")
 		}

@@ -30,6 +30,7 @@ type ticket struct {
 type pendingWrite struct {
 	t  *ticket
 	fw *finalWrite
+	ct *cancelTicket
 }
 
 // readPurpose is why the store is read.
@@ -56,6 +57,7 @@ type pendingRead struct {
 	setID   domain.SetID
 	// memErr is memory's own answer, for readSettleEvicted.
 	memErr    error
+	permanent bool
 	abandoned bool
 }
 
@@ -110,6 +112,9 @@ func (m *Machine) beginSettle(now time.Time, hash domain.PaymentHash, setID doma
 	e := m.lookup(hash)
 	if e == nil {
 		return nil, false, errNotInMemory
+	}
+	if e.tombstone {
+		return nil, false, fmt.Errorf("%w: invoice cancelled permanently", domain.ErrSetNotFound)
 	}
 	if e.settled != nil {
 		switch e.settled.setID {
@@ -174,6 +179,12 @@ func (m *Machine) Abandon(req ReqID) {
 		m.reply(req, fmt.Errorf("%w: the settlement's outcome is not known yet; it is retried and this call can be repeated", domain.ErrOutcomeUnknown))
 		return
 	}
+	if ct, ok := m.cancelling[req]; ok {
+		delete(m.cancelling, req)
+		ct.waiters = slices.DeleteFunc(ct.waiters, func(r ReqID) bool { return r == req })
+		m.reply(req, fmt.Errorf("%w: the cancel's HTLCs were failed, its record is being stored; repeat the call to learn when it is", domain.ErrOutcomeUnknown))
+		return
+	}
 	for _, r := range m.reads {
 		if r.req == req && !r.abandoned {
 			r.abandoned = true
@@ -194,6 +205,10 @@ func (m *Machine) WriteDone(now time.Time, id uint64, stored domain.Invoice, err
 	delete(m.writes, id)
 	if w.t != nil {
 		m.settleDone(now, w.t, stored, err)
+		return
+	}
+	if w.ct != nil {
+		m.cancelDone(now, w.ct, err)
 		return
 	}
 	m.finalDone(now, w.fw, stored, err)
@@ -325,7 +340,7 @@ type cancelRequest struct {
 // whatever set the hash has). Its HTLCs are failed; the invoice stays
 // payable until it expires, and the set's circuits are failed again if lnd
 // re-offers them. A settled or settling set cannot be cancelled (I6, I7).
-func (m *Machine) Cancel(req ReqID, hash domain.PaymentHash, setID domain.SetID) {
+func (m *Machine) Cancel(now time.Time, req ReqID, hash domain.PaymentHash, setID domain.SetID, permanent bool) {
 	if m.role != leading {
 		m.reply(req, notReady(m.why))
 		return
@@ -334,76 +349,84 @@ func (m *Machine) Cancel(req ReqID, hash domain.PaymentHash, setID domain.SetID)
 		// Memory holds no paid mark, but it may have dropped one: a set in
 		// memory may be a second payment of an invoice stored as paid, and
 		// cancelling it must not read as "never paid" (I6).
-		m.read(&pendingRead{purpose: readCancelEvicted, req: req, hash: hash, setID: setID})
+		m.read(&pendingRead{purpose: readCancelEvicted, req: req, hash: hash, setID: setID, permanent: permanent})
 		return
 	}
-	m.cancelInMemory(req, hash, setID)
-}
-
-func (m *Machine) cancelInMemory(req ReqID, hash domain.PaymentHash, setID domain.SetID) {
-	err := m.cancel(cancelRequest{hash: hash, setID: setID, reason: domain.FailCancelled})
-	if errors.Is(err, errNotInMemory) {
-		m.read(&pendingRead{purpose: readCancelStored, req: req, hash: hash, setID: setID})
-		return
-	}
-	m.reply(req, err)
+	m.cancelInMemory(now, req, hash, setID, permanent)
 }
 
 func (m *Machine) cancel(r cancelRequest) error {
+	e, se, err := m.cancelTarget(r)
+	if err != nil || se == nil {
+		return err
+	}
+	m.endSet(e, se, r.reason, r.expire)
+	return nil
+}
+
+// cancelTarget finds the set a cancel ends: nil with a nil error when the
+// cancel was done before (idempotent).
+func (m *Machine) cancelTarget(r cancelRequest) (*entry, *setEntry, error) {
 	e := m.lookup(r.hash)
 	if e == nil {
-		return errNotInMemory
+		return nil, nil, errNotInMemory
 	}
 	zero := r.setID == domain.SetID{}
 	se := e.set
 	if r.only != nil && se != r.only {
-		return domain.ErrSetNotFound
+		return nil, nil, domain.ErrSetNotFound
 	}
 	switch {
 	case e.settled != nil && e.settled.setID == (domain.SetID{}) && !slices.Contains(e.cancelled, r.setID):
-		return errNotInMemory
+		return nil, nil, errNotInMemory
 	case e.settled != nil && (zero || e.settled.setID == r.setID):
-		return domain.ErrSettleRequested
+		return nil, nil, domain.ErrSettleRequested
 	case se != nil && (zero || se.htlcs.ID() == r.setID):
 		if se.htlcs.State() == domain.SetSettling {
 			// Being committed, or its outcome unknown: untouchable (I7).
-			return domain.ErrSettleRequested
+			return nil, nil, domain.ErrSettleRequested
 		}
+		return e, se, nil
 	case !zero && slices.Contains(e.cancelled, r.setID):
-		return nil
-	case se == nil && e.settled == nil && len(e.cancelled) > 0 && zero:
-		return nil
-	default:
-		return domain.ErrSetNotFound
+		return e, nil, nil
+	case se == nil && e.settled == nil && (len(e.cancelled) > 0 || e.tombstone) && zero:
+		return e, nil, nil
 	}
+	return nil, nil, domain.ErrSetNotFound
+}
+
+// endSet fails every HTLC of a set that is not being settled and forgets
+// the set; its circuits are failed again if lnd re-offers them.
+func (m *Machine) endSet(e *entry, se *setEntry, reason domain.FailureReason, expire bool) {
 	end := se.htlcs.Cancel
-	if r.expire {
+	if expire {
 		end = se.htlcs.Expire
 	}
 	htlcs, err := end()
 	if err != nil {
-		return err
+		panic(fmt.Sprintf("core: end of a set in state %v: %v", se.htlcs.State(), err))
 	}
 	m.stopTimers(se)
 	for _, h := range htlcs {
 		delete(m.index, h.Circuit)
-		e.remember(h, r.reason)
-		m.fail(h, se.onionOf(h.Circuit), r.reason)
+		e.remember(h, reason)
+		m.fail(h, se.onionOf(h.Circuit), reason)
 	}
 	id := se.htlcs.ID()
 	if id != (domain.SetID{}) {
 		e.cancelled = append(e.cancelled, id)
 	}
-	e.set = nil
+	if e.set == se {
+		e.set = nil
+	}
 	m.dropIfEmpty(e)
-	m.update(ports.InvoiceUpdate{Hash: r.hash, Status: se.htlcs.State().InvoiceStatus(), SetID: id})
-	m.logf(LevelInfo, "set cancelled", "hash", r.hash, "set_id", id, "reason", r.reason, "htlcs", len(htlcs))
-	return nil
+	m.update(ports.InvoiceUpdate{Hash: e.hash, Status: se.htlcs.State().InvoiceStatus(), SetID: id})
+	m.logf(LevelInfo, "set cancelled", "hash", e.hash, "set_id", id, "reason", reason, "htlcs", len(htlcs))
 }
 
 // ReadDone is the outcome of a read: the stored invoice, or its error
 // (domain.ErrInvoiceNotFound if the store has none).
-func (m *Machine) ReadDone(id uint64, inv domain.Invoice, err error) {
+func (m *Machine) ReadDone(now time.Time, id uint64, inv domain.Invoice, err error) {
 	r, ok := m.reads[id]
 	if !ok {
 		return
@@ -442,13 +465,18 @@ func (m *Machine) ReadDone(id uint64, inv domain.Invoice, err error) {
 				return
 			}
 		}
-		m.cancelInMemory(r.req, r.hash, r.setID)
+		m.cancelInMemory(now, r.req, r.hash, r.setID, r.permanent)
 	case readCancelStored:
-		if found {
+		switch {
+		case found:
 			m.reply(r.req, domain.ErrSettleRequested)
-			return
+		case r.permanent && m.role == leading:
+			// Never paid and nothing in memory: the tombstone alone.
+			rec := m.cancelRecord(now, r.hash, nil, true)
+			m.startCancel(r.req, m.getOrCreate(r.hash, rec.Expiry), rec)
+		default:
+			m.reply(r.req, domain.ErrInvoiceNotFound)
 		}
-		m.reply(r.req, domain.ErrInvoiceNotFound)
 	}
 }
 

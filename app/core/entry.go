@@ -27,6 +27,12 @@ type entry struct {
 	// lost lists the ids of accepted sets of which lnd failed a part: they
 	// can no longer be settled (the set collects again under a new id).
 	lost []domain.SetID
+	// recorded lists the ids of sets whose cancel is stored (cancel.go);
+	// recording are the cancels being written.
+	recorded  []domain.SetID
+	recording []*cancelTicket
+	// tombstone: cancelled permanently, unpayable until expiry.
+	tombstone bool
 }
 
 type failedHTLC struct {
@@ -125,7 +131,7 @@ func (e *entry) remember(h domain.HTLC, reason domain.FailureReason) {
 // isPaidOnly reports an entry that only marks its hash as paid.
 func (e *entry) isPaidOnly() bool {
 	return e.set == nil && e.settled != nil && len(e.settled.pending) == 0 && len(e.failed) == 0 &&
-		len(e.cancelled) == 0 && len(e.lost) == 0
+		len(e.cancelled) == 0 && len(e.lost) == 0 && len(e.recorded) == 0 && len(e.recording) == 0 && !e.tombstone
 }
 
 // markSettled sets e.settled from a stored invoice.
@@ -170,7 +176,7 @@ func (m *Machine) pruneShard(i int, now time.Time) {
 	perShard := max(m.cfg.MaxPaidInMemory/numShards, 1)
 	var paid []*entry
 	for h, e := range sh {
-		if e.set != nil || (e.settled != nil && len(e.settled.pending) > 0) {
+		if e.set != nil || (e.settled != nil && len(e.settled.pending) > 0) || len(e.recording) > 0 {
 			continue
 		}
 		if !now.Before(e.expiry) {

@@ -103,8 +103,10 @@ type Machine struct {
 	reads  map[uint64]*pendingRead
 	// finals are the circuits whose final resolution is being written.
 	finals map[domain.CircuitKey]*finalWrite
-	// waiting maps a request waiting on a settlement to its ticket.
-	waiting map[ReqID]*ticket
+	// waiting maps a request waiting on a settlement to its ticket;
+	// cancelling one waiting on a cancel's record.
+	waiting    map[ReqID]*ticket
+	cancelling map[ReqID]*cancelTicket
 
 	// subscribers counts the applications subscribed to accepted sets.
 	subscribers int
@@ -125,6 +127,8 @@ func New(cfg Config) *Machine {
 		reads:   make(map[uint64]*pendingRead),
 		finals:  make(map[domain.CircuitKey]*finalWrite),
 		waiting: make(map[ReqID]*ticket),
+
+		cancelling: make(map[ReqID]*cancelTicket),
 	}
 	for i := range m.shards {
 		m.shards[i] = make(map[domain.PaymentHash]*entry)
@@ -156,13 +160,15 @@ func (m *Machine) Leading() bool { return m.role == leading }
 func (m *Machine) Deposed() (bool, string) { return m.role == deposed, m.why }
 
 // Lead is leadership gained: the store, read under the leader lock, holds
-// the settle-requested invoices pending (whose replays are settled again)
-// and the paid ones that have not expired (never paid twice). Until Lead
-// nothing is judged; after Depose, Lead does nothing.
-func (m *Machine) Lead(now time.Time, pending []domain.Invoice, paid []ports.StoredExpiry) {
+// the settle-requested invoices pending (whose replays are settled again),
+// the paid ones that have not expired (never paid twice) and the recorded
+// cancels (never undone). Until Lead nothing is judged; after Depose, Lead
+// does nothing.
+func (m *Machine) Lead(now time.Time, pending []domain.Invoice, paid []ports.StoredExpiry, cancels []domain.CancelRecord) {
 	if m.role != standby {
 		return
 	}
+	m.loadCancels(cancels)
 	for _, inv := range pending {
 		e := m.getOrCreate(inv.Hash, inv.Expiry)
 		m.markSettled(e, inv)
@@ -194,6 +200,10 @@ func (m *Machine) Depose(why string) {
 	m.clearTimers()
 	for req := range m.waiting {
 		delete(m.waiting, req)
+		m.reply(req, notReady(why))
+	}
+	for req := range m.cancelling {
+		delete(m.cancelling, req)
 		m.reply(req, notReady(why))
 	}
 	for id, r := range m.reads {
@@ -258,7 +268,8 @@ func (m *Machine) getOrCreate(h domain.PaymentHash, expiry time.Time) *entry {
 
 // dropIfEmpty drops an entry that holds nothing any more.
 func (m *Machine) dropIfEmpty(e *entry) {
-	if e.set == nil && e.settled == nil && len(e.failed) == 0 && len(e.cancelled) == 0 && len(e.lost) == 0 {
+	if e.set == nil && e.settled == nil && len(e.failed) == 0 && len(e.cancelled) == 0 && len(e.lost) == 0 &&
+		len(e.recorded) == 0 && len(e.recording) == 0 && !e.tombstone {
 		delete(m.shard(e.hash), e.hash)
 	}
 }

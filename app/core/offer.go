@@ -104,6 +104,11 @@ func (m *Machine) Offered(now time.Time, o Offer) {
 		failNow(reason)
 		return
 	}
+	if e != nil && e.tombstone {
+		// Cancelled permanently: as if the invoice did not exist.
+		failNow(domain.FailUnknownInvoice)
+		return
+	}
 	// 5. The stateless invoice and the checks.
 	acc, fail := m.cfg.Rules.Check(domain.Incoming{
 		Circuit:        o.Circuit,

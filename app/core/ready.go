@@ -79,6 +79,8 @@ const (
 	// WriteFinal records lnd's final word on one HTLC (Write.Final) with
 	// Invoice.ApplyFinal at Write.At.
 	WriteFinal
+	// WriteCancel records an application's cancel (Write.Cancel).
+	WriteCancel
 )
 
 // Write is a store write to run. Its outcome comes back through WriteDone.
@@ -89,6 +91,7 @@ type Write struct {
 	SetID   domain.SetID
 	Invoice domain.Invoice
 	Final   ports.FinalResolution
+	Cancel  domain.CancelRecord
 	At      time.Time
 	// Attempt counts the tries of this write, from 1.
 	Attempt int

@@ -31,6 +31,7 @@ const (
 	timerSettleRetry
 	timerFinalRetry
 	timerPrune
+	timerCancelRetry
 )
 
 // timer is a deadline the machine keeps. It lives inside what it times
@@ -47,6 +48,7 @@ type timer struct {
 	set  *setEntry
 	t    *ticket
 	fw   *finalWrite
+	ct   *cancelTicket
 }
 
 type timerHeap []*timer
@@ -119,6 +121,8 @@ func (m *Machine) Tick(now time.Time) {
 			m.retrySettle(t.t)
 		case timerFinalRetry:
 			m.retryFinal(now, t.fw)
+		case timerCancelRetry:
+			m.retryCancel(t.ct)
 		case timerPrune:
 			m.pruneShard(m.pruneNext, now)
 			m.pruneNext = (m.pruneNext + 1) % numShards
