@@ -758,6 +758,10 @@ func (s *sim) step() {
 				}
 				if permanent {
 					s.tombstoned[p.inv.Hash] = true
+					if r.IntN(2) == 0 {
+						// The payer tries again, not knowing.
+						s.payAgain(p)
+					}
 				}
 				// Whatever set was there is cancelled; the application
 				// learns its id from the cancelled event in real life.
@@ -774,16 +778,22 @@ func (s *sim) pick() *simPayment {
 	return s.payments[s.rng.IntN(len(s.payments))]
 }
 
-func (s *sim) newPayment() {
+func (s *sim) newPayment() { s.payAgain(nil) }
+
+// payAgain is a new payment: of a new invoice, or of prev's (nil: now and
+// then of a random earlier one).
+func (s *sim) payAgain(prev *simPayment) {
 	amt := domain.Msat(10000 * (1 + s.rng.IntN(10)))
 	inv, err := s.mux.AddInvoice(context.Background(), ports.AddInvoiceRequest{Amount: amt, Expiry: time.Hour})
 	if err != nil {
 		s.violate("add invoice: %v", err)
 		return
 	}
-	if len(s.payments) > 0 && s.rng.IntN(5) == 0 {
+	if prev == nil && len(s.payments) > 0 && s.rng.IntN(5) == 0 {
+		prev = s.pick()
+	}
+	if prev != nil {
 		// The same invoice paid again (a payer's retry, or a second payer).
-		prev := s.pick()
 		inv, amt = prev.inv, 0
 		for _, p := range prev.parts {
 			amt += p.htlc.Forward.OutgoingAmount
