@@ -1039,8 +1039,11 @@ func (s *sim) quiesce() {
 		s.clock.Advance(2 * time.Minute)
 		if round >= 3 {
 			// Blocks go on: HTLCs that only lnd can end (on chain, or
-			// held by a stream lnmux lost) reach their deadlines.
-			s.newBlock()
+			// held by a stream lnmux lost) reach their deadlines, at most
+			// 120 blocks after they were offered.
+			for range 4 {
+				s.newBlock()
+			}
 		}
 		// lnd reads every answer; lnmux reads what is in the event
 		// streams; nothing is sent twice.
