@@ -30,10 +30,11 @@ func nodeKeyFrom(priv []byte) domain.NodeKey {
 	return k
 }
 
-// The deterministic simulation of docs/design.md, "Simulation": the real
-// core (Mux, ledger, settlement writes) with simulated lnd nodes, a
-// fault-injecting store and a simulated clock, all driven from one seed and
-// run on one goroutine. After every run the fund-safety invariants are
+// The deterministic simulation; its README is docs/design.md,
+// "Simulation" (each lnd behaviour modelled, with the lnd source file it was
+// read from, and what is checked). The real core (the machine and its
+// driver) runs with simulated lnd nodes, a fault-injecting store and a
+// simulated clock, all driven from one seed and run on one goroutine. After every run the fund-safety invariants are
 // checked. A failing seed prints the command that replays it.
 var (
 	simSeeds = flag.Int("sim.seeds", 2000, "number of simulation seeds to run")
