@@ -116,7 +116,7 @@ func (c *Config) setDefaults() {
 
 // Defaults is the configuration the core uses for every field left zero.
 // lnmuxd's configuration defaults must agree with it (a test checks that,
-// app/lnmuxd/config_test.go: the config library needs literal defaults).
+// app/lnmuxd/config/config_test.go: the config library needs literal defaults).
 func Defaults() Config {
 	var c Config
 	c.setDefaults()
