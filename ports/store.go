@@ -90,7 +90,9 @@ type InvoiceEvent struct {
 	Cursor uint64
 	Hash   domain.PaymentHash
 	// Status is the invoice's status after the change: SettleRequested,
-	// Settled or Failed.
+	// Settled or Failed; or Cancelled for a permanent cancel, which has no
+	// invoice (Amount, AmountPaid and Sequence are zero, SetID is the
+	// cancelled set or zero, At the time of the cancel).
 	Status domain.InvoiceStatus
 	SetID  domain.SetID
 	// Amount is the invoice amount (zero: any amount), AmountPaid the sum
