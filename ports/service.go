@@ -68,6 +68,13 @@ type Service interface {
 	// CancelInvoice fails an accepted set back. Idempotent; after a settle
 	// request it fails with domain.ErrSettleRequested.
 	CancelInvoice(ctx context.Context, hash domain.PaymentHash, setID domain.SetID) error
+	// CancelInvoicePermanently fails every set of the hash, the one held now
+	// if any and every later one until the invoice expires (they are
+	// failed as for an unknown invoice), and logs a Cancelled event. The
+	// cancel is stored (InvoiceStore.RecordCancel) before any HTLC is
+	// failed and before it returns. Idempotent; after a settle request it
+	// fails with domain.ErrSettleRequested.
+	CancelInvoicePermanently(ctx context.Context, hash domain.PaymentHash) error
 	// ListInvoices pages through stored invoices by sequence number.
 	ListInvoices(ctx context.Context, from uint64, limit int) ([]domain.Invoice, error)
 	// LookupInvoice reports what lnmux holds for a hash: a set in memory,

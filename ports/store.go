@@ -36,7 +36,11 @@ type InvoiceStore interface {
 	List(ctx context.Context, from uint64, limit int) ([]domain.Invoice, error)
 	// RecordCancel stores an application's cancel (fenced like the other
 	// writes). It is idempotent: recording the same hash and set id again
-	// succeeds, and a permanent record stays permanent. It fails with
+	// succeeds and merges into the stored record (a permanent record stays
+	// permanent; the later Expiry, the first CancelledAt and the union of
+	// the HTLCs, each with its later Until, are kept). The first permanent
+	// record of a hash appends a Cancelled event to the event log
+	// (InvoiceEventLog), in the same transaction. It fails with
 	// domain.ErrSettleRequested if the hash is stored (a settlement was
 	// requested: nothing is recorded). Once a set id of a hash is recorded
 	// as cancelled, RequestSettle of that set fails with domain.ErrConflict,
@@ -90,7 +94,9 @@ type InvoiceEvent struct {
 	Cursor uint64
 	Hash   domain.PaymentHash
 	// Status is the invoice's status after the change: SettleRequested,
-	// Settled or Failed.
+	// Settled or Failed; or Cancelled for a permanent cancel, which has no
+	// invoice (Amount, AmountPaid and Sequence are zero, SetID is the
+	// cancelled set or zero, At the time of the cancel).
 	Status domain.InvoiceStatus
 	SetID  domain.SetID
 	// Amount is the invoice amount (zero: any amount), AmountPaid the sum

@@ -140,6 +140,9 @@ func invoiceEventToProto(ev ports.InvoiceEvent) (*lnmuxpb.SubscribeInvoiceEvents
 		pb.Type = lnmuxpb.SubscribeInvoiceEventsResponse_EVENT_TYPE_SETTLED
 	case domain.StatusFailed:
 		pb.Type = lnmuxpb.SubscribeInvoiceEventsResponse_EVENT_TYPE_FAILED
+	case domain.StatusCancelled:
+		// A permanent cancel: no invoice, so no amounts or sequence.
+		pb.Type = lnmuxpb.SubscribeInvoiceEventsResponse_EVENT_TYPE_CANCELLED
 	default:
 		return nil, fmt.Errorf("event %d of invoice %s: status %s has no API representation", ev.Cursor, ev.Hash, ev.Status)
 	}

@@ -132,6 +132,14 @@ func (f *fakeService) CancelInvoice(_ context.Context, hash domain.PaymentHash, 
 	return err
 }
 
+func (f *fakeService) CancelInvoicePermanently(_ context.Context, hash domain.PaymentHash) error {
+	err := f.record("CancelInvoicePermanently")
+	f.mu.Lock()
+	f.hash, f.setID = hash, domain.SetID{}
+	f.mu.Unlock()
+	return err
+}
+
 func (f *fakeService) ListInvoices(_ context.Context, from uint64, limit int) ([]domain.Invoice, error) {
 	err := f.record("ListInvoices")
 	f.mu.Lock()

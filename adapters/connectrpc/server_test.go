@@ -96,6 +96,7 @@ func newFake() *fakeService {
 			{Hash: domain.PaymentHash(bytes32(6)), Status: domain.StatusAccepted, SetID: domain.SetID(bytes32(7)), AmountPaid: 7},
 			{Cursor: 9, Hash: testHash, Status: domain.StatusSettleRequested, SetID: testSetID, Amount: 20_000, AmountPaid: 20_001, Sequence: 5, At: settleAt},
 			{Cursor: 11, Hash: testHash, Status: domain.StatusFailed, SetID: testSetID, Amount: 20_000, AmountPaid: 20_001, Sequence: 5, At: settleAt.Add(time.Second)},
+			{Cursor: 12, Hash: domain.PaymentHash(bytes32(8)), Status: domain.StatusCancelled, At: settleAt.Add(2 * time.Second)},
 		},
 		invoices: []domain.Invoice{
 			{
@@ -421,6 +422,31 @@ func rpcCases() []rpcCase {
 			},
 		},
 		{
+			// Permanent: no set id needed; the service's permanent cancel
+			// gets the hash.
+			method: "CancelInvoice", req: &lnmuxpb.CancelInvoiceRequest{Hash: other[:], Permanent: true},
+			newResp: newResp[lnmuxpb.CancelInvoiceResponse](),
+			want:    []proto.Message{&lnmuxpb.CancelInvoiceResponse{}},
+			check: func(t *testing.T, f *fakeService) {
+				calls := f.Calls()
+				if f.hash != other || len(calls) == 0 || calls[len(calls)-1] != "CancelInvoicePermanently" {
+					t.Errorf("permanent cancel reached the service as %v(%s)", calls, f.hash)
+				}
+			},
+		},
+		{
+			// Permanent with a set id: accepted, every set is cancelled.
+			method: "CancelInvoice", req: &lnmuxpb.CancelInvoiceRequest{Hash: testHash[:], SetId: testSetID[:], Permanent: true},
+			newResp: newResp[lnmuxpb.CancelInvoiceResponse](),
+			want:    []proto.Message{&lnmuxpb.CancelInvoiceResponse{}},
+			check: func(t *testing.T, f *fakeService) {
+				calls := f.Calls()
+				if f.hash != testHash || len(calls) == 0 || calls[len(calls)-1] != "CancelInvoicePermanently" {
+					t.Errorf("permanent cancel reached the service as %v(%s)", calls, f.hash)
+				}
+			},
+		},
+		{
 			method: "ListInvoices", req: &lnmuxpb.ListInvoicesRequest{SequenceStart: 5},
 			newResp: newResp[lnmuxpb.ListInvoicesResponse](),
 			want: []proto.Message{&lnmuxpb.ListInvoicesResponse{
@@ -502,6 +528,9 @@ func eventCases() []rpcCase {
 					Type: lnmuxpb.SubscribeInvoiceEventsResponse_EVENT_TYPE_FAILED, Sequence: 11, Hash: testHash[:],
 					SetId: testSetID[:], AmountMsat: 20_000, AmountPaidMsat: 20_001, InvoiceSequenceNumber: 5, At: 1_700_000_001,
 				},
+				&lnmuxpb.SubscribeInvoiceEventsResponse{
+					Type: lnmuxpb.SubscribeInvoiceEventsResponse_EVENT_TYPE_CANCELLED, Sequence: 12, Hash: bytesOf(bytes32(8)), At: 1_700_000_002,
+				},
 			},
 			check: func(t *testing.T, f *fakeService) {
 				if f.after != 8 {
@@ -582,6 +611,10 @@ func TestValidation(t *testing.T) {
 		{"SettleInvoice", &lnmuxpb.SettleInvoiceRequest{Hash: h}, "set_id"},
 		{"CancelInvoice", &lnmuxpb.CancelInvoiceRequest{SetId: s}, "hash"},
 		{"CancelInvoice", &lnmuxpb.CancelInvoiceRequest{Hash: h, SetId: append(s, 0)}, "set_id"},
+		{"CancelInvoice", &lnmuxpb.CancelInvoiceRequest{Hash: h}, "set_id"},
+		{"CancelInvoice", &lnmuxpb.CancelInvoiceRequest{Permanent: true}, "hash"},
+		{"CancelInvoice", &lnmuxpb.CancelInvoiceRequest{Hash: short, Permanent: true}, "hash"},
+		{"CancelInvoice", &lnmuxpb.CancelInvoiceRequest{Hash: h, SetId: short, Permanent: true}, "set_id"},
 		{"ListInvoices", &lnmuxpb.ListInvoicesRequest{MaxInvoicesCount: -1}, "max_invoices_count"},
 		{"ListInvoices", &lnmuxpb.ListInvoicesRequest{MaxInvoicesCount: maxListLimit + 1}, "max_invoices_count"},
 		{"SubscribeSingleInvoice", &lnmuxpb.SubscribeSingleInvoiceRequest{Hash: short}, "hash"},
@@ -1175,11 +1208,11 @@ func TestSubscribeInvoiceEventsLaggedNamesTheCursor(t *testing.T) {
 	srv := newTestServer(t, laggingService{fake})
 	client := lnmuxpbconnect.NewServiceClient(srv.Client(), srv.URL)
 	got, err := collect(client.SubscribeInvoiceEvents(t.Context(), connect.NewRequest(&lnmuxpb.SubscribeInvoiceEventsRequest{FromSequence: 3})))
-	if len(got) != 4 {
-		t.Fatalf("%d events before the end, want 4", len(got))
+	if len(got) != 5 {
+		t.Fatalf("%d events before the end, want 5", len(got))
 	}
 	code, msg := codeAndMessage(err)
-	if code != connect.CodeUnavailable || !strings.Contains(msg, "from_sequence 11") {
-		t.Fatalf("lagging subscriber ended with %v %q, want Unavailable naming from_sequence 11", code, msg)
+	if code != connect.CodeUnavailable || !strings.Contains(msg, "from_sequence 12") {
+		t.Fatalf("lagging subscriber ended with %v %q, want Unavailable naming from_sequence 12", code, msg)
 	}
 }

@@ -111,8 +111,25 @@ func (s *service) SettleInvoice(ctx context.Context, req *connect.Request[lnmuxp
 	return connect.NewResponse(&lnmuxpb.SettleInvoiceResponse{}), nil
 }
 
-// CancelInvoice implements lnmuxpbconnect.ServiceHandler.
+// CancelInvoice implements lnmuxpbconnect.ServiceHandler. With permanent
+// the set id may be left out (if given it must be well formed, and is not
+// otherwise used): every set of the hash is failed.
 func (s *service) CancelInvoice(ctx context.Context, req *connect.Request[lnmuxpb.CancelInvoiceRequest]) (*connect.Response[lnmuxpb.CancelInvoiceResponse], error) {
+	if req.Msg.GetPermanent() {
+		hash, err := paymentHashFromProto(req.Msg.GetHash())
+		if err != nil {
+			return nil, err
+		}
+		if len(req.Msg.GetSetId()) > 0 {
+			if _, err := setIDFromProto(req.Msg.GetSetId()); err != nil {
+				return nil, err
+			}
+		}
+		if err := s.svc.CancelInvoicePermanently(ctx, hash); err != nil {
+			return nil, s.toConnect(ctx, req.Spec().Procedure, err)
+		}
+		return connect.NewResponse(&lnmuxpb.CancelInvoiceResponse{}), nil
+	}
 	hash, setID, err := hashAndSetIDFromProto(req.Msg.GetHash(), req.Msg.GetSetId())
 	if err != nil {
 		return nil, err

@@ -45,7 +45,8 @@ type Guard struct {
 
 var _ ports.Service = (*Guard)(nil)
 
-// enter admits a leader-only write (SettleInvoice, CancelInvoice); the
+// enter admits a leader-only write (SettleInvoice, CancelInvoice,
+// CancelInvoicePermanently); the
 // caller must call the returned func when done. The call is counted before
 // the role is checked, so that a hand-over that stops leading and then
 // waits (Wait) sees every write it let in.
@@ -74,7 +75,7 @@ func (g *Guard) check() error {
 }
 
 // Wait blocks until the leader-only writes in flight (SettleInvoice,
-// CancelInvoice) have returned, or ctx is done.
+// CancelInvoice, CancelInvoicePermanently) have returned, or ctx is done.
 func (g *Guard) Wait(ctx context.Context) error {
 	g.mu.Lock()
 	if g.inFlight == 0 {
@@ -153,6 +154,16 @@ func (g *Guard) CancelInvoice(ctx context.Context, hash domain.PaymentHash, setI
 	}
 	defer done()
 	return g.svc.CancelInvoice(ctx, hash, setID)
+}
+
+// CancelInvoicePermanently implements ports.Service on the leader.
+func (g *Guard) CancelInvoicePermanently(ctx context.Context, hash domain.PaymentHash) error {
+	done, err := g.enter()
+	if err != nil {
+		return err
+	}
+	defer done()
+	return g.svc.CancelInvoicePermanently(ctx, hash)
 }
 
 // ListInvoices implements ports.Service on the leader.

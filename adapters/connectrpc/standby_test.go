@@ -46,6 +46,7 @@ func TestStandbyRefusesLeaderOnlyCalls(t *testing.T) {
 	}{
 		{name: "SettleInvoice", call: func() error { return g.SettleInvoice(ctx, h, s) }},
 		{name: "CancelInvoice", call: func() error { return g.CancelInvoice(ctx, h, s) }},
+		{name: "CancelInvoicePermanently", call: func() error { return g.CancelInvoicePermanently(ctx, h) }},
 		{name: "ListInvoices", call: func() error { _, err := g.ListInvoices(ctx, 0, 10); return err }},
 		{name: "WaitForFinalStatus", call: func() error { _, err := g.WaitForFinalStatus(ctx, h); return err }},
 		{name: "SubscribeAccepted", call: func() error {

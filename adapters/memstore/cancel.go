@@ -15,7 +15,11 @@ type cancelKey struct {
 	setID domain.SetID
 }
 
-// RecordCancel implements ports.InvoiceStore.
+// RecordCancel implements ports.InvoiceStore, as the SQL store does: a
+// repeated record is merged into the stored one (permanent stays
+// permanent; the later expiry, the first CancelledAt and the union of the
+// HTLCs, each with its later height, are kept), and the first permanent
+// record of a hash appends a "cancelled" event to the event log.
 func (s *Store) RecordCancel(ctx context.Context, c domain.CancelRecord) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("record cancel: %w", err)
@@ -28,18 +32,43 @@ func (s *Store) RecordCancel(ctx context.Context, c domain.CancelRecord) error {
 	if s.cancels == nil {
 		s.cancels = make(map[cancelKey]domain.CancelRecord)
 	}
-	k := cancelKey{c.Hash, c.SetID}
-	if cur, ok := s.cancels[k]; ok {
-		cur.Permanent = cur.Permanent || c.Permanent
-		if c.Expiry.After(cur.Expiry) {
-			cur.Expiry = c.Expiry
+	wasPermanent := false
+	for k, cur := range s.cancels {
+		if k.hash == c.Hash && cur.Permanent {
+			wasPermanent = true
 		}
-		s.cancels[k] = cur
-		return nil
 	}
-	c.HTLCs = slices.Clone(c.HTLCs)
-	s.cancels[k] = c
+	k := cancelKey{c.Hash, c.SetID}
+	cur, ok := s.cancels[k]
+	if !ok {
+		cur = domain.CancelRecord{Hash: c.Hash, SetID: c.SetID, Expiry: dbTime(c.Expiry), CancelledAt: dbTime(c.CancelledAt)}
+	}
+	cur.Permanent = cur.Permanent || c.Permanent
+	if e := dbTime(c.Expiry); e.After(cur.Expiry) {
+		cur.Expiry = e
+	}
+	cur.HTLCs = mergeHTLCs(cur.HTLCs, c.HTLCs)
+	s.cancels[k] = cur
+	if c.Permanent && !wasPermanent {
+		s.logCancel(c)
+	}
 	return nil
+}
+
+// mergeHTLCs is the union of have and add by circuit, each with its later
+// height, in circuit order.
+func mergeHTLCs(have, add []domain.CancelledHTLC) []domain.CancelledHTLC {
+	out := slices.Clone(have)
+	for _, h := range add {
+		i := slices.IndexFunc(out, func(o domain.CancelledHTLC) bool { return o.Circuit == h.Circuit })
+		if i < 0 {
+			out = append(out, h)
+			continue
+		}
+		out[i].Until = max(out[i].Until, h.Until)
+	}
+	slices.SortFunc(out, func(a, b domain.CancelledHTLC) int { return a.Circuit.Compare(b.Circuit) })
+	return out
 }
 
 // ListCancels implements ports.InvoiceStore.

@@ -29,6 +29,19 @@ func (s *Store) logEvent(inv domain.Invoice) {
 	})
 }
 
+// logCancel appends the permanent cancel of c's hash to the event log, as
+// the SQL store does in RecordCancel's transaction. s.mu is held.
+func (s *Store) logCancel(c domain.CancelRecord) {
+	s.eventSeq++
+	s.events = append(s.events, ports.InvoiceEvent{
+		Cursor: s.eventSeq,
+		Hash:   c.Hash,
+		Status: domain.StatusCancelled,
+		SetID:  c.SetID,
+		At:     dbTime(c.CancelledAt),
+	})
+}
+
 // ListEvents implements ports.InvoiceEventLog. A negative limit is
 // domain.ErrInvalidArgument.
 func (s *Store) ListEvents(ctx context.Context, after uint64, limit int) ([]ports.InvoiceEvent, error) {

@@ -16,8 +16,9 @@ import (
 var tracer = otel.Tracer("github.com/lnmux/lnmux/adapters/otel")
 
 // Store wraps an invoice store so that its writes get spans
-// ("lnmux.store.request_settle", "lnmux.store.update") in the caller's
-// trace: the settlement's commit and each final resolution's update. Reads
+// ("lnmux.store.request_settle", "lnmux.store.update",
+// "lnmux.store.record_cancel") in the caller's trace: the settlement's
+// commit, each final resolution's update and each recorded cancel. Reads
 // are not traced. Methods added to ports.InvoiceStore later pass through
 // untraced until they are added here.
 func Store(s ports.InvoiceStore) ports.InvoiceStore { return &store{InvoiceStore: s} }
@@ -58,6 +59,17 @@ func (s *store) Update(ctx context.Context, hash domain.PaymentHash, fn func(*do
 		endStore(span, err)
 	}()
 	return s.InvoiceStore.Update(ctx, hash, fn)
+}
+
+// RecordCancel implements ports.InvoiceStore with a span named
+// "lnmux.store.record_cancel".
+func (s *store) RecordCancel(ctx context.Context, c domain.CancelRecord) (err error) {
+	ctx, span := startStore(ctx, "lnmux.store.record_cancel", c.Hash,
+		attribute.String("lnmux.set_id", hex.EncodeToString(c.SetID[:])),
+		attribute.Int("lnmux.htlcs", len(c.HTLCs)),
+		attribute.Bool("lnmux.permanent", c.Permanent))
+	defer func() { endStore(span, err) }()
+	return s.InvoiceStore.RecordCancel(ctx, c)
 }
 
 // Settlements implements ports.Tracer with spans named "lnmux.settle".

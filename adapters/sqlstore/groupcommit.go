@@ -54,7 +54,8 @@ type pendingSettle struct {
 
 	// Set while the batch runs: inserted says the request's rows are in
 	// the batch's transaction (they commit with it); found that the hash
-	// was stored already and out/err are what the read found.
+	// was stored already, or the set recorded as cancelled (cancel.go),
+	// and out/err are what the read found.
 	inserted, found bool
 }
 
@@ -314,7 +315,8 @@ func (r *pendingSettle) wrapErr(s *Store) error {
 
 // settleBatch is the transaction of one batch, after the fencing check: it
 // takes the sequence lock, reads which hashes are stored already (their
-// requests are answered from the row: idempotent, or ErrConflict), and
+// requests are answered from the row: idempotent, or ErrConflict) and
+// which sets are recorded as cancelled (ErrConflict), and
 // inserts the others: in bulk, failing with errBulkInsert if that fails,
 // or oneByOne, each in a savepoint. It fails only for what fails the whole
 // batch; a request's own failure is its err.
@@ -349,6 +351,27 @@ func (s *Store) settleBatch(tx *gorm.DB, batch []*pendingSettle, oneByOne bool) 
 	}
 	if len(fresh) == 0 {
 		return nil
+	}
+	// A set recorded as cancelled, or a hash cancelled permanently, is not
+	// stored (cancel.go). Read under the lock like the hashes, so the
+	// answer holds whatever becomes of the transaction.
+	refused, err := cancelledSets(tx, fresh)
+	if err != nil {
+		return err
+	}
+	if len(refused) > 0 {
+		kept := fresh[:0]
+		for _, r := range fresh {
+			if rerr, ok := refused[r]; ok {
+				r.found, r.err = true, rerr
+				continue
+			}
+			kept = append(kept, r)
+		}
+		fresh = kept
+		if len(fresh) == 0 {
+			return nil
+		}
 	}
 	if !oneByOne {
 		if err := s.insertInvoices(tx, fresh); err != nil {

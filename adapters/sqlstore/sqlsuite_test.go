@@ -209,6 +209,7 @@ func assertFenced(t *testing.T, old, cur *sqlstore.Store, stored domain.Invoice)
 	if _, err := cur.Update(ctx, stored.Hash, storetest.Final(stored.HTLCs[0].Circuit, true, storetest.T0)); err != nil {
 		t.Fatalf("update of the new leader: %v", err)
 	}
+	storetest.AssertCancelFenced(t, old, cur)
 }
 
 // openAgain opens a second store on the database of cfg, as another lnmux

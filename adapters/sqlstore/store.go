@@ -457,7 +457,7 @@ func withHTLCs(tx *gorm.DB, rows []invoiceRow) ([]domain.Invoice, error) {
 // An error caused by ctx ending (the driver reports a cancelled statement or
 // a closed connection) also wraps ctx's error, so that callers can tell.
 func (s *Store) wrap(ctx context.Context, op string, err error) error {
-	for _, d := range []error{domain.ErrInvoiceNotFound, domain.ErrConflict, domain.ErrInvalidArgument, domain.ErrNotLeader} {
+	for _, d := range []error{domain.ErrInvoiceNotFound, domain.ErrConflict, domain.ErrInvalidArgument, domain.ErrNotLeader, domain.ErrSettleRequested} {
 		if errors.Is(err, d) {
 			return err
 		}

@@ -45,6 +45,12 @@ func RunInvoiceStore(t *testing.T, open func(t *testing.T) ports.InvoiceStore) {
 	t.Run("LargeIDs", s.testLargeIDs)
 	t.Run("EventLog", s.testEventLog)
 	t.Run("EventLogConcurrent", s.testEventLogConcurrent)
+	t.Run("CancelList", s.testCancelList)
+	t.Run("CancelIdempotent", s.testCancelIdempotent)
+	t.Run("CancelRefusesStored", s.testCancelRefusesStored)
+	t.Run("CancelRefusesSettle", s.testCancelRefusesSettle)
+	t.Run("CancelSettleRace", s.testCancelSettleRace)
+	t.Run("CancelContextDone", s.testCancelCancelled)
 }
 
 // RunLeader runs the contract of ports.Leader. newLeader must return the
@@ -661,8 +667,8 @@ func assertInvoice(t *testing.T, what string, got, want domain.Invoice) {
 
 // AssertFenced checks that old, a store whose leadership cur has taken
 // over (a newer fencing epoch), can no longer write, and that cur can:
-// old's settle request and its update of stored are refused with
-// ErrNotLeader and leave nothing behind; cur's succeed.
+// old's settle request, its update of stored and its cancel are refused
+// with ErrNotLeader and leave nothing behind; cur's succeed.
 func AssertFenced(t *testing.T, old, cur ports.InvoiceStore, stored domain.Invoice) {
 	t.Helper()
 	ctx := t.Context()
@@ -685,4 +691,5 @@ func AssertFenced(t *testing.T, old, cur ports.InvoiceStore, stored domain.Invoi
 	if _, err := cur.Update(ctx, stored.Hash, settle(stored.HTLCs[0].Circuit, true, t0)); err != nil {
 		t.Fatalf("update of the new leader: %v", err)
 	}
+	AssertCancelFenced(t, old, cur)
 }

@@ -163,6 +163,12 @@ func (a *app) CancelInvoice(_ context.Context, h domain.PaymentHash, id domain.S
 	return nil
 }
 
+// CancelInvoicePermanently is not part of the original API; the original
+// client cannot reach it.
+func (a *app) CancelInvoicePermanently(context.Context, domain.PaymentHash) error {
+	return errors.New("not part of the original API")
+}
+
 func (a *app) WaitForFinalStatus(ctx context.Context, h domain.PaymentHash) (domain.InvoiceStatus, error) {
 	a.mu.Lock()
 	done, ok := a.final[h]

@@ -341,6 +341,11 @@ function addPending(hash: string, setId: string): void {
   const countdown = el("span", { class: "countdown" });
   const settle = el("button", { type: "button", class: "settle" }, "Settle");
   const cancel = el("button", { type: "button", class: "cancel danger" }, "Cancel");
+  // Permanent: every set of the hash is failed, now and until the invoice
+  // expires (CancelInvoice with permanent, docs/api.md).
+  const permanent = el("input", { type: "checkbox", class: "permanent" });
+  const permanentLabel = el("label", { class: "permanent muted", title: "fail every later payment of this invoice too, until it expires" },
+    permanent, " permanent");
   const error = el("p", { class: "error", hidden: "" });
   const li = el("li", { "data-hash": hash, "data-set-id": setId },
     el("span", { class: "mono" }, short(hash)), " ",
@@ -348,23 +353,31 @@ function addPending(hash: string, setId: string): void {
     el("br"),
     el("span", { class: "muted" }, "set ", el("span", { class: "mono" }, short(setId)), " · "),
     countdown,
-    el("div", { class: "row" }, settle, cancel),
+    el("div", { class: "row" }, settle, cancel, permanentLabel),
     error,
   );
   const p: Pending = { hash, setId, deadline: Date.now() + acceptTimeoutSecs * 1000, li, countdown };
   pending.set(key, p);
   const decide = async (what: "settle" | "cancel") => {
-    settle.disabled = cancel.disabled = true;
+    settle.disabled = cancel.disabled = permanent.disabled = true;
     error.hidden = true;
     try {
       const req = { hash: fromHex(hash), setId: fromHex(setId) };
-      if (what === "settle") await client.settleInvoice(req);
-      else await client.cancelInvoice(req);
-      removePending(key);
+      if (what === "settle") {
+        await client.settleInvoice(req);
+        removePending(key);
+      } else if (permanent.checked) {
+        await client.cancelInvoice({ ...req, permanent: true });
+        // Every set of the hash is failed.
+        for (const [k, other] of pending) if (other.hash === hash) removePending(k);
+      } else {
+        await client.cancelInvoice(req);
+        removePending(key);
+      }
     } catch (err) {
       error.textContent = describeError(err).message;
       error.hidden = false;
-      settle.disabled = cancel.disabled = false;
+      settle.disabled = cancel.disabled = permanent.disabled = false;
     }
   };
   settle.addEventListener("click", () => void decide("settle"));
@@ -514,6 +527,7 @@ const eventText: Record<EventType, string> = {
   [EventType.SETTLE_REQUESTED]: "settle requested",
   [EventType.SETTLED]: "settled",
   [EventType.FAILED]: "failed",
+  [EventType.CANCELLED]: "cancelled permanently",
 };
 let following: AbortController | undefined;
 
@@ -543,7 +557,7 @@ async function followEvents(): Promise<void> {
     }
     body.prepend(el("tr", { "data-hash": toHex(ev.hash), "data-type": EventType[ev.type] },
       el("td", {}, stored ? ev.sequence.toString() : ""),
-      el("td", { class: ev.type === EventType.FAILED ? "bad" : ev.type === EventType.SETTLED ? "ok" : "" }, eventText[ev.type]),
+      el("td", { class: ev.type === EventType.FAILED || ev.type === EventType.CANCELLED ? "bad" : ev.type === EventType.SETTLED ? "ok" : "" }, eventText[ev.type]),
       el("td", { class: "mono", title: toHex(ev.hash) }, short(toHex(ev.hash))),
       el("td", {}, formatMsat(ev.amountPaidMsat)),
     ));

@@ -104,8 +104,12 @@ type ServiceClient interface {
 	// this call succeeds the payment will be settled. Idempotent.
 	SettleInvoice(context.Context, *connect.Request[lnmux.SettleInvoiceRequest]) (*connect.Response[lnmux.SettleInvoiceResponse], error)
 	// CancelInvoice fails an accepted HTLC set back to the payer. The invoice
-	// stays payable until it expires. Idempotent; after a settle request it
-	// fails with FAILED_PRECONDITION.
+	// stays payable until it expires, unless permanent is set: then every set
+	// of the hash, now and until the invoice expires, is failed, and the
+	// cancel is logged as a CANCELLED event. lnmux records the cancel durably
+	// before it fails any HTLC and before it returns, so a cancel that
+	// succeeded is not undone by another lnmux instance taking over.
+	// Idempotent; after a settle request it fails with FAILED_PRECONDITION.
 	CancelInvoice(context.Context, *connect.Request[lnmux.CancelInvoiceRequest]) (*connect.Response[lnmux.CancelInvoiceResponse], error)
 	// ListInvoices pages through the stored invoices (those whose settlement
 	// was requested) in sequence order.
@@ -123,7 +127,8 @@ type ServiceClient interface {
 	LookupInvoice(context.Context, *connect.Request[lnmux.LookupInvoiceRequest]) (*connect.Response[lnmux.LookupInvoiceResponse], error)
 	// SubscribeInvoiceEvents streams the event log: first the sets waiting for
 	// a decision (ACCEPTED, sequence 0), then every stored change (settle
-	// requested, settled, failed) with a sequence above from_sequence, in
+	// requested, settled, failed, permanently cancelled) with a sequence above
+	// from_sequence, in
 	// sequence order, then the later changes and newly accepted sets as they
 	// happen. Stored changes come in sequence order with no gap, across the
 	// replay and the live part. Exactly-once handling is the client's: keep
@@ -315,8 +320,12 @@ type ServiceHandler interface {
 	// this call succeeds the payment will be settled. Idempotent.
 	SettleInvoice(context.Context, *connect.Request[lnmux.SettleInvoiceRequest]) (*connect.Response[lnmux.SettleInvoiceResponse], error)
 	// CancelInvoice fails an accepted HTLC set back to the payer. The invoice
-	// stays payable until it expires. Idempotent; after a settle request it
-	// fails with FAILED_PRECONDITION.
+	// stays payable until it expires, unless permanent is set: then every set
+	// of the hash, now and until the invoice expires, is failed, and the
+	// cancel is logged as a CANCELLED event. lnmux records the cancel durably
+	// before it fails any HTLC and before it returns, so a cancel that
+	// succeeded is not undone by another lnmux instance taking over.
+	// Idempotent; after a settle request it fails with FAILED_PRECONDITION.
 	CancelInvoice(context.Context, *connect.Request[lnmux.CancelInvoiceRequest]) (*connect.Response[lnmux.CancelInvoiceResponse], error)
 	// ListInvoices pages through the stored invoices (those whose settlement
 	// was requested) in sequence order.
@@ -334,7 +343,8 @@ type ServiceHandler interface {
 	LookupInvoice(context.Context, *connect.Request[lnmux.LookupInvoiceRequest]) (*connect.Response[lnmux.LookupInvoiceResponse], error)
 	// SubscribeInvoiceEvents streams the event log: first the sets waiting for
 	// a decision (ACCEPTED, sequence 0), then every stored change (settle
-	// requested, settled, failed) with a sequence above from_sequence, in
+	// requested, settled, failed, permanently cancelled) with a sequence above
+	// from_sequence, in
 	// sequence order, then the later changes and newly accepted sets as they
 	// happen. Stored changes come in sequence order with no gap, across the
 	// replay and the live part. Exactly-once handling is the client's: keep

@@ -53,6 +53,11 @@ test("an invalid field is InvalidArgument naming it", async () => {
     assert.equal(describeError(err).field, "hash");
     return true;
   });
+  // A permanent cancel needs no set id, but one given must be well formed.
+  await assert.rejects(client.cancelInvoice({ hash: new Uint8Array(32), setId: fromHex("abcd"), permanent: true }), (err: unknown) => {
+    assert.equal(describeError(err).field, "set_id");
+    return true;
+  });
 });
 
 test("the macaroon hook sets the header on every call", async () => {
