@@ -153,6 +153,9 @@ func (m *Mux) execute(ctx context.Context, rd core.Ready) {
 	for _, u := range rd.Updates {
 		m.hub.publishInvoice(u)
 	}
+	if rd.LogChanged {
+		m.hub.stored.wake()
+	}
 	for _, w := range rd.Writes {
 		m.write(ctx, w)
 	}

@@ -153,6 +153,7 @@ func (m *Machine) cancelDone(now time.Time, ct *cancelTicket, err error) {
 	}
 	if ct.rec.Permanent && !e.tombstone {
 		e.tombstone = true
+		m.rd.LogChanged = true
 		m.update(ports.InvoiceUpdate{Hash: ct.rec.Hash, Status: domain.StatusCancelled, SetID: ct.rec.SetID})
 		m.logf(LevelInfo, "invoice cancelled permanently", "hash", ct.rec.Hash, "until", ct.rec.Expiry)
 	}

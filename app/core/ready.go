@@ -36,6 +36,10 @@ type Ready struct {
 	Replies []Reply
 	// Held counts HTLCs that joined an incomplete set.
 	Held int
+	// LogChanged: a committed write appended to the store's event log
+	// without a stored status update (a permanent cancel): its readers
+	// are woken.
+	LogChanged bool
 	Logs []Log
 	// Fatal is set when a write was fenced: another process leads. The
 	// machine is deposed; the driver stops the process's interceptors.
@@ -46,7 +50,7 @@ type Ready struct {
 func (r *Ready) Empty() bool {
 	return len(r.Committed) == 0 && len(r.Answers) == 0 && len(r.Accepted) == 0 && len(r.Updates) == 0 &&
 		len(r.Writes) == 0 && len(r.Reads) == 0 && len(r.Ended) == 0 && len(r.Finals) == 0 &&
-		len(r.Replies) == 0 && r.Held == 0 && len(r.Logs) == 0 && r.Fatal == nil
+		len(r.Replies) == 0 && r.Held == 0 && len(r.Logs) == 0 && r.Fatal == nil && !r.LogChanged
 }
 
 // Answer is a resolution for one intercepted HTLC.

@@ -15,6 +15,13 @@ func (s *MemStore) RecordCancel(_ context.Context, c domain.CancelRecord) error 
 	if _, ok := s.invs[c.Hash]; ok {
 		return domain.ErrSettleRequested
 	}
+	for i, cur := range s.cancels {
+		if cur.Hash == c.Hash && cur.SetID == c.SetID {
+			// The same cancel again: permanent stays permanent.
+			s.cancels[i].Permanent = cur.Permanent || c.Permanent
+			return nil
+		}
+	}
 	c.HTLCs = slices.Clone(c.HTLCs)
 	s.cancels = append(s.cancels, c)
 	return nil

@@ -43,6 +43,11 @@ func (s *MemStore) RequestSettle(_ context.Context, inv domain.Invoice) (domain.
 		}
 		return clone(cur), nil
 	}
+	for _, c := range s.cancels {
+		if c.Hash == inv.Hash && (c.SetID == inv.SetID || c.Permanent) {
+			return domain.Invoice{}, domain.ErrConflict
+		}
+	}
 	s.seq++
 	inv.Sequence = s.seq
 	s.invs[inv.Hash] = clone(inv)
