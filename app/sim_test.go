@@ -194,8 +194,8 @@ type sim struct {
 	// tombstoned are the hashes cancelled permanently (reported OK): never
 	// to be stored as paid.
 	tombstoned map[domain.PaymentHash]bool
-	trace                             []string
-	verbose                           bool
+	trace      []string
+	verbose    bool
 	// record, if set, receives the run's trace and final store.
 	record *simRecord
 }

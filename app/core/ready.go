@@ -40,7 +40,7 @@ type Ready struct {
 	// without a stored status update (a permanent cancel): its readers
 	// are woken.
 	LogChanged bool
-	Logs []Log
+	Logs       []Log
 	// Fatal is set when a write was fenced: another process leads. The
 	// machine is deposed; the driver stops the process's interceptors.
 	Fatal error
