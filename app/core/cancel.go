@@ -53,7 +53,7 @@ func (m *Machine) cancelInMemory(now time.Time, req ReqID, hash domain.PaymentHa
 		m.joinCancel(req, ct)
 		return
 	}
-	if (setID == domain.SetID{} || slices.Contains(e.recorded, setID)) && (!permanent || e.tombstone) {
+	if (setID == domain.SetID{} || slices.Contains(e.recordedIDs(), setID)) && (!permanent || e.tombstoned()) {
 		m.reply(req, nil)
 		return
 	}
@@ -65,7 +65,7 @@ func (m *Machine) cancelInMemory(now time.Time, req ReqID, hash domain.PaymentHa
 // recordingOf returns the cancel of setID being recorded, if any (a
 // permanent cancel joins only a permanent one).
 func (e *entry) recordingOf(setID domain.SetID, permanent bool) *cancelTicket {
-	for _, ct := range e.recording {
+	for _, ct := range e.recordings() {
 		if (setID == domain.SetID{} || ct.rec.SetID == setID) && (!permanent || ct.rec.Permanent) {
 			return ct
 		}
@@ -96,7 +96,7 @@ func (m *Machine) cancelRecord(now time.Time, hash domain.PaymentHash, se *setEn
 func (m *Machine) startCancel(req ReqID, e *entry, rec domain.CancelRecord) {
 	ct := &cancelTicket{rec: rec}
 	ct.retry.kind, ct.retry.ct = timerCancelRetry, ct
-	e.recording = append(e.recording, ct)
+	e.c().recording = append(e.recordings(), ct)
 	m.joinCancel(req, ct)
 	m.writeCancel(ct)
 }
@@ -148,11 +148,11 @@ func (m *Machine) cancelDone(now time.Time, ct *cancelTicket, err error) {
 	// Recorded: from here on the set is cancelled, by this process or by
 	// any successor.
 	e := m.getOrCreate(ct.rec.Hash, ct.rec.Expiry)
-	if id := ct.rec.SetID; id != (domain.SetID{}) && !slices.Contains(e.recorded, id) {
-		e.recorded = append(e.recorded, id)
+	if id := ct.rec.SetID; id != (domain.SetID{}) && !slices.Contains(e.recordedIDs(), id) {
+		e.c().recorded = append(e.recordedIDs(), id)
 	}
-	if ct.rec.Permanent && !e.tombstone {
-		e.tombstone = true
+	if ct.rec.Permanent && !e.tombstoned() {
+		e.c().tombstone = true
 		m.rd.LogChanged = true
 		m.update(ports.InvoiceUpdate{Hash: ct.rec.Hash, Status: domain.StatusCancelled, SetID: ct.rec.SetID})
 		m.logf(LevelInfo, "invoice cancelled permanently", "hash", ct.rec.Hash, "until", ct.rec.Expiry)
@@ -162,7 +162,7 @@ func (m *Machine) cancelDone(now time.Time, ct *cancelTicket, err error) {
 
 func (m *Machine) endCancel(ct *cancelTicket, err error) {
 	if e := m.lookup(ct.rec.Hash); e != nil {
-		e.recording = slices.DeleteFunc(e.recording, func(x *cancelTicket) bool { return x == ct })
+		e.c().recording = slices.DeleteFunc(e.recordings(), func(x *cancelTicket) bool { return x == ct })
 		m.dropIfEmpty(e)
 	}
 	for _, req := range ct.waiters {
@@ -190,15 +190,15 @@ func (m *Machine) loadCancels(cancels []domain.CancelRecord) {
 			e.rememberCircuit(h.Circuit, domain.FailCancelled, h.Until)
 		}
 		if c.SetID != (domain.SetID{}) {
-			if !slices.Contains(e.cancelled, c.SetID) {
-				e.cancelled = append(e.cancelled, c.SetID)
+			if !slices.Contains(e.cancelledIDs(), c.SetID) {
+				e.c().cancelled = append(e.cancelledIDs(), c.SetID)
 			}
-			if !slices.Contains(e.recorded, c.SetID) {
-				e.recorded = append(e.recorded, c.SetID)
+			if !slices.Contains(e.recordedIDs(), c.SetID) {
+				e.c().recorded = append(e.recordedIDs(), c.SetID)
 			}
 		}
 		if c.Permanent {
-			e.tombstone = true
+			e.c().tombstone = true
 		}
 	}
 }

@@ -113,7 +113,7 @@ func (m *Machine) beginSettle(now time.Time, hash domain.PaymentHash, setID doma
 	if e == nil {
 		return nil, false, errNotInMemory
 	}
-	if e.tombstone {
+	if e.tombstoned() {
 		return nil, false, fmt.Errorf("%w: invoice cancelled permanently", domain.ErrSetNotFound)
 	}
 	if e.settled != nil {
@@ -127,10 +127,10 @@ func (m *Machine) beginSettle(now time.Time, hash domain.PaymentHash, setID doma
 	}
 	se := e.set
 	if se == nil || se.htlcs.ID() != setID {
-		if slices.Contains(e.cancelled, setID) {
+		if slices.Contains(e.cancelledIDs(), setID) {
 			return nil, false, fmt.Errorf("%w: set was cancelled", domain.ErrSetNotFound)
 		}
-		if slices.Contains(e.lost, setID) {
+		if slices.Contains(e.lostIDs(), setID) {
 			return nil, false, fmt.Errorf("%w: lnd failed a part of the set", domain.ErrSetNotFound)
 		}
 		return nil, false, domain.ErrSetNotFound
@@ -312,7 +312,7 @@ func (m *Machine) abortSettle(t *ticket, reason domain.FailureReason) {
 		e.remember(h, reason)
 		m.fail(h, se.onionOf(h.Circuit), reason)
 	}
-	e.cancelled = append(e.cancelled, se.htlcs.ID())
+	e.c().cancelled = append(e.cancelledIDs(), se.htlcs.ID())
 	e.set = nil
 	if e.settled == nil {
 		// Paid by a set this process does not know: the store has it.
@@ -377,7 +377,7 @@ func (m *Machine) cancelTarget(r cancelRequest) (*entry, *setEntry, error) {
 		return nil, nil, domain.ErrSetNotFound
 	}
 	switch {
-	case e.settled != nil && e.settled.setID == (domain.SetID{}) && !slices.Contains(e.cancelled, r.setID):
+	case e.settled != nil && e.settled.setID == (domain.SetID{}) && !slices.Contains(e.cancelledIDs(), r.setID):
 		return nil, nil, errNotInMemory
 	case e.settled != nil && (zero || e.settled.setID == r.setID):
 		return nil, nil, domain.ErrSettleRequested
@@ -387,9 +387,9 @@ func (m *Machine) cancelTarget(r cancelRequest) (*entry, *setEntry, error) {
 			return nil, nil, domain.ErrSettleRequested
 		}
 		return e, se, nil
-	case !zero && slices.Contains(e.cancelled, r.setID):
+	case !zero && slices.Contains(e.cancelledIDs(), r.setID):
 		return e, nil, nil
-	case se == nil && e.settled == nil && (len(e.cancelled) > 0 || e.tombstone) && zero:
+	case se == nil && e.settled == nil && (len(e.cancelledIDs()) > 0 || e.tombstoned()) && zero:
 		return e, nil, nil
 	}
 	return nil, nil, domain.ErrSetNotFound
@@ -414,7 +414,7 @@ func (m *Machine) endSet(e *entry, se *setEntry, reason domain.FailureReason, ex
 	}
 	id := se.htlcs.ID()
 	if id != (domain.SetID{}) {
-		e.cancelled = append(e.cancelled, id)
+		e.c().cancelled = append(e.cancelledIDs(), id)
 	}
 	if e.set == se {
 		e.set = nil
@@ -502,7 +502,7 @@ func (m *Machine) paidElsewhere(inv domain.Invoice) {
 			m.fail(h, se.onionOf(h.Circuit), domain.FailAlreadyPaid)
 		}
 		if id := se.htlcs.ID(); id != (domain.SetID{}) {
-			e.cancelled = append(e.cancelled, id)
+			e.c().cancelled = append(e.cancelledIDs(), id)
 		}
 		e.set = nil
 		m.logf(LevelInfo, "invoice paid before, its paid mark dropped from memory: new set failed", "hash", inv.Hash,
@@ -562,7 +562,7 @@ func (m *Machine) Final(now time.Time, r ports.FinalResolution) {
 			for _, hh := range se.held {
 				m.armHold(now, hash, hh, se.htlcs.Meta.Expiry)
 			}
-			e.lost = append(e.lost, id)
+			e.c().lost = append(e.lostIDs(), id)
 			// Shown as expired: lnd's time for the part ran out (its
 			// auto-fail height) before anyone settled the set.
 			m.update(ports.InvoiceUpdate{Hash: hash, Status: domain.StatusExpired, SetID: id})

@@ -22,6 +22,14 @@ type entry struct {
 	// timeouts, auto-fail margin): lnd re-offers an HTLC whose FAIL was not
 	// delivered, and it must be failed again, never re-assembled.
 	failed map[domain.CircuitKey]failedHTLC
+	// cold holds what few entries need, allocated on first use: most
+	// entries in memory are paid marks, and every byte of an entry counts
+	// a million times (docs/design.md, "Memory").
+	cold *entryCold
+}
+
+// entryCold is the rarely used part of an entry.
+type entryCold struct {
 	// cancelled lists the ids of cancelled sets, for idempotent cancels.
 	cancelled []domain.SetID
 	// lost lists the ids of accepted sets of which lnd failed a part: they
@@ -34,6 +42,49 @@ type entry struct {
 	// tombstone: cancelled permanently, unpayable until expiry.
 	tombstone bool
 }
+
+// c returns the entry's cold part, allocating it.
+func (e *entry) c() *entryCold {
+	if e.cold == nil {
+		e.cold = &entryCold{}
+	}
+	return e.cold
+}
+
+func (e *entry) coldEmpty() bool {
+	c := e.cold
+	return c == nil || (len(c.cancelled) == 0 && len(c.lost) == 0 && len(c.recorded) == 0 && len(c.recording) == 0 && !c.tombstone)
+}
+
+func (e *entry) cancelledIDs() []domain.SetID {
+	if e.cold == nil {
+		return nil
+	}
+	return e.cold.cancelled
+}
+
+func (e *entry) lostIDs() []domain.SetID {
+	if e.cold == nil {
+		return nil
+	}
+	return e.cold.lost
+}
+
+func (e *entry) recordedIDs() []domain.SetID {
+	if e.cold == nil {
+		return nil
+	}
+	return e.cold.recorded
+}
+
+func (e *entry) recordings() []*cancelTicket {
+	if e.cold == nil {
+		return nil
+	}
+	return e.cold.recording
+}
+
+func (e *entry) tombstoned() bool { return e.cold != nil && e.cold.tombstone }
 
 type failedHTLC struct {
 	reason domain.FailureReason
@@ -131,7 +182,7 @@ func (e *entry) remember(h domain.HTLC, reason domain.FailureReason) {
 // isPaidOnly reports an entry that only marks its hash as paid.
 func (e *entry) isPaidOnly() bool {
 	return e.set == nil && e.settled != nil && len(e.settled.pending) == 0 && len(e.failed) == 0 &&
-		len(e.cancelled) == 0 && len(e.lost) == 0 && len(e.recorded) == 0 && len(e.recording) == 0 && !e.tombstone
+		e.coldEmpty()
 }
 
 // markSettled sets e.settled from a stored invoice.
@@ -176,7 +227,7 @@ func (m *Machine) pruneShard(i int, now time.Time) {
 	perShard := max(m.cfg.MaxPaidInMemory/numShards, 1)
 	var paid []*entry
 	for h, e := range sh {
-		if e.set != nil || (e.settled != nil && len(e.settled.pending) > 0) || len(e.recording) > 0 {
+		if e.set != nil || (e.settled != nil && len(e.settled.pending) > 0) || len(e.recordings()) > 0 {
 			continue
 		}
 		if !now.Before(e.expiry) {

@@ -268,8 +268,7 @@ func (m *Machine) getOrCreate(h domain.PaymentHash, expiry time.Time) *entry {
 
 // dropIfEmpty drops an entry that holds nothing any more.
 func (m *Machine) dropIfEmpty(e *entry) {
-	if e.set == nil && e.settled == nil && len(e.failed) == 0 && len(e.cancelled) == 0 && len(e.lost) == 0 &&
-		len(e.recorded) == 0 && len(e.recording) == 0 && !e.tombstone {
+	if e.set == nil && e.settled == nil && len(e.failed) == 0 && e.coldEmpty() {
 		delete(m.shard(e.hash), e.hash)
 	}
 }

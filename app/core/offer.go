@@ -104,7 +104,7 @@ func (m *Machine) Offered(now time.Time, o Offer) {
 		failNow(reason)
 		return
 	}
-	if e != nil && e.tombstone {
+	if e != nil && e.tombstoned() {
 		// Cancelled permanently: as if the invoice did not exist.
 		failNow(domain.FailUnknownInvoice)
 		return
