@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lnmux/lnmux/app/core"
 	"github.com/lnmux/lnmux/domain"
 	"github.com/lnmux/lnmux/ports"
 )
@@ -89,21 +88,9 @@ func (m *Mux) SubscribeInvoiceEvents(ctx context.Context, after uint64, send fun
 	// after them wakes this subscriber, one committed before is read.
 	wid, wake := m.hub.stored.add()
 	defer m.hub.stored.remove(wid)
-	// Subscribing and listing the sets waiting for a decision happen in
-	// one step of the machine, as in SubscribeAccepted: one may come
-	// twice, deciding is idempotent.
-	var aid uint64
-	var accepted chan ports.AcceptedEvent
-	var waiting []ports.AcceptedEvent
-	m.do(ctx, func(c *core.Machine, now time.Time) {
-		aid, accepted = m.hub.subscribeAccepted()
-		waiting = c.AcceptedSets()
-		c.Subscribers(now, m.hub.acceptedSubscribers())
-	})
-	defer m.do(context.WithoutCancel(ctx), func(c *core.Machine, now time.Time) {
-		m.hub.unsubscribeAccepted(aid)
-		c.Subscribers(now, m.hub.acceptedSubscribers())
-	})
+	// The sets waiting for a decision, as SubscribeAccepted sends them.
+	accepted, waiting, unsubscribe := m.subscribeAccepted(ctx)
+	defer unsubscribe()
 	for _, ev := range waiting {
 		if err := send(acceptedLogEvent(ev)); err != nil {
 			return err

@@ -130,24 +130,30 @@ func (h *hub) publishInvoice(u ports.InvoiceUpdate) {
 // errSubscriberLagged ends a stream whose client did not keep up.
 var errSubscriberLagged = fmt.Errorf("%w: subscriber fell behind and was dropped", domain.ErrNotReady)
 
-// SubscribeAccepted implements ports.Service.
-func (m *Mux) SubscribeAccepted(ctx context.Context, send func(ports.AcceptedEvent) error) error {
-	// Subscribing and listing the sets waiting for a decision happen in
-	// one step of the machine: no set is missed between the two. A
-	// reconnecting application hears again of sets it was told of before:
-	// deciding is idempotent.
+// subscribeAccepted registers an accepted-set subscriber and lists the sets
+// waiting for a decision, in one step of the machine: no set is missed
+// between the two. A reconnecting application hears again of sets it was
+// told of before: deciding is idempotent. The subscriber counts for I4
+// (core.Machine.Subscribers) until unsubscribe.
+func (m *Mux) subscribeAccepted(ctx context.Context) (ch chan ports.AcceptedEvent, waiting []ports.AcceptedEvent, unsubscribe func()) {
 	var id uint64
-	var ch chan ports.AcceptedEvent
-	var waiting []ports.AcceptedEvent
 	m.do(ctx, func(c *core.Machine, now time.Time) {
 		id, ch = m.hub.subscribeAccepted()
 		waiting = c.AcceptedSets()
 		c.Subscribers(now, m.hub.acceptedSubscribers())
 	})
-	defer m.do(context.WithoutCancel(ctx), func(c *core.Machine, now time.Time) {
-		m.hub.unsubscribeAccepted(id)
-		c.Subscribers(now, m.hub.acceptedSubscribers())
-	})
+	return ch, waiting, func() {
+		m.do(context.WithoutCancel(ctx), func(c *core.Machine, now time.Time) {
+			m.hub.unsubscribeAccepted(id)
+			c.Subscribers(now, m.hub.acceptedSubscribers())
+		})
+	}
+}
+
+// SubscribeAccepted implements ports.Service.
+func (m *Mux) SubscribeAccepted(ctx context.Context, send func(ports.AcceptedEvent) error) error {
+	ch, waiting, unsubscribe := m.subscribeAccepted(ctx)
+	defer unsubscribe()
 	for _, ev := range waiting {
 		if err := send(ev); err != nil {
 			return err
