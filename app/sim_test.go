@@ -1184,7 +1184,7 @@ func (p *pendingCall) poll() (bool, error) {
 type callFunc func(*core.Machine, time.Time, core.ReqID)
 
 func settleCall(hash domain.PaymentHash, id domain.SetID) callFunc {
-	return func(c *core.Machine, now time.Time, req core.ReqID) { c.Settle(now, req, hash, id) }
+	return func(c *core.Machine, now time.Time, req core.ReqID) { c.Settle(now, req, hash, id, domain.Preimage{}) }
 }
 
 func permanentCall(hash domain.PaymentHash) callFunc {
