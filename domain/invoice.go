@@ -171,13 +171,13 @@ func NewSettleRequest(set *HTLCSet, preimage Preimage, now time.Time) (Invoice, 
 func CheckSettlePreimage(hash PaymentHash, external bool, preimage Preimage) error {
 	if preimage == (Preimage{}) {
 		if external {
-			return fmt.Errorf("%w: preimage: required for an invoice with a caller-supplied payment hash", ErrInvalidArgument)
+			return fieldErr(FieldPreimage, "required for an invoice with a caller-supplied payment hash")
 		}
 		return nil
 	}
 	got := preimage.Hash()
 	if subtle.ConstantTimeCompare(got[:], hash[:]) != 1 {
-		return fmt.Errorf("%w: preimage: does not hash to the payment hash", ErrInvalidArgument)
+		return fieldErr(FieldPreimage, "does not hash to the payment hash")
 	}
 	return nil
 }

@@ -28,6 +28,8 @@ const (
 	FieldDescription     = "description"
 	FieldDescriptionHash = "description_hash"
 	FieldAcceptTimeout   = "accept_timeout"
+	// FieldPreimage is the preimage a settlement brings (CheckSettlePreimage).
+	FieldPreimage = "preimage"
 )
 
 // FieldError is a value that breaks a domain limit. Field says which value
