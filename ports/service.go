@@ -30,9 +30,9 @@ type AddInvoiceResult struct {
 	PaymentRequest string
 	Hash           domain.PaymentHash
 	// Preimage is zero for an invoice with a caller-supplied hash.
-	Preimage domain.Preimage
-	PaymentAddr    domain.PaymentAddr
-	ExpiresAt      time.Time
+	Preimage    domain.Preimage
+	PaymentAddr domain.PaymentAddr
+	ExpiresAt   time.Time
 }
 
 // AcceptedEvent reports a complete HTLC set waiting for a decision.

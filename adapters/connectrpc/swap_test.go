@@ -76,4 +76,3 @@ func TestSwapFields(t *testing.T) {
 		})
 	}
 }
-
