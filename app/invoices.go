@@ -93,25 +93,41 @@ func (f *invoiceFactory) createNow(req ports.AddInvoiceRequest) (ports.AddInvoic
 	if err != nil {
 		return ports.AddInvoiceResult{}, err
 	}
+	if terms, err = terms.WithAcceptTimeout(req.AcceptTimeout); err != nil {
+		return ports.AddInvoiceResult{}, err
+	}
 	// BOLT11 timestamps and expiries have second precision (the terms'
 	// expiry is whole seconds); the metadata must name the same instant the
 	// invoice does.
 	now := f.clock.Now().Truncate(time.Second)
-	meta := domain.InvoiceMeta{Amount: terms.Amount(), Expiry: now.Add(terms.Expiry())}
+	meta := domain.InvoiceMeta{Amount: terms.Amount(), Expiry: now.Add(terms.Expiry()), AcceptTimeout: terms.AcceptTimeout()}
 
-	var nonce [16]byte
-	entropy := f.entropy
-	if entropy == nil {
-		entropy = rand.Reader
+	var (
+		addr     domain.PaymentAddr
+		preimage domain.Preimage
+		hash     domain.PaymentHash
+	)
+	if req.PaymentHash != nil {
+		// The caller's hash: the address binds it with the terms, and
+		// the preimage is the application's to give at settlement.
+		hash = *req.PaymentHash
+		if addr, err = f.codec.EncodeExternal(meta, hash); err != nil {
+			return ports.AddInvoiceResult{}, err
+		}
+	} else {
+		var nonce [16]byte
+		entropy := f.entropy
+		if entropy == nil {
+			entropy = rand.Reader
+		}
+		if _, err := io.ReadFull(entropy, nonce[:]); err != nil {
+			return ports.AddInvoiceResult{}, fmt.Errorf("read nonce: %w", err)
+		}
+		if addr, preimage, err = f.codec.Encode(meta, nonce); err != nil {
+			return ports.AddInvoiceResult{}, err
+		}
+		hash = preimage.Hash()
 	}
-	if _, err := io.ReadFull(entropy, nonce[:]); err != nil {
-		return ports.AddInvoiceResult{}, fmt.Errorf("read nonce: %w", err)
-	}
-	addr, preimage, err := f.codec.Encode(meta, nonce)
-	if err != nil {
-		return ports.AddInvoiceResult{}, err
-	}
-	hash := preimage.Hash()
 	payreq, err := f.hints.template(terms.Amount()).Encode(domain.BOLT11Fields{
 		Timestamp:   now,
 		Terms:       terms,

@@ -669,7 +669,7 @@ func TestConcurrentSettleCallsShareTheOutcome(t *testing.T) {
 	// Two more calls while the write hangs join its attempt: startCall is
 	// SettleInvoice up to the wait, so the joining is done when it returns.
 	for range 2 {
-		ticket := h.mux.startCall(settleCall(inv.Hash, ev.SetID))
+		ticket := h.mux.startCall(settleCall(inv.Hash, ev.SetID, domain.Preimage{}))
 		go func() { errs <- <-ticket.ch }()
 	}
 	h.store.mu.Unlock()

@@ -51,7 +51,16 @@ func (m *Mux) Depose(ctx context.Context) error {
 // retried until the store answers (I7): calling again waits for that
 // answer.
 func (m *Mux) SettleInvoice(ctx context.Context, hash domain.PaymentHash, setID domain.SetID) error {
-	return m.call(ctx, func(c *core.Machine, now time.Time, req core.ReqID) { c.Settle(now, req, hash, setID) })
+	return m.SettleInvoiceWithPreimage(ctx, hash, setID, domain.Preimage{})
+}
+
+// SettleInvoiceWithPreimage implements ports.Service: SettleInvoice with
+// the application's preimage, which an invoice with a caller-supplied
+// payment hash needs. A preimage that does not hash to hash is refused with
+// domain.ErrInvalidArgument before anything is recorded; the set stays as
+// it was.
+func (m *Mux) SettleInvoiceWithPreimage(ctx context.Context, hash domain.PaymentHash, setID domain.SetID, preimage domain.Preimage) error {
+	return m.call(ctx, func(c *core.Machine, now time.Time, req core.ReqID) { c.Settle(now, req, hash, setID, preimage) })
 }
 
 // CancelInvoice implements ports.Service (core.Machine.Cancel): the set's

@@ -198,6 +198,13 @@ type sim struct {
 	verbose    bool
 	// record, if set, receives the run's trace and final store.
 	record *simRecord
+	// swapRng, in runs with swap invoices (TestSimulationSwaps), decides
+	// which invoices bring their own payment hash; nil in the other runs,
+	// whose schedules it therefore leaves as they were.
+	swapRng *rand.Rand
+	// preimages are the swap invoices' preimages, known only to the
+	// application.
+	preimages map[domain.PaymentHash]domain.Preimage
 }
 
 type simJob struct {
@@ -589,6 +596,12 @@ func runSim(t *testing.T, seed uint64, verbose bool) error {
 }
 
 func runSimRecord(t *testing.T, seed uint64, verbose bool, rec *simRecord) (err error) {
+	return runSimWith(t, seed, verbose, rec, false)
+}
+
+// runSimWith runs one seed; with swaps, some invoices have a payment hash
+// the application chose (docs/api.md, "Swap invoices").
+func runSimWith(t *testing.T, seed uint64, verbose bool, rec *simRecord, swaps bool) (err error) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	s := &sim{
 		rng:           rng,
@@ -606,6 +619,10 @@ func runSimRecord(t *testing.T, seed uint64, verbose bool, rec *simRecord) (err 
 		failBefore:    rng.IntN(300),
 		failAfter:     rng.IntN(300),
 		failUpdate:    rng.IntN(300),
+		preimages:     make(map[domain.PaymentHash]domain.Preimage),
+	}
+	if swaps {
+		s.swapRng = rand.New(rand.NewPCG(seed, seed^0x5a9b))
 	}
 	defer func() {
 		if rec != nil {
@@ -785,7 +802,20 @@ func (s *sim) newPayment() { s.payAgain(nil) }
 // then of a random earlier one).
 func (s *sim) payAgain(prev *simPayment) {
 	amt := domain.Msat(10000 * (1 + s.rng.IntN(10)))
-	inv, err := s.mux.AddInvoice(context.Background(), ports.AddInvoiceRequest{Amount: amt, Expiry: time.Hour})
+	req := ports.AddInvoiceRequest{Amount: amt, Expiry: time.Hour}
+	if s.swapRng != nil && s.swapRng.IntN(2) == 0 {
+		// A swap: the application's own preimage and a decision window
+		// of its own (lnd's auto-fail height still bounds it).
+		var pre domain.Preimage
+		for i := range pre {
+			pre[i] = byte(s.swapRng.UintN(256))
+		}
+		hash := pre.Hash()
+		s.preimages[hash] = pre
+		req.PaymentHash = &hash
+		req.AcceptTimeout = time.Duration(1+s.swapRng.IntN(300)) * time.Second
+	}
+	inv, err := s.mux.AddInvoice(context.Background(), req)
 	if err != nil {
 		s.violate("add invoice: %v", err)
 		return
@@ -886,11 +916,46 @@ func (s *sim) settle(hash domain.PaymentHash, id domain.SetID) {
 	// A set the application cancelled may be settled by mistake: lnmux,
 	// this incarnation or a later one, refuses it (the cancel is recorded:
 	// docs/design.md, "Cancels"); checkEnd finds any that was settled.
-	t := s.mux.startCall(settleCall(hash, id))
+	if pre, ok := s.preimages[hash]; ok && s.swapRng.IntN(3) == 0 {
+		s.wrongPreimage(hash, id, pre)
+		if s.err != nil {
+			return
+		}
+	}
+	t := s.mux.startCall(settleCall(hash, id, s.preimages[hash]))
 	if done, err := t.poll(); done && err != nil {
 		return
 	}
 	s.tickets = append(s.tickets, simTicket{t: t, hash: hash, setID: id, epoch: s.epoch})
+}
+
+// wrongPreimage is the application settling a swap before it has the
+// right preimage (none, or another): lnmux must refuse it before anything
+// happens, and the set must be as it was.
+func (s *sim) wrongPreimage(hash domain.PaymentHash, id domain.SetID, right domain.Preimage) {
+	var wrong domain.Preimage
+	if s.swapRng.IntN(2) == 0 {
+		wrong = right
+		wrong[s.swapRng.IntN(len(wrong))] ^= 1 << s.swapRng.IntN(8)
+	}
+	before, inBefore := s.mux.core.Lookup(hash)
+	err := s.callSync(s.mux, settleCall(hash, id, wrong))
+	after, inAfter := s.mux.core.Lookup(hash)
+	s.tracef("settle %x with a wrong preimage -> %v", hash[:4], err)
+	// A preimage that does not hash to the hash is always refused. No
+	// preimage is refused while the set waits or is being written; once
+	// its settlement is recorded a repeat succeeds as for any invoice (I6):
+	// nothing more is recorded.
+	undecided := inBefore && before.SetID == id &&
+		(before.State == domain.SetAccepted || before.State == domain.SetSettling)
+	mustRefuse := wrong != (domain.Preimage{}) || undecided
+	switch {
+	case errors.Is(err, domain.ErrNotReady):
+	case mustRefuse && !errors.Is(err, domain.ErrInvalidArgument):
+		s.violate("settle of swap %x with a wrong preimage: %v, want invalid argument", hash[:4], err)
+	case errors.Is(err, domain.ErrInvalidArgument) && (inBefore != inAfter || !reflect.DeepEqual(before, after)):
+		s.violate("settle of swap %x with a wrong preimage changed its set: %+v -> %+v", hash[:4], before, after)
+	}
 }
 
 func (s *sim) cancel(hash domain.PaymentHash, id domain.SetID) {
@@ -972,7 +1037,7 @@ func (s *sim) repeatDecision(tk simTicket) {
 	if dep, _ := s.mux.core.Deposed(); s.deposed[s.epoch] || dep {
 		return
 	}
-	if err := s.callSync(s.mux, settleCall(tk.hash, tk.setID)); err != nil {
+	if err := s.callSync(s.mux, settleCall(tk.hash, tk.setID, s.preimages[tk.hash])); err != nil {
 		s.violate("I6: repeating the successful settle of %x: %v", tk.hash[:4], err)
 	}
 	if !s.cfg.AutoSettle {
@@ -1147,6 +1212,9 @@ func (s *sim) checkEnd() {
 			s.violate("htlc %s settled in lnd but its invoice is not stored", c)
 			continue
 		}
+		if pre, swap := s.preimages[inv.Hash]; swap && inv.Preimage != pre {
+			s.violate("swap %x stored with a preimage the application did not give", inv.Hash[:4])
+		}
 		if !slices.ContainsFunc(inv.HTLCs, func(x domain.SettledHTLC) bool { return x.Circuit == c }) {
 			s.violate("htlc %s settled in lnd but not part of the stored set of %x", c, inv.Hash[:4])
 		}
@@ -1183,8 +1251,10 @@ func (p *pendingCall) poll() (bool, error) {
 
 type callFunc func(*core.Machine, time.Time, core.ReqID)
 
-func settleCall(hash domain.PaymentHash, id domain.SetID) callFunc {
-	return func(c *core.Machine, now time.Time, req core.ReqID) { c.Settle(now, req, hash, id) }
+// settleCall settles with the application's preimage: zero for lnmux's
+// own invoices.
+func settleCall(hash domain.PaymentHash, id domain.SetID, preimage domain.Preimage) callFunc {
+	return func(c *core.Machine, now time.Time, req core.ReqID) { c.Settle(now, req, hash, id, preimage) }
 }
 
 func permanentCall(hash domain.PaymentHash) callFunc {
@@ -1225,6 +1295,35 @@ func (s *sim) callSync(m *Mux, f callFunc) error {
 	}
 }
 
+// TestSimulationSwaps runs the simulation with swap invoices: half the new
+// invoices have a payment hash the application chose, a decision window
+// of their own (1 s to 5 min), and are settled only with its preimage,
+// sometimes after a wrong one (refused, the set untouched). Everything
+// TestSimulation checks holds too. -sim.seeds sets the count as there.
+func TestSimulationSwaps(t *testing.T) {
+	if *simSeed != 0 {
+		if err := runSimWith(t, *simSeed, testing.Verbose(), nil, true); err != nil {
+			t.Fatalf("seed %d: %v", *simSeed, err)
+		}
+		return
+	}
+	n := *simSeeds
+	if testing.Short() || raceEnabled {
+		n = min(n, 200)
+	}
+	failed := 0
+	for s := *simFirst; s < *simFirst+uint64(n); s++ {
+		if err := runSimWith(t, s, false, nil, true); err != nil {
+			failed++
+			t.Errorf("seed %d: %v\n  replay: go test ./app -run TestSimulationSwaps -sim.seed=%d -v", s, err, s)
+			if failed >= 5 {
+				t.Fatal("stopping after 5 failing seeds")
+			}
+		}
+	}
+	t.Logf("%d schedules with swaps checked, %d failed", n, failed)
+}
+
 // TestSimulationIsDeterministic runs seeds twice: the same inputs must
 // give the same run, step for step, or a failing seed could not be
 // replayed (and the machine would depend on something besides its inputs,
@@ -1232,8 +1331,9 @@ func (s *sim) callSync(m *Mux, f callFunc) error {
 func TestSimulationIsDeterministic(t *testing.T) {
 	for seed := uint64(1); seed <= 40; seed++ {
 		var a, b simRecord
-		errA := runSimRecord(t, seed, false, &a)
-		errB := runSimRecord(t, seed, false, &b)
+		swaps := seed%2 == 0
+		errA := runSimWith(t, seed, false, &a, swaps)
+		errB := runSimWith(t, seed, false, &b, swaps)
 		if fmt.Sprint(errA) != fmt.Sprint(errB) {
 			t.Fatalf("seed %d: %v, then %v", seed, errA, errB)
 		}

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"crypto/sha256"
 	"errors"
 	"testing"
 	"time"
@@ -18,10 +19,17 @@ func FuzzDecode(f *testing.F) {
 	f.Add(anyAmount[:])
 	f.Add(maxAmount[:])
 	f.Add(make([]byte, 32))
+	timed, _ := mustEncode(f, c, InvoiceMeta{Amount: 1000, Expiry: testNow, AcceptTimeout: time.Hour}, testNonce(7))
+	f.Add(timed[:])
+	external, err := c.EncodeExternal(InvoiceMeta{Amount: 1000, Expiry: testNow, AcceptTimeout: time.Hour}, PaymentHash{1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(external[:])
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
 	for i, plain := range [][metaLen]byte{
-		plainMeta(2, 1000, 1),                            // wrong version
+		plainMeta(4, 1000, 1),                            // wrong version
 		plainMeta(metadataVersion, uint64(MaxMsat)+1, 1), // amount too large
 		plainMeta(metadataVersion, 1, 0),                 // zero expiry
 	} {
@@ -49,6 +57,22 @@ func FuzzDecode(f *testing.F) {
 		}
 		if e := meta.Expiry.Unix(); e <= 0 || e > maxExpiryUnix || meta.Expiry.Location() != time.UTC {
 			t.Fatalf("decoded expiry %v out of range", meta.Expiry)
+		}
+		if meta.AcceptTimeout < 0 || meta.AcceptTimeout > MaxAcceptTimeout || meta.AcceptTimeout%time.Second != 0 {
+			t.Fatalf("decoded accept timeout %v out of range", meta.AcceptTimeout)
+		}
+		if meta.External {
+			// Only the hash the tag was made with verifies: arbitrary
+			// data is no external-hash invoice for any hash tried.
+			if pre != (Preimage{}) {
+				t.Fatal("an external-hash address decoded with a preimage")
+			}
+			for _, h := range []PaymentHash{{}, sha256.Sum256(data), sha256.Sum256(addr[:])} {
+				if m, _, err := c.Verify(addr, h); err == nil && m.External {
+					t.Fatalf("arbitrary external-hash address verified for hash %x", h)
+				}
+			}
+			return
 		}
 		var nonce [nonceLen]byte
 		copy(nonce[:], addr[:nonceLen])

@@ -131,7 +131,7 @@ func TestCodecDecodeRejectsMetadata(t *testing.T) {
 		{"valid control row", plainMeta(metadataVersion, 1000, exp), nil},
 		{"valid max amount and expiry", plainMeta(metadataVersion, uint64(MaxMsat), maxExpiryUnix), nil},
 		{"version 0", plainMeta(0, 1000, exp), ErrUnknownPaymentAddr},
-		{"version 2", plainMeta(2, 1000, exp), ErrUnknownPaymentAddr},
+		{"version 4", plainMeta(4, 1000, exp), ErrUnknownPaymentAddr},
 		{"version 255", plainMeta(255, 1000, exp), ErrUnknownPaymentAddr},
 		{"amount above max", plainMeta(metadataVersion, uint64(MaxMsat)+1, exp), ErrUnknownPaymentAddr},
 		{"amount all ones", plainMeta(metadataVersion, math.MaxUint64, exp), ErrUnknownPaymentAddr},

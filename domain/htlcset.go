@@ -93,6 +93,8 @@ type HTLCSet struct {
 	Meta     InvoiceMeta
 	// Total is the MPP total_msat every part must announce.
 	Total Msat
+	// Addr is the payment address of the first part.
+	Addr PaymentAddr
 
 	state      SetState
 	parts      map[CircuitKey]HTLC
@@ -108,6 +110,7 @@ func NewHTLCSet(a Accepted) *HTLCSet {
 		Preimage: a.Preimage,
 		Meta:     a.Meta,
 		Total:    a.HTLC.MPP.Total,
+		Addr:     a.HTLC.MPP.Addr,
 		parts:    make(map[CircuitKey]HTLC),
 	}
 }
@@ -157,7 +160,13 @@ func (s *HTLCSet) Add(h HTLC, now time.Time) (AddOutcome, FailureReason) {
 	if h.Hash != s.Hash {
 		return AddRejected, FailUnknownInvoice
 	}
-	// The payment address needs no comparison: the hash is derived from it.
+	// An own invoice's hash is derived from its payment address, so the
+	// address needs no comparison. An external hash can have several
+	// addresses (one per AddInvoice with other terms): every part must
+	// name the one the set's terms came from.
+	if s.Meta.External && h.MPP.Addr != s.Addr {
+		return AddRejected, FailUnknownInvoice
+	}
 	if h.MPP.Total != s.Total {
 		return AddRejected, FailSetTotalMismatch
 	}

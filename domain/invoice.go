@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"crypto/subtle"
 	"fmt"
 	"time"
 )
@@ -133,14 +134,24 @@ type Invoice struct {
 }
 
 // NewSettleRequest builds the invoice to store when settlement of an accepted
-// set is requested.
-func NewSettleRequest(set *HTLCSet, now time.Time) (Invoice, error) {
+// set is requested. preimage is the application's: required for an
+// external-hash invoice, whose preimage only the application knows, and
+// optional (zero) for lnmux's own; when given it must hash to the set's
+// payment hash, or the request is refused with ErrInvalidArgument and
+// nothing else happens.
+func NewSettleRequest(set *HTLCSet, preimage Preimage, now time.Time) (Invoice, error) {
 	if set.State() != SetSettling && set.State() != SetSettleRequested {
 		return Invoice{}, fmt.Errorf("%w: settle request from %s", ErrInvalidTransition, set.State())
 	}
+	if err := CheckSettlePreimage(set.Hash, set.Meta.External, preimage); err != nil {
+		return Invoice{}, err
+	}
+	if !set.Meta.External {
+		preimage = set.Preimage
+	}
 	inv := Invoice{
 		Hash:              set.Hash,
-		Preimage:          set.Preimage,
+		Preimage:          preimage,
 		Amount:            set.Meta.Amount,
 		AmountPaid:        set.Sum(),
 		SetID:             set.ID(),
@@ -152,6 +163,23 @@ func NewSettleRequest(set *HTLCSet, now time.Time) (Invoice, error) {
 		inv.HTLCs = append(inv.HTLCs, SettledHTLC{Circuit: h.Circuit, Amount: h.Amount, Status: HTLCPending})
 	}
 	return inv, nil
+}
+
+// CheckSettlePreimage is the rule for the preimage an application settles
+// with: a non-zero one must hash to hash (checked in constant time), and an
+// external-hash invoice needs one. The error never contains the preimage.
+func CheckSettlePreimage(hash PaymentHash, external bool, preimage Preimage) error {
+	if preimage == (Preimage{}) {
+		if external {
+			return fieldErr(FieldPreimage, "required for an invoice with a caller-supplied payment hash")
+		}
+		return nil
+	}
+	got := preimage.Hash()
+	if subtle.ConstantTimeCompare(got[:], hash[:]) != 1 {
+		return fieldErr(FieldPreimage, "does not hash to the payment hash")
+	}
+	return nil
 }
 
 // ApplyFinal records lnd's final resolution of one HTLC. It returns whether

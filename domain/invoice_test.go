@@ -94,7 +94,7 @@ func TestNewSettleRequest(t *testing.T) {
 	for _, st := range allSetStates {
 		t.Run(st.String(), func(t *testing.T) {
 			s := setIn(t, st)
-			inv, err := NewSettleRequest(s, at)
+			inv, err := NewSettleRequest(s, Preimage{}, at)
 			if st != SetSettling && st != SetSettleRequested {
 				if !errors.Is(err, ErrInvalidTransition) {
 					t.Fatalf("err = %v, want ErrInvalidTransition", err)

@@ -27,6 +27,9 @@ const (
 	FieldExpiry          = "expiry"
 	FieldDescription     = "description"
 	FieldDescriptionHash = "description_hash"
+	FieldAcceptTimeout   = "accept_timeout"
+	// FieldPreimage is the preimage a settlement brings (CheckSettlePreimage).
+	FieldPreimage = "preimage"
 )
 
 // FieldError is a value that breaks a domain limit. Field says which value
@@ -56,6 +59,7 @@ type InvoiceTerms struct {
 	description     string
 	descriptionHash [descriptionHashLen]byte
 	hasDescHash     bool
+	acceptTimeout   time.Duration
 	valid           bool
 }
 
@@ -117,6 +121,21 @@ func (t InvoiceTerms) Description() string { return t.description }
 func (t InvoiceTerms) DescriptionHash() ([descriptionHashLen]byte, bool) {
 	return t.descriptionHash, t.hasDescHash
 }
+
+// WithAcceptTimeout returns the terms with a per-invoice accept timeout:
+// how long an accepted set of the invoice waits for the application's
+// decision (zero: the configured default), whole seconds up to
+// MaxAcceptTimeout. lnd's auto-fail height still bounds it (I4).
+func (t InvoiceTerms) WithAcceptTimeout(d time.Duration) (InvoiceTerms, error) {
+	if err := checkAcceptTimeout(d); err != nil {
+		return InvoiceTerms{}, err
+	}
+	t.acceptTimeout = d
+	return t, nil
+}
+
+// AcceptTimeout is the per-invoice accept timeout; zero: the default.
+func (t InvoiceTerms) AcceptTimeout() time.Duration { return t.acceptTimeout }
 
 // Valid reports whether the terms came from NewInvoiceTerms.
 func (t InvoiceTerms) Valid() bool { return t.valid }

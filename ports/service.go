@@ -16,15 +16,23 @@ type AddInvoiceRequest struct {
 	Description     string
 	DescriptionHash *[32]byte
 	Expiry          time.Duration
+	// PaymentHash, if set, is the caller's: only it knows the preimage
+	// (a swap's), and it settles with SettleInvoiceWithPreimage.
+	PaymentHash *domain.PaymentHash
+	// AcceptTimeout is how long an accepted set waits for a decision;
+	// zero: the configured default. lnd's auto-fail height still bounds
+	// it.
+	AcceptTimeout time.Duration
 }
 
 // AddInvoiceResult is a new invoice. Nothing of it is stored.
 type AddInvoiceResult struct {
 	PaymentRequest string
 	Hash           domain.PaymentHash
-	Preimage       domain.Preimage
-	PaymentAddr    domain.PaymentAddr
-	ExpiresAt      time.Time
+	// Preimage is zero for an invoice with a caller-supplied hash.
+	Preimage    domain.Preimage
+	PaymentAddr domain.PaymentAddr
+	ExpiresAt   time.Time
 }
 
 // AcceptedEvent reports a complete HTLC set waiting for a decision.
@@ -65,6 +73,12 @@ type Service interface {
 	WaitForFinalStatus(ctx context.Context, hash domain.PaymentHash) (domain.InvoiceStatus, error)
 	// SettleInvoice requests settlement of an accepted set. Idempotent.
 	SettleInvoice(ctx context.Context, hash domain.PaymentHash, setID domain.SetID) error
+	// SettleInvoiceWithPreimage is SettleInvoice with the application's
+	// preimage: required for an invoice with a caller-supplied payment
+	// hash, optional for lnmux's own. One that does not hash to the
+	// payment hash is refused with domain.ErrInvalidArgument and nothing
+	// is recorded.
+	SettleInvoiceWithPreimage(ctx context.Context, hash domain.PaymentHash, setID domain.SetID, preimage domain.Preimage) error
 	// CancelInvoice fails an accepted set back. Idempotent; after a settle
 	// request it fails with domain.ErrSettleRequested.
 	CancelInvoice(ctx context.Context, hash domain.PaymentHash, setID domain.SetID) error

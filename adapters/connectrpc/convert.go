@@ -68,11 +68,33 @@ func addInvoiceRequestFromProto(req *lnmuxpb.AddInvoiceRequest) (ports.AddInvoic
 	if err != nil {
 		return ports.AddInvoiceRequest{}, invalidTerms(err)
 	}
-	out := ports.AddInvoiceRequest{Amount: terms.Amount(), Expiry: terms.Expiry(), Description: terms.Description()}
+	if terms, err = terms.WithAcceptTimeout(secondsToDuration(req.GetAcceptTimeoutSecs())); err != nil {
+		return ports.AddInvoiceRequest{}, invalidTerms(err)
+	}
+	out := ports.AddInvoiceRequest{Amount: terms.Amount(), Expiry: terms.Expiry(), Description: terms.Description(),
+		AcceptTimeout: terms.AcceptTimeout()}
 	if h, ok := terms.DescriptionHash(); ok {
 		out.DescriptionHash = &h
 	}
+	if b := req.GetPaymentHash(); len(b) > 0 {
+		h, err := hash32("payment_hash", b)
+		if err != nil {
+			return ports.AddInvoiceRequest{}, err
+		}
+		ph := domain.PaymentHash(h)
+		out.PaymentHash = &ph
+	}
 	return out, nil
+}
+
+// preimageFromProto parses SettleInvoice's optional preimage: empty is
+// the zero preimage (lnmux's own invoices). The error never echoes it.
+func preimageFromProto(b []byte) (domain.Preimage, error) {
+	if len(b) == 0 {
+		return domain.Preimage{}, nil
+	}
+	p, err := hash32("preimage", b)
+	return domain.Preimage(p), err
 }
 
 // addInvoiceFields names the domain's invoice terms as AddInvoiceRequest
@@ -82,6 +104,7 @@ var addInvoiceFields = map[string]string{
 	domain.FieldExpiry:          "expiry_secs",
 	domain.FieldDescription:     "description",
 	domain.FieldDescriptionHash: "description_hash",
+	domain.FieldAcceptTimeout:   "accept_timeout_secs",
 }
 
 // invalidTerms maps domain.NewInvoiceTerms' error onto INVALID_ARGUMENT
@@ -176,11 +199,20 @@ func hintStatusToProto(h ports.HintStatus) lnmuxpb.NodeInfo_HintStatus {
 func addInvoiceResultToProto(r ports.AddInvoiceResult) *lnmuxpb.AddInvoiceResponse {
 	return &lnmuxpb.AddInvoiceResponse{
 		PaymentRequest: r.PaymentRequest,
-		Preimage:       r.Preimage[:],
+		Preimage:       preimageToProto(r.Preimage),
 		Hash:           r.Hash[:],
 		PaymentAddr:    r.PaymentAddr[:],
 		ExpiresAt:      unix(r.ExpiresAt),
 	}
+}
+
+// preimageToProto leaves out the zero preimage of an invoice with a
+// caller-supplied hash.
+func preimageToProto(p domain.Preimage) []byte {
+	if p == (domain.Preimage{}) {
+		return nil
+	}
+	return p[:]
 }
 
 func acceptedToProto(ev ports.AcceptedEvent) *lnmuxpb.SubscribeInvoiceAcceptedResponse {

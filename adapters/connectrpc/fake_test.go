@@ -35,6 +35,7 @@ type fakeService struct {
 	addReq    ports.AddInvoiceRequest
 	hash      domain.PaymentHash
 	setID     domain.SetID
+	preimage  domain.Preimage
 	listFrom  uint64
 	listLimit int
 	after     uint64
@@ -120,6 +121,14 @@ func (f *fakeService) SettleInvoice(_ context.Context, hash domain.PaymentHash, 
 	err := f.record("SettleInvoice")
 	f.mu.Lock()
 	f.hash, f.setID = hash, setID
+	f.mu.Unlock()
+	return err
+}
+
+func (f *fakeService) SettleInvoiceWithPreimage(_ context.Context, hash domain.PaymentHash, setID domain.SetID, preimage domain.Preimage) error {
+	err := f.record("SettleInvoiceWithPreimage")
+	f.mu.Lock()
+	f.hash, f.setID, f.preimage = hash, setID, preimage
 	f.mu.Unlock()
 	return err
 }

@@ -609,6 +609,12 @@ func TestValidation(t *testing.T) {
 		{"WaitForInvoiceFinalStatus", &lnmuxpb.WaitForInvoiceFinalStatusRequest{}, "hash"},
 		{"SettleInvoice", &lnmuxpb.SettleInvoiceRequest{Hash: short, SetId: s}, "hash"},
 		{"SettleInvoice", &lnmuxpb.SettleInvoiceRequest{Hash: h}, "set_id"},
+		{"SettleInvoice", &lnmuxpb.SettleInvoiceRequest{Hash: h, SetId: s, Preimage: short}, "preimage"},
+		{"AddInvoice", &lnmuxpb.AddInvoiceRequest{AmtMsat: 1, ExpirySecs: 60, PaymentHash: short}, "payment_hash"},
+		{"AddInvoice", &lnmuxpb.AddInvoiceRequest{AmtMsat: 1, ExpirySecs: 60, AcceptTimeoutSecs: -1}, "accept_timeout_secs"},
+		{"AddInvoice", &lnmuxpb.AddInvoiceRequest{AmtMsat: 1, ExpirySecs: 60, AcceptTimeoutSecs: 65536}, "accept_timeout_secs"},
+		{"BatchAddInvoice", &lnmuxpb.BatchAddInvoiceRequest{Invoices: []*lnmuxpb.AddInvoiceRequest{
+			{AmtMsat: 1, ExpirySecs: 60, PaymentHash: short}}}, "invoices[0].payment_hash"},
 		{"CancelInvoice", &lnmuxpb.CancelInvoiceRequest{SetId: s}, "hash"},
 		{"CancelInvoice", &lnmuxpb.CancelInvoiceRequest{Hash: h, SetId: append(s, 0)}, "set_id"},
 		{"CancelInvoice", &lnmuxpb.CancelInvoiceRequest{Hash: h}, "set_id"},

@@ -6,6 +6,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/lnmux/lnmux/domain"
 	"github.com/lnmux/lnmux/ports"
 	lnmuxpb "github.com/lnmux/lnmux/proto/lnmux"
 	"github.com/lnmux/lnmux/proto/lnmux/lnmuxpbconnect"
@@ -105,7 +106,16 @@ func (s *service) SettleInvoice(ctx context.Context, req *connect.Request[lnmuxp
 	if err != nil {
 		return nil, err
 	}
-	if err := s.svc.SettleInvoice(ctx, hash, setID); err != nil {
+	preimage, err := preimageFromProto(req.Msg.GetPreimage())
+	if err != nil {
+		return nil, err
+	}
+	if preimage == (domain.Preimage{}) {
+		err = s.svc.SettleInvoice(ctx, hash, setID)
+	} else {
+		err = s.svc.SettleInvoiceWithPreimage(ctx, hash, setID, preimage)
+	}
+	if err != nil {
 		return nil, s.toConnect(ctx, req.Spec().Procedure, err)
 	}
 	return connect.NewResponse(&lnmuxpb.SettleInvoiceResponse{}), nil

@@ -146,6 +146,16 @@ func (g *Guard) SettleInvoice(ctx context.Context, hash domain.PaymentHash, setI
 	return g.svc.SettleInvoice(ctx, hash, setID)
 }
 
+// SettleInvoiceWithPreimage implements ports.Service on the leader.
+func (g *Guard) SettleInvoiceWithPreimage(ctx context.Context, hash domain.PaymentHash, setID domain.SetID, preimage domain.Preimage) error {
+	done, err := g.enter()
+	if err != nil {
+		return err
+	}
+	defer done()
+	return g.svc.SettleInvoiceWithPreimage(ctx, hash, setID, preimage)
+}
+
 // CancelInvoice implements ports.Service on the leader.
 func (g *Guard) CancelInvoice(ctx context.Context, hash domain.PaymentHash, setID domain.SetID) error {
 	done, err := g.enter()

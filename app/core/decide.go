@@ -74,12 +74,22 @@ func (m *Machine) read(p *pendingRead) {
 // Concurrent requests for the same set share one attempt and its outcome
 // (I6). A write whose outcome is unknown is retried until the store
 // answers, and the set stays untouchable meanwhile (I7).
-func (m *Machine) Settle(now time.Time, req ReqID, hash domain.PaymentHash, setID domain.SetID) {
+//
+// preimage is the application's: zero for lnmux's own invoices (it may
+// also be their preimage), required for an invoice with a caller-supplied
+// payment hash. One that does not hash to hash is refused with
+// domain.ErrInvalidArgument before anything is read, written or changed
+// (docs/design.md, "Caller-supplied payment hashes").
+func (m *Machine) Settle(now time.Time, req ReqID, hash domain.PaymentHash, setID domain.SetID, preimage domain.Preimage) {
 	if m.role != leading {
 		m.reply(req, notReady(m.why))
 		return
 	}
-	t, start, err := m.beginSettle(now, hash, setID)
+	if err := domain.CheckSettlePreimage(hash, false, preimage); err != nil {
+		m.reply(req, err)
+		return
+	}
+	t, start, err := m.beginSettle(now, hash, setID, preimage)
 	switch {
 	case errors.Is(err, errNotInMemory):
 		m.read(&pendingRead{purpose: readSettleStored, req: req, hash: hash, setID: setID})
@@ -108,7 +118,7 @@ func (m *Machine) Settle(now time.Time, req ReqID, hash domain.PaymentHash, setI
 
 // beginSettle moves an accepted set into Settling; start reports whether
 // the write must begin. A set already committed returns a nil ticket.
-func (m *Machine) beginSettle(now time.Time, hash domain.PaymentHash, setID domain.SetID) (t *ticket, start bool, err error) {
+func (m *Machine) beginSettle(now time.Time, hash domain.PaymentHash, setID domain.SetID, preimage domain.Preimage) (t *ticket, start bool, err error) {
 	e := m.lookup(hash)
 	if e == nil {
 		return nil, false, errNotInMemory
@@ -135,13 +145,19 @@ func (m *Machine) beginSettle(now time.Time, hash domain.PaymentHash, setID doma
 		}
 		return nil, false, domain.ErrSetNotFound
 	}
+	// An external hash's set is settled only with its preimage, checked
+	// before the set is touched; a repeat while the write is in flight
+	// must bring it too.
+	if err := domain.CheckSettlePreimage(hash, se.htlcs.Meta.External, preimage); err != nil {
+		return nil, false, err
+	}
 	if se.htlcs.State() == domain.SetSettling {
 		return se.ticket, false, nil
 	}
 	if err := se.htlcs.BeginSettle(setID); err != nil {
 		return nil, false, err
 	}
-	inv, err := domain.NewSettleRequest(se.htlcs, now)
+	inv, err := domain.NewSettleRequest(se.htlcs, preimage, now)
 	if err != nil {
 		se.htlcs.AbortSettle()
 		return nil, false, err

@@ -176,14 +176,23 @@ func (m *Machine) add(now time.Time, acc domain.Accepted, onion any) {
 	for _, hh := range se.held {
 		m.disarm(&hh.hold)
 	}
-	se.acceptDeadline = now.Add(m.cfg.AcceptTimeout)
+	// The invoice may ask for a longer (or shorter) decision window; the
+	// auto-fail margin still ends the set first if lnd's auto-fail height
+	// comes sooner (Block, I4).
+	timeout := m.cfg.AcceptTimeout
+	if d := se.htlcs.Meta.AcceptTimeout; d > 0 {
+		timeout = d
+	}
+	se.acceptDeadline = now.Add(timeout)
 	m.arm(&se.accept, se.acceptDeadline)
 	ev := ports.AcceptedEvent{Hash: h.Hash, SetID: se.htlcs.ID(), Amount: se.htlcs.Sum()}
 	m.rd.Accepted = append(m.rd.Accepted, Accepted{Event: ev, Parts: len(se.held)})
 	m.update(ports.InvoiceUpdate{Hash: h.Hash, Status: se.htlcs.State().InvoiceStatus(), SetID: ev.SetID})
 	m.logf(LevelInfo, "invoice accepted", "hash", h.Hash, "set_id", ev.SetID, "amount", ev.Amount, "htlcs", len(se.held))
-	if m.cfg.AutoSettle {
-		m.Settle(now, 0, ev.Hash, ev.SetID)
+	if m.cfg.AutoSettle && !se.htlcs.Meta.External {
+		// lnmux cannot settle a caller-supplied hash: its preimage is the
+		// application's, so such a set waits for SettleInvoice.
+		m.Settle(now, 0, ev.Hash, ev.SetID, domain.Preimage{})
 	}
 }
 

@@ -119,6 +119,10 @@ func (a *app) SubscribeInvoice(ctx context.Context, _ domain.PaymentHash, _ func
 	return ctx.Err()
 }
 
+func (a *app) SettleInvoiceWithPreimage(ctx context.Context, h domain.PaymentHash, id domain.SetID, _ domain.Preimage) error {
+	return a.SettleInvoice(ctx, h, id)
+}
+
 func (a *app) SettleInvoice(_ context.Context, h domain.PaymentHash, id domain.SetID) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()

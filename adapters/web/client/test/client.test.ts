@@ -115,6 +115,28 @@ test("SubscribeSingleInvoice streams until aborted", async () => {
   assert.deepEqual(got, [], "an unpaid invoice has no step yet");
 });
 
+test("a swap invoice has the caller's hash and no preimage; a wrong preimage is refused naming it", async () => {
+  const client = createLnmuxClient({ baseUrl });
+  const preimage = crypto.getRandomValues(new Uint8Array(32));
+  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", preimage));
+  const inv = await client.addInvoice({ amtMsat: 1_000n, expirySecs: 600n, paymentHash: hash, acceptTimeoutSecs: 3600n });
+  assert.equal(toHex(inv.hash), toHex(hash));
+  assert.equal(inv.preimage.length, 0, "lnmux does not know a swap's preimage");
+  // Checked before anything else: sha256(preimage) must be the hash.
+  await assert.rejects(
+    client.settleInvoice({ hash, setId: new Uint8Array(32), preimage: new Uint8Array(32).fill(7) }),
+    (err: unknown) => {
+      assert.equal(ConnectError.from(err).code, Code.InvalidArgument);
+      assert.equal(describeError(err).field, "preimage");
+      return true;
+    },
+  );
+  await assert.rejects(client.addInvoice({ amtMsat: 1_000n, expirySecs: 600n, acceptTimeoutSecs: 65_536n }), (err: unknown) => {
+    assert.equal(describeError(err).field, "accept_timeout_secs");
+    return true;
+  });
+});
+
 test("hex helpers", () => {
   assert.equal(toHex(fromHex("00ff10")), "00ff10");
   assert.throws(() => fromHex("abc"));
