@@ -26,12 +26,10 @@ type hub struct {
 	acceptedCount atomic.Int64
 	// stored wakes the event log's subscribers (eventlog.go).
 	stored storedWaiters
-	now    func() time.Time
 }
 
-func newHub(now func() time.Time) *hub {
+func newHub() *hub {
 	return &hub{
-		now:      now,
 		accepted: make(map[uint64]chan ports.AcceptedEvent),
 		invoices: make(map[domain.PaymentHash]map[uint64]chan ports.InvoiceUpdate),
 	}

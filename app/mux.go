@@ -202,7 +202,7 @@ func New(cfg Config, nodes []ports.Node, store ports.InvoiceStore, clock ports.C
 		store: store,
 		onion: newOnionDecoder(key),
 		nodes: make(map[domain.NodeKey]*nodeState, len(nodes)),
-		hub:   newHub(clock.Now),
+		hub:   newHub(),
 		core: core.New(core.Config{
 			Rules: domain.Rules{
 				Codec:                codec,

@@ -616,8 +616,6 @@ func (m *Machine) writeFinal(now time.Time, fw *finalWrite) {
 	m.rd.Writes = append(m.rd.Writes, Write{ID: id, Kind: WriteFinal, Hash: fw.hash, Final: fw.r, At: now, Attempt: fw.attempt})
 }
 
-func (m *Machine) retryFinal(now time.Time, fw *finalWrite) { m.writeFinal(now, fw) }
-
 func (m *Machine) finalDone(now time.Time, fw *finalWrite, inv domain.Invoice, err error) {
 	if m.role == deposed {
 		delete(m.finals, fw.r.Circuit)

@@ -153,9 +153,6 @@ func (m *Machine) Next() (time.Time, bool) {
 	return m.timers[0].at, true
 }
 
-// Leading reports whether the machine judges HTLCs and takes decisions.
-func (m *Machine) Leading() bool { return m.role == leading }
-
 // Deposed reports whether leadership ended, and why.
 func (m *Machine) Deposed() (bool, string) { return m.role == deposed, m.why }
 
@@ -232,9 +229,6 @@ func (m *Machine) Height(node domain.NodeKey, height uint32) {
 		m.heights[node] = height
 	}
 }
-
-// HeightOf is the node's last known best height.
-func (m *Machine) HeightOf(node domain.NodeKey) uint32 { return m.heights[node] }
 
 // mayHoldNewSet reports whether someone can decide on a new set: auto-settle,
 // an accepted subscriber, or the grace after leadership began or after the

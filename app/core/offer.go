@@ -127,13 +127,13 @@ func (m *Machine) Offered(now time.Time, o Offer) {
 		return
 	}
 	// 6–8. Into the set.
-	m.add(now, acc, o.Onion)
+	m.add(now, e, acc, o.Onion)
 }
 
 // add offers a checked HTLC that is not a replay to its invoice's set.
-func (m *Machine) add(now time.Time, acc domain.Accepted, onion any) {
+// e is the hash's entry as the replay check found it (nil if none).
+func (m *Machine) add(now time.Time, e *entry, acc domain.Accepted, onion any) {
 	h := acc.HTLC
-	e := m.lookup(h.Hash)
 	held := &heldHTLC{circuit: h.Circuit, autoFail: h.AutoFailHeight, onion: onion}
 	if e != nil && e.settled != nil {
 		m.fail(h, onion, domain.FailAlreadyPaid)

@@ -116,11 +116,11 @@ func (m *Machine) Tick(now time.Time) {
 		case timerHold:
 			m.holdTimeout(t.hash, t.held)
 		case timerAccept:
-			m.acceptTimeout(now, t.hash, t.set)
+			m.acceptTimeout(t.hash, t.set)
 		case timerSettleRetry:
 			m.retrySettle(t.t)
 		case timerFinalRetry:
-			m.retryFinal(now, t.fw)
+			m.writeFinal(now, t.fw)
 		case timerCancelRetry:
 			m.retryCancel(t.ct)
 		case timerPrune:
@@ -161,8 +161,7 @@ func (m *Machine) holdTimeout(hash domain.PaymentHash, held *heldHTLC) {
 }
 
 // acceptTimeout ends a set nobody decided on in time: it expires.
-func (m *Machine) acceptTimeout(now time.Time, hash domain.PaymentHash, se *setEntry) {
-	_ = now
+func (m *Machine) acceptTimeout(hash domain.PaymentHash, se *setEntry) {
 	if err := m.cancel(cancelRequest{hash: hash, only: se, reason: domain.FailAcceptTimeout, expire: true}); err != nil {
 		m.logf(LevelDebug, "accept timeout: set already ended", "hash", hash, "err", err)
 	}
