@@ -231,7 +231,7 @@ func TestBlindedInvoice(t *testing.T) {
 		inv := d.addBlindedInvoice(t, 1_000_000, 600)
 		states := d.invoiceStates(t, inv.Hash)
 		pay := payAsync(t, cluster, inv.PaymentRequest)
-		ev := nextAcceptedFor(t, acc, inv.Hash)
+		ev := acceptedOrDone(t, acc, pay, inv.Hash)
 		if l := d.lookup(t, inv.Hash); l.State != lnmuxpb.LookupInvoiceResponse_LOOKUP_STATE_ACCEPTED || !bytes.Equal(l.SetId, ev.SetId) {
 			t.Fatalf("lookup of the accepted set: %v", l)
 		}
@@ -263,7 +263,7 @@ func TestBlindedInvoice(t *testing.T) {
 		inv := d.addBlindedInvoice(t, 1_000_000, 600)
 		states := d.invoiceStates(t, inv.Hash)
 		pay := payAsync(t, cluster, inv.PaymentRequest)
-		ev := nextAcceptedFor(t, acc, inv.Hash)
+		ev := acceptedOrDone(t, acc, pay, inv.Hash)
 		if s := nextState(t, states); s != lnmuxpb.SubscribeSingleInvoiceResponse_STATE_ACCEPTED {
 			t.Fatalf("first state %v", s)
 		}
@@ -335,7 +335,7 @@ func (d *daemon) payAndSettle1(t *testing.T, c *regtest.Cluster, acc <-chan *lnm
 ) *regtest.Payment {
 	t.Helper()
 	pay := payAsync(t, c, inv.PaymentRequest, mods...)
-	ev := nextAcceptedFor(t, acc, inv.Hash)
+	ev := acceptedOrDone(t, acc, pay, inv.Hash)
 	if err := d.settle(t, inv.Hash, ev.SetId); err != nil {
 		t.Fatal(err)
 	}
@@ -347,6 +347,31 @@ func (d *daemon) payAndSettle1(t *testing.T, c *regtest.Cluster, acc <-chan *lnm
 		t.Fatalf("final %v", got)
 	}
 	return p
+}
+
+// acceptedOrDone waits for the accepted event of hash, failing the test at
+// once if Carol's payment ends first (then nothing will be accepted).
+func acceptedOrDone(t *testing.T, acc <-chan *lnmuxpb.SubscribeInvoiceAcceptedResponse, pay <-chan *regtest.Payment,
+	hash []byte,
+) *lnmuxpb.SubscribeInvoiceAcceptedResponse {
+	t.Helper()
+	timeout := time.After(waitLong)
+	for {
+		select {
+		case ev, ok := <-acc:
+			if !ok {
+				t.Fatal("accepted stream ended")
+			}
+			if bytes.Equal(ev.Hash, hash) {
+				return ev
+			}
+		case p := <-pay:
+			t.Fatalf("Carol's payment ended before lnmux accepted a set: %v %v (last failure %v from hop %d, %d attempts)",
+				p.Status, p.FailureReason, p.FailureCode, p.FailureSourceIndex, len(p.Raw.GetHtlcs()))
+		case <-timeout:
+			t.Fatalf("no accepted event for %x", hash)
+		}
+	}
 }
 
 // cancelUntilDone cancels the accepted set setID, and any set of hash
