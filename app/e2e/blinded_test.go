@@ -15,6 +15,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/lightningnetwork/lnd/lnrpc"
 	"github.com/lightningnetwork/lnd/lnrpc/routerrpc"
+	"github.com/lightningnetwork/lnd/lnwire"
 	"github.com/lightningnetwork/lnd/zpay32"
 
 	"github.com/lnmux/lnmux/deployments/regtest"
@@ -69,10 +70,11 @@ func TestBlindedInvoice(t *testing.T) {
 		if got := introsOf(t, dec); !sameSet(got, []string{alice, bob}) {
 			t.Fatalf("introduction nodes %v, want alice and bob", short(got))
 		}
+		t.Logf("invoice features %v", featureBits(dec.Features))
 		for i, p := range dec.BlindedPaymentPaths {
 			t.Logf("path %d: intro %s, %d hops, fee %d msat + %d ppm, cltv delta %d, htlc %d..%d msat, features %v",
 				i, hex.EncodeToString(p.Hops[0].BlindedNodePub.SerializeCompressed())[:8], len(p.Hops),
-				p.FeeBaseMsat, p.FeeRate, p.CltvExpiryDelta, p.HTLCMinMsat, p.HTLCMaxMsat, p.Features)
+				p.FeeBaseMsat, p.FeeRate, p.CltvExpiryDelta, p.HTLCMinMsat, p.HTLCMaxMsat, featureBits(p.Features))
 			if len(p.Hops) < 2 {
 				t.Fatalf("path %d has %d hops: the introduction node alone would be the payee", i, len(p.Hops))
 			}
@@ -97,7 +99,9 @@ func TestBlindedInvoice(t *testing.T) {
 		if err != nil {
 			t.Fatalf("lnd decodepayreq: %v", err)
 		}
-		if len(pr.BlindedPaths) != 2 || len(pr.RouteHints) != 0 || len(pr.PaymentAddr) != 0 || pr.Destination != payee {
+		// lnd reports an absent payment address as 32 zero bytes.
+		if len(pr.BlindedPaths) != 2 || len(pr.RouteHints) != 0 || slices.ContainsFunc(pr.PaymentAddr, func(b byte) bool { return b != 0 }) ||
+			pr.Destination != payee {
 			t.Fatalf("lnd decodes %d blinded paths, %d hints, addr %x, payee %s", len(pr.BlindedPaths), len(pr.RouteHints), pr.PaymentAddr, pr.Destination)
 		}
 		// A second invoice is signed with another key.
@@ -346,6 +350,11 @@ func (d *daemon) payAndSettle1(t *testing.T, c *regtest.Cluster, acc <-chan *lnm
 	if got := d.waitFinal(t, inv.Hash); got != lnmuxpb.InvoiceStatus_SETTLED {
 		t.Fatalf("final %v", got)
 	}
+	var via []string
+	for _, h := range succeeded(p) {
+		via = append(via, h.Route.Hops[0].PubKey)
+	}
+	t.Logf("paid in %d parts (%d attempts) through %v", len(via), len(p.Raw.GetHtlcs()), short(via))
 	return p
 }
 
@@ -383,7 +392,8 @@ func cancelUntilDone(t *testing.T, d *daemon, acc <-chan *lnmuxpb.SubscribeInvoi
 ) *regtest.Payment {
 	t.Helper()
 	timeout := time.After(waitLong)
-	for {
+	for sets := 1; ; sets++ {
+		t.Logf("cancelling set %d of the payment", sets)
 		if _, err := d.client.CancelInvoice(t.Context(), connect.NewRequest(&lnmuxpb.CancelInvoiceRequest{Hash: hash, SetId: setID})); err != nil {
 			t.Fatalf("cancel: %v", err)
 		}
@@ -429,6 +439,20 @@ func requireBlindingFailure(t *testing.T, c *regtest.Cluster, p *regtest.Payment
 	if attempts == 0 {
 		t.Fatalf("payment failed (%v) before any HTLC was sent", p.FailureReason)
 	}
+	t.Logf("Carol's payment failed (%v) after %d attempts, each refused with invalid_onion_blinding by its introduction node", p.FailureReason, attempts)
+}
+
+// featureBits lists a feature vector's set bits.
+func featureBits(f *lnwire.FeatureVector) []int {
+	if f == nil {
+		return nil
+	}
+	var bits []int
+	for b := range f.Features() {
+		bits = append(bits, int(b))
+	}
+	slices.Sort(bits)
+	return bits
 }
 
 func resetMissionControl(t *testing.T, c *regtest.Cluster) {
