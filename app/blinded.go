@@ -28,6 +28,13 @@ import (
 // key (blinding point) the introduction node sends with the HTLC, so lnmux
 // recomputes it from what the interceptor does give, the hash and the node
 // that intercepted the HTLC. Nothing is stored, as for plain invoices.
+//
+// Each path is [node, lnmux (dummy hop), lnmux]: lnmux peels the dummy hop
+// itself. Without it the introduction node would be the hop before the
+// recipient, and lnd's payer gives up the whole payment on the first
+// invalid_onion_blinding from such a path (routing/result_interpretation.go,
+// FailInvalidBlinding); with it, lnd penalises that path only and retries
+// the payment through the other nodes' paths, as it does with route hints.
 
 // blockPadding is added to a blinded path's CLTV delta, as lnd does for
 // its own blinded invoices (routing.BlockPadding): with blinded paths the
@@ -123,6 +130,12 @@ func (b *blinder) path(t pathTerms, intro domain.NodeKey) (domain.BlindedPath, e
 	if err != nil {
 		return domain.BlindedPath{}, fmt.Errorf("encode final hop data: %w", err)
 	}
+	// The dummy hop: lnmux again, relaying to itself for free.
+	dummy, err := record.EncodeBlindedRouteData(record.NewDummyHopRouteData(b.self, record.PaymentRelayInfo{},
+		record.PaymentConstraints{MaxCltvExpiry: maxExpiry, HtlcMinimumMsat: htlcMin}))
+	if err != nil {
+		return domain.BlindedPath{}, fmt.Errorf("encode dummy hop data: %w", err)
+	}
 	relay := record.PaymentRelayInfo{
 		CltvExpiryDelta: t.policy.CLTVDelta,
 		FeeRate:         t.policy.FeeRatePPM,
@@ -141,6 +154,7 @@ func (b *blinder) path(t pathTerms, intro domain.NodeKey) (domain.BlindedPath, e
 	}
 	info, err := sphinx.BuildBlindedPath(b.sessionKey(t.hash, intro), []*sphinx.HopInfo{
 		{NodePub: introKey, PlainText: introData},
+		{NodePub: b.self, PlainText: dummy},
 		{NodePub: b.self, PlainText: final},
 	})
 	if err != nil {
@@ -207,16 +221,82 @@ func (d *onionDecoder) decodeBlinded(b *blinder, onion []byte, hash domain.Payme
 		// no secret with the payer to encrypt a failure with.
 		return fail(decodedOnion{})
 	}
+	// Failures are encrypted for the hop the introduction node forwarded
+	// to: the first one lnmux peels.
 	out := decodedOnion{blinded: true, ephemeralKey: pkt.EphemeralKey, pathKey: pathKey, proc: d.proc}
-	if processed.Action != sphinx.ExitNode || processed.Payload.Type != sphinx.PayloadTLV {
-		return fail(out)
+	key := pathKey
+	for dummies := 0; ; dummies++ {
+		if processed.Payload.Type != sphinx.PayloadTLV {
+			return fail(out)
+		}
+		if processed.Action == sphinx.ExitNode {
+			break
+		}
+		// A dummy hop of lnmux's own: its data sends the payment on to
+		// lnmux itself, for free.
+		if dummies == maxDummyHops || processed.NextPacket == nil {
+			return fail(out)
+		}
+		if key, err = d.dummyHop(b, processed.Payload.Payload, key, amt, expiry); err != nil {
+			return fail(out)
+		}
+		next := processed.NextPacket
+		if processed, err = d.router.ReconstructOnionPacket(next, hash[:], sphinx.WithBlindingPoint(key)); err != nil {
+			return fail(out)
+		}
 	}
-	payload, err := d.blindedPayload(processed.Payload.Payload, pathKey, amt, expiry)
+	payload, err := d.blindedPayload(processed.Payload.Payload, key, amt, expiry)
 	if err != nil {
 		return fail(out)
 	}
 	out.payload = payload
 	return out, domain.FailNone
+}
+
+// maxDummyHops bounds the dummy hops lnmux peels in one HTLC; its paths
+// have one.
+const maxDummyHops = 4
+
+// dummyHop checks a dummy hop's payload and lnmux's data in it, and
+// returns the path key of the next hop.
+func (d *onionDecoder) dummyHop(b *blinder, raw []byte, key *btcec.PublicKey, amt domain.Msat,
+	expiry uint32) (*btcec.PublicKey, error) {
+
+	payload, parsed, err := hop.ParseTLVPayload(bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	// An intermediate blinded hop: encrypted data only.
+	if err := hop.ValidateTLVPayload(parsed, false, true); err != nil {
+		return nil, err
+	}
+	if payload.EncryptedData() == nil {
+		return nil, errNotBlindedFinal
+	}
+	plain, err := d.router.DecryptBlindedHopData(key, payload.EncryptedData())
+	if err != nil {
+		return nil, err
+	}
+	data, err := record.DecodeBlindedRouteData(bytes.NewReader(plain))
+	if err != nil {
+		return nil, err
+	}
+	//nolint:gosec // HTLC amounts are positive
+	if err := hop.ValidateBlindedRouteData(data, lnwire.MilliSatoshi(amt), expiry); err != nil {
+		return nil, err
+	}
+	toSelf := false
+	data.NextNodeID.WhenSome(func(r tlv.RecordT[tlv.TlvType4, *btcec.PublicKey]) { toSelf = r.Val.IsEqual(b.self) })
+	free := false
+	data.RelayInfo.WhenSome(func(r tlv.RecordT[tlv.TlvType10, record.PaymentRelayInfo]) {
+		free = r.Val == record.PaymentRelayInfo{}
+	})
+	// Only what lnmux writes: on to itself, nothing taken (so the HTLC's
+	// amount and expiry are the next hop's too), no path id yet.
+	if !toSelf || !free || data.ShortChannelID.IsSome() || data.PathID.IsSome() || data.NextBlindingOverride.IsSome() {
+		return nil, errNotBlindedFinal
+	}
+	return d.router.NextEphemeral(key)
 }
 
 // blindedPayload checks the sender's payload and lnmux's own encrypted data

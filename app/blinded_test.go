@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -215,16 +216,17 @@ func TestBlindedInvoiceShape(t *testing.T) {
 		var intro domain.NodeKey
 		copy(intro[:], p.Hops[0].BlindedNodePub.SerializeCompressed())
 		seen[intro] = true
-		if len(p.Hops) != 2 {
-			t.Errorf("path of %d hops, want 2", len(p.Hops))
+		// The node, lnmux's dummy hop, lnmux.
+		if len(p.Hops) != 3 {
+			t.Errorf("path of %d hops, want 3", len(p.Hops))
 		}
 		if p.FeeBaseMsat != 1000 || p.FeeRate != 100 || p.CltvExpiryDelta != 40+uint16(h.mux.cfg.FinalCLTVDelta)+blockPadding {
 			t.Errorf("pay info %d %d %d", p.FeeBaseMsat, p.FeeRate, p.CltvExpiryDelta)
 		}
-		var last domain.NodeKey
-		copy(last[:], p.Hops[1].BlindedNodePub.SerializeCompressed())
-		if last == h.mux.pubKey {
-			t.Error("the final hop is lnmux's real key")
+		for _, bh := range p.Hops[1:] {
+			if domain.NodeKey(bh.BlindedNodePub.SerializeCompressed()) == h.mux.pubKey {
+				t.Error("a blinded hop is lnmux's real key")
+			}
 		}
 	}
 	for _, n := range h.nodes {
@@ -340,7 +342,8 @@ func (h *harness) blindedFailure(s sentHTLC, r ports.Resolution) lnwire.FailureM
 	if err != nil {
 		h.t.Fatalf("decrypt failure: %v", err)
 	}
-	if de.SenderIdx != len(s.circuit.PaymentPath) {
+	// From the hop after the introduction node: lnmux's first (dummy) hop.
+	if de.SenderIdx != 2 {
 		h.t.Fatalf("failure from hop %d of %d", de.SenderIdx, len(s.circuit.PaymentPath))
 	}
 	msg, err := lnwire.DecodeFailure(bytes.NewReader(de.Message), 0)
@@ -379,33 +382,33 @@ func TestBlindedRefusals(t *testing.T) {
 	if !bytes.Equal(pathA.Hops[0].BlindedNodePub.SerializeCompressed(), a.key[:]) {
 		pathA = dec.BlindedPaymentPaths[1]
 	}
-	tampered := *pathA
-	tampered.Hops = []*sphinx.BlindedHopInfo{pathA.Hops[0], {
-		BlindedNodePub: pathA.Hops[1].BlindedNodePub,
-		CipherText:     append([]byte(nil), pathA.Hops[1].CipherText...),
-	}}
-	tampered.Hops[1].CipherText[3] ^= 1
-	s, intro := h.buildBlinded(dec, blindedPart{node: a, amount: 10_000, path: &tampered})
-	if intro.err != nil {
-		t.Fatalf("introduction node refuses a path whose final hop was changed: %v", intro.err)
+	tamper := func(i int) *zpay32.BlindedPaymentPath {
+		p := *pathA
+		p.Hops = slices.Clone(pathA.Hops)
+		p.Hops[i] = &sphinx.BlindedHopInfo{
+			BlindedNodePub: pathA.Hops[i].BlindedNodePub,
+			CipherText:     append([]byte(nil), pathA.Hops[i].CipherText...),
+		}
+		p.Hops[i].CipherText[3] ^= 1
+		return &p
 	}
-	refused("tampered final hop", s, a)
+	for i, name := range map[int]string{1: "tampered dummy hop", 2: "tampered final hop"} {
+		s, intro := h.buildBlinded(dec, blindedPart{node: a, amount: 10_000, path: tamper(i)})
+		if intro.err != nil {
+			t.Fatalf("introduction node refuses a path whose hop %d was changed: %v", i, intro.err)
+		}
+		refused(name, s, a)
+	}
 
 	// The introduction hop's data changed: lnd's introduction node
 	// refuses it itself.
-	tamperedIntro := *pathA
-	tamperedIntro.Hops = []*sphinx.BlindedHopInfo{{
-		BlindedNodePub: pathA.Hops[0].BlindedNodePub,
-		CipherText:     append([]byte(nil), pathA.Hops[0].CipherText...),
-	}, pathA.Hops[1]}
-	tamperedIntro.Hops[0].CipherText[3] ^= 1
-	if _, intro := h.buildBlinded(dec, blindedPart{node: a, amount: 10_000, path: &tamperedIntro}); intro.err == nil {
+	if _, intro := h.buildBlinded(dec, blindedPart{node: a, amount: 10_000, path: tamper(0)}); intro.err == nil {
 		t.Error("lnd's introduction node accepted a tampered introduction hop")
 	}
 
 	// A path of this invoice used for another invoice's hash.
 	other, _ := h.blindedInvoice(10_000, time.Hour)
-	s, _ = h.buildBlinded(dec, blindedPart{node: a, amount: 10_000, hash: &other.Hash})
+	s, _ := h.buildBlinded(dec, blindedPart{node: a, amount: 10_000, hash: &other.Hash})
 	refused("path replayed for another hash", s, a)
 
 	// The path through a offered through b: another path key.
@@ -553,4 +556,45 @@ func FuzzPeelBlinded(f *testing.F) {
 			t.Fatalf("payload %+v", out.payload)
 		}
 	})
+}
+
+// BenchmarkAddInvoiceBlinded: a blinded invoice of two paths: per path one
+// session key, the path keys and blinded ids (sphinx.BuildBlindedPath), two
+// encryptions; then the one-time signing key and the signature.
+func BenchmarkAddInvoiceBlinded(b *testing.B) {
+	h := newHarness(b, 2, nil)
+	req := ports.AddInvoiceRequest{Amount: 20000, Expiry: 10 * time.Minute, Description: "coffee", Blinded: true}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := h.mux.AddInvoice(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkHTLCDecideBlinded is BenchmarkHTLCDecide (serial) for HTLCs
+// through blinded paths: the path key recomputed, the onion peeled under
+// it by the sphinx router, lnmux's data decrypted and checked.
+func BenchmarkHTLCDecideBlinded(b *testing.B) {
+	h := newHarness(b, 2, nil)
+	acc := h.subscribe()
+	go func() {
+		for range acc {
+		}
+	}()
+	const parts = 8
+	var dec *zpay32.Invoice
+	sent := make([]sentHTLC, b.N)
+	for i := range sent {
+		if i%parts == 0 {
+			_, dec = h.blindedInvoice(parts*1000, time.Hour)
+		}
+		sent[i], _ = h.buildBlinded(dec, blindedPart{node: h.nodes[i%2], amount: 1000, total: parts * 1000})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range sent {
+		h.send(sent[i])
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "htlc/s")
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"slices"
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -74,9 +73,14 @@ func newInvoiceFactory(key *btcec.PrivateKey, codec *domain.InvoiceCodec, net *c
 	if err != nil {
 		return nil, err
 	}
-	// Blinded invoices add route blinding (optional) to the same bits, as
-	// lnd's own do; the payer reads MPP support from them.
-	blindTmpl, err := domain.NewBlindedBOLT11Template(hrp, append(slices.Clone(features), int(lnwire.RouteBlindingOptional)))
+	// Blinded invoices have the bits of lnd's own (rpcserver.go,
+	// GenInvoiceFeatures with blind): the payment secret optional (it is
+	// the path id, not in the invoice), MPP, route blinding, and bLIP 39's
+	// blinded-paths field required, so that a payer that cannot read the
+	// paths refuses the invoice rather than find no route.
+	blindTmpl, err := domain.NewBlindedBOLT11Template(hrp, []int{int(lnwire.TLVOnionPayloadRequired),
+		int(lnwire.PaymentAddrOptional), int(lnwire.MPPOptional), int(lnwire.RouteBlindingOptional),
+		int(lnwire.Bolt11BlindedPathsRequired)})
 	if err != nil {
 		return nil, err
 	}
