@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"os"
 	"os/exec"
@@ -169,7 +168,7 @@ func checkForeign(t *testing.T, w foreignWant) *foreignInvoice {
 	if got.Description != nil {
 		desc = *got.Description
 	}
-	var secret, minFinal bool = got.PaymentSecret != nil, got.MinFinalCLTV != nil
+	secret, minFinal := got.PaymentSecret != nil, got.MinFinalCLTV != nil
 	var features []int
 	for b := range got.Features {
 		features = append(features, b)
@@ -365,8 +364,6 @@ func runJSDecoder(t *testing.T, invoices []string) []jsDecoded {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		var ee *exec.ExitError
-		errors.As(err, &ee)
 		t.Fatalf("node decode.cjs: %v\n%s", err, stderr.String())
 	}
 	var res []jsDecoded

@@ -427,8 +427,11 @@ func (r *foreignReader) bigSize() uint64 {
 // bytes) and recovers the payee's key from it.
 func (inv *foreignInvoice) recoverPayee(hrp string, body, sigWords []byte) error {
 	sig, err := foreignBytes(sigWords)
-	if err != nil || len(sig) != 65 {
-		return fmt.Errorf("signature: %d bytes, %v", len(sig), err)
+	if err != nil {
+		return fmt.Errorf("signature: %w", err)
+	}
+	if len(sig) != 65 {
+		return fmt.Errorf("signature of %d bytes", len(sig))
 	}
 	if sig[64] > 3 {
 		return fmt.Errorf("recovery id %d", sig[64])
