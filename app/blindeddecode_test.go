@@ -43,9 +43,11 @@ type foreignWant struct {
 	timestamp   time.Time
 	hash        [32]byte
 	description string
-	expiry      time.Duration
-	payee       []byte
-	features    []int
+	// descriptionHash, when set, stands instead of description (h field).
+	descriptionHash *[32]byte
+	expiry          time.Duration
+	payee           []byte
+	features        []int
 	// paths are the fields 20 in order, in lnd's byte layout.
 	paths []*zpay32.BlindedPaymentPath
 	// hasSecret, hasMinFinalCLTV: plain invoices have both; blinded ones
@@ -164,9 +166,9 @@ func checkForeign(t *testing.T, w foreignWant) *foreignInvoice {
 	if err != nil {
 		t.Fatalf("independent reader: %v\n%s", err, w.invoice)
 	}
-	var desc string
-	if got.Description != nil {
-		desc = *got.Description
+	descOK := got.Description != nil && *got.Description == w.description && got.DescriptionHash == nil
+	if w.descriptionHash != nil {
+		descOK = got.Description == nil && bytes.Equal(got.DescriptionHash, w.descriptionHash[:])
 	}
 	secret, minFinal := got.PaymentSecret != nil, got.MinFinalCLTV != nil
 	var features []int
@@ -178,14 +180,14 @@ func checkForeign(t *testing.T, w foreignWant) *foreignInvoice {
 	switch {
 	case got.Network != w.network:
 		t.Errorf("network %q, want %q", got.Network, w.network)
-	case !got.HasAmount || got.AmountMsat != w.amountMsat:
+	case got.HasAmount != (w.amountMsat != 0) || got.AmountMsat != w.amountMsat:
 		t.Errorf("amount %d (present %v), want %d", got.AmountMsat, got.HasAmount, w.amountMsat)
 	case got.Timestamp != uint64(w.timestamp.Unix()): //nolint:gosec // a positive test time
 		t.Errorf("timestamp %d, want %d", got.Timestamp, w.timestamp.Unix())
 	case !bytes.Equal(got.PaymentHash, w.hash[:]):
 		t.Errorf("payment hash %x, want %x", got.PaymentHash, w.hash)
-	case desc != w.description:
-		t.Errorf("description %q, want %q", desc, w.description)
+	case !descOK:
+		t.Errorf("description %v / hash %x, want %q / %v", got.Description, got.DescriptionHash, w.description, w.descriptionHash)
 	case got.Expiry == nil || time.Duration(*got.Expiry)*time.Second != w.expiry: //nolint:gosec // small
 		t.Errorf("expiry %v, want %v", got.Expiry, w.expiry)
 	case !bytes.Equal(got.Payee, w.payee):
@@ -328,11 +330,13 @@ type jsDecoded struct {
 	Tags          []string `json:"tags"`
 	PaymentHash   string   `json:"paymentHash"`
 	Description   *string  `json:"description"`
-	Expiry        *int64   `json:"expiry"`
-	PaymentSecret *string  `json:"paymentSecret"`
-	MinFinalCLTV  *int64   `json:"minFinalCltv"`
-	Features      []int    `json:"features"`
-	BlindedPaths  []string `json:"blindedPaths"`
+	// DescriptionHash is the h field, hex.
+	DescriptionHash string   `json:"descriptionHash"`
+	Expiry          *int64   `json:"expiry"`
+	PaymentSecret   *string  `json:"paymentSecret"`
+	MinFinalCLTV    *int64   `json:"minFinalCltv"`
+	Features        []int    `json:"features"`
+	BlindedPaths    []string `json:"blindedPaths"`
 }
 
 // runJSDecoder runs bitcoinjs' bolt11 over the invoices. It skips only
@@ -382,9 +386,13 @@ func checkJS(t *testing.T, w foreignWant, got jsDecoded) {
 	if got.Error != "" {
 		t.Fatalf("bolt11 refuses the invoice: %s\n%s", got.Error, w.invoice)
 	}
-	var desc string
-	if got.Description != nil {
-		desc = *got.Description
+	descOK := got.Description != nil && *got.Description == w.description && got.DescriptionHash == ""
+	if w.descriptionHash != nil {
+		descOK = got.Description == nil && got.DescriptionHash == hex.EncodeToString(w.descriptionHash[:])
+	}
+	wantMsat := ""
+	if w.amountMsat != 0 {
+		wantMsat = strconv.FormatUint(w.amountMsat, 10)
 	}
 	var paths []string
 	for _, p := range w.paths {
@@ -397,14 +405,14 @@ func checkJS(t *testing.T, w foreignWant, got jsDecoded) {
 	switch {
 	case got.Network != w.network:
 		t.Errorf("bolt11: network %q, want %q", got.Network, w.network)
-	case got.Millisatoshis != strconv.FormatUint(w.amountMsat, 10):
-		t.Errorf("bolt11: amount %s msat, want %d", got.Millisatoshis, w.amountMsat)
+	case got.Millisatoshis != wantMsat:
+		t.Errorf("bolt11: amount %q msat, want %q", got.Millisatoshis, wantMsat)
 	case got.Timestamp != w.timestamp.Unix():
 		t.Errorf("bolt11: timestamp %d, want %d", got.Timestamp, w.timestamp.Unix())
 	case got.PaymentHash != hex.EncodeToString(w.hash[:]):
 		t.Errorf("bolt11: payment hash %s, want %x", got.PaymentHash, w.hash)
-	case desc != w.description:
-		t.Errorf("bolt11: description %q, want %q", desc, w.description)
+	case !descOK:
+		t.Errorf("bolt11: description %v / hash %q, want %q / %v", got.Description, got.DescriptionHash, w.description, w.descriptionHash)
 	case got.Expiry == nil || time.Duration(*got.Expiry)*time.Second != w.expiry:
 		t.Errorf("bolt11: expiry %v, want %v", got.Expiry, w.expiry)
 	case got.Payee != hex.EncodeToString(w.payee):
