@@ -12,8 +12,10 @@ import (
 	"github.com/lightningnetwork/lnd/fn/v2"
 	"github.com/lightningnetwork/lnd/htlcswitch/hop"
 	"github.com/lightningnetwork/lnd/lnwire"
+	"github.com/lightningnetwork/lnd/record"
 	"github.com/lightningnetwork/lnd/routing"
 	"github.com/lightningnetwork/lnd/routing/route"
+	"github.com/lightningnetwork/lnd/tlv"
 	"github.com/lightningnetwork/lnd/zpay32"
 
 	"github.com/lnmux/lnmux/domain"
@@ -461,4 +463,94 @@ func TestBlindedNeedsHeight(t *testing.T) {
 	if err == nil {
 		t.Fatal("blinded invoice without a chain height")
 	}
+}
+
+// FuzzPeelBlinded wraps arbitrary recipient data for lnmux's blinded final
+// hop in a valid blinded onion (the right path key, the right encryption),
+// so that what is fuzzed is the parsing and checking behind the crypto.
+// Whatever lnmux accepts, lnd's own final-hop processing accepts too, with
+// the same path id: lnmux is never laxer than lnd.
+func FuzzPeelBlinded(f *testing.F) {
+	key, _ := btcec.PrivKeyFromBytes(testIdentity)
+	b, err := newBlinder(key)
+	if err != nil {
+		f.Fatal(err)
+	}
+	dec := newOnionDecoder(key)
+	introKey, _ := btcec.PrivKeyFromBytes(bytes.Repeat([]byte{7}, 32))
+	var intro domain.NodeKey
+	copy(intro[:], introKey.PubKey().SerializeCompressed())
+	f.Add([]byte{6, 32, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+		26, 27, 28, 29, 30, 31, 32}, uint64(5000), uint32(1010), uint64(5000), false)
+	f.Add([]byte{6, 32, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+		26, 27, 28, 29, 30, 31, 32, 12, 5, 0, 0, 3, 0xf2, 1}, uint64(5000), uint32(1010), uint64(9000), true)
+	f.Fuzz(func(t *testing.T, plain []byte, amt uint64, expiry uint32, total uint64, mpp bool) {
+		if len(plain) > 400 || amt == 0 || amt > uint64(domain.MaxMsat) || total > uint64(domain.MaxMsat) {
+			return
+		}
+		var hash domain.PaymentHash
+		hash[0] = 9
+		info, err := sphinx.BuildBlindedPath(b.sessionKey(hash, intro), []*sphinx.HopInfo{
+			{NodePub: introKey.PubKey(), PlainText: []byte{}},
+			{NodePub: b.self, PlainText: plain},
+		})
+		if err != nil {
+			return
+		}
+		last := info.Path.BlindedHops[1]
+		h := &route.Hop{
+			PubKeyBytes: route.NewVertex(last.BlindedNodePub), EncryptedData: last.CipherText,
+			AmtToForward: lnwire.MilliSatoshi(amt), OutgoingTimeLock: expiry, TotalAmtMsat: lnwire.MilliSatoshi(total),
+		}
+		if mpp {
+			h.MPP = record.NewMPP(lnwire.MilliSatoshi(total), [32]byte{1})
+		}
+		rt, err := route.NewRouteFromHops(lnwire.MilliSatoshi(amt), expiry, route.Vertex{2}, []*route.Hop{h})
+		if err != nil {
+			return
+		}
+		sp, err := rt.ToSphinxPath()
+		if err != nil {
+			return
+		}
+		session, _ := btcec.PrivKeyFromBytes(bytes.Repeat([]byte{3}, 32))
+		pkt, err := sphinx.NewOnionPacket(sp, session, hash[:], sphinx.DeterministicPacketFiller)
+		if err != nil {
+			return
+		}
+		var buf bytes.Buffer
+		if err := pkt.Encode(&buf); err != nil {
+			t.Fatal(err)
+		}
+		out, fail := dec.decodeBlinded(b, buf.Bytes(), hash, intro, domain.Msat(amt), expiry) //nolint:gosec // bounded above
+		if fail != domain.FailNone {
+			if fail != domain.FailInvalidBlinding || !out.blinded {
+				t.Fatalf("blinded HTLC failed with %s", fail)
+			}
+			return
+		}
+		// lnd's final hop, under the same path key.
+		pathKey, err := b.pathKey(hash, intro)
+		if err != nil {
+			t.Fatal(err)
+		}
+		iter, err := dec.proc.ReconstructHopIterator(bytes.NewReader(buf.Bytes()), hash[:], hop.ReconstructBlindingInfo{
+			BlindingKey:    tlv.SomeRecordT(tlv.NewPrimitiveRecord[lnwire.BlindingPointTlvType](pathKey)),
+			IncomingAmt:    lnwire.MilliSatoshi(amt),
+			IncomingExpiry: expiry,
+		})
+		if err != nil {
+			t.Fatalf("lnmux accepted an onion lnd cannot read: %v", err)
+		}
+		payload, _, err := iter.HopPayload()
+		if err != nil {
+			t.Fatalf("lnmux accepted what lnd refuses: %v", err)
+		}
+		if payload.PathID() == nil || *payload.PathID() != [32]byte(out.payload.MPP.Addr) {
+			t.Fatal("path id differs from lnd's")
+		}
+		if !out.payload.Blinded || out.payload.MPP.Total != domain.Msat(total) || out.payload.AmountToForward != domain.Msat(amt) { //nolint:gosec // bounded above
+			t.Fatalf("payload %+v", out.payload)
+		}
+	})
 }
