@@ -74,8 +74,8 @@ func TestForeignReaderLnmuxBlinded(t *testing.T) {
 	for _, w := range lnmuxBlindedWants(t) {
 		got := checkForeign(t, w)
 		for i, p := range got.Paths {
-			if len(p.Hops) != 2 || len(p.Features) != 0 {
-				t.Errorf("path %d: %d hops, features %x; want 2 hops and none", i, len(p.Hops), p.Features)
+			if len(p.Hops) != 3 || len(p.Features) != 0 {
+				t.Errorf("path %d: %d hops, features %x; want 3 hops (node, dummy, lnmux) and none", i, len(p.Hops), p.Features)
 			}
 		}
 	}
