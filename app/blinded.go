@@ -15,6 +15,7 @@ import (
 	"github.com/lightningnetwork/lnd/lnwire"
 	"github.com/lightningnetwork/lnd/record"
 	"github.com/lightningnetwork/lnd/tlv"
+	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/lnmux/lnmux/domain"
 )
@@ -52,6 +53,7 @@ type blinder struct {
 	// secret derives the paths' session keys; derived from the identity
 	// key under its own label.
 	secret []byte
+	key    *btcec.PrivateKey
 	self   *btcec.PublicKey
 	selfID domain.NodeKey
 }
@@ -61,7 +63,7 @@ func newBlinder(key *btcec.PrivateKey) (*blinder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("derive blinded path key: %w", err)
 	}
-	b := &blinder{secret: secret, self: key.PubKey()}
+	b := &blinder{secret: secret, key: key, self: key.PubKey()}
 	copy(b.selfID[:], b.self.SerializeCompressed())
 	return b, nil
 }
@@ -82,19 +84,78 @@ func (b *blinder) sessionKey(hash domain.PaymentHash, intro domain.NodeKey) *btc
 	}
 }
 
-// pathKey is the path key (E1) lnmux receives with an HTLC of the path for
-// hash through intro: what the introduction node computes from the first
-// path key and its own key (BOLT 4, route blinding).
-func (b *blinder) pathKey(hash domain.PaymentHash, intro domain.NodeKey) (*btcec.PublicKey, error) {
+// hopKeys are lnmux's keys at one of its hops in a path: the shared secret
+// of the hop's path key with lnmux's key (it decrypts lnmux's data there),
+// and lnmux's blinded private key at the hop (the onion is encrypted to
+// its public key).
+type hopKeys struct {
+	pathKey *btcec.PublicKey
+	ss      [32]byte
+	priv    *btcec.PrivateKey
+}
+
+// pathWalk derives lnmux's keys hop after hop along the path for a hash
+// through a node. lnmux knows each hop's path private key e_i (it chose
+// e0), so what a receiver computes as k·E_i with a variable-base
+// multiplication is (k·e_i)·G here: one variable-base multiplication for
+// the introduction node's secret, then base-point ones only (BOLT 4, route
+// blinding; the same values lightning-onion's router derives, checked by
+// TestBlindedPathKeyAgreesWithLnd and FuzzPeelBlinded).
+type pathWalk struct {
+	k *btcec.ModNScalar
+	e btcec.ModNScalar // the path private key of the next hop
+}
+
+// walk starts at the hop after the introduction node.
+func (b *blinder) walk(hash domain.PaymentHash, intro domain.NodeKey) (pathWalk, error) {
 	introKey, err := btcec.ParsePubKey(intro[:])
 	if err != nil {
-		return nil, fmt.Errorf("introduction node key: %w", err)
+		return pathWalk{}, fmt.Errorf("introduction node key: %w", err)
 	}
-	next, err := sphinx.NextEphemeralPriv(&sphinx.PrivKeyECDH{PrivKey: b.sessionKey(hash, intro)}, introKey)
+	e0 := b.sessionKey(hash, intro)
+	ss0, err := (&sphinx.PrivKeyECDH{PrivKey: e0}).ECDH(introKey)
 	if err != nil {
-		return nil, fmt.Errorf("path key: %w", err)
+		return pathWalk{}, fmt.Errorf("path key: %w", err)
 	}
-	return next.PubKey(), nil
+	w := pathWalk{k: &b.key.Key, e: e0.Key}
+	w.advance(e0.PubKey(), ss0)
+	return w, nil
+}
+
+// advance moves to the next path key: e_{i+1} = e_i·SHA256(E_i ‖ ss_i).
+func (w *pathWalk) advance(pathKey *btcec.PublicKey, ss [32]byte) {
+	h := sha256.New()
+	h.Write(pathKey.SerializeCompressed())
+	h.Write(ss[:])
+	var f btcec.ModNScalar
+	f.SetByteSlice(h.Sum(nil))
+	w.e.Mul(&f)
+}
+
+// next returns lnmux's keys at the current hop and moves on.
+func (w *pathWalk) next() hopKeys {
+	pathKey := btcec.PrivKeyFromScalar(&w.e).PubKey()
+	var ke btcec.ModNScalar
+	ke.Mul2(w.k, &w.e)
+	ss := sha256.Sum256(btcec.PrivKeyFromScalar(&ke).PubKey().SerializeCompressed())
+	m := hmac.New(sha256.New, []byte("blinded_node_id"))
+	m.Write(ss[:])
+	var f btcec.ModNScalar
+	f.SetByteSlice(m.Sum(nil))
+	f.Mul(w.k)
+	w.advance(pathKey, ss)
+	return hopKeys{pathKey: pathKey, ss: ss, priv: btcec.PrivKeyFromScalar(&f)}
+}
+
+// pathKey is the path key (E1) lnmux receives with an HTLC of the path for
+// hash through intro: what the introduction node computes from the first
+// path key and its own key.
+func (b *blinder) pathKey(hash domain.PaymentHash, intro domain.NodeKey) (*btcec.PublicKey, error) {
+	w, err := b.walk(hash, intro)
+	if err != nil {
+		return nil, err
+	}
+	return w.next().pathKey, nil
 }
 
 // pathTerms are the parameters of one invoice's paths.
@@ -186,16 +247,19 @@ func (b *blinder) path(t pathTerms, intro domain.NodeKey) (domain.BlindedPath, e
 // errNotBlindedFinal: a blinded payload that is not a final hop's for lnmux.
 var errNotBlindedFinal = errors.New("not a blinded final hop for lnmux")
 
-// blindedOnion is what a blinded HTLC's failure is encrypted with.
+// blindedOnion is what a blinded HTLC's failure is encrypted with: the
+// keys are derived again from the hash and the node (blindedEncrypter).
 type blindedOnion struct {
 	ephemeralKey *btcec.PublicKey
-	pathKey      *btcec.PublicKey
+	hash         domain.PaymentHash
+	intro        domain.NodeKey
 }
 
 // decodeBlinded peels an HTLC that came through one of lnmux's blinded
-// paths: the onion is for lnmux's blinded id, under the path key the
-// introduction node derived. amt and expiry are the HTLC's at lnmux (the
-// node's outgoing ones), against which the path's constraints are checked.
+// paths: the onion is for lnmux's blinded ids along the path for the
+// hash through the node that offered it. amt and expiry are the HTLC's at
+// lnmux (the node's outgoing ones), against which the path's constraints
+// are checked.
 //
 // Every failure of a blinded HTLC is invalid_onion_blinding (BOLT 4): the
 // reason returned here is FailInvalidBlinding, whatever went wrong.
@@ -206,7 +270,7 @@ func (d *onionDecoder) decodeBlinded(b *blinder, onion []byte, hash domain.Payme
 		out.blinded = true
 		return out, domain.FailInvalidBlinding
 	}
-	pathKey, err := b.pathKey(hash, intro)
+	w, err := b.walk(hash, intro)
 	if err != nil {
 		return fail(decodedOnion{})
 	}
@@ -214,17 +278,17 @@ func (d *onionDecoder) decodeBlinded(b *blinder, onion []byte, hash domain.Payme
 	if err := pkt.Decode(bytes.NewReader(onion)); err != nil {
 		return fail(decodedOnion{})
 	}
-	processed, err := d.router.ReconstructOnionPacket(&pkt, hash[:], sphinx.WithBlindingPoint(pathKey))
+	hk := w.next()
+	processed, err := peelAs(hk.priv, &pkt, hash)
 	if err != nil {
 		// A path made for another hash, or through another node, gives
-		// another path key: the onion does not decrypt, and lnmux shares
-		// no secret with the payer to encrypt a failure with.
+		// other keys: the onion does not decrypt, and lnmux shares no
+		// secret with the payer to encrypt a failure with.
 		return fail(decodedOnion{})
 	}
 	// Failures are encrypted for the hop the introduction node forwarded
 	// to: the first one lnmux peels.
-	out := decodedOnion{blinded: true, ephemeralKey: pkt.EphemeralKey, pathKey: pathKey, proc: d.proc}
-	key := pathKey
+	out := decodedOnion{blinded: true, ephemeralKey: pkt.EphemeralKey, hash: hash, intro: intro, proc: d.proc}
 	for dummies := 0; ; dummies++ {
 		if processed.Payload.Type != sphinx.PayloadTLV {
 			return fail(out)
@@ -237,15 +301,15 @@ func (d *onionDecoder) decodeBlinded(b *blinder, onion []byte, hash domain.Payme
 		if dummies == maxDummyHops || processed.NextPacket == nil {
 			return fail(out)
 		}
-		if key, err = d.dummyHop(b, processed.Payload.Payload, key, amt, expiry); err != nil {
+		if err := b.dummyHop(processed.Payload.Payload, hk.ss, amt, expiry); err != nil {
 			return fail(out)
 		}
-		next := processed.NextPacket
-		if processed, err = d.router.ReconstructOnionPacket(next, hash[:], sphinx.WithBlindingPoint(key)); err != nil {
+		hk = w.next()
+		if processed, err = peelAs(hk.priv, processed.NextPacket, hash); err != nil {
 			return fail(out)
 		}
 	}
-	payload, err := d.blindedPayload(processed.Payload.Payload, key, amt, expiry)
+	payload, err := blindedPayload(processed.Payload.Payload, hk.ss, amt, expiry)
 	if err != nil {
 		return fail(out)
 	}
@@ -253,37 +317,52 @@ func (d *onionDecoder) decodeBlinded(b *blinder, onion []byte, hash domain.Payme
 	return out, domain.FailNone
 }
 
+// peelAs peels one layer of the onion with lnmux's blinded key at a hop.
+func peelAs(priv *btcec.PrivateKey, pkt *sphinx.OnionPacket, hash domain.PaymentHash) (*sphinx.ProcessedPacket, error) {
+	return sphinx.NewRouter(&sphinx.PrivKeyECDH{PrivKey: priv}, nil).ReconstructOnionPacket(pkt, hash[:])
+}
+
+// openData decrypts lnmux's encrypted data at a hop (BOLT 4: ChaCha20-
+// Poly1305 under HMAC("rho", ss) with a zero nonce) and decodes it.
+func openData(ss [32]byte, ciphertext []byte) (*record.BlindedRouteData, error) {
+	m := hmac.New(sha256.New, []byte("rho"))
+	m.Write(ss[:])
+	aead, err := chacha20poly1305.New(m.Sum(nil))
+	if err != nil {
+		return nil, err
+	}
+	var nonce [chacha20poly1305.NonceSize]byte
+	plain, err := aead.Open(nil, nonce[:], ciphertext, nil)
+	if err != nil {
+		return nil, err
+	}
+	return record.DecodeBlindedRouteData(bytes.NewReader(plain))
+}
+
 // maxDummyHops bounds the dummy hops lnmux peels in one HTLC; its paths
 // have one.
 const maxDummyHops = 4
 
-// dummyHop checks a dummy hop's payload and lnmux's data in it, and
-// returns the path key of the next hop.
-func (d *onionDecoder) dummyHop(b *blinder, raw []byte, key *btcec.PublicKey, amt domain.Msat,
-	expiry uint32) (*btcec.PublicKey, error) {
-
+// dummyHop checks a dummy hop's payload and lnmux's data in it.
+func (b *blinder) dummyHop(raw []byte, ss [32]byte, amt domain.Msat, expiry uint32) error {
 	payload, parsed, err := hop.ParseTLVPayload(bytes.NewReader(raw))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// An intermediate blinded hop: encrypted data only.
 	if err := hop.ValidateTLVPayload(parsed, false, true); err != nil {
-		return nil, err
+		return err
 	}
 	if payload.EncryptedData() == nil {
-		return nil, errNotBlindedFinal
+		return errNotBlindedFinal
 	}
-	plain, err := d.router.DecryptBlindedHopData(key, payload.EncryptedData())
+	data, err := openData(ss, payload.EncryptedData())
 	if err != nil {
-		return nil, err
-	}
-	data, err := record.DecodeBlindedRouteData(bytes.NewReader(plain))
-	if err != nil {
-		return nil, err
+		return err
 	}
 	//nolint:gosec // HTLC amounts are positive
 	if err := hop.ValidateBlindedRouteData(data, lnwire.MilliSatoshi(amt), expiry); err != nil {
-		return nil, err
+		return err
 	}
 	toSelf := false
 	data.NextNodeID.WhenSome(func(r tlv.RecordT[tlv.TlvType4, *btcec.PublicKey]) { toSelf = r.Val.IsEqual(b.self) })
@@ -294,15 +373,14 @@ func (d *onionDecoder) dummyHop(b *blinder, raw []byte, key *btcec.PublicKey, am
 	// Only what lnmux writes: on to itself, nothing taken (so the HTLC's
 	// amount and expiry are the next hop's too), no path id yet.
 	if !toSelf || !free || data.ShortChannelID.IsSome() || data.PathID.IsSome() || data.NextBlindingOverride.IsSome() {
-		return nil, errNotBlindedFinal
+		return errNotBlindedFinal
 	}
-	return d.router.NextEphemeral(key)
+	return nil
 }
 
 // blindedPayload checks the sender's payload and lnmux's own encrypted data
 // of a blinded final hop with lnd's parsers and validators.
-func (d *onionDecoder) blindedPayload(raw []byte, pathKey *btcec.PublicKey, amt domain.Msat,
-	expiry uint32) (domain.FinalHop, error) {
+func blindedPayload(raw []byte, ss [32]byte, amt domain.Msat, expiry uint32) (domain.FinalHop, error) {
 
 	payload, parsed, err := hop.ParseTLVPayload(bytes.NewReader(raw))
 	if err != nil {
@@ -317,11 +395,7 @@ func (d *onionDecoder) blindedPayload(raw []byte, pathKey *btcec.PublicKey, amt 
 		payload.TotalAmtMsat() == 0 {
 		return domain.FinalHop{}, errNotBlindedFinal
 	}
-	plain, err := d.router.DecryptBlindedHopData(pathKey, payload.EncryptedData())
-	if err != nil {
-		return domain.FinalHop{}, err
-	}
-	data, err := record.DecodeBlindedRouteData(bytes.NewReader(plain))
+	data, err := openData(ss, payload.EncryptedData())
 	if err != nil {
 		return domain.FinalHop{}, err
 	}
@@ -353,9 +427,14 @@ func (d *onionDecoder) blindedPayload(raw []byte, pathKey *btcec.PublicKey, amt 
 }
 
 // blindedEncrypter derives the error encrypter of a blinded HTLC: the
-// shared secret is with lnmux's blinded id.
-func (d *onionDecoder) blindedEncrypter(o blindedOnion) (hop.ErrorEncrypter, error) {
-	enc, err := sphinx.NewOnionErrorEncrypter(d.router, o.ephemeralKey, sphinx.WithBlindingPoint(o.pathKey))
+// shared secret is with lnmux's blinded key at the first hop it peeled.
+func (b *blinder) blindedEncrypter(o blindedOnion) (hop.ErrorEncrypter, error) {
+	w, err := b.walk(o.hash, o.intro)
+	if err != nil {
+		return nil, err
+	}
+	r := sphinx.NewRouter(&sphinx.PrivKeyECDH{PrivKey: w.next().priv}, nil)
+	enc, err := sphinx.NewOnionErrorEncrypter(r, o.ephemeralKey)
 	if err != nil {
 		return nil, err
 	}

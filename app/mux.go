@@ -228,6 +228,7 @@ func New(cfg Config, nodes []ports.Node, store ports.InvoiceStore, clock ports.C
 	if m.blinder, err = newBlinder(key); err != nil {
 		return nil, err
 	}
+	m.onion.blinder = m.blinder
 	keys := make([]domain.NodeKey, 0, len(nodes))
 	for _, n := range nodes {
 		k := n.Key()

@@ -34,6 +34,8 @@ type onionDecoder struct {
 	ecdh   *sphinx.PrivKeyECDH
 	router *sphinx.Router
 	proc   *hop.OnionProcessor
+	// blinder derives the keys of a blinded HTLC's failure.
+	blinder *blinder
 }
 
 func newOnionDecoder(key *btcec.PrivateKey) *onionDecoder {
@@ -51,10 +53,10 @@ type decodedOnion struct {
 	ephemeralKey *btcec.PublicKey
 	proc         *hop.OnionProcessor
 	// blinded: the HTLC came through a blinded path (blinded.go); its
-	// failures are invalid_onion_blinding. pathKey is the path key the
-	// onion was peeled under.
+	// failures are invalid_onion_blinding. hash and intro name the path.
 	blinded bool
-	pathKey *btcec.PublicKey
+	hash    domain.PaymentHash
+	intro   domain.NodeKey
 }
 
 // failureKey is what the machine keeps with the HTLC to fail it later
@@ -62,7 +64,7 @@ type decodedOnion struct {
 // blindedOnion (whose keys may be nil when the onion did not parse).
 func (o decodedOnion) failureKey() any {
 	if o.blinded {
-		return blindedOnion{ephemeralKey: o.ephemeralKey, pathKey: o.pathKey}
+		return blindedOnion{ephemeralKey: o.ephemeralKey, hash: o.hash, intro: o.intro}
 	}
 	if o.ephemeralKey == nil {
 		return nil
@@ -190,10 +192,10 @@ func (d *onionDecoder) failureResolution(c domain.CircuitKey, reason domain.Fail
 		// the message the payer would read, encrypted for it; with no
 		// usable onion, a malformed code lnd accepts from an interceptor
 		// (it would end the stream on invalid_onion_blinding itself).
-		if k.ephemeralKey == nil || k.pathKey == nil {
+		if k.ephemeralKey == nil || d.blinder == nil {
 			return malformed(lnwire.CodeInvalidOnionHmac), nil
 		}
-		enc, err := d.blindedEncrypter(k)
+		enc, err := d.blinder.blindedEncrypter(k)
 		if err != nil {
 			return malformed(lnwire.CodeInvalidOnionHmac), nil //nolint:nilerr // an unusable key is what the malformed code says
 		}
