@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -597,4 +598,22 @@ func BenchmarkHTLCDecideBlinded(b *testing.B) {
 		h.send(sent[i])
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "htlc/s")
+}
+
+// TestBlindedInvoiceFitsLnd: with more nodes than paths an invoice may
+// carry and the longest description, lnd still decodes the invoice.
+func TestBlindedInvoiceFitsLnd(t *testing.T) {
+	h := newHarness(t, maxBlindedPaths+3, nil)
+	res, err := h.mux.AddInvoice(context.Background(), ports.AddInvoiceRequest{Amount: 10_000, Expiry: time.Hour,
+		Description: strings.Repeat("x", 639), Blinded: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := zpay32.Decode(res.PaymentRequest, &chaincfg.RegressionNetParams)
+	if err != nil {
+		t.Fatalf("lnd refuses an invoice of %d characters: %v", len(res.PaymentRequest), err)
+	}
+	if len(dec.BlindedPaymentPaths) != maxBlindedPaths {
+		t.Fatalf("%d paths", len(dec.BlindedPaymentPaths))
+	}
 }

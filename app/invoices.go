@@ -172,6 +172,12 @@ func (f *invoiceFactory) sign(digest [32]byte) ([]byte, error) {
 	return ecdsa.SignCompact(f.key, digest[:], true), nil
 }
 
+// maxBlindedPaths bounds a blinded invoice's paths: each adds about 530
+// characters, and lnd's decoder refuses invoices longer than 7,089
+// (zpay32/invoice.go, maxInvoiceLength). Eight paths and the longest
+// description stay below.
+const maxBlindedPaths = 8
+
 // encodeBlinded encodes a blinded invoice: one path through each node the
 // route hints would name, signed with a key used for this invoice only
 // (docs/blinded.md).
@@ -188,7 +194,10 @@ func (f *invoiceFactory) encodeBlinded(fields domain.BOLT11Fields, terms domain.
 		hash: fields.Hash, addr: fields.PaymentAddr, policy: f.policy, finalCLTV: f.finalCLTV,
 		height: height, expiry: terms.Expiry(), htlcMax: domain.MaxMsat,
 	}
-	for _, n := range f.hints.nodesFor(terms.Amount()) {
+	nodes := f.hints.nodesFor(terms.Amount())
+	// The first maxBlindedPaths in the hint order (most inbound first).
+	nodes = nodes[:min(len(nodes), maxBlindedPaths)]
+	for _, n := range nodes {
 		p, err := f.blinder.path(t, n)
 		if err != nil {
 			return "", err
