@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -108,18 +109,26 @@ type pathWalk struct {
 
 // walk starts at the hop after the introduction node.
 func (b *blinder) walk(hash domain.PaymentHash, intro domain.NodeKey) (pathWalk, error) {
+	w, _, _, err := b.start(hash, intro)
+	return w, err
+}
+
+// start also returns the first path key E0 and the introduction node's
+// shared secret, which only the path's maker needs.
+func (b *blinder) start(hash domain.PaymentHash, intro domain.NodeKey) (pathWalk, *btcec.PublicKey, [32]byte, error) {
 	introKey, err := btcec.ParsePubKey(intro[:])
 	if err != nil {
-		return pathWalk{}, fmt.Errorf("introduction node key: %w", err)
+		return pathWalk{}, nil, [32]byte{}, fmt.Errorf("introduction node key: %w", err)
 	}
 	e0 := b.sessionKey(hash, intro)
 	ss0, err := (&sphinx.PrivKeyECDH{PrivKey: e0}).ECDH(introKey)
 	if err != nil {
-		return pathWalk{}, fmt.Errorf("path key: %w", err)
+		return pathWalk{}, nil, [32]byte{}, fmt.Errorf("path key: %w", err)
 	}
 	w := pathWalk{k: &b.key.Key, e: e0.Key}
-	w.advance(e0.PubKey(), ss0)
-	return w, nil
+	first := e0.PubKey()
+	w.advance(first, ss0)
+	return w, first, ss0, nil
 }
 
 // advance moves to the next path key: e_{i+1} = e_i·SHA256(E_i ‖ ss_i).
@@ -175,10 +184,6 @@ type pathTerms struct {
 
 // path builds the blinded path of an invoice through intro.
 func (b *blinder) path(t pathTerms, intro domain.NodeKey) (domain.BlindedPath, error) {
-	introKey, err := btcec.ParsePubKey(intro[:])
-	if err != nil {
-		return domain.BlindedPath{}, fmt.Errorf("%w: introduction node key: %v", domain.ErrInvalidArgument, err) //nolint:errorlint // the sentinel classifies
-	}
 	// Twice the invoice's expiry in ten-minute blocks (NewInvoiceTerms
 	// bounds the expiry to a year).
 	blocks := max(2*uint32((t.expiry+10*time.Minute-1)/(10*time.Minute)), minPathBlocks) //nolint:gosec // at most about 105,000
@@ -213,13 +218,12 @@ func (b *blinder) path(t pathTerms, intro domain.NodeKey) (domain.BlindedPath, e
 	if err != nil {
 		return domain.BlindedPath{}, fmt.Errorf("encode introduction hop data: %w", err)
 	}
-	info, err := sphinx.BuildBlindedPath(b.sessionKey(t.hash, intro), []*sphinx.HopInfo{
-		{NodePub: introKey, PlainText: introData},
-		{NodePub: b.self, PlainText: dummy},
-		{NodePub: b.self, PlainText: final},
-	})
+	// The same path sphinx.BuildBlindedPath makes from the session key
+	// (TestBlindedPathIsSphinxs), with lnmux's hops derived as in pathWalk:
+	// base-point multiplications only, past the introduction node's secret.
+	w, first, ss0, err := b.start(t.hash, intro)
 	if err != nil {
-		return domain.BlindedPath{}, fmt.Errorf("build blinded path: %w", err)
+		return domain.BlindedPath{}, fmt.Errorf("%w: %v", domain.ErrInvalidArgument, err) //nolint:errorlint // the sentinel classifies
 	}
 	p := domain.BlindedPath{
 		FeeBase:   uint32(t.policy.FeeBase), //nolint:gosec // as above
@@ -228,17 +232,22 @@ func (b *blinder) path(t pathTerms, intro domain.NodeKey) (domain.BlindedPath, e
 		HTLCMin:   htlcMin,
 		HTLCMax:   uint64(t.htlcMax), //nolint:gosec // positive
 	}
-	copy(p.FirstPathKey[:], info.Path.BlindingPoint.SerializeCompressed())
-	for i, h := range info.Path.BlindedHops {
-		var hop domain.BlindedHop
-		if i == 0 {
-			// The introduction node is named by its real key (the
-			// payer must find it), as lnd's own paths do.
-			hop.Node = intro
-		} else {
-			copy(hop.Node[:], h.BlindedNodePub.SerializeCompressed())
+	copy(p.FirstPathKey[:], first.SerializeCompressed())
+	// The introduction node is named by its real key (the payer must find
+	// it), as lnd's own paths do.
+	data, err := sealData(ss0, introData)
+	if err != nil {
+		return domain.BlindedPath{}, err
+	}
+	p.Hops = append(p.Hops, domain.BlindedHop{Node: intro, Data: data})
+	for _, plain := range [][]byte{dummy, final} {
+		hk := w.next()
+		data, err := sealData(hk.ss, plain)
+		if err != nil {
+			return domain.BlindedPath{}, err
 		}
-		hop.Data = h.CipherText
+		hop := domain.BlindedHop{Data: data}
+		copy(hop.Node[:], hk.priv.PubKey().SerializeCompressed())
 		p.Hops = append(p.Hops, hop)
 	}
 	return p, nil
@@ -322,12 +331,28 @@ func peelAs(priv *btcec.PrivateKey, pkt *sphinx.OnionPacket, hash domain.Payment
 	return sphinx.NewRouter(&sphinx.PrivKeyECDH{PrivKey: priv}, nil).ReconstructOnionPacket(pkt, hash[:])
 }
 
+// rhoAEAD is the cipher of a hop's encrypted data (BOLT 4: ChaCha20-
+// Poly1305 under HMAC("rho", ss) with a zero nonce).
+func rhoAEAD(ss [32]byte) (cipher.AEAD, error) {
+	m := hmac.New(sha256.New, []byte("rho"))
+	m.Write(ss[:])
+	return chacha20poly1305.New(m.Sum(nil))
+}
+
+// sealData encrypts a hop's data for the hop.
+func sealData(ss [32]byte, plain []byte) ([]byte, error) {
+	aead, err := rhoAEAD(ss)
+	if err != nil {
+		return nil, err
+	}
+	var nonce [chacha20poly1305.NonceSize]byte
+	return aead.Seal(nil, nonce[:], plain, nil), nil
+}
+
 // openData decrypts lnmux's encrypted data at a hop (BOLT 4: ChaCha20-
 // Poly1305 under HMAC("rho", ss) with a zero nonce) and decodes it.
 func openData(ss [32]byte, ciphertext []byte) (*record.BlindedRouteData, error) {
-	m := hmac.New(sha256.New, []byte("rho"))
-	m.Write(ss[:])
-	aead, err := chacha20poly1305.New(m.Sum(nil))
+	aead, err := rhoAEAD(ss)
 	if err != nil {
 		return nil, err
 	}

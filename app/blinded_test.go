@@ -617,3 +617,68 @@ func TestBlindedInvoiceFitsLnd(t *testing.T) {
 		t.Fatalf("%d paths", len(dec.BlindedPaymentPaths))
 	}
 }
+
+// TestBlindedPathIsSphinxs: the path lnmux derives with base-point
+// multiplications is byte for byte the one lightning-onion's
+// BuildBlindedPath makes from the same session key and data.
+func TestBlindedPathIsSphinxs(t *testing.T) {
+	key, _ := btcec.PrivKeyFromBytes(testIdentity)
+	b, err := newBlinder(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		introKey, _ := btcec.PrivKeyFromBytes(bytes.Repeat([]byte{byte(i + 1)}, 32))
+		intro := domain.NodeKey(introKey.PubKey().SerializeCompressed())
+		terms := pathTerms{hash: domain.PaymentHash{byte(i)}, addr: domain.PaymentAddr{byte(i), 2},
+			policy: domain.RoutingPolicy{FeeBase: 1000, FeeRatePPM: 100, CLTVDelta: 40}, finalCLTV: 18,
+			height: 1000 + uint32(i), expiry: time.Hour, htlcMax: domain.MaxMsat}
+		p, err := b.path(terms, intro)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Decrypt each hop as its node would, to get the plaintexts back.
+		plain := make([][]byte, 3)
+		router := sphinx.NewRouter(&sphinx.PrivKeyECDH{PrivKey: introKey}, nil)
+		first, _ := btcec.ParsePubKey(p.FirstPathKey[:])
+		if plain[0], err = router.DecryptBlindedHopData(first, p.Hops[0].Data); err != nil {
+			t.Fatal(err)
+		}
+		w, _ := b.walk(terms.hash, intro)
+		for j := 1; j < 3; j++ {
+			hk := w.next()
+			if plain[j], err = openRaw(hk.ss, p.Hops[j].Data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ref, err := sphinx.BuildBlindedPath(b.sessionKey(terms.hash, intro), []*sphinx.HopInfo{
+			{NodePub: introKey.PubKey(), PlainText: plain[0]},
+			{NodePub: key.PubKey(), PlainText: plain[1]},
+			{NodePub: key.PubKey(), PlainText: plain[2]},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ref.Path.BlindingPoint.IsEqual(first) {
+			t.Fatal("first path key")
+		}
+		for j, h := range ref.Path.BlindedHops {
+			if j > 0 && domain.NodeKey(h.BlindedNodePub.SerializeCompressed()) != p.Hops[j].Node {
+				t.Fatalf("path %d hop %d: blinded id differs", i, j)
+			}
+			if !bytes.Equal(h.CipherText, p.Hops[j].Data) {
+				t.Fatalf("path %d hop %d: ciphertext differs", i, j)
+			}
+		}
+	}
+}
+
+// openRaw decrypts a hop's data without decoding it.
+func openRaw(ss [32]byte, ct []byte) ([]byte, error) {
+	aead, err := rhoAEAD(ss)
+	if err != nil {
+		return nil, err
+	}
+	var nonce [12]byte
+	return aead.Open(nil, nonce[:], ct, nil)
+}
