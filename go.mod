@@ -19,6 +19,7 @@ require (
 	github.com/jackc/pgx/v5 v5.10.0
 	github.com/lightningnetwork/lightning-onion v1.3.0
 	github.com/lightningnetwork/lnd v0.21.3-beta
+	github.com/lightningnetwork/lnd/fn/v2 v2.0.9
 	github.com/lightningnetwork/lnd/tlv v1.3.2
 	github.com/prometheus/client_golang v1.11.1
 	github.com/rs/cors v1.11.1
@@ -153,7 +154,6 @@ require (
 	github.com/lightninglabs/neutrino v0.17.1 // indirect
 	github.com/lightninglabs/neutrino/cache v1.1.3 // indirect
 	github.com/lightningnetwork/lnd/clock v1.1.1 // indirect
-	github.com/lightningnetwork/lnd/fn/v2 v2.0.9 // indirect
 	github.com/lightningnetwork/lnd/healthcheck v1.2.6 // indirect
 	github.com/lightningnetwork/lnd/kvdb v1.4.16 // indirect
 	github.com/lightningnetwork/lnd/queue v1.2.0 // indirect

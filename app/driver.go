@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/btcsuite/btcd/btcec/v2"
-
 	"github.com/lnmux/lnmux/app/core"
 	"github.com/lnmux/lnmux/domain"
 	"github.com/lnmux/lnmux/ports"
@@ -205,11 +203,7 @@ func (m *Mux) send(ctx context.Context, a core.Answer) {
 	}
 	r := ports.Resolution{Circuit: a.Circuit, Action: a.Action, Preimage: a.Preimage}
 	if a.Action == ports.ActionFail {
-		onion := decodedOnion{proc: m.onion.proc}
-		if k, ok := a.Onion.(*btcec.PublicKey); ok {
-			onion.ephemeralKey = k
-		}
-		res, err := failureResolution(a.Circuit, a.Reason, onion, a.FC)
+		res, err := m.onion.failureResolution(a.Circuit, a.Reason, a.Onion, a.FC)
 		if err != nil {
 			m.log.ErrorContext(ctx, "cannot encrypt failure", "circuit", a.Circuit, "err", err)
 			return

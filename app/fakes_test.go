@@ -12,6 +12,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	sphinx "github.com/lightningnetwork/lightning-onion"
+	"github.com/lightningnetwork/lnd/htlcswitch/hop"
 	"github.com/lightningnetwork/lnd/lnwire"
 	"github.com/lightningnetwork/lnd/record"
 	"github.com/lightningnetwork/lnd/routing/route"
@@ -34,9 +35,11 @@ func newFakeClock() *fakeClock {
 // fakeNode records resolutions.
 type fakeNode struct {
 	key domain.NodeKey
-	mu  sync.Mutex
-	res []ports.Resolution
-	ch  chan ports.Resolution
+	// priv lets blinded tests play the introduction node (blinded_test.go).
+	priv *btcec.PrivateKey
+	mu   sync.Mutex
+	res  []ports.Resolution
+	ch   chan ports.Resolution
 	// down makes Resolve fail as when the interceptor stream is gone.
 	down atomic.Bool
 }
@@ -49,7 +52,7 @@ func newFakeNode(t testing.TB) *fakeNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &fakeNode{ch: make(chan ports.Resolution, 1024)}
+	n := &fakeNode{ch: make(chan ports.Resolution, 1024), priv: k}
 	copy(n.key[:], k.PubKey().SerializeCompressed())
 	return n
 }
@@ -332,6 +335,9 @@ type part struct {
 type sentHTLC struct {
 	htlc    ports.InterceptedHTLC
 	circuit *sphinx.Circuit
+	// intro wraps lnmux's failure as the introduction node of a blinded
+	// path would (blinded_test.go); nil for a plain HTLC.
+	intro hop.ErrorEncrypter
 }
 
 // build makes an intercepted HTLC with a real onion addressed to lnmux.

@@ -224,6 +224,11 @@ func (t *hintTable) template(amt domain.Msat) *domain.BOLT11Template {
 	return t.templates[t.plan.forAmount(amt)]
 }
 
+// nodes returns the nodes hinted for an invoice of amt, in order.
+func (t *hintTable) nodes(amt domain.Msat) []domain.NodeKey {
+	return t.plan.bands[t.plan.forAmount(amt)].nodes
+}
+
 // hintBook follows the nodes' state and keeps the current hint table.
 // AddInvoice reads the table without a lock; updates are serialised by mu
 // and rebuild the table (pure computation: no I/O under mu).
@@ -263,6 +268,12 @@ func newHintBook(keys []domain.NodeKey, clock ports.Clock, grace time.Duration, 
 // template returns the template for a new invoice of amt.
 func (b *hintBook) template(amt domain.Msat) *domain.BOLT11Template {
 	return b.table.Load().template(addMsat(amt, b.fee(amt)))
+}
+
+// nodesFor returns the nodes a new invoice of amt hints, in order: a blinded
+// invoice has a path through each (docs/blinded.md).
+func (b *hintBook) nodesFor(amt domain.Msat) []domain.NodeKey {
+	return b.table.Load().nodes(addMsat(amt, b.fee(amt)))
 }
 
 // status returns each node's hint status.

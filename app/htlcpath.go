@@ -30,11 +30,9 @@ func (m *Mux) HTLCIntercepted(ctx context.Context, h ports.InterceptedHTLC) {
 	if o.ForUs {
 		onion, fail := m.peel(h)
 		o.Payload, o.PeelFail = onion.payload, fail
-		if onion.ephemeralKey != nil {
-			// Only the key is kept: a failure's encrypter is derived from
-			// it when needed (onion.go).
-			o.Onion = onion.ephemeralKey
-		}
+		// Only the keys are kept: a failure's encrypter is derived from
+		// them when needed (onion.go).
+		o.Onion = onion.failureKey()
 	}
 	m.do(ctx, func(c *core.Machine, now time.Time) { c.Offered(now, o) })
 }
@@ -59,7 +57,7 @@ func (m *Mux) PrepareHTLC(h ports.InterceptedHTLC) any {
 	if !ok || !m.forUs(ns, h) {
 		return nil
 	}
-	onion, fail := m.onion.decode(h.Onion, h.Hash)
+	onion, fail := m.decode(h)
 	return &peeledOnion{hash: h.Hash, blob: h.Onion, onion: onion, fail: fail}
 }
 
@@ -68,6 +66,17 @@ func (m *Mux) PrepareHTLC(h ports.InterceptedHTLC) any {
 func (m *Mux) peel(h ports.InterceptedHTLC) (decodedOnion, domain.FailureReason) {
 	if p, ok := h.Prepared.(*peeledOnion); ok && p.hash == h.Hash && bytes.Equal(p.blob, h.Onion) {
 		return p.onion, p.fail
+	}
+	return m.decode(h)
+}
+
+// decode peels an HTLC for lnmux. One addressed to lnmux's node id rather
+// than to its virtual channel came through a blinded path: only blinded
+// route data names a next node (docs/blinded.md).
+func (m *Mux) decode(h ports.InterceptedHTLC) (decodedOnion, domain.FailureReason) {
+	if h.OutgoingNodeID != nil {
+		return m.onion.decodeBlinded(m.blinder, h.Onion, h.Hash, h.Circuit.Node,
+			h.Forward.OutgoingAmount, h.Forward.OutgoingExpiry)
 	}
 	return m.onion.decode(h.Onion, h.Hash)
 }

@@ -28,6 +28,15 @@ type invoiceFactory struct {
 	entropy io.Reader
 	// workers run create's encoding and signature (invoiceworkers.go).
 	workers invoiceWorkers
+
+	// Blinded invoices (docs/blinded.md).
+	blinder   *blinder
+	blindTmpl *domain.BOLT11Template
+	policy    domain.RoutingPolicy
+	finalCLTV uint32
+	// height is the chain height as the nodes last reported it; zero
+	// while none has.
+	height func() uint32
 }
 
 func newInvoiceFactory(key *btcec.PrivateKey, codec *domain.InvoiceCodec, net *chaincfg.Params,
@@ -64,7 +73,19 @@ func newInvoiceFactory(key *btcec.PrivateKey, codec *domain.InvoiceCodec, net *c
 	if err != nil {
 		return nil, err
 	}
-	return &invoiceFactory{key: key, codec: codec, hints: book, clock: clock}, nil
+	// Blinded invoices have the bits of lnd's own (rpcserver.go,
+	// GenInvoiceFeatures with blind): the payment secret optional (it is
+	// the path id, not in the invoice), MPP, route blinding, and bLIP 39's
+	// blinded-paths field required, so that a payer that cannot read the
+	// paths refuses the invoice rather than find no route.
+	blindTmpl, err := domain.NewBlindedBOLT11Template(hrp, []int{int(lnwire.TLVOnionPayloadRequired),
+		int(lnwire.PaymentAddrOptional), int(lnwire.MPPOptional), int(lnwire.RouteBlindingOptional),
+		int(lnwire.Bolt11BlindedPathsRequired)})
+	if err != nil {
+		return nil, err
+	}
+	return &invoiceFactory{key: key, codec: codec, hints: book, clock: clock,
+		blindTmpl: blindTmpl, policy: policy, finalCLTV: finalCLTVDelta}, nil
 }
 
 // nodeChanged takes a node's new status into the route hints of the next
@@ -128,12 +149,13 @@ func (f *invoiceFactory) createNow(req ports.AddInvoiceRequest) (ports.AddInvoic
 		}
 		hash = preimage.Hash()
 	}
-	payreq, err := f.hints.template(terms.Amount()).Encode(domain.BOLT11Fields{
-		Timestamp:   now,
-		Terms:       terms,
-		Hash:        hash,
-		PaymentAddr: addr,
-	}, f.sign)
+	fields := domain.BOLT11Fields{Timestamp: now, Terms: terms, Hash: hash, PaymentAddr: addr}
+	var payreq string
+	if req.Blinded {
+		payreq, err = f.encodeBlinded(fields, terms)
+	} else {
+		payreq, err = f.hints.template(terms.Amount()).Encode(fields, f.sign)
+	}
 	if err != nil {
 		return ports.AddInvoiceResult{}, fmt.Errorf("encode invoice: %w", err)
 	}
@@ -148,4 +170,58 @@ func (f *invoiceFactory) createNow(req ports.AddInvoiceRequest) (ports.AddInvoic
 
 func (f *invoiceFactory) sign(digest [32]byte) ([]byte, error) {
 	return ecdsa.SignCompact(f.key, digest[:], true), nil
+}
+
+// maxBlindedPaths bounds a blinded invoice's paths: each adds about 530
+// characters, and lnd's decoder refuses invoices longer than 7,089
+// (zpay32/invoice.go, maxInvoiceLength). Eight paths and the longest
+// description stay below.
+const maxBlindedPaths = 8
+
+// encodeBlinded encodes a blinded invoice: one path through each node the
+// route hints would name, signed with a key used for this invoice only
+// (docs/blinded.md).
+func (f *invoiceFactory) encodeBlinded(fields domain.BOLT11Fields, terms domain.InvoiceTerms) (string, error) {
+	if f.blinder == nil || f.height == nil {
+		return "", fmt.Errorf("%w: blinded invoices are not set up", domain.ErrNotReady)
+	}
+	height := f.height()
+	if height == 0 {
+		// A path's max_cltv_expiry is counted from the chain height.
+		return "", fmt.Errorf("%w: no node has reported the chain height yet", domain.ErrNotReady)
+	}
+	t := pathTerms{
+		hash: fields.Hash, addr: fields.PaymentAddr, policy: f.policy, finalCLTV: f.finalCLTV,
+		height: height, expiry: terms.Expiry(), htlcMax: domain.MaxMsat,
+	}
+	nodes := f.hints.nodesFor(terms.Amount())
+	// The first maxBlindedPaths in the hint order (most inbound first).
+	nodes = nodes[:min(len(nodes), maxBlindedPaths)]
+	for _, n := range nodes {
+		p, err := f.blinder.path(t, n)
+		if err != nil {
+			return "", err
+		}
+		fields.Blinded = append(fields.Blinded, p)
+	}
+	if len(fields.Blinded) == 0 {
+		return "", fmt.Errorf("%w: no node to make a blinded path through", domain.ErrNotReady)
+	}
+	var seed [32]byte
+	entropy := f.entropy
+	if entropy == nil {
+		entropy = rand.Reader
+	}
+	if _, err := io.ReadFull(entropy, seed[:]); err != nil {
+		return "", fmt.Errorf("read signing key: %w", err)
+	}
+	var s btcec.ModNScalar
+	if overflow := s.SetBytes(&seed); overflow != 0 || s.IsZero() {
+		return "", fmt.Errorf("%w: drew an unusable signing key, try again", domain.ErrNotReady)
+	}
+	key := btcec.PrivKeyFromScalar(&s)
+	defer key.Zero()
+	return f.blindTmpl.Encode(fields, func(digest [32]byte) ([]byte, error) {
+		return ecdsa.SignCompact(key, digest[:], true), nil
+	})
 }

@@ -140,6 +140,7 @@ type Mux struct {
 	store   ports.InvoiceStore
 	pubKey  domain.NodeKey
 	onion   *onionDecoder
+	blinder *blinder
 	invoice *invoiceFactory
 	nodes   map[domain.NodeKey]*nodeState
 	hub     *hub
@@ -224,6 +225,10 @@ func New(cfg Config, nodes []ports.Node, store ports.InvoiceStore, clock ports.C
 		fatalCh: make(chan struct{}),
 	}
 	copy(m.pubKey[:], pub.SerializeCompressed())
+	if m.blinder, err = newBlinder(key); err != nil {
+		return nil, err
+	}
+	m.onion.blinder = m.blinder
 	keys := make([]domain.NodeKey, 0, len(nodes))
 	for _, n := range nodes {
 		k := n.Key()
@@ -240,6 +245,8 @@ func New(cfg Config, nodes []ports.Node, store ports.InvoiceStore, clock ports.C
 		return nil, err
 	}
 	m.invoice.entropy = cfg.Entropy
+	m.invoice.blinder = m.blinder
+	m.invoice.height = m.height
 	return m, nil
 }
 
@@ -257,6 +264,15 @@ func (m *Mux) Stats() ports.Stats {
 	var c core.Counts
 	m.do(context.Background(), func(mc *core.Machine, _ time.Time) { c = mc.Counts() })
 	return ports.Stats{Nodes: m.Info(context.Background()).Nodes, Sets: c.Sets, PendingSettleHTLCs: c.Pending}
+}
+
+// height is the highest chain height a node reported; zero while none has.
+func (m *Mux) height() uint32 {
+	var h uint32
+	for _, ns := range m.nodes {
+		h = max(h, ns.height.Load())
+	}
+	return h
 }
 
 // PubKey is the virtual node's public key.

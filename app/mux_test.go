@@ -402,14 +402,18 @@ func TestNotForUsResumes(t *testing.T) {
 	}
 }
 
+// TestOutgoingNodeIDIsForUs: lnd >= 0.21.2 reports a forward addressed to
+// lnmux's node id (all-ones channel id): lnmux takes it, and it can only
+// have come through one of lnmux's blinded paths (docs/blinded.md; a plain
+// onion there is refused: TestBlindedPlainOnionRefused).
 func TestOutgoingNodeIDIsForUs(t *testing.T) {
 	h := newHarness(t, 1, func(c *Config) { c.AutoSettle = true })
 	n := h.nodes[0]
-	inv := h.invoice(10000, time.Hour)
-	s := h.build(inv, part{node: n, amount: 10000})
-	s.htlc.OutgoingChanID = ^uint64(0)
-	pk := h.mux.pubKey
-	s.htlc.OutgoingNodeID = &pk
+	_, dec := h.blindedInvoice(10000, time.Hour)
+	s, _ := h.buildBlinded(dec, blindedPart{node: n, amount: 10000})
+	if s.htlc.OutgoingChanID != ^uint64(0) || s.htlc.OutgoingNodeID == nil || *s.htlc.OutgoingNodeID != h.mux.pubKey {
+		t.Fatal("not a node-addressed forward to lnmux")
+	}
 	h.send(s)
 	if r := n.next(t); r.Action != ports.ActionSettle {
 		t.Fatalf("resolution %+v, want settle", r)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	sphinx "github.com/lightningnetwork/lightning-onion"
+	"github.com/lightningnetwork/lnd/fn/v2"
 	"github.com/lightningnetwork/lnd/htlcswitch/hop"
 	"github.com/lightningnetwork/lnd/lnwire"
 	"golang.org/x/crypto/chacha20"
@@ -30,14 +31,17 @@ import (
 // replays by circuit key. A replayed onion on a new HTLC must lock the same
 // payment hash again, which only pays lnmux more.
 type onionDecoder struct {
-	ecdh *sphinx.PrivKeyECDH
-	proc *hop.OnionProcessor
+	ecdh   *sphinx.PrivKeyECDH
+	router *sphinx.Router
+	proc   *hop.OnionProcessor
+	// blinder derives the keys of a blinded HTLC's failure.
+	blinder *blinder
 }
 
 func newOnionDecoder(key *btcec.PrivateKey) *onionDecoder {
 	ecdh := &sphinx.PrivKeyECDH{PrivKey: key}
 	router := sphinx.NewRouter(ecdh, sphinx.NewMemoryReplayLog())
-	return &onionDecoder{ecdh: ecdh, proc: hop.NewOnionProcessor(router)}
+	return &onionDecoder{ecdh: ecdh, router: router, proc: hop.NewOnionProcessor(router)}
 }
 
 // decodedOnion is lnmux's final-hop payload and the means to answer the
@@ -48,6 +52,24 @@ type decodedOnion struct {
 	// derived from it on demand.
 	ephemeralKey *btcec.PublicKey
 	proc         *hop.OnionProcessor
+	// blinded: the HTLC came through a blinded path (blinded.go); its
+	// failures are invalid_onion_blinding. hash and intro name the path.
+	blinded bool
+	hash    domain.PaymentHash
+	intro   domain.NodeKey
+}
+
+// failureKey is what the machine keeps with the HTLC to fail it later
+// (core.Offer.Onion): the onion's ephemeral key, or for a blinded HTLC a
+// blindedOnion (whose keys may be nil when the onion did not parse).
+func (o decodedOnion) failureKey() any {
+	if o.blinded {
+		return blindedOnion{ephemeralKey: o.ephemeralKey, hash: o.hash, intro: o.intro}
+	}
+	if o.ephemeralKey == nil {
+		return nil
+	}
+	return o.ephemeralKey
 }
 
 // encrypter derives the error encrypter for the sender of the onion.
@@ -102,8 +124,9 @@ func (d *onionDecoder) decode(onion []byte, hash domain.PaymentHash) (decodedOni
 	if err := hop.ValidateTLVPayload(parsed, true, false); err != nil {
 		return out, domain.FailInvalidPayload
 	}
-	// lnmux's invoices carry no blinded paths, so no sender can have been
-	// given recipient data for lnmux: a payload with some is not lnmux's.
+	// An onion for lnmux's own (unblinded) key: no blinded path ends
+	// there (lnmux's paths end at its blinded id, blinded.go), so a
+	// payload with recipient data is not lnmux's.
 	if payload.EncryptedData() != nil || payload.BlindingPoint() != nil {
 		return out, domain.FailInvalidPayload
 	}
@@ -150,11 +173,39 @@ func sphinxFailure(err error) domain.FailureReason {
 
 // failureResolution builds the FAIL answer for an HTLC: an encrypted BOLT 4
 // message when the onion could be decrypted, a malformed code otherwise.
-func failureResolution(c domain.CircuitKey, reason domain.FailureReason, onion decodedOnion,
+// key is the HTLC's decodedOnion.failureKey.
+func (d *onionDecoder) failureResolution(c domain.CircuitKey, reason domain.FailureReason, key any,
 	fc domain.FailureContext) (ports.Resolution, error) {
 
 	malformed := func(code lnwire.FailCode) ports.Resolution {
 		return ports.Resolution{Circuit: c, Action: ports.ActionFail, FailureCode: uint16(code)}
+	}
+	onion := decodedOnion{proc: d.proc}
+	switch k := key.(type) {
+	case blindedOnion:
+		// Inside a blinded route every failure is invalid_onion_blinding
+		// (BOLT 4). lnd's interceptor cannot send the malformed-HTLC
+		// message BOLT 4 asks of a node after the introduction point, and
+		// needs none: lnd's introduction node replaces any failure of a
+		// blinded forward by its own invalid_onion_blinding (lnd's
+		// htlcswitch/link.go, sendIncomingHTLCFailureMsg). lnmux sends
+		// the message the payer would read, encrypted for it; with no
+		// usable onion, a malformed code lnd accepts from an interceptor
+		// (it would end the stream on invalid_onion_blinding itself).
+		if k.ephemeralKey == nil || d.blinder == nil {
+			return malformed(lnwire.CodeInvalidOnionHmac), nil
+		}
+		enc, err := d.blinder.blindedEncrypter(k)
+		if err != nil {
+			return malformed(lnwire.CodeInvalidOnionHmac), nil //nolint:nilerr // an unusable key is what the malformed code says
+		}
+		msg, err := enc.EncryptFirstHop(lnwire.NewInvalidBlinding(fn.None[[lnwire.OnionPacketSize]byte]()))
+		if err != nil {
+			return ports.Resolution{}, fmt.Errorf("encrypt failure: %w", err)
+		}
+		return ports.Resolution{Circuit: c, Action: ports.ActionFail, FailureMessage: msg}, nil
+	case *btcec.PublicKey:
+		onion.ephemeralKey = k
 	}
 	if code, ok := malformedCode(reason); ok {
 		return malformed(code), nil

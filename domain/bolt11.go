@@ -27,6 +27,7 @@ const (
 	tagPaymentSecret   = 16
 	tagDescriptionHash = 23
 	tagMinFinalCLTV    = 24
+	tagBlindedPath     = 20
 )
 
 // HopHint is one hop of a route hint: the virtual channel from a cluster
@@ -43,6 +44,9 @@ type HopHint struct {
 type BOLT11Template struct {
 	hrpPrefix string
 	fixed     []byte // 5-bit words of the fields common to every invoice
+	// blinded: the invoices carry blinded paths (BOLT11Fields.Blinded)
+	// and no payment secret (NewBlindedBOLT11Template).
+	blinded bool
 }
 
 // NewBOLT11Template prepares invoices for a network's bech32 prefix ("bc",
@@ -67,13 +71,35 @@ func NewBOLT11Template(netHRP string, hints []HopHint, featureBits []int, minFin
 	return t, nil
 }
 
+// NewBlindedBOLT11Template prepares blinded invoices (docs/blinded.md): the
+// feature bits only. Like lnd's own blinded invoices they have no route
+// hints (lnd's decoder refuses hints beside blinded paths), no payment
+// secret (it travels in the paths' encrypted data) and no
+// min_final_cltv_expiry_delta (each path's CLTV delta includes it).
+func NewBlindedBOLT11Template(netHRP string, featureBits []int) (*BOLT11Template, error) {
+	if netHRP == "" {
+		return nil, fmt.Errorf("%w: empty network prefix", ErrInvalidArgument)
+	}
+	t := &BOLT11Template{hrpPrefix: "ln" + netHRP, blinded: true}
+	t.fixed = appendTag(t.fixed, tagFeatures, featureWords(featureBits))
+	return t, nil
+}
+
+// Blinded reports whether the template makes blinded invoices.
+func (t *BOLT11Template) Blinded() bool { return t.blinded }
+
 // BOLT11Fields are the per-invoice fields. Amount, description and expiry
 // come from Terms, which NewInvoiceTerms checked (invoiceterms.go).
 type BOLT11Fields struct {
-	Timestamp   time.Time
-	Terms       InvoiceTerms
-	Hash        PaymentHash
+	Timestamp time.Time
+	Terms     InvoiceTerms
+	Hash      PaymentHash
+	// PaymentAddr is the payment secret of a plain invoice; a blinded
+	// invoice's is in its paths' encrypted data, not in the invoice.
 	PaymentAddr PaymentAddr
+	// Blinded are a blinded invoice's paths (at least one); none for a
+	// plain invoice.
+	Blinded []BlindedPath
 }
 
 // CompactSigner signs a 32-byte digest and returns btcec's compact
@@ -88,6 +114,16 @@ func (t *BOLT11Template) Encode(f BOLT11Fields, sign CompactSigner) (string, err
 		return "", fmt.Errorf("%w: timestamp out of range", ErrInvalidArgument)
 	case !f.Terms.Valid():
 		return "", fmt.Errorf("%w: invoice terms not made by NewInvoiceTerms", ErrInvalidArgument)
+	case t.blinded != (len(f.Blinded) > 0):
+		return "", fmt.Errorf("%w: a blinded template needs blinded paths, a plain one none", ErrInvalidArgument)
+	}
+	var paths [][]byte
+	for _, p := range f.Blinded {
+		b, err := p.appendBytes(nil)
+		if err != nil {
+			return "", err
+		}
+		paths = append(paths, b)
 	}
 	terms := f.Terms
 	hrp := t.hrpPrefix
@@ -100,7 +136,9 @@ func (t *BOLT11Template) Encode(f BOLT11Fields, sign CompactSigner) (string, err
 		data = append(data, byte(ts>>(5*i))&31) //nolint:gosec // the low bits are the point: a 5-bit group
 	}
 	data = appendTag(data, tagPaymentHash, bytesToWords(nil, f.Hash[:]))
-	data = appendTag(data, tagPaymentSecret, bytesToWords(nil, f.PaymentAddr[:]))
+	if !t.blinded {
+		data = appendTag(data, tagPaymentSecret, bytesToWords(nil, f.PaymentAddr[:]))
+	}
 	if terms.hasDescHash {
 		data = appendTag(data, tagDescriptionHash, bytesToWords(nil, terms.descriptionHash[:]))
 	} else {
@@ -108,6 +146,9 @@ func (t *BOLT11Template) Encode(f BOLT11Fields, sign CompactSigner) (string, err
 	}
 	data = appendTag(data, tagExpiry, uintWords(uint64(terms.expiry/time.Second))) //nolint:gosec // NewInvoiceTerms keeps the expiry positive and bounded
 	data = append(data, t.fixed...)
+	for _, p := range paths {
+		data = appendTag(data, tagBlindedPath, bytesToWords(nil, p))
+	}
 
 	// The signature covers the hrp and the data part regrouped into bytes.
 	msg := make([]byte, 0, len(hrp)+len(data)*5/8+1)

@@ -32,6 +32,10 @@ const (
 	FailCancelled
 	FailNearAutoFail
 	FailNotAccepting
+	// FailInvalidBlinding: an HTLC through a blinded path whose onion or
+	// encrypted data lnmux cannot use (docs/blinded.md). Every failure of
+	// a blinded HTLC goes on the wire as invalid_onion_blinding.
+	FailInvalidBlinding
 )
 
 var failureNames = [...]string{
@@ -60,6 +64,7 @@ var failureNames = [...]string{
 	FailCancelled:           "cancelled",
 	FailNearAutoFail:        "close to lnd auto-fail height",
 	FailNotAccepting:        "no one can decide on the payment",
+	FailInvalidBlinding:     "blinded path unusable",
 }
 
 // String names the reason for logs.

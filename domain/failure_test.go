@@ -3,7 +3,7 @@ package domain
 import "testing"
 
 // lastFailure is the last defined reason; update it with failure.go.
-const lastFailure = FailNotAccepting
+const lastFailure = FailInvalidBlinding
 
 func TestFailureReasonString(t *testing.T) {
 	if len(failureNames) != int(lastFailure)+1 {

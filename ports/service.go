@@ -23,6 +23,9 @@ type AddInvoiceRequest struct {
 	// zero: the configured default. lnd's auto-fail height still bounds
 	// it.
 	AcceptTimeout time.Duration
+	// Blinded asks for blinded payment paths instead of route hints: one
+	// per node, lnmux's key hidden (docs/blinded.md).
+	Blinded bool
 }
 
 // AddInvoiceResult is a new invoice. Nothing of it is stored.

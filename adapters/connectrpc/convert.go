@@ -72,7 +72,7 @@ func addInvoiceRequestFromProto(req *lnmuxpb.AddInvoiceRequest) (ports.AddInvoic
 		return ports.AddInvoiceRequest{}, invalidTerms(err)
 	}
 	out := ports.AddInvoiceRequest{Amount: terms.Amount(), Expiry: terms.Expiry(), Description: terms.Description(),
-		AcceptTimeout: terms.AcceptTimeout()}
+		AcceptTimeout: terms.AcceptTimeout(), Blinded: req.GetBlinded()}
 	if h, ok := terms.DescriptionHash(); ok {
 		out.DescriptionHash = &h
 	}

@@ -18,8 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/chromedp/chromedp"
 	"github.com/lightningnetwork/lnd/lnrpc"
+	"github.com/lightningnetwork/lnd/zpay32"
 
 	"github.com/lnmux/lnmux/adapters/web"
 	"github.com/lnmux/lnmux/adapters/web/browsertest"
@@ -80,6 +82,27 @@ func TestConsoleAndTraces(t *testing.T) {
 		b.Step(t, "settle", chromedp.Click(pendingButton(hash, "settle")), waitState("settled"),
 			pollJS(`document.querySelector('#pay-result').textContent.includes('SUCCEEDED')`),
 			pollJS(fmt.Sprintf(`!!document.querySelector('#invoices-body tr[data-hash="%s"]')`, hash)))
+		if got := d.waitFinal(t, mustHex(t, hash)); got != lnmuxpb.InvoiceStatus_SETTLED {
+			t.Fatalf("final %v", got)
+		}
+	})
+
+	t.Run("blinded: create with blinded paths, pay as Carol, settle", func(t *testing.T) {
+		b.Step(t, "ask for blinded paths", chromedp.Click("#blinded"), pollJS(`document.querySelector('#blinded').checked`))
+		hash := createInvoice(t, b, "25", "blinded coffee")
+		payreq, err := chromedp.Run(b.Context(), chromedp.Value("#payment-request"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec, err := zpay32.Decode(payreq, &chaincfg.RegressionNetParams)
+		if err != nil || len(dec.BlindedPaymentPaths) == 0 || len(dec.RouteHints) != 0 {
+			t.Fatalf("the console's blinded invoice: %d paths, %d hints, %v", len(dec.BlindedPaymentPaths), len(dec.RouteHints), err)
+		}
+		b.Step(t, "pay as Carol", chromedp.Click("#pay-carol"), waitState("accepted"),
+			chromedp.WaitVisible(pendingButton(hash, "settle")))
+		b.Step(t, "settle", chromedp.Click(pendingButton(hash, "settle")), waitState("settled"),
+			pollJS(`document.querySelector('#pay-result').textContent.includes('SUCCEEDED')`),
+			chromedp.Click("#blinded"), pollJS(`!document.querySelector('#blinded').checked`))
 		if got := d.waitFinal(t, mustHex(t, hash)); got != lnmuxpb.InvoiceStatus_SETTLED {
 			t.Fatalf("final %v", got)
 		}

@@ -212,6 +212,7 @@ async function createInvoice(ev: Event): Promise<void> {
       amtMsat: amt,
       description: $<HTMLInputElement>("description").value,
       expirySecs: expiry,
+      blinded: $<HTMLInputElement>("blinded").checked,
     });
     const hash = toHex(res.hash);
     amounts.set(hash, amt);
