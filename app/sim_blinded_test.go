@@ -254,10 +254,16 @@ func (s *sim) checkPeeled(sent sentHTLC, p *simPayment, pl blindedPlan) any {
 	want := domain.FinalHop{AmountToForward: pl.amount, OutgoingCLTV: s.height, Blinded: true,
 		MPP: &domain.MPP{Total: pl.total, Addr: p.inv.PaymentAddr}}
 	got := pp.onion.payload
-	if pp.fail != domain.FailNone || got.MPP == nil || *got.MPP != *want.MPP || got.AmountToForward != want.AmountToForward ||
-		got.OutgoingCLTV != want.OutgoingCLTV || !got.Blinded {
-		s.violate("well-formed blinded part %s (of %x through %x) peeled as %+v (mpp %+v), failure %v; want %+v (mpp %+v)",
-			sent.htlc.Circuit, p.inv.Hash[:4], sent.htlc.Circuit.Node[:3], got, got.MPP, pp.fail, want, want.MPP)
+	show := func(f domain.FinalHop) string {
+		if f.MPP == nil {
+			return fmt.Sprintf("amount %d cltv %d blinded %v, no total", f.AmountToForward, f.OutgoingCLTV, f.Blinded)
+		}
+		return fmt.Sprintf("amount %d cltv %d blinded %v total %d addr %x", f.AmountToForward, f.OutgoingCLTV, f.Blinded,
+			f.MPP.Total, f.MPP.Addr[:4])
+	}
+	if pp.fail != domain.FailNone || show(got) != show(want) {
+		s.violate("well-formed blinded part %s (of %x, through %x) peeled as %s (failure %v), want %s",
+			sent.htlc.Circuit, p.inv.Hash[:4], sent.htlc.Circuit.Node[:3], show(got), pp.fail, show(want))
 	}
 	return prepared
 }
