@@ -381,10 +381,27 @@ func checkBlindedFail(l *lndHTLC, r ports.Resolution) error {
 var blindedStats struct {
 	parts, settled, failed, bad atomic.Int64
 	plain, plainSettled         atomic.Int64
+	// sets: stored sets of blinded parts; acrossNodes: of those, the
+	// ones whose parts came through two nodes or more.
+	sets, acrossNodes atomic.Int64
 }
 
 // countBlinded adds a finished run's blinded HTLCs to blindedStats.
 func (s *sim) countBlinded() {
+	for _, inv := range s.store.invs {
+		nodes := map[domain.NodeKey]bool{}
+		for _, h := range inv.HTLCs {
+			if l := s.htlcs[h.Circuit]; l != nil && l.sent.intro != nil {
+				nodes[h.Circuit.Node] = true
+			}
+		}
+		if len(nodes) > 0 {
+			blindedStats.sets.Add(1)
+		}
+		if len(nodes) > 1 {
+			blindedStats.acrossNodes.Add(1)
+		}
+	}
 	for _, l := range s.htlcs {
 		switch {
 		case l.sent.intro == nil:

@@ -66,9 +66,10 @@ func TestSimulation(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d schedules checked, %d failed; blinded htlcs: %d well-formed (%d settled, %d failed), %d adversarial; plain: %d (%d settled)", n, failed,
+	t.Logf("%d schedules checked, %d failed; blinded htlcs: %d well-formed (%d settled, %d failed), %d adversarial; "+
+		"stored blinded sets: %d (%d across nodes); plain htlcs: %d (%d settled)", n, failed,
 		blindedStats.parts.Load(), blindedStats.settled.Load(), blindedStats.failed.Load(), blindedStats.bad.Load(),
-		blindedStats.plain.Load(), blindedStats.plainSettled.Load())
+		blindedStats.sets.Load(), blindedStats.acrossNodes.Load(), blindedStats.plain.Load(), blindedStats.plainSettled.Load())
 }
 
 // simClock fires due timers in (deadline, creation) order from Advance.
