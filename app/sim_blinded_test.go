@@ -353,8 +353,8 @@ func checkBlindedFail(l *lndHTLC, r ports.Resolution) error {
 			return fmt.Errorf("well-formed blinded htlc %s failed with malformed code %d: lnmux could not peel it",
 				r.Circuit, r.FailureCode)
 		}
-		switch lnwire.FailCode(r.FailureCode) {
-		case lnwire.CodeInvalidOnionHmac, lnwire.CodeInvalidOnionKey, lnwire.CodeInvalidOnionVersion:
+		if slices.Contains([]lnwire.FailCode{lnwire.CodeInvalidOnionHmac, lnwire.CodeInvalidOnionKey, lnwire.CodeInvalidOnionVersion},
+			lnwire.FailCode(r.FailureCode)) {
 			return nil
 		}
 		return fmt.Errorf("blinded htlc %s failed with code %d", r.Circuit, r.FailureCode)
@@ -371,7 +371,7 @@ func checkBlindedFail(l *lndHTLC, r ports.Resolution) error {
 		return fmt.Errorf("failure of blinded htlc %s: %w", r.Circuit, err)
 	}
 	if _, ok := msg.(*lnwire.FailInvalidBlinding); !ok {
-		return fmt.Errorf("blinded htlc %s failed with %T (%v), want invalid_onion_blinding", r.Circuit, msg, msg)
+		return fmt.Errorf("blinded htlc %s failed with %T (%s), want invalid_onion_blinding", r.Circuit, msg, msg.Error())
 	}
 	return nil
 }
@@ -413,9 +413,10 @@ func (s *sim) countBlinded() {
 			blindedStats.bad.Add(1)
 		default:
 			blindedStats.parts.Add(1)
-			if l.state == lndSettled {
+			switch l.state {
+			case lndSettled:
 				blindedStats.settled.Add(1)
-			} else if l.state == lndFailed {
+			case lndFailed:
 				blindedStats.failed.Add(1)
 			}
 		}
