@@ -52,7 +52,7 @@ type blindedPlan struct {
 const (
 	badOtherHash = "path used with another payment hash"
 	badOtherNode = "path's htlc offered through another node"
-	badTampered  = "final hop's encrypted data tampered"
+	badTampered  = "lnmux's encrypted data in the path tampered"
 )
 
 // blindedHTLC describes one HTLC through a blinded path.
@@ -312,12 +312,14 @@ func (s *sim) sendBad(p *simPayment, b blindedHTLC) {
 		others := slices.DeleteFunc(slices.Clone(s.nodes), func(n *simNode) bool { return n == b.at })
 		b.at = others[s.payer.IntN(len(others))]
 	case badTampered:
+		// One bit of one of lnmux's hops (after the introduction node,
+		// which cannot tell).
 		tampered := *b.path
-		last := b.path.Hops[len(b.path.Hops)-1]
-		data := slices.Clone(last.CipherText)
+		tampered.Hops = slices.Clone(b.path.Hops)
+		i := 1 + s.payer.IntN(len(tampered.Hops)-1)
+		data := slices.Clone(tampered.Hops[i].CipherText)
 		data[s.payer.IntN(len(data))] ^= 1 << s.payer.IntN(8)
-		tampered.Hops = append(slices.Clone(b.path.Hops[:len(b.path.Hops)-1]),
-			&sphinx.BlindedHopInfo{BlindedNodePub: last.BlindedNodePub, CipherText: data})
+		tampered.Hops[i] = &sphinx.BlindedHopInfo{BlindedNodePub: tampered.Hops[i].BlindedNodePub, CipherText: data}
 		b.path = &tampered
 	}
 	sent, err := s.buildBlinded(b)
@@ -363,7 +365,9 @@ func checkBlindedFail(l *lndHTLC, r ports.Resolution) error {
 	if err != nil {
 		return fmt.Errorf("the payer cannot read the failure of blinded htlc %s: %w", r.Circuit, err)
 	}
-	if de.SenderIdx != len(l.sent.circuit.PaymentPath) {
+	// From lnmux's first hop, the one after the introduction node
+	// (lnmux peels any hop of its own beyond it itself).
+	if de.SenderIdx != 2 {
 		return fmt.Errorf("failure of blinded htlc %s from hop %d of %d", r.Circuit, de.SenderIdx, len(l.sent.circuit.PaymentPath))
 	}
 	msg, err := lnwire.DecodeFailure(bytes.NewReader(de.Message), 0)
