@@ -330,6 +330,9 @@ type part struct {
 	onionAmt  domain.Msat
 	onionCLTV uint32
 	autoFail  uint32
+	// session is the payer's onion session key; nil: a random one (the
+	// simulation draws its own from the seed).
+	session *btcec.PrivateKey
 }
 
 type sentHTLC struct {
@@ -381,9 +384,11 @@ func (h *harness) build(inv ports.AddInvoiceResult, p part) sentHTLC {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	session, err := btcec.NewPrivateKey()
-	if err != nil {
-		h.t.Fatal(err)
+	session := p.session
+	if session == nil {
+		if session, err = btcec.NewPrivateKey(); err != nil {
+			h.t.Fatal(err)
+		}
 	}
 	pkt, err := sphinx.NewOnionPacket(path, session, inv.Hash[:], sphinx.DeterministicPacketFiller)
 	if err != nil {

@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+	sphinx "github.com/lightningnetwork/lightning-onion"
+	"github.com/lightningnetwork/lnd/htlcswitch/hop"
+	"github.com/lightningnetwork/lnd/zpay32"
 
 	"github.com/lnmux/lnmux/app/core"
 	"github.com/lnmux/lnmux/domain"
@@ -63,7 +66,10 @@ func TestSimulation(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d schedules checked, %d failed", n, failed)
+	t.Logf("%d schedules checked, %d failed; blinded htlcs: %d well-formed (%d settled, %d failed), %d adversarial; "+
+		"stored blinded sets: %d (%d across nodes); plain htlcs: %d (%d settled)", n, failed,
+		blindedStats.parts.Load(), blindedStats.settled.Load(), blindedStats.failed.Load(), blindedStats.bad.Load(),
+		blindedStats.sets.Load(), blindedStats.acrossNodes.Load(), blindedStats.plain.Load(), blindedStats.plainSettled.Load())
 }
 
 // simClock fires due timers in (deadline, creation) order from Advance.
@@ -144,6 +150,9 @@ type lndHTLC struct {
 	// the interceptor stream (v0.21.3: htlcswitch/held_htlc_set.go
 	// onChainHeld, lnrpc/routerrpc/forward_interceptor.go).
 	onChain bool
+	// bad names what is wrong with an adversarial blinded HTLC
+	// (sim_blinded_test.go): lnmux must refuse it.
+	bad string
 }
 
 // simFinal is one FinalHtlcEvent in a node's event stream, not yet read by
@@ -205,6 +214,10 @@ type sim struct {
 	// preimages are the swap invoices' preimages, known only to the
 	// application.
 	preimages map[domain.PaymentHash]domain.Preimage
+	// payer is the payers' stream: which invoices are blinded, the
+	// onions' session keys, adversarial blinded HTLCs
+	// (sim_blinded_test.go). The schedule's stream is drawn as before.
+	payer *rand.Rand
 }
 
 type simJob struct {
@@ -223,12 +236,36 @@ type simPayment struct {
 	inv   ports.AddInvoiceResult
 	parts []sentHTLC
 	sent  int
+	// dec is a blinded invoice as the payer decoded it; its parts are
+	// plans, built when sent (sim_blinded_test.go). height is the chain
+	// height when the invoice was made.
+	dec    *zpay32.Invoice
+	plans  []blindedPlan
+	height uint32
+}
+
+// nParts is the number of parts of the payment.
+func (p *simPayment) nParts() int { return len(p.parts) + len(p.plans) }
+
+// amount is what the payer pays in all.
+func (p *simPayment) amount() domain.Msat {
+	var amt domain.Msat
+	for _, x := range p.parts {
+		amt += x.htlc.Forward.OutgoingAmount
+	}
+	for _, x := range p.plans {
+		amt += x.amount
+	}
+	return amt
 }
 
 // simNode is one lnd node as lnmux sees it through an incarnation.
 type simNode struct {
-	s    *sim
-	key  domain.NodeKey
+	s   *sim
+	key domain.NodeKey
+	// proc is the node's onion processor: it plays the introduction node
+	// of lnmux's blinded paths with lnd's code (sim_blinded_test.go).
+	proc *hop.OnionProcessor
 	down bool
 	// holder is the incarnation whose interceptor stream lnd has
 	// registered: one per node, and a second registration is refused
@@ -285,6 +322,14 @@ func (h simHandle) Resolve(_ context.Context, r ports.Resolution) error {
 	// never reads it.
 	stored, committed := s.store.invs[l.sent.htlc.Hash]
 	inRow := committed && slices.ContainsFunc(stored.HTLCs, func(x domain.SettledHTLC) bool { return x.Circuit == r.Circuit })
+	if l.bad != "" && r.Action != ports.ActionFail {
+		s.violate("%s of %s (%s), want fail", r.Action, r.Circuit, l.bad)
+	}
+	if l.sent.intro != nil && r.Action == ports.ActionFail {
+		if err := checkBlindedFail(l, r); err != nil {
+			s.violate("%v", err)
+		}
+	}
 	switch r.Action {
 	case ports.ActionSettle:
 		if r.Preimage.Hash() != l.sent.htlc.Hash {
@@ -620,6 +665,7 @@ func runSimWith(t *testing.T, seed uint64, verbose bool, rec *simRecord, swaps b
 		failAfter:     rng.IntN(300),
 		failUpdate:    rng.IntN(300),
 		preimages:     make(map[domain.PaymentHash]domain.Preimage),
+		payer:         rand.New(rand.NewPCG(seed, seed^0xb11dedb11dedb11d)),
 	}
 	if swaps {
 		s.swapRng = rand.New(rand.NewPCG(seed, seed^0x5a9b))
@@ -668,6 +714,8 @@ func runSimWith(t *testing.T, seed uint64, verbose bool, rec *simRecord, swaps b
 		k[0] |= 1
 		n := &simNode{s: s, offered: make(map[domain.CircuitKey]bool)}
 		n.key = nodeKeyFrom(k)
+		priv, _ := btcec.PrivKeyFromBytes(k)
+		n.proc = hop.NewOnionProcessor(sphinx.NewRouter(&sphinx.PrivKeyECDH{PrivKey: priv}, sphinx.NewMemoryReplayLog()))
 		s.nodes = append(s.nodes, n)
 	}
 	s.start()
@@ -687,6 +735,7 @@ func runSimWith(t *testing.T, seed uint64, verbose bool, rec *simRecord, swaps b
 	if s.err == nil {
 		s.checkEnd()
 	}
+	s.countBlinded()
 	return s.err
 }
 
@@ -802,7 +851,8 @@ func (s *sim) newPayment() { s.payAgain(nil) }
 // then of a random earlier one).
 func (s *sim) payAgain(prev *simPayment) {
 	amt := domain.Msat(10000 * (1 + s.rng.IntN(10)))
-	req := ports.AddInvoiceRequest{Amount: amt, Expiry: time.Hour}
+	// A third of the invoices are blinded.
+	req := ports.AddInvoiceRequest{Amount: amt, Expiry: time.Hour, Blinded: s.payer.IntN(3) == 0}
 	if s.swapRng != nil && s.swapRng.IntN(2) == 0 {
 		// A swap: the application's own preimage and a decision window
 		// of its own (lnd's auto-fail height still bounds it).
@@ -823,14 +873,18 @@ func (s *sim) payAgain(prev *simPayment) {
 	if prev == nil && len(s.payments) > 0 && s.rng.IntN(5) == 0 {
 		prev = s.pick()
 	}
-	if prev != nil {
-		// The same invoice paid again (a payer's retry, or a second payer).
-		inv, amt = prev.inv, 0
-		for _, p := range prev.parts {
-			amt += p.htlc.Forward.OutgoingAmount
+	p := &simPayment{inv: inv, height: s.height}
+	if req.Blinded {
+		if p.dec, err = decodeBlinded(inv); err != nil {
+			s.violate("%v", err)
+			return
 		}
 	}
-	p := &simPayment{inv: inv}
+	if prev != nil {
+		// The same invoice paid again (a payer's retry, or a second payer).
+		inv, amt = prev.inv, prev.amount()
+		p = &simPayment{inv: inv, dec: prev.dec, height: prev.height}
+	}
 	nParts := 1 + s.rng.IntN(4)
 	left := amt
 	// Sometimes the payer overpays a little or sends a part more.
@@ -842,19 +896,24 @@ func (s *sim) payAgain(prev *simPayment) {
 		left -= a
 		n := s.nodes[s.rng.IntN(len(s.nodes))]
 		s.h.height = s.height
-		autoFail := s.height + 20 + uint32(s.rng.IntN(100))
-		part := s.h.build(inv, part{node: &fakeNode{key: n.key}, amount: a, total: amt, autoFail: autoFail,
-			expiry: s.height + 200})
+		autoFailIn := 20 + uint32(s.rng.IntN(100))
+		if p.dec != nil {
+			s.h.htlcID++
+			p.plans = append(p.plans, blindedPlan{node: n, amount: a, total: amt, htlcID: s.h.htlcID, autoFailIn: autoFailIn})
+			continue
+		}
+		part := s.h.build(inv, part{node: &fakeNode{key: n.key}, amount: a, total: amt, autoFail: s.height + autoFailIn,
+			expiry: s.height + 200, session: s.payerKey()})
 		p.parts = append(p.parts, part)
 	}
 	s.payments = append(s.payments, p)
-	s.tracef("payment %x: %d parts", inv.Hash[:4], nParts)
+	s.tracef("payment %x: %d parts, blinded %v", inv.Hash[:4], nParts, p.dec != nil)
 }
 
 func (s *sim) sendPart() {
 	var open []*simPayment
 	for _, p := range s.payments {
-		if p.sent < len(p.parts) {
+		if p.sent < p.nParts() {
 			open = append(open, p)
 		}
 	}
@@ -862,6 +921,10 @@ func (s *sim) sendPart() {
 		return
 	}
 	p := open[s.rng.IntN(len(open))]
+	if p.dec != nil {
+		s.sendBlinded(p)
+		return
+	}
 	part := p.parts[p.sent]
 	p.sent++
 	c := part.htlc.Circuit
@@ -1208,6 +1271,9 @@ func (s *sim) checkEnd() {
 	// A payment settled in lnd is stored with the same preimage.
 	for _, c := range s.sortedCircuits() {
 		l := s.htlcs[c]
+		if l.bad != "" && l.state == lndSettled {
+			s.violate("%s (%s) settled", c, l.bad)
+		}
 		if l.state != lndSettled {
 			continue
 		}
