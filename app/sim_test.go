@@ -903,7 +903,7 @@ func (s *sim) payAgain(prev *simPayment) {
 			continue
 		}
 		part := s.h.build(inv, part{node: &fakeNode{key: n.key}, amount: a, total: amt, autoFail: s.height + autoFailIn,
-			expiry: s.height + 200, session: s.payerKey()})
+			expiry: s.height + s.mux.cfg.FinalCLTVDelta + 3, session: s.payerKey()}) // lnd's payer: min_final_cltv + BlockPadding
 		p.parts = append(p.parts, part)
 	}
 	s.payments = append(s.payments, p)

@@ -244,3 +244,39 @@ func TestOwnInvoiceAcceptTimeout(t *testing.T) {
 		t.Fatal("want the set cancelled at the invoice's accept timeout")
 	}
 }
+
+// TestSwapSetSurvivesRestartBlocksLater: a swap's set waits hours for the
+// preimage (a long accept timeout); lnmux restarts, or a successor takes
+// over, some blocks later; lnd offers the held parts again. They carry the
+// CLTV lnd's payer gave them at the time (height + min_final_cltv + 3,
+// routing/payment_session.go), so the invoice's full final delta is no
+// longer left. They must be taken again and the set settled with the
+// preimage: the swap's other side may already have revealed it, and a
+// failed set would leave the service without the payment it paid for.
+func TestSwapSetSurvivesRestartBlocksLater(t *testing.T) {
+	h := newHarness(t, 2, nil)
+	a, b := h.nodes[0], h.nodes[1]
+	inv, preimage := swapInvoice(t, h, 10000, 3*time.Hour)
+	expiry := h.height + h.mux.cfg.FinalCLTVDelta + 3
+	sa := h.build(inv, part{node: a, amount: 6000, total: 10000, htlcID: 1, expiry: expiry})
+	sb := h.build(inv, part{node: b, amount: 4000, total: 10000, htlcID: 1, expiry: expiry})
+	acc := h.subscribe()
+	h.send(sa)
+	h.send(sb)
+	nextAccepted(t, acc)
+
+	h.height += 10
+	h.restart()
+	acc = h.subscribe()
+	h.send(sa)
+	h.send(sb)
+	a.none(t)
+	b.none(t)
+	ev := nextAccepted(t, acc)
+	if err := h.mux.SettleInvoiceWithPreimage(ctx, inv.Hash, ev.SetID, preimage); err != nil {
+		t.Fatal(err)
+	}
+	if ra, rb := a.next(t), b.next(t); ra.Action != ports.ActionSettle || rb.Action != ports.ActionSettle {
+		t.Fatalf("resolutions %s %s", ra.Action, rb.Action)
+	}
+}

@@ -51,9 +51,10 @@ type Rules struct {
 	// FinalCLTVRejectDelta: an HTLC whose expiry is within this many blocks
 	// of the node's height is refused (lnd uses 19).
 	FinalCLTVRejectDelta uint32
-	// FinalCLTVDelta is the min_final_cltv_expiry every invoice publishes:
-	// lnd's registry also refuses HTLCs that do not leave that many blocks,
-	// and so does lnmux (docs/design.md, "Checks").
+	// FinalCLTVDelta is the min_final_cltv_expiry every invoice publishes.
+	// lnd's registry refuses new HTLCs that do not leave that many blocks;
+	// lnmux cannot tell a new HTLC from one offered again after a restart,
+	// and enforces FinalCLTVRejectDelta only (docs/design.md, "Checks").
 	FinalCLTVDelta uint32
 }
 
@@ -94,7 +95,12 @@ func (r Rules) Check(in Incoming) (Accepted, FailureReason) {
 	if f.OutgoingExpiry < in.Payload.OutgoingCLTV {
 		return Accepted{}, FailIncorrectCLTV
 	}
-	if uint64(f.OutgoingExpiry) < uint64(in.Height)+uint64(max(r.FinalCLTVRejectDelta, r.FinalCLTVDelta)) {
+	// The floor only, not the invoice's min_final_cltv_expiry: lnmux keeps
+	// nothing per HTLC across a restart, so a part lnd offers again after
+	// one (a swap's set may wait hours for its preimage) looks new, and it
+	// carries the CLTV its payer gave it blocks ago (docs/design.md,
+	// "Checks").
+	if uint64(f.OutgoingExpiry) < uint64(in.Height)+uint64(r.FinalCLTVRejectDelta) {
 		return Accepted{}, FailExpiryTooSoon
 	}
 	// Through a blinded path the introduction node computed the HTLC's
