@@ -331,19 +331,22 @@ func TestReplayResettleChecksTheHash(t *testing.T) {
 	}
 }
 
-// Scenario 9: the invoice's min_final_cltv_expiry is enforced, as lnd's
-// registry does.
+// Scenario 9, revised: the reject delta is enforced on every offer; the
+// invoice's min_final_cltv_expiry is not (lnd's registry checks it on new
+// HTLCs only, and lnmux cannot tell a new HTLC from one lnd offers again
+// after a restart: TestSwapSetSurvivesRestartBlocksLater, docs/design.md
+// "Checks").
 func TestMinFinalCLTVEnforced(t *testing.T) {
 	h := newHarness(t, 1, nil)
 	h.subscribe()
 	n := h.nodes[0]
 	inv := h.invoice(10000, time.Hour)
-	p := h.build(inv, part{node: n, amount: 10000, expiry: h.height + h.mux.cfg.FinalCLTVDelta - 1})
+	p := h.build(inv, part{node: n, amount: 10000, expiry: h.height + h.mux.cfg.FinalCLTVRejectDelta - 1})
 	h.send(p)
 	if !isIncorrectDetails(h.failure(p, n.next(t))) {
-		t.Fatal("htlc below min_final_cltv_expiry not refused")
+		t.Fatal("htlc below the reject delta not refused")
 	}
-	ok := h.build(inv, part{node: n, amount: 10000, expiry: h.height + h.mux.cfg.FinalCLTVDelta})
+	ok := h.build(inv, part{node: n, amount: 10000, expiry: h.height + h.mux.cfg.FinalCLTVRejectDelta})
 	h.send(ok)
 	n.none(t)
 }
