@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -106,80 +107,23 @@ func (h *harness) buildBlinded(inv *zpay32.Invoice, p blindedPart) (sentHTLC, in
 	if p.hash != nil {
 		hash = *p.hash
 	}
-	// The payer: the final hop's CLTV is the height (a blinded path's
-	// delta includes the recipient's final delta), the introduction node
-	// gets the path's delta and fee on top (lnd's routing/pathfind.go).
-	finalCLTV := h.height
-	incomingExpiry := finalCLTV + uint32(path.CltvExpiryDelta)
-	fee := domain.Msat(path.FeeBaseMsat) + p.amount*domain.Msat(path.FeeRate)/1_000_000
-	last := path.Hops[len(path.Hops)-1]
-	hops := []*route.Hop{{
-		PubKeyBytes:   route.NewVertex(path.Hops[0].BlindedNodePub),
-		EncryptedData: path.Hops[0].CipherText,
-		BlindingPoint: path.FirstEphemeralBlindingPoint,
-	}}
-	for _, bh := range path.Hops[1 : len(path.Hops)-1] {
-		hops = append(hops, &route.Hop{PubKeyBytes: route.NewVertex(bh.BlindedNodePub), EncryptedData: bh.CipherText})
-	}
-	hops = append(hops, &route.Hop{
-		PubKeyBytes:      route.NewVertex(last.BlindedNodePub),
-		EncryptedData:    last.CipherText,
-		AmtToForward:     lnwire.MilliSatoshi(p.amount),
-		OutgoingTimeLock: finalCLTV,
-		TotalAmtMsat:     lnwire.MilliSatoshi(p.total),
-	})
-	rt, err := route.NewRouteFromHops(lnwire.MilliSatoshi(p.amount+fee), incomingExpiry, route.Vertex{2}, hops)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	sp, err := rt.ToSphinxPath()
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	router := sphinx.NewRouter(&sphinx.PrivKeyECDH{PrivKey: p.node.priv}, sphinx.NewMemoryReplayLog())
 	session, err := btcec.NewPrivateKey()
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	pkt, err := sphinx.NewOnionPacket(sp, session, hash[:], sphinx.DeterministicPacketFiller)
+	f, refused, err := payBlinded(hop.NewOnionProcessor(router), path, hash, p.amount, p.total, h.height, session)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	if err := pkt.Encode(&buf); err != nil {
-		h.t.Fatal(err)
-	}
-
-	// The introduction node, with lnd's own code.
-	router := sphinx.NewRouter(&sphinx.PrivKeyECDH{PrivKey: p.node.priv}, sphinx.NewMemoryReplayLog())
-	proc := hop.NewOnionProcessor(router)
-	iter, err := proc.ReconstructHopIterator(bytes.NewReader(buf.Bytes()), hash[:],
-		hop.ReconstructBlindingInfo{IncomingAmt: lnwire.MilliSatoshi(p.amount + fee), IncomingExpiry: incomingExpiry})
-	if err != nil {
-		h.t.Fatalf("introduction node cannot read the payer's onion: %v", err)
-	}
-	payload, _, err := iter.HopPayload()
-	if err != nil {
+	if refused != nil {
 		// lnd's introduction node refuses it: it never reaches lnmux.
-		return sentHTLC{}, introResult{err: err}
+		return sentHTLC{}, introResult{err: refused}
 	}
-	fwd := payload.ForwardingInfo()
-	introEnc, code := iter.ExtractErrorEncrypter(proc.ExtractErrorEncrypter, true)
-	if code != lnwire.CodeNone {
-		h.t.Fatalf("introduction node's error encrypter: %v", code)
-	}
-	var next bytes.Buffer
-	if err := iter.EncodeNextHop(&next); err != nil {
-		h.t.Fatal(err)
-	}
-	nodeID, ok := fwd.NextHop.UnwrapRightOr([33]byte{}), fwd.NextHop.IsRight()
-	if !ok {
-		h.t.Fatalf("introduction node forwards to a channel, not to a node: %v", fwd.NextHop)
-	}
-	to := domain.NodeKey(nodeID)
-	circuit := &sphinx.Circuit{SessionKey: session}
-	for _, hp := range sp[:sp.TrueRouteLength()] {
-		circuit.PaymentPath = append(circuit.PaymentPath, &hp.NodePub)
-	}
+	fwd, fee, incomingExpiry, next := f.fwd, f.fee, f.incomingExpiry, f.next
+	to := f.to
+	circuit := f.circuit
+	introEnc := f.introEnc
 	return sentHTLC{
 		htlc: ports.InterceptedHTLC{
 			Circuit:        domain.CircuitKey{Node: p.node.key, Chan: 7, HTLC: p.htlcID},
@@ -192,11 +136,99 @@ func (h *harness) buildBlinded(inv *zpay32.Invoice, p blindedPart) (sentHTLC, in
 				IncomingExpiry: incomingExpiry,
 				OutgoingExpiry: fwd.OutgoingCLTV,
 			},
-			Onion: next.Bytes(),
+			Onion: next,
 		},
 		circuit: circuit,
 		intro:   introEnc,
 	}, introResult{fwd: fwd}
+}
+
+// blindedForward is what lnd's introduction node makes of a payer's HTLC
+// through a blinded path.
+type blindedForward struct {
+	fee            domain.Msat
+	incomingExpiry uint32
+	fwd            hop.ForwardingInfo
+	to             domain.NodeKey
+	next           []byte
+	circuit        *sphinx.Circuit
+	introEnc       hop.ErrorEncrypter
+}
+
+// payBlinded builds the HTLC a payer sends through path as lnd's payer
+// does (routing/pathfind.go for blinded paths: the final hop's CLTV is the
+// height, the path's delta and fee go on top at the introduction node;
+// routing/route packs the onion), and processes it as the introduction
+// node proc does, with lnd's own code (htlcswitch/hop/iterator.go).
+// refused is the introduction node's refusal: such an HTLC never reaches
+// lnmux. Shared by the tests and the simulation.
+func payBlinded(proc *hop.OnionProcessor, path *zpay32.BlindedPaymentPath, hash domain.PaymentHash,
+	amount, total domain.Msat, height uint32, session *btcec.PrivateKey) (f blindedForward, refused, err error) {
+
+	finalCLTV := height
+	f.incomingExpiry = finalCLTV + uint32(path.CltvExpiryDelta)
+	f.fee = domain.Msat(path.FeeBaseMsat) + amount*domain.Msat(path.FeeRate)/1_000_000
+	last := path.Hops[len(path.Hops)-1]
+	hops := []*route.Hop{{
+		PubKeyBytes:   route.NewVertex(path.Hops[0].BlindedNodePub),
+		EncryptedData: path.Hops[0].CipherText,
+		BlindingPoint: path.FirstEphemeralBlindingPoint,
+	}}
+	for _, bh := range path.Hops[1 : len(path.Hops)-1] {
+		hops = append(hops, &route.Hop{PubKeyBytes: route.NewVertex(bh.BlindedNodePub), EncryptedData: bh.CipherText})
+	}
+	hops = append(hops, &route.Hop{
+		PubKeyBytes:      route.NewVertex(last.BlindedNodePub),
+		EncryptedData:    last.CipherText,
+		AmtToForward:     lnwire.MilliSatoshi(amount),
+		OutgoingTimeLock: finalCLTV,
+		TotalAmtMsat:     lnwire.MilliSatoshi(total),
+	})
+	rt, err := route.NewRouteFromHops(lnwire.MilliSatoshi(amount+f.fee), f.incomingExpiry, route.Vertex{2}, hops)
+	if err != nil {
+		return f, nil, fmt.Errorf("payer's route: %w", err)
+	}
+	sp, err := rt.ToSphinxPath()
+	if err != nil {
+		return f, nil, fmt.Errorf("payer's sphinx path: %w", err)
+	}
+	pkt, err := sphinx.NewOnionPacket(sp, session, hash[:], sphinx.DeterministicPacketFiller)
+	if err != nil {
+		return f, nil, fmt.Errorf("payer's onion: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := pkt.Encode(&buf); err != nil {
+		return f, nil, err
+	}
+
+	iter, err := proc.ReconstructHopIterator(bytes.NewReader(buf.Bytes()), hash[:],
+		hop.ReconstructBlindingInfo{IncomingAmt: lnwire.MilliSatoshi(amount + f.fee), IncomingExpiry: f.incomingExpiry})
+	if err != nil {
+		return f, nil, fmt.Errorf("introduction node cannot read the onion: %w", err)
+	}
+	payload, _, err := iter.HopPayload()
+	if err != nil {
+		return f, fmt.Errorf("introduction node refuses the payload: %w", err), nil
+	}
+	f.fwd = payload.ForwardingInfo()
+	var code lnwire.FailCode
+	if f.introEnc, code = iter.ExtractErrorEncrypter(proc.ExtractErrorEncrypter, true); code != lnwire.CodeNone {
+		return f, nil, fmt.Errorf("introduction node's error encrypter: %v", code)
+	}
+	var next bytes.Buffer
+	if err := iter.EncodeNextHop(&next); err != nil {
+		return f, nil, err
+	}
+	f.next = next.Bytes()
+	if !f.fwd.NextHop.IsRight() {
+		return f, nil, fmt.Errorf("introduction node forwards to a channel, not to a node: %v", f.fwd.NextHop)
+	}
+	f.to = domain.NodeKey(f.fwd.NextHop.UnwrapRightOr([33]byte{}))
+	f.circuit = &sphinx.Circuit{SessionKey: session}
+	for _, hp := range sp[:sp.TrueRouteLength()] {
+		f.circuit.PaymentPath = append(f.circuit.PaymentPath, &hp.NodePub)
+	}
+	return f, nil, nil
 }
 
 // TestBlindedInvoiceShape: the invoice lnd decodes has one path per node,

@@ -10,9 +10,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/chaincfg"
 	sphinx "github.com/lightningnetwork/lightning-onion"
-	"github.com/lightningnetwork/lnd/htlcswitch/hop"
 	"github.com/lightningnetwork/lnd/lnwire"
-	"github.com/lightningnetwork/lnd/routing/route"
 	"github.com/lightningnetwork/lnd/zpay32"
 
 	"github.com/lnmux/lnmux/domain"
@@ -114,73 +112,15 @@ func (s *sim) buildBlinded(b blindedHTLC) (sentHTLC, error) {
 	if intro == nil {
 		return sentHTLC{}, fmt.Errorf("path through unknown node %x", path.Hops[0].BlindedNodePub.SerializeCompressed()[:3])
 	}
-	// The payer (lnd's routing/pathfind.go for blinded paths): the final
-	// hop's CLTV is the current height, the path's delta and fee go on top
-	// at the introduction node.
-	finalCLTV := s.height
-	incomingExpiry := finalCLTV + uint32(path.CltvExpiryDelta)
-	fee := domain.Msat(path.FeeBaseMsat) + b.amount*domain.Msat(path.FeeRate)/1_000_000
-	last := path.Hops[len(path.Hops)-1]
-	hops := []*route.Hop{{
-		PubKeyBytes:   route.NewVertex(path.Hops[0].BlindedNodePub),
-		EncryptedData: path.Hops[0].CipherText,
-		BlindingPoint: path.FirstEphemeralBlindingPoint,
-	}}
-	for _, bh := range path.Hops[1 : len(path.Hops)-1] {
-		hops = append(hops, &route.Hop{PubKeyBytes: route.NewVertex(bh.BlindedNodePub), EncryptedData: bh.CipherText})
-	}
-	hops = append(hops, &route.Hop{
-		PubKeyBytes:      route.NewVertex(last.BlindedNodePub),
-		EncryptedData:    last.CipherText,
-		AmtToForward:     lnwire.MilliSatoshi(b.amount),
-		OutgoingTimeLock: finalCLTV,
-		TotalAmtMsat:     lnwire.MilliSatoshi(b.total),
-	})
-	rt, err := route.NewRouteFromHops(lnwire.MilliSatoshi(b.amount+fee), incomingExpiry, route.Vertex{2}, hops)
+	f, refused, err := payBlinded(intro.proc, path, b.hash, b.amount, b.total, s.height, s.payerKey())
 	if err != nil {
-		return sentHTLC{}, fmt.Errorf("payer's route: %w", err)
-	}
-	sp, err := rt.ToSphinxPath()
-	if err != nil {
-		return sentHTLC{}, fmt.Errorf("payer's sphinx path: %w", err)
-	}
-	session := s.payerKey()
-	pkt, err := sphinx.NewOnionPacket(sp, session, b.hash[:], sphinx.DeterministicPacketFiller)
-	if err != nil {
-		return sentHTLC{}, fmt.Errorf("payer's onion: %w", err)
-	}
-	var buf bytes.Buffer
-	if err := pkt.Encode(&buf); err != nil {
 		return sentHTLC{}, err
 	}
-
-	// The introduction node, with lnd's own code (htlcswitch/hop/iterator.go).
-	iter, err := intro.proc.ReconstructHopIterator(bytes.NewReader(buf.Bytes()), b.hash[:],
-		hop.ReconstructBlindingInfo{IncomingAmt: lnwire.MilliSatoshi(b.amount + fee), IncomingExpiry: incomingExpiry})
-	if err != nil {
-		return sentHTLC{}, fmt.Errorf("introduction node cannot read the onion: %w", err)
+	if refused != nil {
+		return sentHTLC{}, refused
 	}
-	payload, _, err := iter.HopPayload()
-	if err != nil {
-		return sentHTLC{}, fmt.Errorf("introduction node refuses the payload: %w", err)
-	}
-	fwd := payload.ForwardingInfo()
-	introEnc, code := iter.ExtractErrorEncrypter(intro.proc.ExtractErrorEncrypter, true)
-	if code != lnwire.CodeNone {
-		return sentHTLC{}, fmt.Errorf("introduction node's error encrypter: %v", code)
-	}
-	var next bytes.Buffer
-	if err := iter.EncodeNextHop(&next); err != nil {
-		return sentHTLC{}, err
-	}
-	if !fwd.NextHop.IsRight() {
-		return sentHTLC{}, fmt.Errorf("introduction node forwards to a channel, not to a node: %v", fwd.NextHop)
-	}
-	to := domain.NodeKey(fwd.NextHop.UnwrapRightOr([33]byte{}))
-	circuit := &sphinx.Circuit{SessionKey: session}
-	for _, hp := range sp[:sp.TrueRouteLength()] {
-		circuit.PaymentPath = append(circuit.PaymentPath, &hp.NodePub)
-	}
+	fee, incomingExpiry, fwd, to, next := f.fee, f.incomingExpiry, f.fwd, f.to, f.next
+	circuit, introEnc := f.circuit, f.introEnc
 	// lnd's auto-fail height is the incoming expiry less its CLTV reject
 	// delta (htlcswitch/interceptable_switch.go, lncfg's
 	// DefaultFinalCltvRejectDelta); the schedule may draw an earlier one.
@@ -199,7 +139,7 @@ func (s *sim) buildBlinded(b blindedHTLC) (sentHTLC, error) {
 				OutgoingExpiry: fwd.OutgoingCLTV,
 			},
 			AutoFailHeight: autoFail,
-			Onion:          next.Bytes(),
+			Onion:          next,
 		},
 		circuit: circuit,
 		intro:   introEnc,
